@@ -1,0 +1,60 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Module graph (one way, top to bottom; see DESIGN.md):
+//   cloudfs (exe) -> CloudFS -> FuseKit -> CFuse
+//                 -> CloudEngine -> CloudStore, ImageStore, CloudNetwork, CloudScheduler
+//                 -> LibvirtCompute -> CLibvirt
+//   everything    -> CloudCore
+let package = Package(
+    name: "cloudfs",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "cloudfs", targets: ["cloudfs"]),
+        .executable(name: "cloudfs-bench", targets: ["cloudfs-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+    ],
+    targets: [
+        .systemLibrary(name: "CFuse", path: "Sources/CFuse", pkgConfig: "fuse3",
+                       providers: [.apt(["libfuse3-dev"])]),
+        .systemLibrary(name: "CLibvirt", path: "Sources/CLibvirt", pkgConfig: "libvirt",
+                       providers: [.apt(["libvirt-dev"])]),
+        .target(name: "CloudCore"),
+        .target(name: "CloudStore", dependencies: [
+            "CloudCore", .product(name: "GRDB", package: "GRDB.swift")]),
+        .target(name: "ImageStore", dependencies: [
+            "CloudCore", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "CloudNetwork", dependencies: ["CloudCore"]),
+        .target(name: "CloudScheduler", dependencies: ["CloudCore"]),
+        .target(name: "LibvirtCompute", dependencies: [
+            "CloudCore", "CLibvirt", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "CloudEngine", dependencies: [
+            "CloudCore", "CloudStore", "ImageStore", "CloudNetwork", "CloudScheduler",
+            .product(name: "Logging", package: "swift-log")]),
+        .target(name: "FuseKit", dependencies: ["CFuse", "CloudCore"]),
+        .target(name: "CloudFS", dependencies: [
+            "CloudCore", "FuseKit", .product(name: "Logging", package: "swift-log")]),
+        .executableTarget(name: "cloudfs", dependencies: [
+            "CloudCore", "CloudEngine", "CloudFS", "FuseKit", "LibvirtCompute",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log")]),
+        .executableTarget(name: "cloudfs-bench", dependencies: [
+            "CloudCore", "CloudEngine", "LibvirtCompute", "CloudScheduler",
+            .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .target(name: "CloudTesting", dependencies: ["CloudCore"], path: "Tests/CloudTesting"),
+        .testTarget(name: "CloudCoreTests", dependencies: ["CloudCore"]),
+        .testTarget(name: "CloudStoreTests", dependencies: ["CloudStore", "CloudCore"]),
+        .testTarget(name: "ImageStoreTests", dependencies: ["ImageStore", "CloudCore"]),
+        .testTarget(name: "CloudNetworkTests", dependencies: ["CloudNetwork"]),
+        .testTarget(name: "CloudSchedulerTests", dependencies: ["CloudScheduler"]),
+        .testTarget(name: "LibvirtComputeTests", dependencies: ["LibvirtCompute", "CloudCore", "CloudTesting"]),
+        .testTarget(name: "CloudEngineTests", dependencies: [
+            "CloudEngine", "LibvirtCompute", "CloudCore", "CloudTesting"]),
+        .testTarget(name: "MountTests", dependencies: ["CloudCore", "CloudTesting"]),
+    ]
+)

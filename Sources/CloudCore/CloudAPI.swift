@@ -1,0 +1,86 @@
+import Foundation
+
+/// An image upload in progress (Glance's queued → saving → active), created by `cp` into
+/// `/images`. The FUSE layer feeds it the WRITEs it receives and commits it on close.
+public protocol ImageUpload: AnyObject, Sendable {
+    /// Writes bytes at an offset straight into the image store, hashing as it goes.
+    func write(_ bytes: UnsafeRawBufferPointer, at offset: Int64) throws(CloudError)
+    /// Sets the file size (ftruncate / O_TRUNC).
+    func truncate(to size: Int64) throws(CloudError)
+    /// Bytes written so far (the file's size).
+    var size: Int64 { get }
+    /// Detects the format, inspects qcow2, and makes the image active. May be called again
+    /// after further writes (the image goes back to saving in between). Throws `EINVAL`
+    /// when the bytes are refused; the upload is then discarded.
+    @discardableResult func commit() throws(CloudError) -> ImageInfo
+    /// Discards the upload: no bytes, no row remain. Idempotent.
+    func abort(reason: String)
+    /// True once `commit` succeeded and no write happened since.
+    var isCommitted: Bool { get }
+}
+
+/// A change the tree must show: the FUSE layer invalidates its kernel caches for it.
+public struct ChangeNotice: Sendable, Equatable {
+    public enum Kind: String, Sendable { case instance, image, flavor, host, defaults, events }
+    public var kind: Kind
+    public var name: String
+    public init(_ kind: Kind, _ name: String) { self.kind = kind; self.name = name }
+}
+
+/// What the FUSE layer asks of the cloud (the "CloudAPI" arrow of DESIGN.md): reads come
+/// from memory and never block; mutations validate synchronously, record their effect,
+/// enqueue the slow part, and return. Every refusal throws a `CloudError` whose reason the
+/// implementation has already written to `/events` (and to the object's `fault`).
+public protocol CloudAPI: AnyObject, Sendable {
+    /// The text of `/README`.
+    var readme: String { get }
+    /// The `/events` log.
+    var events: EventLog { get }
+    /// Registers a handler for changes; called on an engine thread, never inside the caller's stack.
+    func subscribe(_ handler: @escaping @Sendable (ChangeNotice) -> Void)
+    /// Records a refusal made by the tree itself (e.g. a write to a read-only file).
+    func recordRefusal(_ error: CloudError, object: String, caller: Caller)
+
+    // Defaults
+    func defaultValue(_ key: DefaultKey) -> String
+    func setDefault(_ key: DefaultKey, _ value: String, caller: Caller) throws(CloudError)
+
+    // Flavors (Nova flavors)
+    func flavors() -> [Flavor]
+    func flavor(_ name: String) -> Flavor?
+    func createFlavor(_ name: String, caller: Caller) throws(CloudError)
+    /// `field` is `vcpus`, `ram_mb` or `disk_gb`.
+    func setFlavorField(_ name: String, field: String, value: String, caller: Caller) throws(CloudError)
+    func deleteFlavor(_ name: String, caller: Caller) throws(CloudError)
+
+    // Hosts (Nova compute nodes)
+    func hosts() -> [HostInfo]
+    func host(_ name: String) -> HostInfo?
+
+    // Images (Glance)
+    func images() -> [ImageInfo]
+    func image(_ name: String) -> ImageInfo?
+    func beginUpload(_ name: String, caller: Caller) throws(CloudError) -> any ImageUpload
+    func deleteImage(_ name: String, caller: Caller) throws(CloudError)
+    func renameImage(_ name: String, to newName: String, caller: Caller) throws(CloudError)
+    /// Sets (or with nil removes) an image property (`kernel`, `ramdisk`, `cmdline`, ...).
+    func setImageProperty(_ image: String, key: String, value: String?, caller: Caller) throws(CloudError)
+
+    // Instances (Nova servers)
+    func instances() -> [InstanceInfo]
+    func instance(_ name: String) -> InstanceInfo?
+    func createInstance(_ name: String, caller: Caller) throws(CloudError) -> InstanceInfo
+    func deleteInstance(_ name: String, caller: Caller) throws(CloudError)
+    /// Writes `image` or `flavor` of an instance (desired state).
+    func setInstanceField(_ name: String, field: String, value: String, caller: Caller) throws(CloudError)
+    /// Calls `completion` once the instance is stable (or gone: nil). Returns a token whose
+    /// `cancel()` drops the wait (the FUSE request was interrupted).
+    func waitUntilStable(_ name: String, _ completion: @escaping @Sendable (InstanceInfo?) -> Void) -> WaitToken
+}
+
+/// Cancels one pending wait.
+public final class WaitToken: Sendable {
+    private let onCancel: @Sendable () -> Void
+    public init(onCancel: @escaping @Sendable () -> Void) { self.onCancel = onCancel }
+    public func cancel() { onCancel() }
+}

@@ -1,0 +1,84 @@
+/// Capacity a hypervisor reports (libvirt `virNodeGetInfo` and friends).
+public struct HostCapacity: Sendable, Equatable {
+    public var vcpus: Int
+    public var ramMB: Int
+    public var diskGB: Int
+    /// `qemu`, `kvm` or `test`: the domain type this connection will use.
+    public var hypervisorType: String
+    /// e.g. `x86_64`.
+    public var arch: String
+    public init(vcpus: Int, ramMB: Int, diskGB: Int, hypervisorType: String, arch: String) {
+        self.vcpus = vcpus; self.ramMB = ramMB; self.diskGB = diskGB
+        self.hypervisorType = hypervisorType; self.arch = arch
+    }
+}
+
+/// Everything a driver needs to spawn one guest (Nova's instance + image_meta + network_info
+/// as handed to `ComputeDriver.spawn`).
+public struct DomainSpec: Sendable, Equatable {
+    /// Libvirt domain name; cloudfs uses `cloudfs-<instance uuid>`.
+    public var domainName: String
+    /// The instance uuid, also the libvirt domain uuid.
+    public var uuid: String
+    public var vcpus: Int
+    public var ramMB: Int
+    /// The instance's root disk (a qcow2 overlay in the state directory).
+    public var diskPath: String
+    public var diskFormat: String
+    /// Direct kernel boot (Glance aki/ari): paths in the image store.
+    public var kernelPath: String?
+    public var initrdPath: String?
+    public var cmdline: String?
+    /// Guest NIC MAC (Nova `fa:16:3e` prefix) and fixed IP.
+    public var mac: String?
+    public var ip: String?
+    /// File that receives the serial console (`<serial type='file'>`).
+    public var consolePath: String
+    public init(domainName: String, uuid: String, vcpus: Int, ramMB: Int, diskPath: String,
+                diskFormat: String = "qcow2", kernelPath: String? = nil, initrdPath: String? = nil,
+                cmdline: String? = nil, mac: String? = nil, ip: String? = nil, consolePath: String) {
+        self.domainName = domainName; self.uuid = uuid; self.vcpus = vcpus; self.ramMB = ramMB
+        self.diskPath = diskPath; self.diskFormat = diskFormat; self.kernelPath = kernelPath
+        self.initrdPath = initrdPath; self.cmdline = cmdline; self.mac = mac; self.ip = ip
+        self.consolePath = consolePath
+    }
+}
+
+/// One domain as listed by the hypervisor.
+public struct DomainSummary: Sendable, Equatable {
+    public var uuid: String
+    public var name: String
+    public var power: PowerState
+    public init(uuid: String, name: String, power: PowerState) { self.uuid = uuid; self.name = name; self.power = power }
+}
+
+/// One open hypervisor connection: Nova's `ComputeDriver` contract (nova/virt/driver.py),
+/// narrowed to what cloudfs uses. Implementations: `LibvirtCompute` (any libvirt URI).
+/// Every method may be called from any thread.
+public protocol ComputeConnection: AnyObject, Sendable {
+    /// The libvirt URI this connection was opened with.
+    var uri: String { get }
+    /// Host capacity. Throws `EIO` when the hypervisor does not answer.
+    func capacity() throws(CloudError) -> HostCapacity
+    /// Renders the domain XML for `spec` without touching the hypervisor.
+    func domainXML(for spec: DomainSpec) -> String
+    /// Defines and starts the domain; returns the XML as libvirt now holds it.
+    /// Not idempotent; on failure any partial domain is undefined before it throws
+    /// (Nova: "any partial instance should be completely cleaned up").
+    func spawn(_ spec: DomainSpec) throws(CloudError) -> String
+    /// Destroys (hard power off) and undefines the domain. Idempotent: a missing domain
+    /// is success (Nova: "destroy of a missing instance succeeds").
+    func destroy(uuid: String) throws(CloudError)
+    /// The domain's power state, or nil when no such domain exists.
+    func powerState(uuid: String) throws(CloudError) -> PowerState?
+    /// All domains on the host (running and defined).
+    func listDomains() throws(CloudError) -> [DomainSummary]
+    /// True when the connection still answers.
+    func isAlive() -> Bool
+}
+
+/// Opens connections by URI. Only the executable names the concrete driver.
+public protocol ComputeDriver: Sendable {
+    /// Opens a connection. Throws `EIO` with libvirt's message when it cannot.
+    func connect(uri: String) throws(CloudError) -> any ComputeConnection
+}

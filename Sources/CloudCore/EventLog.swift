@@ -1,0 +1,83 @@
+import Foundation
+import Synchronization
+
+/// The `/events` file: an append-only byte log, one line per event
+/// (`TIMESTAMP KIND OBJECT key=value ...`). Readers address it by offset, so `tail -f`
+/// sees a growing size; waiters are woken on every append (poll support).
+public final class EventLog: Sendable {
+    private struct State {
+        var bytes: [UInt8] = []
+        var waiters: [UInt64: @Sendable () -> Void] = [:]
+        var nextWaiter: UInt64 = 0
+        var sinks: [@Sendable (String) -> Void] = []
+    }
+    private let state = Mutex(State())
+
+    public init(history: [String] = []) {
+        state.withLock { s in for line in history { s.bytes.append(contentsOf: (line + "\n").utf8) } }
+    }
+
+    /// Adds a persistence sink, called with every new line (the engine writes it to SQLite).
+    public func addSink(_ sink: @escaping @Sendable (String) -> Void) {
+        state.withLock { $0.sinks.append(sink) }
+    }
+
+    /// Formats and appends one event. Values containing spaces are quoted.
+    @discardableResult
+    public func append(kind: String, object: String, _ fields: KeyValuePairs<String, String> = [:],
+                       at date: Date = Date()) -> String {
+        var line = "\(Timestamp.string(date)) \(kind) \(object.isEmpty ? "-" : object)"
+        for (k, v) in fields { line += " \(k)=\(EventLog.quote(v))" }
+        appendLine(line)
+        return line
+    }
+
+    /// Appends a pre-formatted line.
+    public func appendLine(_ line: String) {
+        let clean = line.replacingOccurrences(of: "\n", with: " ")
+        let (waiters, sinks) = state.withLock { s -> ([@Sendable () -> Void], [@Sendable (String) -> Void]) in
+            s.bytes.append(contentsOf: (clean + "\n").utf8)
+            let w = Array(s.waiters.values)
+            s.waiters.removeAll()
+            return (w, s.sinks)
+        }
+        for sink in sinks { sink(clean) }
+        for w in waiters { w() }
+    }
+
+    /// Current size in bytes.
+    public var size: Int { state.withLock { $0.bytes.count } }
+
+    /// Bytes `[offset, offset+count)`, clamped to the end.
+    public func read(offset: Int, count: Int) -> [UInt8] {
+        state.withLock { s in
+            guard offset < s.bytes.count, offset >= 0 else { return [] }
+            return Array(s.bytes[offset..<min(s.bytes.count, offset + count)])
+        }
+    }
+
+    /// All lines (for tests and tools).
+    public var lines: [String] {
+        state.withLock { s in String(decoding: s.bytes, as: UTF8.self).split(separator: "\n").map(String.init) }
+    }
+
+    /// Calls `wake` once, at the next append. Returns an id for `cancelWait`.
+    @discardableResult
+    public func waitForAppend(_ wake: @escaping @Sendable () -> Void) -> UInt64 {
+        state.withLock { s in
+            s.nextWaiter += 1
+            s.waiters[s.nextWaiter] = wake
+            return s.nextWaiter
+        }
+    }
+
+    public func cancelWait(_ id: UInt64) { _ = state.withLock { $0.waiters.removeValue(forKey: id) } }
+
+    static func quote(_ v: String) -> String {
+        if v.isEmpty { return "\"\"" }
+        if v.contains(where: { $0 == " " || $0 == "\"" || $0 == "=" }) {
+            return "\"" + v.replacingOccurrences(of: "\"", with: "'") + "\""
+        }
+        return v
+    }
+}

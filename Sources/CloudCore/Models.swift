@@ -1,0 +1,144 @@
+import Foundation
+
+/// Who asked: the credentials FUSE reports for a request (`fuse_req_ctx`).
+public struct Caller: Sendable, Equatable {
+    public var uid: UInt32
+    public var gid: UInt32
+    public var pid: Int32
+    public init(uid: UInt32, gid: UInt32, pid: Int32) { self.uid = uid; self.gid = gid; self.pid = pid }
+    /// The daemon itself (root, pid of this process).
+    public static let system = Caller(uid: 0, gid: 0, pid: 0)
+    /// Root may see and change everything (SPEC "Ownership and access").
+    public var isAdmin: Bool { uid == 0 }
+}
+
+/// A Nova flavor: the size of an instance.
+public struct Flavor: Sendable, Equatable, Codable {
+    public var name: String
+    public var vcpus: Int
+    public var ramMB: Int
+    public var diskGB: Int
+    public var ownerUID: UInt32
+    public init(name: String, vcpus: Int, ramMB: Int, diskGB: Int, ownerUID: UInt32 = 0) {
+        self.name = name; self.vcpus = vcpus; self.ramMB = ramMB; self.diskGB = diskGB; self.ownerUID = ownerUID
+    }
+    /// Nova's classic sizes plus `m1.nano` for tiny test guests.
+    public static let seed: [Flavor] = [
+        Flavor(name: "m1.nano", vcpus: 1, ramMB: 128, diskGB: 1),
+        Flavor(name: "m1.tiny", vcpus: 1, ramMB: 512, diskGB: 1),
+        Flavor(name: "m1.small", vcpus: 1, ramMB: 2048, diskGB: 20),
+        Flavor(name: "m1.medium", vcpus: 2, ramMB: 4096, diskGB: 40),
+        Flavor(name: "m1.large", vcpus: 4, ramMB: 8192, diskGB: 80),
+        Flavor(name: "m1.xlarge", vcpus: 8, ramMB: 16384, diskGB: 160),
+    ]
+}
+
+/// Glance's image status: queued (row exists, no bytes), saving (bytes arriving),
+/// active (usable), killed (upload failed; never shown for long, the row is removed).
+public enum ImageStatus: String, Sendable, Codable { case queued, saving, active, killed }
+
+/// Glance's disk_format, as detected from the bytes (never trusted from the name).
+/// `aki`/`ari` are Glance's names for a Linux kernel and an initramfs.
+public enum DiskFormat: String, Sendable, Codable {
+    case qcow2, raw, iso, aki, ari, unknown
+}
+
+/// A Glance image as the tree shows it.
+public struct ImageInfo: Sendable, Equatable {
+    public var name: String
+    public var id: String
+    public var status: ImageStatus
+    public var format: DiskFormat
+    public var size: Int64
+    public var virtualSize: Int64
+    public var checksum: String
+    public var created: Date
+    public var minRamMB: Int
+    public var minDiskGB: Int
+    public var properties: [String: String]
+    public var ownerUID: UInt32
+    /// Where the bytes live in the image store (QEMU reads them there, never through FUSE).
+    public var path: String
+    public init(name: String, id: String, status: ImageStatus, format: DiskFormat, size: Int64,
+                virtualSize: Int64, checksum: String, created: Date, minRamMB: Int, minDiskGB: Int,
+                properties: [String: String], ownerUID: UInt32, path: String) {
+        self.name = name; self.id = id; self.status = status; self.format = format; self.size = size
+        self.virtualSize = virtualSize; self.checksum = checksum; self.created = created
+        self.minRamMB = minRamMB; self.minDiskGB = minDiskGB; self.properties = properties
+        self.ownerUID = ownerUID; self.path = path
+    }
+}
+
+/// Host state as the scheduler and `/hosts` see it (Nova's compute node record).
+public enum HostState: String, Sendable, Codable { case up, down, disabled }
+
+/// A compute host: a libvirt connection and its capacity and our claims on it.
+public struct HostInfo: Sendable, Equatable {
+    public var name: String
+    public var uri: String
+    public var state: HostState
+    public var hypervisorType: String
+    public var vcpus: Int
+    public var ramMB: Int
+    public var diskGB: Int
+    public var vcpusUsed: Int
+    public var ramMBUsed: Int
+    public var diskGBUsed: Int
+    public var instances: [String]
+    public init(name: String, uri: String, state: HostState, hypervisorType: String, vcpus: Int, ramMB: Int,
+                diskGB: Int, vcpusUsed: Int, ramMBUsed: Int, diskGBUsed: Int, instances: [String]) {
+        self.name = name; self.uri = uri; self.state = state; self.hypervisorType = hypervisorType
+        self.vcpus = vcpus; self.ramMB = ramMB; self.diskGB = diskGB
+        self.vcpusUsed = vcpusUsed; self.ramMBUsed = ramMBUsed; self.diskGBUsed = diskGBUsed
+        self.instances = instances
+    }
+}
+
+/// A Nova instance as the tree shows it.
+public struct InstanceInfo: Sendable, Equatable {
+    public var name: String
+    public var id: String
+    public var ownerUID: UInt32
+    public var project: String
+    public var vmState: VmState
+    public var taskState: TaskState
+    public var powerState: PowerState
+    public var fault: String
+    public var host: String
+    public var ips: [String]
+    public var macs: [String]
+    public var image: String
+    public var flavor: String
+    public var created: Date
+    public var domainXML: String
+    public var consolePath: String
+
+    public var status: InstanceStatus { InstanceStatus.derive(vm: vmState, task: taskState) }
+    /// Stable means no task is running (what `wait` waits for).
+    public var isStable: Bool { taskState == .none }
+
+    public init(name: String, id: String, ownerUID: UInt32, project: String, vmState: VmState,
+                taskState: TaskState, powerState: PowerState, fault: String, host: String, ips: [String],
+                macs: [String], image: String, flavor: String, created: Date, domainXML: String,
+                consolePath: String) {
+        self.name = name; self.id = id; self.ownerUID = ownerUID; self.project = project
+        self.vmState = vmState; self.taskState = taskState; self.powerState = powerState
+        self.fault = fault; self.host = host; self.ips = ips; self.macs = macs; self.image = image
+        self.flavor = flavor; self.created = created; self.domainXML = domainXML; self.consolePath = consolePath
+    }
+}
+
+/// Keys of `/defaults/`.
+public enum DefaultKey: String, Sendable, CaseIterable { case image, flavor, network, project }
+
+/// Timestamps as the tree prints them: ISO 8601, UTC, milliseconds.
+public enum Timestamp {
+    public static func string(_ date: Date) -> String {
+        var t = time_t(date.timeIntervalSince1970)
+        var tmv = tm()
+        gmtime_r(&t, &tmv)
+        let ms = Int((date.timeIntervalSince1970 - Double(t)) * 1000)
+        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tmv.tm_year + 1900, tmv.tm_mon + 1,
+                      tmv.tm_mday, tmv.tm_hour, tmv.tm_min, tmv.tm_sec, max(0, min(999, ms)))
+    }
+}

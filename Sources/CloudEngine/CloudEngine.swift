@@ -1,0 +1,1 @@
+// CloudEngine: Nova's conductor + compute manager: validates API calls, runs the task queue.

@@ -1,0 +1,1 @@
+// CloudNetwork: nova-network's address management: CIDR arithmetic, fixed-IP pools, MACs.

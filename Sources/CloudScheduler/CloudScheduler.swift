@@ -1,0 +1,1 @@
+// CloudScheduler: Nova's FilterScheduler, pure: filters and weighers over host snapshots.

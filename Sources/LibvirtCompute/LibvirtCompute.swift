@@ -1,0 +1,1 @@
+// LibvirtCompute: the libvirt compute driver (Nova's nova/virt/libvirt), the only user of CLibvirt.
