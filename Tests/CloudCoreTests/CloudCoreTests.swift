@@ -1,1 +1,87 @@
+import CloudCore
 import XCTest
+
+final class NamesTests: XCTestCase {
+    func testAcceptsSpecNames() {
+        for n in ["web1", "a", "Web.1_x-y", String(repeating: "a", count: 63), "1abc"] {
+            XCTAssertNil(ObjectName.problem(n), n)
+        }
+    }
+
+    func testRefusesBadNames() {
+        for n in ["", ".hidden", "-x", "a b", "a/b", "é", String(repeating: "a", count: 64), "a\0b", "x*"] {
+            XCTAssertNotNil(ObjectName.problem(n), n)
+            XCTAssertThrowsError(try ObjectName.validate(n, kind: "instance")) { e in
+                XCTAssertEqual((e as? CloudError)?.errno, .invalid)
+            }
+        }
+    }
+}
+
+final class StatusTests: XCTestCase {
+    func testNovaStateMap() {
+        XCTAssertEqual(InstanceStatus.derive(vm: .building, task: .scheduling), .BUILD)
+        XCTAssertEqual(InstanceStatus.derive(vm: .active, task: .none), .ACTIVE)
+        XCTAssertEqual(InstanceStatus.derive(vm: .active, task: .rebooting), .REBOOT)
+        XCTAssertEqual(InstanceStatus.derive(vm: .active, task: .rebootingHard), .HARD_REBOOT)
+        XCTAssertEqual(InstanceStatus.derive(vm: .stopped, task: .none), .SHUTOFF)
+        XCTAssertEqual(InstanceStatus.derive(vm: .resized, task: .none), .VERIFY_RESIZE)
+        XCTAssertEqual(InstanceStatus.derive(vm: .error, task: .none), .ERROR)
+        XCTAssertEqual(InstanceStatus.derive(vm: .paused, task: .none), .PAUSED)
+        XCTAssertEqual(InstanceStatus.derive(vm: .suspended, task: .none), .SUSPENDED)
+        // cloudfs shows DELETING whatever the vm_state (SPEC).
+        for vm in VmState.allCases { XCTAssertEqual(InstanceStatus.derive(vm: vm, task: .deleting), .DELETING) }
+    }
+
+    func testTaskStateSpelling() {
+        XCTAssertEqual(TaskState.blockDeviceMapping.rawValue, "block_device_mapping")
+        XCTAssertEqual(TaskState.rebootingHard.rawValue, "rebooting_hard")
+    }
+}
+
+final class EventLogTests: XCTestCase {
+    func testAppendFormatsAndGrows() {
+        let log = EventLog(history: ["old line"])
+        XCTAssertEqual(log.size, 9)
+        let line = log.append(kind: "instance.scheduled", object: "web1", ["host": "node1", "reason": "two words"])
+        XCTAssertTrue(line.hasSuffix(" instance.scheduled web1 host=node1 reason=\"two words\""), line)
+        XCTAssertEqual(log.lines.count, 2)
+        XCTAssertEqual(log.size, 9 + line.utf8.count + 1)
+        XCTAssertEqual(String(decoding: log.read(offset: 0, count: 8), as: UTF8.self), "old line")
+        XCTAssertEqual(log.read(offset: 10_000, count: 10), [])
+    }
+
+    func testWaitersWakeOnceOnAppend() {
+        let log = EventLog()
+        let woke = expectation(description: "woken")
+        log.waitForAppend { woke.fulfill() }
+        let cancelled = log.waitForAppend { XCTFail("cancelled waiter was called") }
+        log.cancelWait(cancelled)
+        log.append(kind: "x", object: "y")
+        log.append(kind: "x", object: "z")
+        wait(for: [woke], timeout: 1)
+    }
+
+    func testSinkSeesEveryLine() {
+        let log = EventLog()
+        final class Box: @unchecked Sendable { var lines: [String] = [] }
+        let box = Box()
+        log.addSink { box.lines.append($0) }
+        log.appendLine("a\nb")
+        XCTAssertEqual(box.lines, ["a b"])
+    }
+
+    func testTimestampFormat() {
+        let s = Timestamp.string(Date(timeIntervalSince1970: 1_795_341_601.12))
+        XCTAssertEqual(s, "2026-11-22T10:00:01.120Z")
+    }
+}
+
+final class ErrorTests: XCTestCase {
+    func testWrapKeepsCloudErrorsAndMapsOthersToEIO() {
+        struct Other: Error {}
+        XCTAssertEqual(CloudError.wrap(CloudError.busy("x")).errno, .busy)
+        XCTAssertEqual(CloudError.wrap(Other()).errno, .io)
+        XCTAssertEqual(Errno.noSpace.name, "ENOSPC")
+    }
+}

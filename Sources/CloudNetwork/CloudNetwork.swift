@@ -1,1 +1,0 @@
-// CloudNetwork: nova-network's address management: CIDR arithmetic, fixed-IP pools, MACs.

@@ -1,1 +1,0 @@
-// CloudScheduler: Nova's FilterScheduler, pure: filters and weighers over host snapshots.

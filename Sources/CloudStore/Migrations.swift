@@ -1,0 +1,78 @@
+import GRDB
+
+/// The schema, as GRDB migrations. Constraints live here, not in Swift: names are unique,
+/// an IP and a MAC belong to at most one instance, properties die with their image.
+enum Migrations {
+    static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1") { db in
+            try db.execute(sql: """
+            CREATE TABLE setting (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);
+            CREATE TABLE flavor (
+                name TEXT PRIMARY KEY NOT NULL,
+                vcpus INTEGER NOT NULL CHECK (vcpus > 0),
+                ram_mb INTEGER NOT NULL CHECK (ram_mb > 0),
+                disk_gb INTEGER NOT NULL CHECK (disk_gb >= 0),
+                owner_uid INTEGER NOT NULL DEFAULT 0);
+            CREATE TABLE image (
+                id TEXT PRIMARY KEY NOT NULL,
+                name TEXT NOT NULL UNIQUE,
+                status TEXT NOT NULL CHECK (status IN ('queued','saving','active','killed')),
+                format TEXT NOT NULL,
+                size INTEGER NOT NULL DEFAULT 0,
+                virtual_size INTEGER NOT NULL DEFAULT 0,
+                checksum TEXT NOT NULL DEFAULT '',
+                created DOUBLE NOT NULL,
+                activated DOUBLE,
+                min_ram_mb INTEGER NOT NULL DEFAULT 0,
+                min_disk_gb INTEGER NOT NULL DEFAULT 0,
+                owner_uid INTEGER NOT NULL,
+                path TEXT NOT NULL UNIQUE);
+            CREATE TABLE image_property (
+                image_id TEXT NOT NULL REFERENCES image(id) ON DELETE CASCADE,
+                key TEXT NOT NULL,
+                value TEXT NOT NULL,
+                PRIMARY KEY (image_id, key));
+            CREATE TABLE host (
+                name TEXT PRIMARY KEY NOT NULL,
+                uri TEXT NOT NULL UNIQUE,
+                enabled INTEGER NOT NULL DEFAULT 1,
+                created DOUBLE NOT NULL);
+            CREATE TABLE network (
+                name TEXT PRIMARY KEY NOT NULL,
+                cidr TEXT NOT NULL UNIQUE,
+                gateway TEXT NOT NULL,
+                mode TEXT NOT NULL);
+            CREATE TABLE instance (
+                id TEXT PRIMARY KEY NOT NULL,
+                name TEXT NOT NULL UNIQUE,
+                owner_uid INTEGER NOT NULL,
+                project TEXT NOT NULL,
+                vm_state TEXT NOT NULL,
+                task_state TEXT NOT NULL,
+                power_state TEXT NOT NULL,
+                fault TEXT NOT NULL DEFAULT '',
+                host TEXT REFERENCES host(name),
+                image_id TEXT NOT NULL,
+                image_name TEXT NOT NULL,
+                flavor TEXT NOT NULL,
+                vcpus INTEGER NOT NULL,
+                ram_mb INTEGER NOT NULL,
+                disk_gb INTEGER NOT NULL,
+                created DOUBLE NOT NULL,
+                domain_xml TEXT NOT NULL DEFAULT '',
+                delete_requested INTEGER NOT NULL DEFAULT 0);
+            CREATE INDEX instance_host ON instance(host);
+            CREATE TABLE fixed_ip (
+                network TEXT NOT NULL REFERENCES network(name),
+                address INTEGER NOT NULL,
+                mac TEXT NOT NULL UNIQUE,
+                instance_id TEXT NOT NULL REFERENCES instance(id) ON DELETE CASCADE,
+                PRIMARY KEY (network, address));
+            CREATE INDEX fixed_ip_instance ON fixed_ip(instance_id);
+            CREATE TABLE event (id INTEGER PRIMARY KEY AUTOINCREMENT, line TEXT NOT NULL);
+            """)
+        }
+        return m
+    }
+}

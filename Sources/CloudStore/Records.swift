@@ -1,0 +1,126 @@
+import CloudCore
+import Foundation
+import GRDB
+
+/// A row of `flavor` (Nova's instance_types).
+public struct FlavorRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "flavor"
+    public static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
+    public static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
+    public var name: String
+    public var vcpus: Int
+    public var ramMb: Int
+    public var diskGb: Int
+    public var ownerUid: Int64
+    public init(_ f: Flavor) { name = f.name; vcpus = f.vcpus; ramMb = f.ramMB; diskGb = f.diskGB; ownerUid = Int64(f.ownerUID) }
+    public var flavor: Flavor { Flavor(name: name, vcpus: vcpus, ramMB: ramMb, diskGB: diskGb, ownerUID: UInt32(ownerUid)) }
+}
+
+/// A row of `image` (Glance's images table).
+public struct ImageRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "image"
+    public static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
+    public static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
+    public var id: String
+    public var name: String
+    public var status: String
+    public var format: String
+    public var size: Int64
+    public var virtualSize: Int64
+    public var checksum: String
+    public var created: Double
+    public var activated: Double?
+    public var minRamMb: Int
+    public var minDiskGb: Int
+    public var ownerUid: Int64
+    public var path: String
+    public init(id: String, name: String, status: ImageStatus, format: DiskFormat, created: Date, ownerUID: UInt32, path: String) {
+        self.id = id; self.name = name; self.status = status.rawValue; self.format = format.rawValue
+        size = 0; virtualSize = 0; checksum = ""; self.created = created.timeIntervalSince1970; activated = nil
+        minRamMb = 0; minDiskGb = 0; ownerUid = Int64(ownerUID); self.path = path
+    }
+    public func info(properties: [String: String]) -> ImageInfo {
+        ImageInfo(name: name, id: id, status: ImageStatus(rawValue: status) ?? .killed,
+                  format: DiskFormat(rawValue: format) ?? .unknown, size: size, virtualSize: virtualSize,
+                  checksum: checksum, created: Date(timeIntervalSince1970: created), minRamMB: minRamMb,
+                  minDiskGB: minDiskGb, properties: properties, ownerUID: UInt32(ownerUid), path: path)
+    }
+}
+
+/// A row of `image_property` (Glance's image_properties).
+public struct ImagePropertyRecord: Codable, Sendable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "image_property"
+    public static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
+    public static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
+    public var imageId: String
+    public var key: String
+    public var value: String
+}
+
+/// A row of `host` (Nova's compute_nodes, minus what the hypervisor reports live).
+public struct HostRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "host"
+    public var name: String
+    public var uri: String
+    public var enabled: Bool
+    public var created: Double
+    public init(name: String, uri: String, enabled: Bool = true, created: Date = Date()) {
+        self.name = name; self.uri = uri; self.enabled = enabled; self.created = created.timeIntervalSince1970
+    }
+}
+
+/// A row of `network` (nova-network's networks table, foundation subset).
+public struct NetworkRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "network"
+    public var name: String
+    public var cidr: String
+    public var gateway: String
+    public var mode: String
+    public init(name: String, cidr: String, gateway: String, mode: String) {
+        self.name = name; self.cidr = cidr; self.gateway = gateway; self.mode = mode
+    }
+}
+
+/// A row of `fixed_ip` (nova-network's fixed_ips): one allocation, address as a number.
+public struct FixedIPRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "fixed_ip"
+    public static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
+    public static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
+    public var network: String
+    public var address: Int64
+    public var mac: String
+    public var instanceId: String
+}
+
+/// A row of `instance` (Nova's instances table): desired and observed state.
+public struct InstanceRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "instance"
+    public static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
+    public static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
+    public var id: String
+    public var name: String
+    public var ownerUid: Int64
+    public var project: String
+    public var vmState: VmState
+    public var taskState: TaskState
+    public var powerState: PowerState
+    public var fault: String
+    public var host: String?
+    public var imageId: String
+    public var imageName: String
+    public var flavor: String
+    public var vcpus: Int
+    public var ramMb: Int
+    public var diskGb: Int
+    public var created: Double
+    public var domainXml: String
+    public var deleteRequested: Bool
+
+    public init(id: String, name: String, ownerUID: UInt32, project: String, image: ImageInfo, flavor: Flavor, created: Date) {
+        self.id = id; self.name = name; ownerUid = Int64(ownerUID); self.project = project
+        vmState = .building; taskState = .scheduling; powerState = .nostate; fault = ""; host = nil
+        imageId = image.id; imageName = image.name; self.flavor = flavor.name
+        vcpus = flavor.vcpus; ramMb = flavor.ramMB; diskGb = flavor.diskGB
+        self.created = created.timeIntervalSince1970; domainXml = ""; deleteRequested = false
+    }
+}

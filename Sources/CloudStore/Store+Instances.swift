@@ -1,0 +1,74 @@
+import CloudCore
+import Foundation
+import GRDB
+
+/// Nova's instances table: creation, compare-and-set transitions, resource claims, removal.
+extension Store {
+    public func instances() throws(CloudError) -> [InstanceRecord] {
+        try read { db in try InstanceRecord.fetchAll(db) }
+    }
+
+    public func instance(id: String) throws(CloudError) -> InstanceRecord? {
+        try read { db in try InstanceRecord.fetchOne(db, key: id) }
+    }
+
+    /// Inserts a new instance in building/scheduling; `EEXIST` when the name is taken.
+    public func insertInstance(_ r: InstanceRecord) throws(CloudError) {
+        do { try db.write { db in try r.insert(db) } } catch {
+            let e = Self.translate(error)
+            throw e.errno == .exists ? CloudError.exists("instance '\(r.name)' already exists") : e
+        }
+    }
+
+    /// Compare-and-set update: applies `change` only when the row still has one of
+    /// `expected` task states (any, when nil) and, unless `evenIfDeleting`, no delete was
+    /// requested. Returns the new row, or nil when the precondition failed or the row is gone.
+    public func update(instanceID: String, expecting expected: Set<TaskState>? = nil, evenIfDeleting: Bool = false,
+                       _ change: @Sendable (inout InstanceRecord) -> Void) throws(CloudError) -> InstanceRecord? {
+        try write { db in
+            guard var r = try InstanceRecord.fetchOne(db, key: instanceID) else { return nil }
+            if let expected, !expected.contains(r.taskState) { return nil }
+            if r.deleteRequested && !evenIfDeleting { return nil }
+            change(&r)
+            try r.update(db)
+            return r
+        }
+    }
+
+    /// Marks the instance for deletion (task_state deleting) from any state. Returns the row.
+    public func requestDelete(instanceID: String) throws(CloudError) -> InstanceRecord? {
+        try write { db in
+            guard var r = try InstanceRecord.fetchOne(db, key: instanceID) else { return nil }
+            r.deleteRequested = true
+            r.taskState = .deleting
+            try r.update(db)
+            return r
+        }
+    }
+
+    /// Claims resources on `host` for the instance in one transaction (Nova's resource
+    /// tracker claim, made atomic): sums what the host's instances already hold, asks
+    /// `fits`, and moves the instance from scheduling to networking with the host set.
+    /// Returns nil when the host no longer fits or the instance left `scheduling`.
+    public func claim(instanceID: String, host: String,
+                      fits: (_ vcpusUsed: Int, _ ramMBUsed: Int, _ diskGBUsed: Int) -> Bool) throws(CloudError) -> InstanceRecord? {
+        try write { db in
+            guard var r = try InstanceRecord.fetchOne(db, key: instanceID),
+                  r.taskState == .scheduling, !r.deleteRequested else { return nil }
+            let row = try Row.fetchOne(db, sql: """
+                SELECT COALESCE(SUM(vcpus),0) AS v, COALESCE(SUM(ram_mb),0) AS r, COALESCE(SUM(disk_gb),0) AS d
+                FROM instance WHERE host = ?
+                """, arguments: [host])!
+            guard fits(row["v"], row["r"], row["d"]) else { return nil }
+            r.host = host
+            r.taskState = .networking
+            try r.update(db)
+            return r
+        }
+    }
+
+    /// Removes the instance row; its fixed IPs go with it (ON DELETE CASCADE).
+    public func deleteInstance(id: String) throws(CloudError) {
+        try write { db in _ = try InstanceRecord.deleteOne(db, key: id) }
+    }
+}
