@@ -1,0 +1,196 @@
+import CloudCore
+import CloudNetwork
+import CloudScheduler
+import CloudStore
+import Foundation
+import ImageStore
+
+/// Nova's build_and_run_instance, as three compare-and-set steps: schedule (claim a host)
+/// → network (fixed IP + MAC) → spawn (overlay disk, domain XML, define + start) → ACTIVE.
+/// Each step starts from the task_state the previous one committed, so a restarted engine
+/// resumes a build where it stopped. Any failure ends in ERROR with a fault, after
+/// releasing everything the build had taken.
+extension Engine {
+    /// Runs `work` on the job queue; the instance stays in `busy` until its job chain ends.
+    func enqueue(instanceID: String, _ work: @escaping @Sendable () -> Void) {
+        jobs.addOperation { [self] in
+            work()
+            // A delete requested while the job ran is carried out now, by this same chain.
+            let (deleteNext, name) = catalog.withLock { c -> (Bool, String?) in
+                let name = c.instanceNames[instanceID]
+                let pending = name.flatMap { c.instances[$0]?.deleteRequested } ?? false
+                if !pending { c.busy.remove(instanceID) }
+                return (pending, name)
+            }
+            if deleteNext, name != nil { delete(instanceID) }
+            catalog.withLock { _ = $0.busy.remove(instanceID) }
+        }
+    }
+
+    /// The build job: runs each remaining step; stops quietly when a delete was requested.
+    func build(_ id: String) {
+        let started = Date()
+        while let r = catalog.withLock({ c in c.instanceNames[id].flatMap { c.instances[$0] } }), !r.deleteRequested {
+            do throws(CloudError) {
+                switch r.taskState {
+                case .scheduling: try schedule(r)
+                case .networking: try allocateNetwork(r)
+                case .blockDeviceMapping, .spawning: try spawn(r, started: started)
+                default: return
+                }
+            } catch {
+                fail(id, error.reason)
+                return
+            }
+        }
+    }
+
+    func snapshots() -> [HostSnapshot] {
+        catalog.withLock { c in
+            c.hosts.values.map { h in
+                let u = c.usage(of: h.record.name)
+                return HostSnapshot(name: h.record.name, state: h.state, vcpus: h.capacity?.vcpus ?? 0,
+                                    ramMB: h.capacity?.ramMB ?? 0, diskGB: h.capacity?.diskGB ?? 0,
+                                    vcpusUsed: u.vcpus, ramMBUsed: u.ramMB, diskGBUsed: u.diskGB)
+            }
+        }
+    }
+
+    /// Filters and weighs hosts, then claims the best one that still fits inside one
+    /// transaction (a concurrent build may have taken the room in between).
+    func schedule(_ r: InstanceRecord) throws(CloudError) {
+        let t0 = Date()
+        let request = ResourceRequest(vcpus: r.vcpus, ramMB: r.ramMb, diskGB: r.diskGb)
+        let scheduler = FilterScheduler()
+        let hosts = snapshots()
+        let decision = scheduler.select(request, from: hosts)
+        guard !decision.ranked.isEmpty else { throw CloudError.noSpace(decision.failureReason) }
+        for name in decision.ranked {
+            guard let snap = hosts.first(where: { $0.name == name }) else { continue }
+            let claimed = commitInstance { (e) throws(CloudError) in
+                try e.store.claim(instanceID: r.id, host: name) { v, ram, d in
+                    var s = snap
+                    s.vcpusUsed = v; s.ramMBUsed = ram; s.diskGBUsed = d
+                    return scheduler.fits(request, on: s)
+                }
+            }
+            if claimed != nil {
+                events.append(kind: "instance.scheduled", object: r.name,
+                              ["host": name, "took_ms": "\(Int(Date().timeIntervalSince(t0) * 1000))"])
+                return
+            }
+            if catalog.withLock({ $0.instances[r.name]?.taskState }) != .scheduling { return }
+        }
+        throw CloudError.noSpace("No valid host was found. Every candidate filled up while this build was being placed.")
+    }
+
+    /// nova-network's allocate_for_instance on the default flat network.
+    func allocateNetwork(_ r: InstanceRecord) throws(CloudError) {
+        let netName = defaultValue(.network).isEmpty ? "default" : defaultValue(.network)
+        guard let net = catalog.withLock({ $0.networks[netName] }) else { throw CloudError.notFound("no network named '\(netName)'") }
+        let cidr = try IPv4Network(cidr: net.cidr)
+        let gateway = IPv4Address(net.gateway) ?? cidr.defaultGateway
+        let ip = try store.allocateFixedIP(instanceID: r.id, network: net.name,
+                                           range: cidr.allocatableRange(gateway: gateway), mac: { MACAddress.random() })
+        catalog.withLock { c in c.ips[r.id] = [ip] }
+        guard commitInstance({ (e) throws(CloudError) in
+            try e.store.update(instanceID: r.id, expecting: [.networking]) { $0.taskState = .spawning }
+        }) != nil else { return }
+        events.append(kind: "instance.networked", object: r.name,
+                      ["ip": IPv4Address(UInt32(ip.address)).description, "mac": ip.mac, "network": net.name])
+    }
+
+    /// The libvirt driver's spawn: overlay disk, then define + start. A domain left by an
+    /// interrupted earlier attempt is destroyed first, so the step can be repeated.
+    func spawn(_ r: InstanceRecord, started: Date) throws(CloudError) {
+        guard let host = r.host, let conn = connection(forHost: host) else {
+            throw CloudError.io("host \(r.host ?? "?") is not connected")
+        }
+        let spec = try domainSpec(r)
+        try conn.destroy(uuid: r.id)
+        let dir = config.instanceDir(r.id)
+        try? FileManager.default.removeItem(atPath: dir)
+        do { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) } catch {
+            throw CloudError.io("cannot create \(dir): \(error.localizedDescription)")
+        }
+        guard let img = catalog.withLock({ c in c.images.values.first { $0.id == r.imageId } }) else {
+            throw CloudError.notFound("image \(r.imageName) was deleted before the instance spawned")
+        }
+        let size = r.diskGb > 0 ? Int64(r.diskGb) << 30 : nil
+        try Overlay.create(path: spec.diskPath, backing: img.path, backingFormat: img.format == .qcow2 ? .qcow2 : .raw, sizeBytes: size)
+        let xml = try conn.spawn(spec)
+        let power = (try? conn.powerState(uuid: r.id)) ?? .running
+        let done = commitInstance { (e) throws(CloudError) in
+            try e.store.update(instanceID: r.id, expecting: [.spawning]) { x in
+                x.vmState = .active; x.taskState = .none; x.powerState = power; x.domainXml = xml; x.fault = ""
+            }
+        }
+        guard done != nil else { return }   // deleted meanwhile: the delete job cleans up
+        events.append(kind: "instance.active", object: r.name,
+                      ["host": host, "took_ms": "\(Int(Date().timeIntervalSince(started) * 1000))"])
+    }
+
+    /// The DomainSpec for an instance: its overlay, console file, NIC, and direct kernel
+    /// boot when the image names a `kernel` (and `ramdisk`, `cmdline`) property.
+    func domainSpec(_ r: InstanceRecord) throws(CloudError) -> DomainSpec {
+        let dir = config.instanceDir(r.id)
+        let (img, kernel, ramdisk, ip) = catalog.withLock { c -> (ImageInfo?, ImageInfo?, ImageInfo?, FixedIPRecord?) in
+            let img = c.images.values.first { $0.id == r.imageId }
+            return (img, img?.properties["kernel"].flatMap { c.images[$0] },
+                    img?.properties["ramdisk"].flatMap { c.images[$0] }, c.ips[r.id]?.first)
+        }
+        if let k = img?.properties["kernel"], kernel == nil { throw CloudError.notFound("kernel image '\(k)' does not exist") }
+        if let k = img?.properties["ramdisk"], ramdisk == nil { throw CloudError.notFound("ramdisk image '\(k)' does not exist") }
+        let ipText = ip.map { IPv4Address(UInt32($0.address)).description }
+        var cmdline: String? = nil
+        if kernel != nil {
+            cmdline = (img?.properties["cmdline"] ?? config.defaultCmdline)
+            if let ipText { cmdline! += " cloudfs.ip=\(ipText) cloudfs.name=\(r.name)" }
+        }
+        return DomainSpec(domainName: "cloudfs-\(r.id)", uuid: r.id, vcpus: r.vcpus, ramMB: r.ramMb,
+                          diskPath: dir + "/disk", diskFormat: "qcow2", kernelPath: kernel?.path,
+                          initrdPath: ramdisk?.path, cmdline: cmdline, mac: ip?.mac, ip: ipText,
+                          consolePath: dir + "/console.log")
+    }
+
+    /// Ends a build in ERROR: releases the domain, disk, IPs and claim, keeps the fault.
+    func fail(_ id: String, _ reason: String) {
+        guard let r = catalog.withLock({ c in c.instanceNames[id].flatMap { c.instances[$0] } }) else { return }
+        if r.deleteRequested { return }
+        let released = releaseResources(r)
+        let after = commitInstance { (e) throws(CloudError) in
+            try e.store.update(instanceID: id) { x in
+                x.vmState = .error; x.taskState = .none; x.powerState = .nostate; x.fault = reason
+                x.host = nil; x.domainXml = ""
+            }
+        }
+        if after != nil {
+            events.append(kind: "instance.error", object: r.name, ["fault": reason, "released": released.joined(separator: ",")])
+        }
+    }
+
+    /// Destroys the domain, removes the instance directory and releases the fixed IPs.
+    /// Idempotent. Returns what it released, for the event line.
+    @discardableResult
+    func releaseResources(_ r: InstanceRecord) -> [String] {
+        var released: [String] = []
+        if let host = r.host, let conn = connection(forHost: host) {
+            if (try? conn.destroy(uuid: r.id)) != nil { released.append("domain") }
+        }
+        let dir = config.instanceDir(r.id)
+        if FileManager.default.fileExists(atPath: dir) {
+            try? FileManager.default.removeItem(atPath: dir)
+            released.append("disk")
+        }
+        if catalog.withLock({ !($0.ips[r.id] ?? []).isEmpty }) {
+            mutation.lock()
+            if (try? store.releaseFixedIPs(instanceID: r.id)) != nil {
+                catalog.withLock { $0.ips[r.id] = nil }
+                released.append("ip")
+            }
+            mutation.unlock()
+        }
+        if r.host != nil { released.append("claim") }
+        return released
+    }
+}

@@ -1,0 +1,27 @@
+import Foundation
+
+/// How the engine is set up: where state lives and which hosts to use.
+public struct EngineConfiguration: Sendable {
+    /// State directory: `cloudfs.db`, `images/`, `instances/`, `libvirt/`.
+    public var stateDir: String
+    /// Hosts given on the command line (`--host`); empty means "the registered hosts, or
+    /// the default local host when none is registered yet".
+    public var hostURIs: [String]
+    /// Build/delete jobs run concurrently (Nova's `max_concurrent_builds`, default 10).
+    public var maxConcurrentJobs: Int
+    /// Kernel command line used for direct kernel boot when the image has no `cmdline`.
+    public var defaultCmdline: String
+
+    public init(stateDir: String, hostURIs: [String] = [], maxConcurrentJobs: Int = 10,
+                defaultCmdline: String = "console=ttyS0") {
+        self.stateDir = stateDir; self.hostURIs = hostURIs
+        self.maxConcurrentJobs = maxConcurrentJobs; self.defaultCmdline = defaultCmdline
+    }
+
+    /// The default host: libvirt's embedded QEMU driver rooted in the state directory.
+    public var localHostURI: String { "qemu:///embed?root=\(stateDir)/libvirt" }
+    public var databasePath: String { stateDir + "/cloudfs.db" }
+    public var imagesDir: String { stateDir + "/images" }
+    public var instancesDir: String { stateDir + "/instances" }
+    public func instanceDir(_ id: String) -> String { instancesDir + "/" + id }
+}

@@ -1,0 +1,25 @@
+/// The text of `/README`: what the tree is, one screen.
+enum Readme {
+    static let text = """
+    cloudfs: a small IaaS cloud as a file tree (Nova + Glance in spirit).
+
+      cp disk.qcow2 images/          register an image (then see images.d/NAME/)
+      mkdir instances/web1           schedule, allocate an IP, boot a VM
+      cat instances/web1/wait        block until the build ends; prints the status
+      cat instances/web1/ip          its fixed IP
+      tail instances/web1/console    its serial console
+      rmdir instances/web1           destroy it and release everything
+
+    events       one line per event and refusal (tail -f follows it)
+    defaults/    image, flavor, network, project used by mkdir
+    images/      image bytes: cp in, cp out, rm, mv; xattrs user.cloud.*
+    images.d/    per image: status format size virtual_size checksum ... properties/
+    instances/   per instance: status vm_state task_state power_state fault host ip mac ...
+    flavors/     vcpus ram_mb disk_gb (mkdir + write to create; admin only)
+    hosts/       libvirt hosts: uri state vcpus ram_mb disk_gb *_used instances
+
+    Errors come back as errno (EINVAL, EEXIST, ENOENT, EBUSY, ENOSPC, EROFS, ...);
+    the reason is in events and in the instance's fault file.
+
+    """
+}

@@ -1,0 +1,141 @@
+import CloudCore
+import CloudEngine
+import CloudTesting
+import Foundation
+import XCTest
+
+/// mkdir → schedule → network → spawn → ACTIVE, and rmdir, against libvirt's test driver.
+final class BuildTests: EngineTestCase {
+    func testMkdirBuildsToActiveAndRmdirReleasesEverything() throws {
+        try upload("tiny", rawDisk())
+        try engine.setDefault(.flavor, "m1.nano", caller: root)
+        let created = try engine.createInstance("web1", caller: Caller(uid: 0, gid: 0, pid: 42))
+        XCTAssertEqual(created.status, .BUILD)
+        let info = try XCTUnwrap(waitStable("web1"))
+        XCTAssertEqual(info.status, .ACTIVE, info.fault)
+        XCTAssertEqual(info.powerState, .running)
+        XCTAssertEqual(info.host, "default")
+        XCTAssertEqual(info.ips, ["10.0.0.3"])
+        XCTAssertTrue(info.macs[0].hasPrefix("fa:16:3e:"))
+        XCTAssertEqual(info.flavor, "m1.nano")
+        XCTAssertTrue(info.domainXML.contains(info.id), "domain.xml is what libvirt holds")
+        XCTAssertTrue(try domainUUIDs().contains(info.id))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: stateDir + "/instances/\(info.id)/disk"))
+        let host = try XCTUnwrap(engine.host("default"))
+        XCTAssertEqual(host.ramMBUsed, 128)
+        XCTAssertEqual(host.instances, ["web1"])
+        let kinds = engine.events.lines.map { $0.split(separator: " ")[1] }
+        for k in ["instance.created", "instance.scheduled", "instance.networked", "instance.active"] {
+            XCTAssertTrue(kinds.contains(Substring(k)), k)
+        }
+
+        try engine.deleteInstance("web1", caller: root)
+        waitGone("web1")
+        XCTAssertFalse(try domainUUIDs().contains(info.id))
+        XCTAssertEqual(instanceDirs(), [])
+        XCTAssertEqual(engine.host("default")?.ramMBUsed, 0)
+        // The address is free again: the next instance gets it.
+        _ = try engine.createInstance("web2", caller: root)
+        XCTAssertEqual(waitStable("web2")?.ips, ["10.0.0.3"])
+    }
+
+    func testSynchronousRefusalsHaveErrnoAndEvent() throws {
+        assertErrno(.noEntry) { _ = try engine.createInstance("web1", caller: root) }   // no image yet
+        try upload("tiny", rawDisk())
+        assertErrno(.invalid) { _ = try engine.createInstance("bad name", caller: root) }
+        assertErrno(.invalid) { _ = try engine.createInstance(".x", caller: root) }
+        _ = try engine.createInstance("web1", caller: root)
+        assertErrno(.exists) { _ = try engine.createInstance("web1", caller: root) }
+        assertErrno(.noEntry) { try engine.setDefault(.flavor, "m9.huge", caller: root) }
+        assertErrno(.noEntry) { try engine.deleteInstance("nope", caller: root) }
+        let refused = engine.events.lines.filter { $0.contains(".refused") }
+        XCTAssertGreaterThanOrEqual(refused.count, 6)
+        XCTAssertTrue(refused.contains { $0.contains("errno=EEXIST") && $0.contains("web1") && $0.contains("pid=1") })
+        XCTAssertTrue(refused.contains { $0.contains("errno=ENOENT") && $0.contains("no active bootable image") })
+    }
+
+    func testFlavorMustFitImage() throws {
+        try upload("big", rawDisk(3 << 20))
+        try engine.createFlavor("f0", caller: root)
+        try engine.setFlavorField("f0", field: "disk_gb", value: "0", caller: root)
+        try engine.setDefault(.flavor, "f0", caller: root)
+        XCTAssertNoThrow(try engine.createInstance("ok", caller: root))   // disk_gb 0 = image size
+        assertErrno(.invalid) { try engine.setFlavorField("f0", field: "ram_mb", value: "lots", caller: root) }
+        assertErrno(.notPermitted) { try engine.createFlavor("mine", caller: Caller(uid: 1000, gid: 1000, pid: 5)) }
+    }
+
+    func testNoValidHostEndsInErrorWithFaultAndReleases() throws {
+        try upload("tiny", rawDisk())
+        try engine.createFlavor("huge", caller: root)
+        try engine.setFlavorField("huge", field: "ram_mb", value: "16000000", caller: root)
+        try engine.setDefault(.flavor, "huge", caller: root)
+        _ = try engine.createInstance("big", caller: root)
+        let info = try XCTUnwrap(waitStable("big"))
+        XCTAssertEqual(info.status, .ERROR)
+        XCTAssertTrue(info.fault.contains("No valid host was found"), info.fault)
+        XCTAssertTrue(info.fault.contains("RamFilter removed 1"), info.fault)
+        XCTAssertEqual(info.ips, [])
+        XCTAssertEqual(info.host, "")
+        XCTAssertTrue(engine.events.lines.contains { $0.contains("instance.error big") })
+        try engine.deleteInstance("big", caller: root)
+        waitGone("big")
+    }
+
+    func testSpawnFailureReleasesIPDiskAndClaim() throws {
+        try upload("tiny", rawDisk())
+        driver.setFault(.spawn("injected: QEMU refused to start"))
+        _ = try engine.createInstance("doomed", caller: root)
+        let info = try XCTUnwrap(waitStable("doomed"))
+        XCTAssertEqual(info.status, .ERROR)
+        XCTAssertEqual(info.fault, "injected: QEMU refused to start")
+        XCTAssertEqual(info.ips, [])
+        XCTAssertEqual(instanceDirs(), [])
+        XCTAssertEqual(engine.host("default")?.ramMBUsed, 0)
+        let line = try XCTUnwrap(engine.events.lines.first { $0.contains("instance.error doomed") })
+        XCTAssertTrue(line.contains("released=disk,ip,claim"), line)
+        driver.setFault(.none)
+        _ = try engine.createInstance("fine", caller: root)
+        XCTAssertEqual(waitStable("fine")?.ips, ["10.0.0.3"], "the failed build's IP was released")
+    }
+
+    func testDeleteDuringBuildLeavesNothing() throws {
+        try upload("tiny", rawDisk())
+        for i in 0..<20 { _ = try engine.createInstance("b\(i)", caller: root) }
+        for i in 0..<20 { try engine.deleteInstance("b\(i)", caller: root) }
+        for i in 0..<20 { waitGone("b\(i)") }
+        engine.drain()
+        XCTAssertEqual(instanceDirs(), [])
+        XCTAssertTrue(engine.instances().isEmpty)
+        XCTAssertEqual(engine.host("default")?.instances, [])
+        let leftover = try driver.connect(uri: "test:///default").listDomains().filter { $0.name.hasPrefix("cloudfs-") }
+        XCTAssertEqual(leftover, [], "no domain outlives its instance")
+    }
+
+    func testConcurrentMkdirsGetUniqueAddresses() throws {
+        try upload("tiny", rawDisk())
+        try engine.setDefault(.flavor, "m1.nano", caller: root)
+        let names = (0..<40).map { "c\($0)" }
+        let e = engine!, r = root
+        DispatchQueue.concurrentPerform(iterations: names.count) { i in _ = try? e.createInstance(names[i], caller: r) }
+        let infos = names.compactMap { waitStable($0) }
+        XCTAssertEqual(infos.count, 40)
+        XCTAssertTrue(infos.allSatisfy { $0.status == .ACTIVE })
+        XCTAssertEqual(Set(infos.flatMap(\.ips)).count, 40)
+        XCTAssertEqual(Set(infos.flatMap(\.macs)).count, 40)
+    }
+
+    func testRestartFindsRunningInstancesAgain() throws {
+        try upload("tiny", rawDisk())
+        _ = try engine.createInstance("keep", caller: root)
+        let before = try XCTUnwrap(waitStable("keep"))
+        engine.drain()
+        engine = nil
+        engine = try makeEngine()
+        let after = try XCTUnwrap(engine.instance("keep"))
+        XCTAssertEqual(after.id, before.id)
+        XCTAssertEqual(after.status, .ACTIVE)
+        XCTAssertEqual(after.powerState, .running)
+        XCTAssertEqual(after.ips, before.ips)
+        XCTAssertTrue(engine.events.lines.contains { $0.contains("instance.active keep") }, "history survives")
+    }
+}

@@ -1,0 +1,77 @@
+import CloudCore
+import CloudEngine
+import CloudTesting
+import Foundation
+import LibvirtCompute
+import XCTest
+
+/// An engine on a fresh state directory with libvirt's `test:///default` fake host.
+class EngineTestCase: XCTestCase {
+    var stateDir = ""
+    var engine: Engine!
+    var driver: FaultyDriver!
+    let root = Caller(uid: 0, gid: 0, pid: 1)
+
+    override func setUpWithError() throws {
+        stateDir = TestPaths.makeTempDir("engine")
+        driver = FaultyDriver(wrapping: LibvirtDriver(virtType: .qemu, stateDir: stateDir))
+        engine = try makeEngine()
+    }
+
+    override func tearDown() {
+        if let engine {
+            for i in engine.instances() { try? engine.deleteInstance(i.name, caller: root) }
+            engine.drain()
+        }
+        engine = nil
+        try? FileManager.default.removeItem(atPath: stateDir)
+    }
+
+    func makeEngine() throws -> Engine {
+        try Engine(config: EngineConfiguration(stateDir: stateDir, hostURIs: ["test:///default"]), driver: driver)
+    }
+
+    /// Uploads `bytes` as an image through the same path `cp` takes.
+    @discardableResult
+    func upload(_ name: String, _ bytes: [UInt8]) throws -> ImageInfo {
+        let up = try engine.beginUpload(name, caller: root)
+        try bytes.withUnsafeBytes { try up.write($0, at: 0) }
+        return try up.commit()
+    }
+
+    func rawDisk(_ n: Int = 1 << 20) -> [UInt8] { [UInt8](repeating: 0, count: n) }
+
+    /// Blocks until the instance is stable (the engine's own notification, like `cat wait`).
+    func waitStable(_ name: String, timeout: TimeInterval = 30) -> InstanceInfo? {
+        let done = expectation(description: "stable \(name)")
+        final class Box: @unchecked Sendable { var info: InstanceInfo? }
+        let box = Box()
+        _ = engine.waitUntilStable(name) { box.info = $0; done.fulfill() }
+        wait(for: [done], timeout: timeout)
+        return box.info
+    }
+
+    func waitGone(_ name: String, timeout: TimeInterval = 30) {
+        let deadline = Date().addingTimeInterval(timeout)
+        while engine.instance(name) != nil && Date() < deadline { usleep(10_000) }
+        XCTAssertNil(engine.instance(name), "\(name) still exists")
+    }
+
+    func domainUUIDs() throws -> Set<String> {
+        Set(try driver.connect(uri: "test:///default").listDomains().map(\.uuid))
+    }
+
+    func instanceDirs() -> [String] {
+        (try? FileManager.default.contentsOfDirectory(atPath: stateDir + "/instances")) ?? []
+    }
+
+    func imageFiles() -> [String] {
+        (try? FileManager.default.contentsOfDirectory(atPath: stateDir + "/images")) ?? []
+    }
+
+    func assertErrno(_ errno: Errno, _ body: () throws -> Void, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertThrowsError(try body(), file: file, line: line) { e in
+            XCTAssertEqual((e as? CloudError)?.errno, errno, "\(e)", file: file, line: line)
+        }
+    }
+}

@@ -1,0 +1,95 @@
+import CloudCore
+import CloudEngine
+import CloudTesting
+import Foundation
+import XCTest
+
+/// Glance behaviour through the engine: queued → saving → active, refusals leave nothing.
+final class ImageTests: EngineTestCase {
+    func qcow2Header(backing: Bool) -> [UInt8] {
+        var h = [UInt8](repeating: 0, count: 512)
+        func put32(_ v: UInt32, _ at: Int) { for i in 0..<4 { h[at + i] = UInt8(v >> (24 - 8 * i) & 0xff) } }
+        func put64(_ v: UInt64, _ at: Int) { for i in 0..<8 { h[at + i] = UInt8(v >> (56 - 8 * i) & 0xff) } }
+        put32(0x5146_49fb, 0); put32(2, 4)
+        if backing { put64(200, 8); put32(8, 16); h.replaceSubrange(200..<208, with: Array("/etc/pwd".utf8)) }
+        put32(16, 20); put64(1 << 30, 24)
+        return h
+    }
+
+    func testUploadBecomesActiveWithChecksumAndFormat() throws {
+        let img = try upload("disk", rawDisk())
+        XCTAssertEqual(img.status, .active)
+        XCTAssertEqual(img.format, .raw)
+        XCTAssertEqual(img.size, 1 << 20)
+        // sha256 of 1 MiB of zeros
+        XCTAssertEqual(img.checksum, "30e14955ebf1352266dc2ff8067e68104607e750abb9d3b36582b8af909fcb58")
+        XCTAssertEqual(imageFiles(), [img.id])
+        XCTAssertTrue(engine.events.lines.contains { $0.contains("image.active disk") && $0.contains("format=raw") })
+    }
+
+    func testBackingFileIsRefusedAndLeavesNothing() throws {
+        let up = try engine.beginUpload("evil", caller: root)
+        let bytes = qcow2Header(backing: true)
+        try bytes.withUnsafeBytes { try up.write($0, at: 0) }
+        XCTAssertThrowsError(try up.commit()) { e in
+            XCTAssertEqual((e as? CloudError)?.errno, .invalid)
+            XCTAssertTrue((e as? CloudError)?.reason.contains("backing") ?? false, "\(e)")
+        }
+        XCTAssertNil(engine.image("evil"))
+        XCTAssertEqual(imageFiles(), [])
+        XCTAssertTrue(engine.events.lines.contains { $0.contains("image.refused evil") && $0.contains("EINVAL") })
+    }
+
+    func testAbortedUploadLeavesNoBytesOrRow() throws {
+        let up = try engine.beginUpload("half", caller: root)
+        XCTAssertEqual(engine.image("half")?.status, .queued)
+        try rawDisk(4096).withUnsafeBytes { try up.write($0, at: 0) }
+        XCTAssertEqual(engine.image("half")?.status, .saving)
+        up.abort(reason: "writer killed by signal 9")
+        XCTAssertNil(engine.image("half"))
+        XCTAssertEqual(imageFiles(), [])
+        XCTAssertTrue(engine.events.lines.contains { $0.contains("image.killed half") && $0.contains("signal 9") })
+    }
+
+    func testUnfinishedUploadIsPurgedOnRestart() throws {
+        let up = try engine.beginUpload("crashy", caller: root)
+        try rawDisk(4096).withUnsafeBytes { try up.write($0, at: 0) }
+        // Simulate a crash: a new engine on the same state, the old one never finishes.
+        let second = try makeEngine()
+        XCTAssertNil(second.image("crashy"))
+        XCTAssertEqual(imageFiles(), [])
+        _ = up
+    }
+
+    func testDeleteRenameAndInUse() throws {
+        try upload("disk", rawDisk())
+        try engine.renameImage("disk", to: "disk2", caller: root)
+        XCTAssertNil(engine.image("disk"))
+        XCTAssertEqual(engine.image("disk2")?.status, .active)
+        assertErrno(.exists) { _ = try self.engine.beginUpload("disk2", caller: self.root) }
+        _ = try engine.createInstance("user", caller: root)
+        _ = waitStable("user")
+        assertErrno(.busy) { try self.engine.deleteImage("disk2", caller: self.root) }
+        assertErrno(.accessDenied) { try self.engine.deleteImage("disk2", caller: Caller(uid: 1000, gid: 1000, pid: 3)) }
+        try engine.deleteInstance("user", caller: root)
+        waitGone("user")
+        try engine.deleteImage("disk2", caller: root)
+        XCTAssertEqual(imageFiles(), [])
+    }
+
+    func testKernelPropertiesMakeADirectKernelBootDomain() throws {
+        let kernel = try upload("vmlinuz", rawDisk(4096))
+        try upload("disk", rawDisk())
+        assertErrno(.noEntry) { try self.engine.setImageProperty("disk", key: "kernel", value: "missing", caller: self.root) }
+        try engine.setImageProperty("disk", key: "kernel", value: "vmlinuz", caller: root)
+        try engine.setImageProperty("disk", key: "cmdline", value: "console=ttyS0 quiet", caller: root)
+        XCTAssertEqual(engine.image("disk")?.properties, ["kernel": "vmlinuz", "cmdline": "console=ttyS0 quiet"])
+        try engine.setDefault(.image, "disk", caller: root)
+        _ = try engine.createInstance("kb", caller: root)
+        let info = try XCTUnwrap(waitStable("kb"))
+        XCTAssertEqual(info.status, .ACTIVE, info.fault)
+        XCTAssertTrue(info.domainXML.contains(kernel.path), info.domainXML)
+        XCTAssertTrue(info.domainXML.contains("cloudfs.ip=10.0.0.3"), info.domainXML)
+        assertErrno(.busy) { try self.engine.deleteImage("vmlinuz", caller: self.root) }
+    }
+}

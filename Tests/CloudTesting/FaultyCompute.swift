@@ -1,0 +1,36 @@
+import CloudCore
+import Synchronization
+
+/// A fault-injecting compute driver (DESIGN: "FakeCompute for fault tests"): it forwards
+/// to a real driver but fails chosen calls, to prove that failures release everything.
+public final class FaultyDriver: ComputeDriver, Sendable {
+    public enum Fault: Sendable { case none, spawn(String), destroy(String) }
+    let inner: any ComputeDriver
+    let fault: Mutex<Fault>
+    public init(wrapping inner: any ComputeDriver, fault: Fault = .none) { self.inner = inner; self.fault = Mutex(fault) }
+    public func setFault(_ f: Fault) { fault.withLock { $0 = f } }
+    public func connect(uri: String) throws(CloudError) -> any ComputeConnection {
+        FaultyConnection(inner: try inner.connect(uri: uri), driver: self)
+    }
+    var current: Fault { fault.withLock { $0 } }
+}
+
+final class FaultyConnection: ComputeConnection, Sendable {
+    let inner: any ComputeConnection
+    let driver: FaultyDriver
+    init(inner: any ComputeConnection, driver: FaultyDriver) { self.inner = inner; self.driver = driver }
+    var uri: String { inner.uri }
+    func capacity() throws(CloudError) -> HostCapacity { try inner.capacity() }
+    func domainXML(for spec: DomainSpec) -> String { inner.domainXML(for: spec) }
+    func spawn(_ spec: DomainSpec) throws(CloudError) -> String {
+        if case .spawn(let why) = driver.current { throw CloudError.io(why) }
+        return try inner.spawn(spec)
+    }
+    func destroy(uuid: String) throws(CloudError) {
+        if case .destroy(let why) = driver.current { throw CloudError.io(why) }
+        try inner.destroy(uuid: uuid)
+    }
+    func powerState(uuid: String) throws(CloudError) -> PowerState? { try inner.powerState(uuid: uuid) }
+    func listDomains() throws(CloudError) -> [DomainSummary] { try inner.listDomains() }
+    func isAlive() -> Bool { inner.isAlive() }
+}
