@@ -1,0 +1,27 @@
+import Foundation
+
+/// `ls -l` and `cat status` over many instances vs the same commands on a plain directory tree.
+struct ListingBench {
+    let rig: Rig
+    let count: Int
+
+    func run() throws {
+        let t0 = now()
+        try timed("cd '\(rig.mnt)/instances' && for i in $(seq 1 \(count)); do mkdir i$i; done")
+        let created = now() - t0
+        try timed("cd '\(rig.mnt)/instances' && while grep -q BUILD */status 2>/dev/null; do sleep 0.2; done")
+        let allActive = now() - t0
+        let plain = rig.work + "/plain"
+        try timed("mkdir -p '\(plain)' && cd '\(plain)' && for i in $(seq 1 \(count)); do mkdir i$i; echo ACTIVE > i$i/status; done")
+        func best(_ s: String) throws -> Double { try (0..<5).map { _ in try timed(s) }.min()! }
+        let lsCloud = try best("ls -l '\(rig.mnt)/instances' > /dev/null")
+        let lsPlain = try best("ls -l '\(plain)' > /dev/null")
+        let catCloud = try best("cat '\(rig.mnt)'/instances/*/status > /dev/null")
+        let catPlain = try best("cat '\(plain)'/*/status > /dev/null")
+        let active = try String(contentsOfFile: "\(rig.mnt)/hosts/node0/instances", encoding: .utf8).split(separator: "\n").count
+        print("3. \(count) instances on 4 test:/// hosts (\(String(format: "%.1f", created)) s to mkdir all, \(String(format: "%.1f", allActive)) s until all ACTIVE; node0 has \(active))")
+        report("   ls -l instances/", String(format: "%8.1f ms", lsCloud * 1000), String(format: "plain dir %.1f ms, %.1fx", lsPlain * 1000, lsCloud / lsPlain))
+        report("   cat instances/*/status", String(format: "%8.1f ms", catCloud * 1000), String(format: "plain dir %.1f ms, %.1fx", catPlain * 1000, catCloud / catPlain))
+        print("")
+    }
+}

@@ -1,0 +1,44 @@
+import ArgumentParser
+import Foundation
+
+/// A mounted cloudfs on several `test:///` fake hosts, in a work directory; always unmounted.
+final class Rig {
+    let work: String
+    let mnt: String
+    let state: String
+    let cloudfs: String
+    var mounted = false
+
+    init(work: String, hosts: Int) throws {
+        self.work = work
+        mnt = work + "/cloud"
+        state = work + "/state"
+        cloudfs = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+            .deletingLastPathComponent().appendingPathComponent("cloudfs").path
+        _ = try? timed("fusermount3 -uz '\(mnt)' 2>/dev/null; rm -rf '\(work)'")
+        try FileManager.default.createDirectory(atPath: mnt, withIntermediateDirectories: true)
+        var args: [String] = []
+        for i in 0..<hosts {
+            // 64 cores and 256 GiB each: room for thousands of m1.nano instances.
+            let xml = """
+            <node><cpu><mode>host-model</mode><nodes>1</nodes><sockets>1</sockets><cores>64</cores><threads>1</threads><active>64</active><mhz>3000</mhz><model>x86_64</model></cpu>
+            <memory>268435456</memory></node>
+            """
+            let path = "\(work)/node\(i).xml"
+            try xml.write(toFile: path, atomically: true, encoding: .utf8)
+            args += ["--host", "test://\(path)"]
+        }
+        try timed("'\(cloudfs)' mount '\(mnt)' --state '\(state)' \(args.joined(separator: " ")) >/dev/null")
+        mounted = true
+        try timed("head -c 1M /dev/zero > '\(work)/d.raw' && cp '\(work)/d.raw' '\(mnt)/images/disk' && echo m1.nano > '\(mnt)/defaults/flavor'")
+    }
+
+    func tearDown() {
+        guard mounted else { return }
+        _ = try? timed("for i in '\(mnt)'/instances/*; do [ -d \"$i\" ] && rmdir \"$i\"; done; " +
+                       "while [ -n \"$(ls '\(mnt)/instances')\" ]; do sleep 0.2; done")
+        _ = try? timed("'\(cloudfs)' unmount '\(mnt)'")
+        _ = try? timed("rm -rf '\(work)'")
+        mounted = false
+    }
+}

@@ -1,0 +1,72 @@
+import CloudCore
+import CloudEngine
+import CloudFS
+import Foundation
+import FuseKit
+import LibvirtCompute
+import Logging
+
+/// The mounted cloud: engine + tree + FUSE session, with SIGINT/SIGTERM/SIGHUP ending the
+/// session cleanly (the signals are blocked in every thread and taken by one `sigwait`
+/// thread, so no libfuse handler races Swift's threads).
+struct Daemon {
+    var mountpoint: String
+    var stateDir: String
+    var hostURIs: [String]
+    var virtType: String
+    var allowOther: Bool
+    var daemonChild: Bool
+
+    func run() throws {
+        if daemonChild { setsid() }
+        var set = sigset_t()
+        sigemptyset(&set)
+        for s in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&set, s) }
+        pthread_sigmask(SIG_BLOCK, &set, nil)
+        signal(SIGPIPE, SIG_IGN)
+
+        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+        let log = Logger(label: "cloudfs")
+        let driver = LibvirtDriver(virtType: VirtType(rawValue: virtType) ?? .auto, stateDir: stateDir)
+        let engine: Engine
+        do {
+            engine = try Engine(config: EngineConfiguration(stateDir: stateDir, hostURIs: hostURIs), driver: driver)
+        } catch {
+            log.critical("cannot start: \(error)")
+            throw error
+        }
+        let fs = CloudFileSystem(api: engine)
+        var options = FuseSession.Options()
+        options.allowOther = allowOther
+        options.defaultPermissions = allowOther
+        let session = FuseSession(mountpoint: mountpoint, options: options, handler: fs)
+        do { try session.mount() } catch {
+            log.critical("cannot mount \(mountpoint): \(error)")
+            throw error
+        }
+        fs.attach(session)
+        try? FileManager.default.createDirectory(atPath: PidFile.dir, withIntermediateDirectories: true)
+        try? "\(getpid())\n".write(toFile: PidFile.path(for: mountpoint), atomically: true, encoding: .utf8)
+        engine.events.append(kind: "cloud.mounted", object: mountpoint, ["pid": "\(getpid())"])
+
+        let signals = Thread {
+            var sig: Int32 = 0
+            sigwait(&set, &sig)
+            log.info("signal \(sig): unmounting \(mountpoint)")
+            session.exit()
+        }
+        signals.start()
+
+        if daemonChild {
+            // Tell the launching process we are ready, then send stdout to the log.
+            FileHandle.standardOutput.write(Data("ready\n".utf8))
+            dup2(STDERR_FILENO, STDOUT_FILENO)
+        }
+        log.info("cloudfs mounted on \(mountpoint), state in \(stateDir)")
+        try session.run()
+        engine.events.append(kind: "cloud.unmounted", object: mountpoint, [:])
+        engine.drain()
+        unlink(PidFile.path(for: mountpoint))
+        log.info("unmounted \(mountpoint)")
+    }
+}

@@ -1,0 +1,71 @@
+import Foundation
+import XCTest
+
+/// Nova through the tree: mkdir builds, files report, rmdir releases, remount finds it again.
+final class InstanceMountTests: MountTestCase {
+    override func setUpWithError() throws {
+        try super.setUpWithError()
+        ok("head -c 1M /dev/zero > '\(work)/d.raw' && cp '\(work)/d.raw' images/disk && echo m1.nano > defaults/flavor")
+    }
+
+    func testMkdirWaitFilesAndRmdir() throws {
+        ok("mkdir instances/web1")
+        XCTAssertEqual(ok("timeout 30 cat instances/web1/wait"), "ACTIVE\n")
+        XCTAssertEqual(read("instances/web1/status"), "ACTIVE")
+        XCTAssertEqual(read("instances/web1/vm_state"), "active")
+        XCTAssertEqual(read("instances/web1/task_state"), "none")
+        XCTAssertEqual(read("instances/web1/power_state"), "running")
+        XCTAssertEqual(read("instances/web1/ip"), "10.0.0.3")
+        XCTAssertTrue(read("instances/web1/mac").hasPrefix("fa:16:3e:"))
+        XCTAssertEqual(read("instances/web1/host"), "default")
+        XCTAssertEqual(read("instances/web1/image"), "disk")
+        XCTAssertEqual(read("instances/web1/flavor"), "m1.nano")
+        XCTAssertEqual(read("instances/web1/fault"), "")
+        XCTAssertEqual(read("instances/web1/id").count, 36)
+        XCTAssertTrue(read("instances/web1/domain.xml").contains("<domain"))
+        XCTAssertTrue(read("instances/web1/created").hasPrefix("20"))
+        let json = try JSONSerialization.jsonObject(with: Data(read("instances/web1/info.json").utf8)) as? [String: Any]
+        XCTAssertEqual(json?["status"] as? String, "ACTIVE")
+        XCTAssertEqual(read("hosts/default/instances"), "web1")
+        XCTAssertEqual(read("hosts/default/ram_mb_used"), "128")
+        XCTAssertTrue(ok("ls -l instances").contains("web1"))
+        XCTAssertEqual(sh("stat -c %u '\(mnt)/instances/web1'").out.trimmingCharacters(in: .whitespacesAndNewlines), "0")
+
+        ok("rmdir instances/web1")
+        var left = "web1"
+        for _ in 0..<100 where !left.isEmpty { left = ok("ls instances"); usleep(50_000) }
+        XCTAssertEqual(left, "")
+        XCTAssertEqual(read("hosts/default/ram_mb_used"), "0")
+        let events = read("events")
+        for kind in ["instance.created web1", "instance.scheduled web1", "instance.networked web1",
+                     "instance.active web1", "instance.deleting web1", "instance.deleted web1"] {
+            XCTAssertTrue(events.contains(kind), "events lack \(kind)")
+        }
+    }
+
+    func testForLoopOverInstancesIsSafe() {
+        ok("for i in a b c; do mkdir instances/$i; done; for i in instances/*; do timeout 30 cat $i/wait; done")
+        XCTAssertEqual(ok("cat instances/*/ip | sort").split(separator: "\n"), ["10.0.0.3", "10.0.0.4", "10.0.0.5"])
+    }
+
+    func testBuildFailureShowsFaultAndReleases() {
+        ok("mkdir flavors/giant && echo 99999999 > flavors/giant/ram_mb && echo giant > defaults/flavor")
+        ok("mkdir instances/big")
+        XCTAssertEqual(ok("timeout 30 cat instances/big/wait"), "ERROR\n")
+        XCTAssertTrue(read("instances/big/fault").contains("No valid host was found"))
+        XCTAssertEqual(read("instances/big/ip"), "")
+        ok("rmdir instances/big")
+    }
+
+    func testUnmountKeepsInstancesAndRemountFindsThem() throws {
+        ok("mkdir instances/keep && timeout 30 cat instances/keep/wait")
+        let id = read("instances/keep/id")
+        unmount()
+        XCTAssertFalse(isMounted())
+        try mount()
+        XCTAssertEqual(read("instances/keep/id"), id)
+        XCTAssertEqual(read("instances/keep/status"), "ACTIVE")
+        XCTAssertEqual(read("instances/keep/power_state"), "running")
+        XCTAssertEqual(read("instances/keep/ip"), "10.0.0.3")
+    }
+}

@@ -1,0 +1,52 @@
+import CloudTesting
+import Foundation
+import XCTest
+
+/// The main job, end to end: the default local host (libvirt's embedded QEMU driver, TCG),
+/// a tiny kernel + busybox initramfs guest copied into /images, `mkdir`, and the guest's
+/// marker line in `console`.
+final class QemuBootMountTests: MountTestCase {
+    override var hostArgs: [String] { [] }   // the default host: qemu:///embed in the state dir
+
+    override func setUpWithError() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/qemu-system-x86_64") else {
+            throw XCTSkip("qemu-system-x86_64 is not installed (scripts/install-deps.sh installs it)")
+        }
+        let guest = TestPaths.guestDir
+        if !FileManager.default.fileExists(atPath: guest + "/vmlinuz") {
+            let r = sh("'\(TestPaths.packageRoot)/examples/make-tiny-guest.sh' '\(guest)'", timeout: 300)
+            XCTAssertEqual(r.status, 0, r.err)
+        }
+        setenv("CLOUDFS_VIRT_TYPE", "qemu", 1)
+        try super.setUpWithError()
+    }
+
+    func testMkdirBootsARealGuest() {
+        let guest = TestPaths.guestDir
+        XCTAssertEqual(read("hosts/local/state"), "up")
+        XCTAssertEqual(read("hosts/local/hypervisor_type"), "qemu")
+        ok("cp '\(guest)/vmlinuz' images/vmlinuz && cp '\(guest)/initramfs.gz' images/initrd")
+        XCTAssertEqual(read("images.d/vmlinuz/format"), "aki")
+        XCTAssertEqual(read("images.d/initrd/format"), "ari")
+        ok("qemu-img create -q -f qcow2 '\(work)/root.qcow2' 64M && cp '\(work)/root.qcow2' images/tiny")
+        ok("echo vmlinuz > images.d/tiny/properties/kernel && echo initrd > images.d/tiny/properties/ramdisk")
+        ok("echo 'console=ttyS0' > images.d/tiny/properties/cmdline && echo m1.nano > defaults/flavor")
+        ok("mkdir instances/vm1")
+        let status = ok("timeout 120 cat instances/vm1/wait", timeout: 150)
+        XCTAssertEqual(status, "ACTIVE\n", read("instances/vm1/fault"))
+        var console = ""
+        for _ in 0..<180 {
+            console = read("instances/vm1/console")
+            if console.contains("CLOUDFS-GUEST-BOOTED") { break }
+            usleep(500_000)
+        }
+        XCTAssertTrue(console.contains("CLOUDFS-GUEST-BOOTED"), "console: \(console.suffix(2000))")
+        XCTAssertTrue(console.contains("cloudfs.ip=10.0.0.3"), "the guest sees its fixed IP on its command line")
+        XCTAssertTrue(read("instances/vm1/domain.xml").contains("type='qemu'") || read("instances/vm1/domain.xml").contains("type=\"qemu\""))
+        ok("rmdir instances/vm1")
+        for _ in 0..<200 where !ok("ls instances").isEmpty { usleep(100_000) }
+        XCTAssertEqual(ok("ls instances"), "")
+        let qemus = sh("pgrep -f 'qemu-system.*cloudfs-' | wc -l").out.trimmingCharacters(in: .whitespacesAndNewlines)
+        XCTAssertEqual(qemus, "0", "rmdir left a QEMU process")
+    }
+}

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package cloudfs needs to build, test and boot guests.
+# Idempotent: runs apt-get only when something is missing.
+set -euo pipefail
+PKGS=(libfuse3-dev fuse3 libvirt-dev libsqlite3-dev libvirt-daemon libvirt-daemon-driver-qemu
+      libvirt-clients qemu-system-x86 qemu-utils cpio busybox-static attr procps util-linux python3)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  SUDO=""; [[ $(id -u) -eq 0 ]] || SUDO="sudo"
+  echo "installing: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+# libfuse needs the device; libvirt's embedded QEMU driver needs nothing else running.
+[[ -e /dev/fuse ]] || { echo "error: /dev/fuse is missing (load the fuse module)" >&2; exit 1; }
+export PATH="/opt/swift/usr/bin:$PATH"
+command -v swift >/dev/null || { echo "error: swift is not on PATH (expected /opt/swift/usr/bin)" >&2; exit 1; }
