@@ -1,0 +1,188 @@
+import CloudCore
+import Crypto
+import Synchronization
+
+/// The data path of one upload (Glance's image data upload, `PUT /v2/images/{id}/file`):
+/// bytes go with `pwrite` straight into the store file while a SHA-256 (Glance's
+/// `os_hash_value`) is computed incrementally, from the caller's buffer, without copies.
+///
+/// `cp` may write a sparse file (it seeks over holes and ftruncates at the end), and FUSE
+/// may deliver writes out of order or overwrite: a write at the hashed end extends the
+/// hash, a write past it first hashes the hole as zeros, and anything that changes bytes
+/// already hashed (an earlier offset, a shrinking truncate, a failed write) marks the hash
+/// dirty, so `finish` re-reads the file. Thread-safe: FUSE may call from several threads.
+public final class ImageIngest: Sendable {
+    /// The store file receiving the bytes.
+    public let path: String
+
+    /// `@unchecked`: `SHA256` is not declared Sendable (it is a copy-on-write box); it is
+    /// only ever touched, copied and finalized inside the mutex.
+    private struct State: ~Copyable, @unchecked Sendable {
+        /// -1 once closed.
+        var fd: Int32
+        /// The SHA-256 of the file's bytes [0, hashedUpTo) (meaningless when `dirty`).
+        var hasher = SHA256()
+        /// While not dirty, every byte at or past this offset is zero (a hole or an extension).
+        var hashedUpTo: Int64 = 0
+        /// Bytes before `hashedUpTo` changed after they were hashed: `finish` re-reads the file.
+        var dirty = false
+        /// The file's size: the furthest write end, or the last truncate.
+        var size: Int64 = 0
+        var unlinked = false
+    }
+
+    private let state: Mutex<State>
+
+    /// Creates `path` exclusively (`O_CREAT|O_EXCL`, mode 0644). Throws `EEXIST` when it
+    /// exists, `EIO` for any other failure.
+    public init(path: String) throws(CloudError) {
+        self.path = path
+        state = Mutex(State(fd: try SystemCall.createExclusive(path)))
+    }
+
+    deinit {
+        state.withLock { s in
+            if s.fd >= 0 { SystemCall.close(s.fd); s.fd = -1 }
+        }
+    }
+
+    /// Writes `bytes` at `offset` into the store file and hashes them (a FUSE WRITE).
+    /// Throws `EINVAL` for a negative offset, `EBADF` after `close`, `ENOSPC`/`EFBIG`/`EDQUOT`
+    /// from the file system, `EIO` otherwise.
+    public func write(_ bytes: UnsafeRawBufferPointer, at offset: Int64) throws(CloudError) {
+        guard offset >= 0 else { throw .invalid("negative write offset \(offset)") }
+        guard !bytes.isEmpty else { return }
+        let (end, overflow) = offset.addingReportingOverflow(Int64(bytes.count))
+        guard !overflow else { throw CloudError(.tooBig, "write past the largest file offset") }
+        try state.withLock { (s) throws(CloudError) in
+            let fd = try Self.open(s)
+            do throws(CloudError) {
+                try SystemCall.pwriteAll(fd, bytes, at: offset)
+            } catch {
+                // Some bytes may have landed unhashed: only a re-read can be trusted now.
+                s.dirty = true
+                s.size = max(s.size, (try? SystemCall.fileSize(fd)) ?? s.size)
+                throw error
+            }
+            if !s.dirty {
+                if offset >= s.hashedUpTo {
+                    Self.hashZeros(&s.hasher, count: offset - s.hashedUpTo)
+                    s.hasher.update(bufferPointer: bytes)
+                    s.hashedUpTo = end
+                } else {
+                    s.dirty = true
+                }
+            }
+            s.size = max(s.size, end)
+        }
+    }
+
+    /// Sets the file's size (`ftruncate`, `O_TRUNC`). Growing adds zeros, which are hashed
+    /// lazily by `finish`; shrinking below the hashed end marks the hash dirty.
+    public func truncate(to size: Int64) throws(CloudError) {
+        try state.withLock { (s) throws(CloudError) in
+            try SystemCall.truncate(try Self.open(s), to: size)
+            if size < s.hashedUpTo { s.dirty = true }
+            s.size = size
+        }
+    }
+
+    /// The file's size in bytes (what `stat` on the uploading file reports).
+    public var size: Int64 {
+        state.withLock { $0.size }
+    }
+
+    /// Returns the SHA-256 (lowercase hex) of the current content and the detected format
+    /// (Glance's checksum and introspection at upload end) WITHOUT ending the upload: more
+    /// writes may follow and `finish` may be called again. Throws the `FormatSniffer`
+    /// refusal (`EINVAL`), `EBADF` after `close`, `EIO` when the file cannot be re-read.
+    public func finish() throws(CloudError) -> (sha256: String, detected: DetectedImage) {
+        try state.withLock { (s) throws(CloudError) -> (sha256: String, detected: DetectedImage) in
+            let fd = try Self.open(s)
+            if s.dirty {
+                s.hasher = try Self.hashFile(fd, size: s.size)
+                s.hashedUpTo = s.size
+                s.dirty = false
+            }
+            // A copy, so the running state can keep growing with later writes.
+            var final = s.hasher
+            Self.hashZeros(&final, count: s.size - s.hashedUpTo)
+            let sha256 = Self.hex(final.finalize())
+            return (sha256, try FormatSniffer.detect(fd: fd, fileSize: s.size))
+        }
+    }
+
+    /// Flushes the bytes to disk (`fsync`): call before the image becomes active so a host
+    /// crash cannot leave an active image with missing bytes. Throws `EBADF` after `close`,
+    /// `EIO` (or `ENOSPC`/`EDQUOT`) when the file system fails.
+    public func sync() throws(CloudError) {
+        try state.withLock { (s) throws(CloudError) in try SystemCall.fsync(try Self.open(s)) }
+    }
+
+    /// Closes the file descriptor and keeps the file (the image is now in the store). Idempotent.
+    public func close() {
+        state.withLock { s in
+            if s.fd >= 0 { SystemCall.close(s.fd); s.fd = -1 }
+        }
+    }
+
+    /// Closes and unlinks the file (an interrupted or refused upload leaves no bytes). Idempotent.
+    public func discard() {
+        state.withLock { s in
+            if s.fd >= 0 { SystemCall.close(s.fd); s.fd = -1 }
+            if !s.unlinked { SystemCall.unlinkIfPresent(path); s.unlinked = true }
+        }
+    }
+
+    // MARK: - Helpers
+
+    private static func open(_ s: borrowing State) throws(CloudError) -> Int32 {
+        guard s.fd >= 0 else { throw CloudError(.badFile, "the upload is already closed") }
+        return s.fd
+    }
+
+    private static let chunk = 1 << 20
+    /// Shared zeros for hashing holes.
+    private static let zeros = [UInt8](repeating: 0, count: chunk)
+
+    private static func hashZeros(_ hasher: inout SHA256, count: Int64) {
+        guard count > 0 else { return }
+        zeros.withUnsafeBytes { z in
+            var remaining = count
+            while remaining > 0 {
+                let n = Int(min(remaining, Int64(chunk)))
+                hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: z[0..<n]))
+                remaining -= Int64(n)
+            }
+        }
+    }
+
+    /// Hashes the first `size` bytes of the file (the dirty path), 1 MiB per `pread`.
+    private static func hashFile(_ fd: Int32, size: Int64) throws(CloudError) -> SHA256 {
+        var hasher = SHA256()
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 4096)
+        defer { buffer.deallocate() }
+        var offset: Int64 = 0
+        while offset < size {
+            let want = Int(min(size - offset, Int64(chunk)))
+            let got = try SystemCall.preadFull(fd, UnsafeMutableRawBufferPointer(rebasing: buffer[0..<want]), at: offset)
+            guard got == want else {
+                throw CloudError(.io, "image file shrank during the upload: \(offset + Int64(got)) of \(size) bytes")
+            }
+            hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buffer[0..<got]))
+            offset += Int64(got)
+        }
+        return hasher
+    }
+
+    private static func hex(_ digest: SHA256.Digest) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out = [UInt8]()
+        out.reserveCapacity(64)
+        for byte in digest {
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 0x0f)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}
