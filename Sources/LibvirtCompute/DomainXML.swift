@@ -1,0 +1,137 @@
+import CloudCore
+import Foundation
+
+/// Renders libvirt domain XML from a `DomainSpec` (what Nova's nova/virt/libvirt/config.py
+/// and `_get_guest_xml` do), without touching the hypervisor.
+///
+/// Every value from the spec goes through `DomainXML.escape`, so paths and command lines with
+/// `&`, `<`, quotes or newlines stay data and can never add elements to the domain.
+public enum DomainXML {
+    /// The domain type attribute and what it implies for the rendered devices.
+    public enum Flavor: Sendable, Equatable {
+        /// libvirt's test driver (`<domain type='test'>`): minimal devices, no console capture.
+        case test
+        /// A QEMU domain: `type` is `qemu` (TCG) or `kvm`; `machine` e.g. `pc` or `q35`.
+        case qemu(type: String, machine: String)
+    }
+
+    /// Renders the domain XML for `spec`. Characters XML 1.0 cannot carry at all (control
+    /// characters other than tab/newline/CR) are replaced by U+FFFD; `validate(_:)` refuses
+    /// such specs before they reach libvirt.
+    public static func render(_ spec: DomainSpec, as flavor: Flavor) -> String {
+        let isTest = flavor == .test
+        let domainType: String
+        let machine: String?
+        switch flavor {
+        case .test: domainType = "test"; machine = nil
+        case .qemu(let type, let m): domainType = type; machine = m
+        }
+        var x: [String] = []
+        x.append("<domain type='\(escape(domainType))'>")
+        x.append("  <name>\(escape(spec.domainName))</name>")
+        x.append("  <uuid>\(escape(spec.uuid))</uuid>")
+        x.append("  <memory unit='MiB'>\(spec.ramMB)</memory>")
+        x.append("  <currentMemory unit='MiB'>\(spec.ramMB)</currentMemory>")
+        x.append("  <vcpu placement='static'>\(spec.vcpus)</vcpu>")
+        x.append("  <os>")
+        let machineAttr = machine.map { " machine='\(escape($0))'" } ?? ""
+        x.append("    <type arch='x86_64'\(machineAttr)>hvm</type>")
+        if let kernel = spec.kernelPath {
+            x.append("    <kernel>\(escape(kernel))</kernel>")
+            if let initrd = spec.initrdPath { x.append("    <initrd>\(escape(initrd))</initrd>") }
+            if let cmdline = spec.cmdline { x.append("    <cmdline>\(escape(cmdline))</cmdline>") }
+        } else {
+            x.append("    <boot dev='hd'/>")
+        }
+        x.append("  </os>")
+        if !isTest {
+            x.append("  <features><acpi/></features>")
+            x.append("  <clock offset='utc'/>")
+        }
+        x.append("  <on_poweroff>destroy</on_poweroff>")
+        x.append("  <on_reboot>restart</on_reboot>")
+        x.append("  <on_crash>destroy</on_crash>")
+        x.append("  <devices>")
+        x.append("    <disk type='file' device='disk'>")
+        x.append("      <driver name='qemu' type='\(escape(spec.diskFormat))'/>")
+        x.append("      <source file='\(escape(spec.diskPath))'/>")
+        x.append("      <target dev='vda' bus='virtio'/>")
+        x.append("    </disk>")
+        if let mac = spec.mac {
+            // User-mode networking (QEMU's slirp): the guest gets a NIC without touching any
+            // host network configuration. Bridged networking is CloudNetwork's business.
+            x.append("    <interface type='user'>")
+            x.append("      <mac address='\(escape(mac))'/>")
+            x.append("      <model type='virtio'/>")
+            x.append("    </interface>")
+        }
+        if !isTest {
+            // The serial console goes to a file (append: a hard reboot keeps the history).
+            let console = escape(spec.consolePath)
+            x.append("    <serial type='file'>")
+            x.append("      <source path='\(console)' append='on'/>")
+            x.append("      <target port='0'/>")
+            x.append("    </serial>")
+            x.append("    <console type='file'>")
+            x.append("      <source path='\(console)' append='on'/>")
+            x.append("      <target type='serial' port='0'/>")
+            x.append("    </console>")
+            x.append("    <memballoon model='none'/>")
+        }
+        x.append("  </devices>")
+        x.append("</domain>")
+        return x.joined(separator: "\n") + "\n"
+    }
+
+    /// Escapes `text` for XML character data and for single- or double-quoted attribute
+    /// values: `& < > ' "` become entities, tab/newline/CR become character references (so
+    /// attribute normalization cannot change them), and characters XML 1.0 forbids become U+FFFD.
+    public static func escape(_ text: String) -> String {
+        var out = ""
+        out.reserveCapacity(text.utf8.count)
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "'": out += "&apos;"
+            case "\"": out += "&quot;"
+            case "\t": out += "&#9;"
+            case "\n": out += "&#10;"
+            case "\r": out += "&#13;"
+            default:
+                out.unicodeScalars.append(isXMLChar(scalar) ? scalar : "\u{FFFD}")
+            }
+        }
+        return out
+    }
+
+    /// Refuses specs libvirt could not take faithfully: characters XML 1.0 cannot carry,
+    /// a malformed uuid, non-positive sizes. Throws `EINVAL` naming the field.
+    public static func validate(_ spec: DomainSpec) throws(CloudError) {
+        let fields: [(String, String?)] = [
+            ("domain name", spec.domainName), ("uuid", spec.uuid), ("disk path", spec.diskPath),
+            ("disk format", spec.diskFormat), ("kernel path", spec.kernelPath),
+            ("initrd path", spec.initrdPath), ("cmdline", spec.cmdline), ("mac", spec.mac),
+            ("console path", spec.consolePath),
+        ]
+        for (name, value) in fields {
+            if let value, !value.unicodeScalars.allSatisfy(isXMLChar) {
+                throw .invalid("\(name) contains a control character libvirt XML cannot carry")
+            }
+        }
+        if spec.domainName.isEmpty { throw .invalid("domain name is empty") }
+        if UUID(uuidString: spec.uuid) == nil { throw .invalid("uuid \(spec.uuid) is not a uuid") }
+        if spec.vcpus < 1 { throw .invalid("vcpus must be at least 1, not \(spec.vcpus)") }
+        if spec.ramMB < 1 { throw .invalid("ram must be at least 1 MB, not \(spec.ramMB)") }
+    }
+
+    /// XML 1.0 `Char`: tab, LF, CR, U+0020–U+D7FF, U+E000–U+FFFD, U+10000 and above.
+    static func isXMLChar(_ s: Unicode.Scalar) -> Bool {
+        switch s.value {
+        case 0x9, 0xA, 0xD: return true
+        case 0x20...0xD7FF, 0xE000...0xFFFD, 0x10000...0x10FFFF: return true
+        default: return false
+        }
+    }
+}

@@ -1,0 +1,106 @@
+import CloudCore
+import Foundation
+import FoundationXML
+@testable import LibvirtCompute
+import XCTest
+
+/// Pure tests of the domain XML renderer: structure and escaping, no hypervisor.
+final class DomainXMLTests: XCTestCase {
+    private func parse(_ xml: String) throws -> XMLElement {
+        let doc = try XMLDocument(xmlString: xml, options: [])
+        return try XCTUnwrap(doc.rootElement())
+    }
+
+    private func value(_ root: XMLElement, _ xpath: String) throws -> String? {
+        try root.nodes(forXPath: xpath).first?.stringValue
+    }
+
+    func testQemuDomainHasDirectKernelBootSerialFileAndUserNIC() throws {
+        let spec = Fixture.spec(diskPath: "/s/disk.qcow2", consolePath: "/s/console.log", mac: "fa:16:3e:aa:bb:cc",
+                                kernelPath: "/img/vmlinuz", initrdPath: "/img/initrd", cmdline: "console=ttyS0")
+        let root = try parse(DomainXML.render(spec, as: .qemu(type: "qemu", machine: "pc")))
+        XCTAssertEqual(try value(root, "/domain/@type"), "qemu")
+        XCTAssertEqual(try value(root, "/domain/name"), spec.domainName)
+        XCTAssertEqual(try value(root, "/domain/uuid"), spec.uuid)
+        XCTAssertEqual(try value(root, "/domain/memory"), "128")
+        XCTAssertEqual(try value(root, "/domain/memory/@unit"), "MiB")
+        XCTAssertEqual(try value(root, "/domain/vcpu"), "1")
+        XCTAssertEqual(try value(root, "/domain/os/type/@machine"), "pc")
+        XCTAssertEqual(try value(root, "/domain/os/type/@arch"), "x86_64")
+        XCTAssertEqual(try value(root, "/domain/os/kernel"), "/img/vmlinuz")
+        XCTAssertEqual(try value(root, "/domain/os/initrd"), "/img/initrd")
+        XCTAssertEqual(try value(root, "/domain/os/cmdline"), "console=ttyS0")
+        XCTAssertEqual(try value(root, "/domain/on_poweroff"), "destroy")
+        XCTAssertEqual(try value(root, "/domain/devices/disk/driver/@type"), "qcow2")
+        XCTAssertEqual(try value(root, "/domain/devices/disk/source/@file"), "/s/disk.qcow2")
+        XCTAssertEqual(try value(root, "/domain/devices/disk/target/@bus"), "virtio")
+        XCTAssertEqual(try value(root, "/domain/devices/interface/@type"), "user")
+        XCTAssertEqual(try value(root, "/domain/devices/interface/mac/@address"), "fa:16:3e:aa:bb:cc")
+        XCTAssertEqual(try value(root, "/domain/devices/interface/model/@type"), "virtio")
+        XCTAssertEqual(try value(root, "/domain/devices/serial/@type"), "file")
+        XCTAssertEqual(try value(root, "/domain/devices/serial/source/@path"), "/s/console.log")
+        XCTAssertEqual(try value(root, "/domain/devices/console/source/@path"), "/s/console.log")
+        XCTAssertEqual(try value(root, "/domain/devices/memballoon/@model"), "none")
+        XCTAssertTrue(try root.nodes(forXPath: "/domain/devices/graphics").isEmpty)
+        XCTAssertTrue(try root.nodes(forXPath: "/domain/os/boot").isEmpty, "kernel boot needs no boot device")
+    }
+
+    func testDiskBootWithoutKernelAndNoNICWithoutMAC() throws {
+        let spec = Fixture.spec(mac: nil)
+        let root = try parse(DomainXML.render(spec, as: .qemu(type: "kvm", machine: "q35")))
+        XCTAssertEqual(try value(root, "/domain/@type"), "kvm")
+        XCTAssertEqual(try value(root, "/domain/os/type/@machine"), "q35")
+        XCTAssertEqual(try value(root, "/domain/os/boot/@dev"), "hd")
+        XCTAssertTrue(try root.nodes(forXPath: "/domain/os/kernel").isEmpty)
+        XCTAssertTrue(try root.nodes(forXPath: "/domain/devices/interface").isEmpty)
+    }
+
+    func testTestDomainIsMinimal() throws {
+        let root = try parse(DomainXML.render(Fixture.spec(), as: .test))
+        XCTAssertEqual(try value(root, "/domain/@type"), "test")
+        XCTAssertNil(try value(root, "/domain/os/type/@machine"))
+        XCTAssertEqual(try value(root, "/domain/devices/disk/source/@file"), "/var/lib/cloudfs/disk.qcow2")
+        XCTAssertEqual(try value(root, "/domain/devices/interface/@type"), "user")
+        XCTAssertTrue(try root.nodes(forXPath: "/domain/devices/serial").isEmpty)
+    }
+
+    /// Odd but legal paths survive rendering + parsing unchanged and add no elements.
+    func testOddPathsAreEscaped() throws {
+        let odd = "/tmp/a b/it's \"x\" & <y> 'z'/\ttab\nnewline\r/ünïcödé/disk.qcow2"
+        let cmd = "console=ttyS0 x=\"a&b\" </cmdline><evil/>"
+        let spec = Fixture.spec(diskPath: odd, consolePath: odd + ".log", kernelPath: odd + "-k", cmdline: cmd)
+        for flavor in [DomainXML.Flavor.test, .qemu(type: "qemu", machine: "pc")] {
+            let xml = DomainXML.render(spec, as: flavor)
+            XCTAssertFalse(xml.contains("<evil"), "cmdline must not add elements")
+            let root = try parse(xml)
+            XCTAssertEqual(try value(root, "/domain/devices/disk/source/@file"), odd)
+            XCTAssertEqual(try value(root, "/domain/os/kernel"), odd + "-k")
+            XCTAssertEqual(try value(root, "/domain/os/cmdline"), cmd)
+            XCTAssertTrue(try root.nodes(forXPath: "//evil").isEmpty)
+            if flavor != .test {
+                XCTAssertEqual(try value(root, "/domain/devices/serial/source/@path"), odd + ".log")
+            }
+        }
+    }
+
+    func testEscapeOfEachSpecialCharacter() {
+        XCTAssertEqual(DomainXML.escape("a&b<c>d'e\"f"), "a&amp;b&lt;c&gt;d&apos;e&quot;f")
+        XCTAssertEqual(DomainXML.escape("\t\n\r"), "&#9;&#10;&#13;")
+        XCTAssertEqual(DomainXML.escape("x\u{1}y"), "x\u{FFFD}y")
+        XCTAssertEqual(DomainXML.escape("plain/path-1.qcow2"), "plain/path-1.qcow2")
+    }
+
+    func testValidateRefusesWhatXMLCannotCarry() {
+        assertCloudError(.invalid) { () throws(CloudError) in try DomainXML.validate(Fixture.spec(diskPath: "/tmp/a\u{1}b")) }
+        assertCloudError(.invalid) { () throws(CloudError) in try DomainXML.validate(Fixture.spec(ramMB: 0)) }
+        XCTAssertNoThrow(try DomainXML.validate(Fixture.spec(diskPath: "/tmp/it's & <ok>")))
+    }
+
+    func testVirtTypeResolution() {
+        XCTAssertEqual(VirtType.qemu.resolved, .qemu)
+        XCTAssertEqual(VirtType.kvm.resolved, .kvm)
+        let kvmUsable = access("/dev/kvm", R_OK | W_OK) == 0
+        XCTAssertEqual(VirtType.auto.resolved, kvmUsable ? .kvm : .qemu)
+        XCTAssertEqual(VirtType(rawValue: "qemu"), .qemu)
+    }
+}
