@@ -56,5 +56,6 @@ let package = Package(
         .testTarget(name: "CloudEngineTests", dependencies: [
             "CloudEngine", "LibvirtCompute", "CloudCore", "CloudTesting"]),
         .testTarget(name: "MountTests", dependencies: ["CloudCore", "CloudTesting"]),
+        .testTarget(name: "CloudFSTests", dependencies: ["CloudFS", "FuseKit", "CloudCore", "CloudTesting"]),
     ]
 )

@@ -1,1 +1,0 @@
-// CloudFS: the tree: path -> node, attribute files, ctl parsing, waits, the events file.

@@ -1,0 +1,208 @@
+import CloudCore
+import Foundation
+import FuseKit
+import Synchronization
+
+/// The cloud as a mounted tree (SPEC "The tree"): a `FuseHandler` that answers every FUSE
+/// request from `CloudAPI` alone (it never touches the store or libvirt).
+///
+/// ```swift
+/// let fs = CloudFileSystem(api: engine)
+/// try fs.start(mountpoint: "/cloud", mountOptions: .init(allowOther: true))
+/// Thread { try? fs.run() }.start()     // or run() on the main thread
+/// ...
+/// fs.stop()                            // from any thread (e.g. on SIGTERM)
+/// ```
+/// Kernel caches are used (entry and attribute timeouts, stable inode numbers) and kept
+/// honest by invalidating from the cloud's change notices on a dedicated serial queue.
+public final class CloudFileSystem: FuseHandler {
+    /// Cache settings of the tree.
+    public struct Options: Sendable {
+        /// How long the kernel may trust a name (FUSE entry timeout), in seconds.
+        public var entryTimeout: Double
+        /// How long the kernel may trust attributes (FUSE attribute timeout), in seconds.
+        /// `/events` and `console` always use 0: they grow without notice.
+        public var attributeTimeout: Double
+        public init(entryTimeout: Double = 1, attributeTimeout: Double = 1) {
+            self.entryTimeout = entryTimeout
+            self.attributeTimeout = attributeTimeout
+        }
+    }
+
+    let api: any CloudAPI
+    let options: Options
+    let table = NodeTable()
+    let files = OpenFiles()
+    /// Uploads open for writing, by image name (their size is the image file's size).
+    let uploads = Mutex<[String: UploadState]>([:])
+    /// Image properties created by O_CREAT but not yet written: node -> open count.
+    let pendingProperties = Mutex<[Node: Int]>([:])
+    /// When the tree was made: the times of nodes that have none of their own.
+    let mountTime = Date().timeIntervalSince1970
+    private let sessionBox = Mutex<FuseSession?>(nil)
+    private let invalidator = Invalidator()
+
+    /// Creates the tree over `api` and subscribes to its change notices.
+    public init(api: any CloudAPI, options: Options = Options()) {
+        self.api = api
+        self.options = options
+        invalidator.apply = { [weak self] notice in self?.invalidate(for: notice) }
+        api.subscribe { [weak self] notice in self?.invalidator.enqueue(notice) }
+    }
+
+    /// The session the tree is mounted with (set by `start` or `attach`).
+    public var session: FuseSession? { sessionBox.withLock { $0 } }
+
+    /// Uses a session made elsewhere for invalidations (when the caller builds the
+    /// `FuseSession` with this object as its handler instead of calling `start`).
+    public func attach(_ session: FuseSession) { sessionBox.withLock { $0 = session } }
+
+    /// Creates a `FuseSession` for the tree and mounts it on `mountpoint`. Throws the
+    /// mount's `CloudError` (e.g. `ENOENT` for a missing directory, `EPERM`).
+    public func start(mountpoint: String, mountOptions: FuseSession.Options = .init()) throws(CloudError) {
+        let s = FuseSession(mountpoint: mountpoint, options: mountOptions, handler: self)
+        try s.mount()
+        attach(s)
+    }
+
+    /// Serves requests until `stop()` or an external unmount (blocks; libfuse's
+    /// multi-threaded loop), then releases the session.
+    public func run() throws(CloudError) {
+        guard let s = session else { throw CloudError(.invalid, "not mounted: call start(mountpoint:) first") }
+        defer { sessionBox.withLock { $0 = nil } }
+        try s.run()
+    }
+
+    /// Ends `run()` and unmounts. Safe from any thread; returns at once.
+    public func stop() { session?.exit() }
+
+    // MARK: helpers shared by the operation files
+
+    var attributeTimeout: Double { options.attributeTimeout }
+
+    func attrTimeout(_ node: Node) -> Double {
+        switch node {
+        case .events, .instanceFile(_, .console), .instanceFile(_, .wait): 0
+        default: options.attributeTimeout
+        }
+    }
+
+    /// Records a refusal made by the tree itself in `/events` and returns it to throw.
+    func refuse(_ errno: Errno, _ reason: String, _ node: Node, _ r: Request) -> CloudError {
+        let e = CloudError(errno, reason)
+        api.recordRefusal(e, object: node.path, caller: r.caller)
+        return e
+    }
+
+    /// Validates a name for a create (ObjectName rules), recording the refusal.
+    func validate(_ name: String, kind: String, in parent: Node, _ r: Request) throws(CloudError) {
+        if let p = ObjectName.problem(name) {
+            let path = (parent.path == "/" ? "" : parent.path) + "/" + name
+            let e = CloudError(.invalid, "invalid \(kind) name '\(name.prefix(80))': \(p)")
+            api.recordRefusal(e, object: path, caller: r.caller)
+            throw e
+        }
+    }
+
+    /// The node behind `inode`, checked against the object it showed when it was looked up.
+    func resolve(_ inode: Inode) throws(CloudError) -> (Node, Meta) {
+        guard let slot = table.slot(inode), let meta = meta(of: slot.node),
+              slot.identity.isEmpty || meta.identity.isEmpty || slot.identity == meta.identity
+        else { throw CloudError(.noEntry, "no such object (stale inode)") }
+        return (slot.node, meta)
+    }
+
+    /// The FUSE entry for `node`, counting `lookups` kernel references.
+    func entry(_ node: Node, _ meta: Meta, lookups: UInt64) -> Entry {
+        let ino = table.inode(for: node, identity: meta.identity, lookups: lookups)
+        return Entry(attributes: meta.attributes(ino), attributeTimeout: attrTimeout(node),
+                     entryTimeout: options.entryTimeout)
+    }
+
+    /// Invalidates the kernel's view of `notice`'s object soon, from the invalidation queue.
+    func changed(_ kind: ChangeNotice.Kind, _ name: String) {
+        invalidator.enqueue(ChangeNotice(kind, name))
+    }
+
+    // MARK: FuseHandler: names and attributes
+
+    public func lookup(_ r: Request, parent: Inode, name: String) throws(CloudError) -> Entry {
+        guard let p = table.slot(parent) else { throw CloudError(.noEntry, "stale directory") }
+        guard let child = p.node.child(name), let meta = meta(of: child) else {
+            // Fixed sets of names may cache the miss; collections may gain the name any time.
+            if p.node.hasFixedChildren { return .negative(timeout: options.entryTimeout) }
+            throw CloudError(.noEntry, "no such object")
+        }
+        return entry(child, meta, lookups: 1)
+    }
+
+    public func forget(_ inode: Inode, lookups: UInt64) {
+        table.forget(inode, count: lookups) { node, identity in
+            guard let m = meta(of: node) else { return true }
+            return !identity.isEmpty && !m.identity.isEmpty && identity != m.identity
+        }
+    }
+
+    public func getattr(_ r: Request, inode: Inode, file: FileInfo?) throws(CloudError) -> AttributeReply {
+        let (node, meta) = try resolve(inode)
+        return AttributeReply(meta.attributes(inode), timeout: attrTimeout(node))
+    }
+
+    public func setattr(_ r: Request, inode: Inode, changes: AttributeChanges,
+                        file: FileInfo?) throws(CloudError) -> AttributeReply {
+        let (node, _) = try resolve(inode)
+        if case .image(let name) = node {
+            if let size = changes.size {
+                let upload = file.flatMap { files.upload($0.handle) } ?? uploads.withLock { $0[name] }
+                guard let upload else {
+                    throw refuse(.notPermitted, "image \(name) is immutable once uploaded", node, r)
+                }
+                try upload.upload.truncate(to: size)
+            }
+            // chmod/chown/utimes of an image (cp -p, cp -a) are accepted and ignored.
+        } else {
+            if changes.mode != nil || changes.uid != nil || changes.gid != nil {
+                throw refuse(.notPermitted, "modes and owners come from the cloud", node, r)
+            }
+            if changes.size != nil && !node.isAttributeWritable {
+                throw refuse(.readOnly, "\(node.path) is read-only", node, r)
+            }
+            // O_TRUNC / truncate to 0 of a writable value file and utimes: nothing to do.
+        }
+        return try getattr(r, inode: inode, file: file)
+    }
+
+    public func statfs(_ r: Request, inode: Inode) throws(CloudError) -> FileSystemStatistics {
+        var s = FileSystemStatistics()
+        s.nameMax = 255
+        s.files = UInt64(table.count)
+        return s
+    }
+
+    // MARK: xattrs: user.cloud.* on /images/NAME
+
+    public func getxattr(_ r: Request, inode: Inode, name: String) throws(CloudError) -> [UInt8] {
+        // Only the user namespace exists here. EOPNOTSUPP (not ENODATA) for security.* and
+        // system.* lets `ls -l` stop asking for SELinux labels and ACLs after one file.
+        guard name.hasPrefix("user.") else { throw CloudError(.notSupported, "no such namespace") }
+        let (node, _) = try resolve(inode)
+        guard case .image(let image) = node, name.hasPrefix("user.cloud."),
+              let field = ImageField(rawValue: String(name.dropFirst("user.cloud.".count))),
+              let info = api.image(image)
+        else { throw CloudError(.noData, "no such attribute") }
+        return Array(imageValue(info, field).utf8)
+    }
+
+    public func listxattr(_ r: Request, inode: Inode) throws(CloudError) -> [String] {
+        let (node, _) = try resolve(inode)
+        guard case .image = node else { return [] }
+        return ImageField.allCases.map { "user.cloud.\($0.rawValue)" }
+    }
+
+    // MARK: invalidation (runs on the invalidator's serial queue, never in a handler)
+
+    private func invalidate(for notice: ChangeNotice) {
+        guard let session else { return }
+        Invalidation(fs: self, session: session).apply(notice)
+    }
+}

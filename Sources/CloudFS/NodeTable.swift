@@ -1,0 +1,126 @@
+import CloudCore
+import FuseKit
+import Synchronization
+
+/// Inode numbers for nodes (go-fuse's stable inodes): a node gets a number on its first
+/// lookup and keeps it while the object it shows lives. The number is tied to the
+/// object's identity (an instance's or image's uuid), so an object deleted and created
+/// again under the same name gets a fresh number and the kernel never mistakes the new
+/// directory for the old, dead one. Numbers are never reused. Entries the kernel has
+/// forgotten (lookup count 0) are dropped once their object is gone.
+final class NodeTable: Sendable {
+    struct Slot: Sendable {
+        var node: Node
+        /// The identity of the object behind the node ("" when the node has none).
+        var identity: String
+        /// The kernel's lookup count (LOOKUP, CREATE, MKDIR, READDIRPLUS minus FORGET).
+        var lookups: UInt64
+    }
+
+    private struct State {
+        var byInode: [UInt64: Slot] = [Inode.root.rawValue: Slot(node: .root, identity: "", lookups: 1)]
+        var byNode: [Node: UInt64] = [.root: Inode.root.rawValue]
+        var next: UInt64 = 2
+    }
+
+    private let state = Mutex(State())
+
+    /// The inode for `node` showing the object `identity`, assigning one when needed, and
+    /// counting `lookups` kernel references to it. An empty stored identity (a node made
+    /// before the cloud assigned an id, e.g. by CREATE) adopts `identity`.
+    func inode(for node: Node, identity: String, lookups: UInt64 = 0) -> Inode {
+        state.withLock { s in
+            if let ino = s.byNode[node], var slot = s.byInode[ino] {
+                if slot.identity == identity || slot.identity.isEmpty || identity.isEmpty {
+                    if slot.identity.isEmpty { slot.identity = identity }
+                    slot.lookups += lookups
+                    s.byInode[ino] = slot
+                    return Inode(ino)
+                }
+            }
+            let ino = s.next
+            s.next += 1
+            s.byInode[ino] = Slot(node: node, identity: identity, lookups: lookups)
+            s.byNode[node] = ino
+            return Inode(ino)
+        }
+    }
+
+    /// Counts one more kernel reference (READDIRPLUS entries, LOOKUP of a known node).
+    func addLookup(_ inode: Inode) {
+        state.withLock { s in s.byInode[inode.rawValue]?.lookups += 1 }
+    }
+
+    /// The node behind an inode, if the kernel may still use it.
+    func slot(_ inode: Inode) -> Slot? {
+        state.withLock { $0.byInode[inode.rawValue] }
+    }
+
+    /// The current inode of `node`, if it has one (for invalidation).
+    func existingInode(_ node: Node) -> Inode? {
+        state.withLock { s in s.byNode[node].map { Inode($0) } }
+    }
+
+    /// The stored identity of `node`'s current inode.
+    func identity(of node: Node) -> String? {
+        state.withLock { s in s.byNode[node].flatMap { s.byInode[$0]?.identity } }
+    }
+
+    /// FORGET: drops `count` references; at zero the slot goes when `isGone(node, identity)`
+    /// says its object no longer exists (otherwise it stays, keeping the number stable).
+    func forget(_ inode: Inode, count: UInt64, isGone: (Node, String) -> Bool) {
+        guard inode != .root else { return }
+        let candidate = state.withLock { s -> Slot? in
+            guard var slot = s.byInode[inode.rawValue] else { return nil }
+            slot.lookups -= min(slot.lookups, count)
+            s.byInode[inode.rawValue] = slot
+            return slot.lookups == 0 ? slot : nil
+        }
+        guard let c = candidate else { return }
+        let stale = state.withLock { $0.byNode[c.node] != inode.rawValue }
+        guard stale || isGone(c.node, c.identity) else { return }
+        state.withLock { s in
+            guard let slot = s.byInode[inode.rawValue], slot.lookups == 0 else { return }
+            s.byInode.removeValue(forKey: inode.rawValue)
+            if s.byNode[slot.node] == inode.rawValue { s.byNode.removeValue(forKey: slot.node) }
+        }
+    }
+
+    /// Drops `node`'s slot when the kernel holds no reference to it (its object is gone;
+    /// e.g. it was only ever shown by a plain READDIR, which never gets a FORGET).
+    func dropIfUnreferenced(_ node: Node) {
+        state.withLock { s in
+            guard let ino = s.byNode[node], let slot = s.byInode[ino], slot.lookups == 0 else { return }
+            s.byInode.removeValue(forKey: ino)
+            s.byNode.removeValue(forKey: node)
+        }
+    }
+
+    /// An image was renamed: its nodes (the file and its `/images.d` view) move along.
+    func renameImage(_ old: String, to new: String) {
+        state.withLock { s in
+            let moving = s.byInode.filter { $0.value.node.imageName == old }
+            for (ino, slot) in moving {
+                if s.byNode[slot.node] == ino { s.byNode.removeValue(forKey: slot.node) }
+            }
+            for (ino, var slot) in moving {
+                slot.node = slot.node.renamingImage(to: new)
+                s.byInode[ino] = slot
+                if let displaced = s.byNode[slot.node], displaced != ino {
+                    s.byInode[displaced]?.identity = "\u{0}replaced"
+                }
+                s.byNode[slot.node] = ino
+            }
+        }
+    }
+
+    /// All current nodes matching `predicate` with their inodes (for invalidation).
+    func nodes(where predicate: (Node) -> Bool) -> [(Node, Inode)] {
+        state.withLock { s in
+            s.byNode.compactMap { predicate($0.key) ? ($0.key, Inode($0.value)) : nil }
+        }
+    }
+
+    /// Number of inodes known (for tests).
+    var count: Int { state.withLock { $0.byInode.count } }
+}

@@ -1,0 +1,173 @@
+import CloudCore
+import Foundation
+import FuseKit
+import Synchronization
+
+/// An open synthetic file: the content snapshot taken at OPEN (so a value that changes
+/// size never truncates `cat`), and, for writable value files, the writer's state.
+final class AttributeHandle: Sendable {
+    let node: Node
+    let snapshot: [UInt8]
+    /// Opened by CREATE (a new image property): the value is set by the first write, or
+    /// to "" at FLUSH when nothing was written.
+    let created: Bool
+    private let written = Mutex(false)
+    init(node: Node, snapshot: [UInt8], created: Bool) {
+        self.node = node; self.snapshot = snapshot; self.created = created
+    }
+    var wasWritten: Bool { written.withLock { $0 } }
+    func markWritten() { written.withLock { $0 = true } }
+}
+
+/// An open descriptor on a file outside the tree (image bytes, console log).
+final class DescriptorHandle: Sendable {
+    let path: String
+    private let fd = Mutex<Int32>(-1)
+    init(path: String, fd: Int32) { self.path = path; self.fd.withLock { $0 = fd } }
+    /// The descriptor, opening `path` now if it could not be opened before (a console log
+    /// that did not exist yet). -1 when it still does not exist.
+    func descriptor() -> Int32 {
+        fd.withLock { fd in
+            if fd < 0, !path.isEmpty { fd = Glibc.open(path, O_RDONLY | O_CLOEXEC) }
+            return fd
+        }
+    }
+    func close() { fd.withLock { fd in if fd >= 0 { _ = Glibc.close(fd); fd = -1 } } }
+}
+
+/// One entry of a directory listing snapshot taken at OPENDIR.
+struct DirectoryEntry: Sendable {
+    var name: String
+    var node: Node
+    var meta: Meta
+}
+
+/// What a FUSE file handle (`fi->fh`) stands for.
+enum OpenFile: Sendable {
+    case attribute(AttributeHandle)
+    case upload(UploadState)
+    case descriptor(DescriptorHandle)
+    case events(EventsReader)
+    case wait(WaitState)
+    case directory([DirectoryEntry])
+}
+
+/// The open-file table: handle numbers to open files.
+final class OpenFiles: Sendable {
+    private struct State {
+        var next: UInt64 = 1
+        var open: [UInt64: OpenFile] = [:]
+    }
+    private let state = Mutex(State())
+
+    func add(_ file: OpenFile) -> UInt64 {
+        state.withLock { s in
+            let h = s.next
+            s.next += 1
+            s.open[h] = file
+            return h
+        }
+    }
+    subscript(_ handle: UInt64) -> OpenFile? { state.withLock { $0.open[handle] } }
+    func remove(_ handle: UInt64) -> OpenFile? { state.withLock { $0.open.removeValue(forKey: handle) } }
+    func upload(_ handle: UInt64) -> UploadState? {
+        if case .upload(let u) = self[handle] { return u }
+        return nil
+    }
+}
+
+extension CloudFileSystem {
+    // MARK: FuseHandler: open files
+
+    public func open(_ r: Request, inode: Inode, flags: OpenFlags) throws(CloudError) -> OpenReply {
+        let (node, _) = try resolve(inode)
+        let file: OpenFile
+        switch node {
+        case .image(let name):
+            return try openImage(name, node: node, flags: flags, r)
+        case .events:
+            if flags.isWrite { throw refuse(.readOnly, "/events is read-only", node, r) }
+            file = .events(EventsReader())
+        case .instanceFile(let name, .wait):
+            if flags.isWrite { throw refuse(.readOnly, "\(node.path) is read-only", node, r) }
+            file = .wait(WaitState(instance: name))
+        case .instanceFile(let name, .console):
+            if flags.isWrite { throw refuse(.readOnly, "\(node.path) is read-only", node, r) }
+            let path = api.instance(name)?.consolePath ?? ""
+            file = .descriptor(DescriptorHandle(path: path, fd: -1))
+        default:
+            if flags.isWrite && !node.isAttributeWritable {
+                throw refuse(.readOnly, "\(node.path) is read-only", node, r)
+            }
+            guard let bytes = content(of: node) else { throw CloudError(.noEntry, "no such object") }
+            file = .attribute(AttributeHandle(node: node, snapshot: flags.isRead ? bytes : [], created: false))
+        }
+        return OpenReply(handle: files.add(file), directIO: true)
+    }
+
+    public func read(_ r: Request, inode: Inode, file: FileInfo, offset: Int64,
+                     size: Int) throws(CloudError) -> ReadReply {
+        guard let open = files[file.handle] else { throw CloudError(.badFile, "unknown file handle") }
+        switch open {
+        case .attribute(let h):
+            return .bytes(Self.slice(h.snapshot, offset, size))
+        case .descriptor(let d):
+            let fd = d.descriptor()
+            return fd < 0 ? .bytes([]) : .file(descriptor: fd, offset: offset, count: size)
+        case .events(let reader):
+            return .bytes(readEvents(reader, offset: offset, size: size)[...])
+        case .wait(let w):
+            return readWait(w, offset: offset, size: size, r)
+        case .upload(let u):
+            throw refuse(.invalid, "image \(u.name) cannot be read back while it is uploaded", .image(u.name), r)
+        case .directory:
+            throw CloudError(.isDirectory, "is a directory")
+        }
+    }
+
+    public func write(_ r: Request, inode: Inode, file: FileInfo, offset: Int64,
+                      data: UnsafeRawBufferPointer) throws(CloudError) -> Int {
+        switch files[file.handle] {
+        case .upload(let u):
+            try u.upload.write(data, at: offset)
+            return data.count
+        case .attribute(let h):
+            return try writeAttribute(h, offset: offset, data: data, r)
+        default:
+            throw CloudError(.badFile, "not open for writing")
+        }
+    }
+
+    public func flush(_ r: Request, inode: Inode, file: FileInfo) throws(CloudError) {
+        switch files[file.handle] {
+        case .upload(let u): try flushUpload(u, r)
+        case .attribute(let h): try flushAttribute(h, r)
+        default: break
+        }
+    }
+
+    public func release(_ r: Request, inode: Inode, file: FileInfo) {
+        switch files.remove(file.handle) {
+        case .upload(let u): releaseUpload(u)
+        case .descriptor(let d): d.close()
+        case .attribute(let h) where h.created:
+            pendingProperties.withLock { p in
+                if let n = p[h.node] { p[h.node] = n > 1 ? n - 1 : nil }
+            }
+        default: break
+        }
+    }
+
+    public func poll(_ r: Request, inode: Inode, file: FileInfo,
+                     handle: PollHandle?) throws(CloudError) -> PollEvents {
+        if case .events(let reader) = files[file.handle] { return pollEvents(reader, handle) }
+        return [.readable]
+    }
+
+    /// `bytes[offset ..< offset+size]`, clamped.
+    static func slice(_ bytes: [UInt8], _ offset: Int64, _ size: Int) -> ArraySlice<UInt8> {
+        guard offset >= 0, offset < Int64(bytes.count) else { return [] }
+        let start = Int(offset)
+        return bytes[start..<min(bytes.count, start + size)]
+    }
+}

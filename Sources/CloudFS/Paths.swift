@@ -1,0 +1,164 @@
+// CloudFS: the tree (SPEC "The tree"): path -> node, attribute files, waits, the events
+// file, image uploads; implemented only against `CloudAPI`. This file names every node
+// of the tree and knows which names may appear under which directory.
+import CloudCore
+
+/// Files of an instance directory (`/instances/NAME/...`).
+enum InstanceField: String, CaseIterable, Sendable {
+    case status, vmState = "vm_state", taskState = "task_state", powerState = "power_state"
+    case wait, fault, host, ip, mac, console, domainXML = "domain.xml", id, created
+    case image, flavor, project, infoJSON = "info.json"
+
+    /// `image` and `flavor` take writes (desired state, `setInstanceField`).
+    var isWritable: Bool { self == .image || self == .flavor }
+}
+
+/// Files of `/images.d/NAME/` (and the `user.cloud.*` xattrs of `/images/NAME`).
+enum ImageField: String, CaseIterable, Sendable {
+    case id, status, format, size, virtualSize = "virtual_size", checksum, created
+    case minRam = "min_ram", minDisk = "min_disk"
+}
+
+/// Files of `/flavors/NAME/` (all writable, `setFlavorField`).
+enum FlavorField: String, CaseIterable, Sendable {
+    case vcpus, ramMB = "ram_mb", diskGB = "disk_gb"
+}
+
+/// Files of `/hosts/NAME/` (read-only).
+enum HostField: String, CaseIterable, Sendable {
+    case uri, state, hypervisorType = "hypervisor_type", vcpus, ramMB = "ram_mb", diskGB = "disk_gb"
+    case vcpusUsed = "vcpus_used", ramMBUsed = "ram_mb_used", diskGBUsed = "disk_gb_used", instances
+}
+
+/// One node of the tree, named by what it shows (not by an inode number).
+enum Node: Hashable, Sendable {
+    case root, readme, events
+    case defaultsDir, defaultFile(DefaultKey)
+    case imagesDir, image(String)
+    case imagesDDir, imageInfoDir(String), imageInfoFile(String, ImageField)
+    case imagePropertiesDir(String), imageProperty(String, String)
+    case instancesDir, instanceDir(String), instanceFile(String, InstanceField)
+    case flavorsDir, flavorDir(String), flavorFile(String, FlavorField)
+    case hostsDir, hostDir(String), hostFile(String, HostField)
+
+    /// Names directly under the root, in listing order.
+    static let rootNames = ["README", "events", "defaults", "images", "images.d", "instances", "flavors", "hosts"]
+
+    var isDirectory: Bool {
+        switch self {
+        case .root, .defaultsDir, .imagesDir, .imagesDDir, .imageInfoDir, .imagePropertiesDir,
+             .instancesDir, .instanceDir, .flavorsDir, .flavorDir, .hostsDir, .hostDir: true
+        default: false
+        }
+    }
+
+    /// True for directories whose children are a fixed set of names: a missing name there
+    /// can never appear, so the kernel may cache the miss (negative entry).
+    var hasFixedChildren: Bool {
+        switch self {
+        case .root, .defaultsDir, .imageInfoDir, .instanceDir, .flavorDir, .hostDir: true
+        default: false
+        }
+    }
+
+    /// Files that take writes of a value (`echo VALUE > file`), applied at write time.
+    var isAttributeWritable: Bool {
+        switch self {
+        case .defaultFile, .flavorFile, .imageProperty: true
+        case .instanceFile(_, let f): f.isWritable
+        default: false
+        }
+    }
+
+    /// The child called `name`, when such a child can exist here (existence is checked
+    /// against the cloud separately).
+    func child(_ name: String) -> Node? {
+        switch self {
+        case .root:
+            switch name {
+            case "README": .readme
+            case "events": .events
+            case "defaults": .defaultsDir
+            case "images": .imagesDir
+            case "images.d": .imagesDDir
+            case "instances": .instancesDir
+            case "flavors": .flavorsDir
+            case "hosts": .hostsDir
+            default: nil
+            }
+        case .defaultsDir: DefaultKey(rawValue: name).map { .defaultFile($0) }
+        case .imagesDir: ObjectName.problem(name) == nil ? .image(name) : nil
+        case .imagesDDir: ObjectName.problem(name) == nil ? .imageInfoDir(name) : nil
+        case .imageInfoDir(let i):
+            name == "properties" ? .imagePropertiesDir(i) : ImageField(rawValue: name).map { .imageInfoFile(i, $0) }
+        case .imagePropertiesDir(let i): Node.isPropertyKey(name) ? .imageProperty(i, name) : nil
+        case .instancesDir: ObjectName.problem(name) == nil ? .instanceDir(name) : nil
+        case .instanceDir(let i): InstanceField(rawValue: name).map { .instanceFile(i, $0) }
+        case .flavorsDir: ObjectName.problem(name) == nil ? .flavorDir(name) : nil
+        case .flavorDir(let f): FlavorField(rawValue: name).map { .flavorFile(f, $0) }
+        case .hostsDir: ObjectName.problem(name) == nil ? .hostDir(name) : nil
+        case .hostDir(let h): HostField(rawValue: name).map { .hostFile(h, $0) }
+        default: nil
+        }
+    }
+
+    /// Image property keys: a file name, at most 255 bytes (Glance's limit).
+    static func isPropertyKey(_ name: String) -> Bool {
+        !name.isEmpty && name.utf8.count <= 255 && !name.hasPrefix(".") && !name.contains("/")
+    }
+
+    /// The parent directory and this node's name in it (nil for the root).
+    var parentAndName: (Node, String)? {
+        switch self {
+        case .root: nil
+        case .readme: (.root, "README")
+        case .events: (.root, "events")
+        case .defaultsDir: (.root, "defaults")
+        case .defaultFile(let k): (.defaultsDir, k.rawValue)
+        case .imagesDir: (.root, "images")
+        case .image(let i): (.imagesDir, i)
+        case .imagesDDir: (.root, "images.d")
+        case .imageInfoDir(let i): (.imagesDDir, i)
+        case .imageInfoFile(let i, let f): (.imageInfoDir(i), f.rawValue)
+        case .imagePropertiesDir(let i): (.imageInfoDir(i), "properties")
+        case .imageProperty(let i, let k): (.imagePropertiesDir(i), k)
+        case .instancesDir: (.root, "instances")
+        case .instanceDir(let i): (.instancesDir, i)
+        case .instanceFile(let i, let f): (.instanceDir(i), f.rawValue)
+        case .flavorsDir: (.root, "flavors")
+        case .flavorDir(let f): (.flavorsDir, f)
+        case .flavorFile(let f, let x): (.flavorDir(f), x.rawValue)
+        case .hostsDir: (.root, "hosts")
+        case .hostDir(let h): (.hostsDir, h)
+        case .hostFile(let h, let x): (.hostDir(h), x.rawValue)
+        }
+    }
+
+    /// The path inside the mount, e.g. `/instances/web1/status` (for events and errors).
+    var path: String {
+        guard let (parent, name) = parentAndName else { return "/" }
+        let p = parent.path
+        return (p == "/" ? "" : p) + "/" + name
+    }
+
+    /// The image this node belongs to, if any (used when an image is renamed).
+    var imageName: String? {
+        switch self {
+        case .image(let i), .imageInfoDir(let i), .imageInfoFile(let i, _), .imagePropertiesDir(let i),
+             .imageProperty(let i, _): i
+        default: nil
+        }
+    }
+
+    /// The same node for the image renamed to `newName`.
+    func renamingImage(to newName: String) -> Node {
+        switch self {
+        case .image: .image(newName)
+        case .imageInfoDir: .imageInfoDir(newName)
+        case .imageInfoFile(_, let f): .imageInfoFile(newName, f)
+        case .imagePropertiesDir: .imagePropertiesDir(newName)
+        case .imageProperty(_, let k): .imageProperty(newName, k)
+        default: self
+        }
+    }
+}

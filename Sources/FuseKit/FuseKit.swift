@@ -1,1 +1,0 @@
-// FuseKit: the C boundary for libfuse3's low-level API, the only user of CFuse.

@@ -1,0 +1,85 @@
+import CloudCore
+import Foundation
+import XCTest
+
+/// `/instances`: mkdir, status, wait, files, rmdir, interrupts, listings.
+final class InstanceTests: MountTestCase {
+    func testLifecycleWithWait() {
+        ok("mkdir $MNT/instances/web1")
+        XCTAssertEqual(ok("cat $MNT/instances/web1/status"), "BUILD\n")
+        XCTAssertEqual(ok("cat $MNT/instances/web1/task_state"), "scheduling\n")
+        let w = cloud.sh("cat $MNT/instances/web1/wait")
+        XCTAssertEqual(w.out, "ACTIVE\n", w.err)
+        XCTAssertGreaterThan(w.seconds, 0.2, "wait blocks until the build is done")
+        XCTAssertEqual(ok("cat $MNT/instances/web1/status $MNT/instances/web1/power_state"), "ACTIVE\nrunning\n")
+        XCTAssertTrue(ok("cat $MNT/instances/web1/ip").hasPrefix("10.0.0."))
+        XCTAssertEqual(ok("cat $MNT/instances/web1/host"), "node1\n")
+        XCTAssertEqual(ok("cat $MNT/instances/web1/fault | wc -c"), "0\n")
+        XCTAssertEqual(ok("tail -n 1 $MNT/instances/web1/console"), "login: \n")
+        XCTAssertTrue(ok("cat $MNT/instances/web1/domain.xml").hasPrefix("<domain"))
+        XCTAssertEqual(ok("cat $MNT/instances/web1/wait"), "ACTIVE\n", "stable: returns at once")
+        let json = ok("cat $MNT/instances/web1/info.json")
+        let obj = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]
+        XCTAssertEqual(obj?["status"] as? String, "ACTIVE")
+        XCTAssertEqual(obj?["name"] as? String, "web1")
+        XCTAssertEqual(ok("ls $MNT/instances/web1 | wc -l"), "\(17)\n")
+        XCTAssertEqual(ok("stat -c '%a %u' $MNT/instances/web1 $MNT/instances/web1/status $MNT/instances/web1/flavor"),
+                       "755 0\n444 0\n644 0\n")
+        XCTAssertTrue(ok("cat $MNT/hosts/node1/instances").contains("web1"))
+        // rmdir works on the non-empty directory; it stays listed (DELETING) until gone.
+        ok("rmdir $MNT/instances/web1")
+        XCTAssertEqual(ok("cat $MNT/instances/web1/status"), "DELETING\n")
+        XCTAssertEqual(ok("ls $MNT/instances"), "web1\n")
+        XCTAssertTrue(cloud.eventually { self.ok("ls $MNT/instances") == "" })
+        XCTAssertNotEqual(cloud.sh("stat $MNT/instances/web1").status, 0)
+        // The name can be used again at once.
+        ok("mkdir $MNT/instances/web1 && cat $MNT/instances/web1/wait")
+    }
+
+    func testWaitIsInterruptedBySignal() {
+        cloud.fake.stall("stuck")
+        ok("mkdir $MNT/instances/stuck")
+        let r = cloud.sh("timeout 1 cat $MNT/instances/stuck/wait; echo rc=$?")
+        XCTAssertTrue(r.out.contains("rc=124"), r.out + r.err)
+        XCTAssertLessThan(r.seconds, 5)
+        XCTAssertTrue(cloud.eventually { self.cloud.fake.pendingWaits == 0 }, "the interrupted wait is cancelled")
+        XCTAssertEqual(ok("cat $MNT/instances/stuck/status"), "BUILD\n")
+    }
+
+    func testWaitEndsWhenInstanceIsDeleted() {
+        cloud.fake.stall("doomed")
+        ok("mkdir $MNT/instances/doomed")
+        let r = cloud.sh("(sleep 0.3; rmdir $MNT/instances/doomed) & cat $MNT/instances/doomed/wait; echo rc=$?; wait")
+        XCTAssertTrue(r.out.contains("rc=1"), r.out)
+        XCTAssertTrue(r.err.contains("No such file or directory"), r.err)
+    }
+
+    func testRefusalsAndWritableFields() {
+        let bad = cloud.sh("mkdir \"$MNT/instances/bad name\"")
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.err.contains("Invalid argument"), bad.err)
+        XCTAssertEqual(cloud.sh("mkdir $MNT/instances/.hidden").status, 1)
+        XCTAssertTrue(events(containing: "refused").contains { $0.contains("EINVAL") })
+        ok("mkdir $MNT/instances/db1")
+        let ro = cloud.sh("echo ACTIVE > $MNT/instances/db1/status")
+        XCTAssertNotEqual(ro.status, 0)
+        XCTAssertTrue(ro.err.contains("Read-only file system"), ro.err)
+        ok("echo m1.small > $MNT/instances/db1/flavor")
+        XCTAssertEqual(ok("cat $MNT/instances/db1/flavor"), "m1.small\n")
+        let nf = cloud.sh("echo nope > $MNT/instances/db1/flavor")
+        XCTAssertTrue(nf.err.contains("write error: Invalid argument"), nf.err)
+        XCTAssertTrue(events(containing: "refused db1").contains { $0.contains("nope") })
+        XCTAssertEqual(cloud.sh("mkdir $MNT/instances/db1").status, 1)
+        XCTAssertEqual(cloud.sh("rm $MNT/instances/db1/status").status, 1)
+    }
+
+    func testStatusChangesAreSeenDespiteCaching() {
+        ok("mkdir $MNT/instances/c1")
+        // Cache the BUILD size/content, then wait for the engine to change it.
+        XCTAssertEqual(ok("stat -c %s $MNT/instances/c1/status; cat $MNT/instances/c1/status"), "6\nBUILD\n")
+        ok("cat $MNT/instances/c1/wait")
+        XCTAssertTrue(cloud.eventually(2) {
+            self.ok("stat -c %s $MNT/instances/c1/status; cat $MNT/instances/c1/status") == "7\nACTIVE\n"
+        }, "invalidation makes the new size visible before the attribute timeout")
+    }
+}

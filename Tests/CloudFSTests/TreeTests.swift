@@ -1,0 +1,78 @@
+import CloudCore
+import Foundation
+import XCTest
+
+/// The static parts of the tree: root listing, README, defaults, flavors, hosts, modes.
+final class TreeTests: MountTestCase {
+    func testRootListingAndReadme() {
+        XCTAssertEqual(ok("ls $MNT"), "README\ndefaults\nevents\nflavors\nhosts\nimages\nimages.d\ninstances\n")
+        XCTAssertEqual(ok("cat $MNT/README"), cloud.fake.readme)
+        XCTAssertEqual(ok("stat -c '%a %s' $MNT/README"), "444 \(cloud.fake.readme.utf8.count)\n")
+        XCTAssertEqual(ok("stat -c '%a %F' $MNT/instances $MNT/images $MNT/flavors"),
+                       "1777 directory\n1777 directory\n755 directory\n")
+        XCTAssertEqual(ok("ls $MNT/defaults"), "flavor\nimage\nnetwork\nproject\n")
+        XCTAssertEqual(ok("cat $MNT/defaults/flavor"), "m1.nano\n")
+        XCTAssertEqual(ok("stat -c %s $MNT/defaults/image"), "0\n")
+        XCTAssertEqual(ok("stat -c %a $MNT/defaults/flavor"), "644\n")
+    }
+}
+
+extension TreeTests {
+    func testFlavorsAndHosts() {
+        XCTAssertTrue(ok("ls $MNT/flavors").contains("m1.nano\nm1.small\n"))
+        XCTAssertEqual(ok("cat $MNT/flavors/m1.tiny/ram_mb $MNT/flavors/m1.tiny/vcpus"), "512\n1\n")
+        ok("mkdir $MNT/flavors/f1 && echo 4 > $MNT/flavors/f1/vcpus && echo 2048 > $MNT/flavors/f1/ram_mb")
+        XCTAssertEqual(ok("cat $MNT/flavors/f1/vcpus $MNT/flavors/f1/ram_mb $MNT/flavors/f1/disk_gb"), "4\n2048\n1\n")
+        let bad = cloud.sh("echo lots > $MNT/flavors/f1/vcpus")
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.err.contains("Invalid argument"), bad.err)
+        ok("rmdir $MNT/flavors/f1")
+        XCTAssertFalse(ok("ls $MNT/flavors").contains("f1"))
+        XCTAssertEqual(ok("ls $MNT/hosts"), "node1\n")
+        XCTAssertEqual(ok("cat $MNT/hosts/node1/uri $MNT/hosts/node1/state"), "test:///default\nup\n")
+        XCTAssertEqual(ok("cat $MNT/hosts/node1/instances | wc -c"), "0\n")
+        XCTAssertEqual(ok("stat -c '%a %u' $MNT/hosts/node1/vcpus"), "444 0\n")
+    }
+
+    func testDefaultsWriteApplyAtWriteTime() {
+        ok("echo m1.small > $MNT/defaults/flavor")
+        XCTAssertEqual(ok("cat $MNT/defaults/flavor"), "m1.small\n")
+        XCTAssertEqual(cloud.fake.defaultValue(.flavor), "m1.small")
+        // The value is applied at write time: the shell sees the refusal as a write error.
+        let r = cloud.sh("echo no-such-flavor > $MNT/defaults/flavor")
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.err.contains("write error: Invalid argument"), r.err)
+        XCTAssertEqual(ok("cat $MNT/defaults/flavor"), "m1.small\n")
+        // A second write at an offset > 0 is refused; O_TRUNC / truncate is accepted.
+        let two = cloud.sh("printf 'm1.tiny\\n' > $MNT/defaults/flavor && truncate -s 0 $MNT/defaults/flavor")
+        XCTAssertEqual(two.status, 0, two.err)
+        let append = cloud.sh("(printf abc; printf def) > $MNT/defaults/project")
+        XCTAssertNotEqual(append.status, 0)
+        XCTAssertTrue(append.err.contains("Invalid argument"), append.err)
+        XCTAssertEqual(cloud.fake.defaultValue(.project), "abc", "first write applied, second refused")
+    }
+
+    func testReadOnlyFilesAreEROFSAndRecorded() {
+        let r = cloud.sh("echo hi > $MNT/README")
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.err.contains("Read-only file system"), r.err)
+        let line = events(containing: "refused /README").last ?? ""
+        XCTAssertTrue(line.contains("errno=EROFS"), line)
+        XCTAssertTrue(line.contains("pid="), line)
+        XCTAssertTrue(line.contains("uid=0"), line)
+        let t = cloud.sh("touch $MNT/hosts/node1/newfile")
+        XCTAssertNotEqual(t.status, 0)
+        let rm = cloud.sh("rm -f $MNT/hosts/node1/uri")
+        XCTAssertNotEqual(rm.status, 0)
+        XCTAssertTrue(rm.err.contains("Operation not permitted"), rm.err)
+        XCTAssertEqual(cloud.sh("mkdir $MNT/hosts/node2").status, 1)
+        XCTAssertEqual(cloud.sh("mv $MNT/flavors/m1.tiny $MNT/flavors/m1.tiny2").status, 1)
+    }
+
+    func testStatfsAndNegativeLookups() {
+        XCTAssertEqual(cloud.sh("df $MNT").status, 0)
+        XCTAssertNotEqual(cloud.sh("cat $MNT/nonexistent").status, 0)
+        XCTAssertNotEqual(cloud.sh("cat $MNT/instances/nobody/status").status, 0)
+        XCTAssertNotEqual(cloud.sh("ls $MNT/defaults/nothing").status, 0)
+    }
+}
