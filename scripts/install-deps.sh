@@ -18,3 +18,9 @@ fi
 [[ -e /dev/fuse ]] || { echo "error: /dev/fuse is missing (load the fuse module)" >&2; exit 1; }
 export PATH="/opt/swift/usr/bin:$PATH"
 command -v swift >/dev/null || { echo "error: swift is not on PATH (expected /opt/swift/usr/bin)" >&2; exit 1; }
+# libvirt's QEMU driver resolves its default user even when qemu.conf says root; Debian
+# creates it in libvirt-daemon-system, which we avoid (it pulls in systemd). Same ids.
+if ! getent group libvirt-qemu >/dev/null; then addgroup --system --gid 64055 libvirt-qemu >/dev/null; fi
+if ! getent passwd libvirt-qemu >/dev/null; then
+  adduser --system --no-create-home --uid 64055 --ingroup libvirt-qemu libvirt-qemu >/dev/null
+fi

@@ -134,10 +134,11 @@ public enum DefaultKey: String, Sendable, CaseIterable { case image, flavor, net
 /// Timestamps as the tree prints them: ISO 8601, UTC, milliseconds.
 public enum Timestamp {
     public static func string(_ date: Date) -> String {
-        var t = time_t(date.timeIntervalSince1970)
+        let totalMs = Int64((date.timeIntervalSince1970 * 1000).rounded())
+        var t = time_t(totalMs / 1000)
         var tmv = tm()
         gmtime_r(&t, &tmv)
-        let ms = Int((date.timeIntervalSince1970 - Double(t)) * 1000)
+        let ms = Int(totalMs % 1000)
         return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tmv.tm_year + 1900, tmv.tm_mon + 1,
                       tmv.tm_mday, tmv.tm_hour, tmv.tm_min, tmv.tm_sec, max(0, min(999, ms)))
     }

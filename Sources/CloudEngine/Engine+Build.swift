@@ -120,14 +120,14 @@ extension Engine {
         try Overlay.create(path: spec.diskPath, backing: img.path, backingFormat: img.format == .qcow2 ? .qcow2 : .raw, sizeBytes: size)
         let xml = try conn.spawn(spec)
         let power = (try? conn.powerState(uuid: r.id)) ?? .running
-        let done = commitInstance { (e) throws(CloudError) in
+        commitInstance({ (e) throws(CloudError) in
             try e.store.update(instanceID: r.id, expecting: [.spawning]) { x in
                 x.vmState = .active; x.taskState = .none; x.powerState = power; x.domainXml = xml; x.fault = ""
             }
-        }
-        guard done != nil else { return }   // deleted meanwhile: the delete job cleans up
-        events.append(kind: "instance.active", object: r.name,
-                      ["host": host, "took_ms": "\(Int(Date().timeIntervalSince(started) * 1000))"])
+        }, event: { [self] _ in
+            events.append(kind: "instance.active", object: r.name,
+                          ["host": host, "took_ms": "\(Int(Date().timeIntervalSince(started) * 1000))"])
+        })   // nil when deleted meanwhile: the delete job cleans up
     }
 
     /// The DomainSpec for an instance: its overlay, console file, NIC, and direct kernel
@@ -158,15 +158,14 @@ extension Engine {
         guard let r = catalog.withLock({ c in c.instanceNames[id].flatMap { c.instances[$0] } }) else { return }
         if r.deleteRequested { return }
         let released = releaseResources(r)
-        let after = commitInstance { (e) throws(CloudError) in
+        commitInstance({ (e) throws(CloudError) in
             try e.store.update(instanceID: id) { x in
                 x.vmState = .error; x.taskState = .none; x.powerState = .nostate; x.fault = reason
                 x.host = nil; x.domainXml = ""
             }
-        }
-        if after != nil {
+        }, event: { [self] _ in
             events.append(kind: "instance.error", object: r.name, ["fault": reason, "released": released.joined(separator: ",")])
-        }
+        })
     }
 
     /// Destroys the domain, removes the instance directory and releases the fixed IPs.
@@ -175,7 +174,8 @@ extension Engine {
     func releaseResources(_ r: InstanceRecord) -> [String] {
         var released: [String] = []
         if let host = r.host, let conn = connection(forHost: host) {
-            if (try? conn.destroy(uuid: r.id)) != nil { released.append("domain") }
+            let existed = (try? conn.powerState(uuid: r.id)) != nil
+            if (try? conn.destroy(uuid: r.id)) != nil && existed { released.append("domain") }
         }
         let dir = config.instanceDir(r.id)
         if FileManager.default.fileExists(atPath: dir) {

@@ -27,12 +27,11 @@ extension Engine {
         if !lastError.isEmpty {
             let reason = lastError
             // Keep the instance so nothing leaks silently: rmdir again retries.
-            commitInstance { (e) throws(CloudError) in
+            commitInstance({ (e) throws(CloudError) in
                 try e.store.update(instanceID: id, evenIfDeleting: true) { x in
                     x.deleteRequested = false; x.taskState = .none; x.vmState = .error; x.fault = "delete failed: \(reason)"
                 }
-            }
-            events.append(kind: "instance.error", object: r.name, ["fault": "delete failed: \(lastError)"])
+            }, event: { [self] _ in events.append(kind: "instance.error", object: r.name, ["fault": "delete failed: \(reason)"]) })
             return
         }
         releaseResources(r)

@@ -139,9 +139,11 @@ extension Engine {
     }
 
     /// Runs one store transaction on an instance under the mutation lock, mirrors the result
-    /// in the catalog, announces it, and wakes `wait`ers when it became stable.
+    /// in the catalog, writes `event` (so a script that ran `cat wait` finds the line),
+    /// announces it, and then wakes `wait`ers when it became stable.
     @discardableResult
-    func commitInstance(_ body: (Engine) throws(CloudError) -> InstanceRecord?) -> InstanceRecord? {
+    func commitInstance(_ body: (Engine) throws(CloudError) -> InstanceRecord?,
+                        event: ((InstanceRecord) -> Void)? = nil) -> InstanceRecord? {
         mutation.lock()
         let r: InstanceRecord?
         do { r = try body(self) } catch {
@@ -161,7 +163,10 @@ extension Engine {
             }
         }
         mutation.unlock()
-        if let r { announce(ChangeNotice(.instance, r.name)) }
+        if let r {
+            event?(r)
+            announce(ChangeNotice(.instance, r.name))
+        }
         for w in wake { w(info) }
         return r
     }

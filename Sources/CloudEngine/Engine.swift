@@ -128,7 +128,11 @@ public final class Engine: CloudAPI, @unchecked Sendable {
     // MARK: defaults
 
     public func defaultValue(_ key: DefaultKey) -> String {
-        catalog.withLock { $0.settings["default." + key.rawValue] ?? "" }
+        // Unset defaults read as what mkdir will use: m1.tiny, the `default` network; an
+        // unset image means "the most recently activated bootable image" and reads empty.
+        catalog.withLock { c in
+            c.settings["default." + key.rawValue] ?? (key == .flavor ? "m1.tiny" : key == .network ? "default" : "")
+        }
     }
 
     public func setDefault(_ key: DefaultKey, _ value: String, caller: Caller) throws(CloudError) {

@@ -19,7 +19,12 @@ public struct EngineConfiguration: Sendable {
     }
 
     /// The default host: libvirt's embedded QEMU driver rooted in the state directory.
-    public var localHostURI: String { "qemu:///embed?root=\(stateDir)/libvirt" }
+    public var localHostURI: String {
+        var allowed = CharacterSet.urlPathAllowed
+        allowed.remove(charactersIn: "&=?#+")
+        let root = (stateDir + "/libvirt").addingPercentEncoding(withAllowedCharacters: allowed) ?? stateDir + "/libvirt"
+        return "qemu:///embed?root=\(root)"
+    }
     public var databasePath: String { stateDir + "/cloudfs.db" }
     public var imagesDir: String { stateDir + "/images" }
     public var instancesDir: String { stateDir + "/instances" }

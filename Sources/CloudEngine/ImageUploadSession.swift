@@ -58,6 +58,10 @@ final class ImageUploadSession: ImageUpload, @unchecked Sendable {
             throw engine.refuse(error, kind: "image", object: name, caller: caller)
         }
         let size = ingest.size
+        do throws(CloudError) { try ingest.sync() } catch {
+            abort(reason: error.reason)
+            throw engine.refuse(error, kind: "image", object: name, caller: caller)
+        }
         let now = Date().timeIntervalSince1970
         let info = engine.imageChanged(update: { r in
             r.status = ImageStatus.active.rawValue

@@ -49,7 +49,9 @@ struct Daemon {
         try? "\(getpid())\n".write(toFile: PidFile.path(for: mountpoint), atomically: true, encoding: .utf8)
         engine.events.append(kind: "cloud.mounted", object: mountpoint, ["pid": "\(getpid())"])
 
+        let waitSet = set
         let signals = Thread {
+            var set = waitSet
             var sig: Int32 = 0
             sigwait(&set, &sig)
             log.info("signal \(sig): unmounting \(mountpoint)")

@@ -9,11 +9,11 @@ struct Shell {
     var err: String
 }
 
-/// Runs `/bin/sh -c script`, with a timeout.
+/// Runs `/bin/bash -c script`, with a timeout.
 @discardableResult
 func sh(_ script: String, timeout: TimeInterval = 120) -> Shell {
     let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/bin/sh")
+    p.executableURL = URL(fileURLWithPath: "/bin/bash")   // dash reports every write error as EIO
     p.arguments = ["-c", script]
     let out = Pipe(), err = Pipe()
     p.standardOutput = out

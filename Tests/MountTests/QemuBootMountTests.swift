@@ -43,10 +43,26 @@ final class QemuBootMountTests: MountTestCase {
         XCTAssertTrue(console.contains("CLOUDFS-GUEST-BOOTED"), "console: \(console.suffix(2000))")
         XCTAssertTrue(console.contains("cloudfs.ip=10.0.0.3"), "the guest sees its fixed IP on its command line")
         XCTAssertTrue(read("instances/vm1/domain.xml").contains("type='qemu'") || read("instances/vm1/domain.xml").contains("type=\"qemu\""))
+
+        // The guest survives an unmount and is found again on the next mount.
+        let id = read("instances/vm1/id")
+        unmount()
+        XCTAssertFalse(isMounted())
+        XCTAssertEqual(qemuCount(), "1", "the guest kept running while cloudfs was unmounted")
+        XCTAssertNoThrow(try mount())
+        XCTAssertEqual(read("instances/vm1/id"), id)
+        XCTAssertEqual(read("instances/vm1/status"), "ACTIVE")
+        XCTAssertEqual(read("instances/vm1/power_state"), "running")
+        XCTAssertTrue(read("instances/vm1/console").contains("CLOUDFS-GUEST-BOOTED"))
+
         ok("rmdir instances/vm1")
         for _ in 0..<200 where !ok("ls instances").isEmpty { usleep(100_000) }
         XCTAssertEqual(ok("ls instances"), "")
-        let qemus = sh("pgrep -f 'qemu-system.*cloudfs-' | wc -l").out.trimmingCharacters(in: .whitespacesAndNewlines)
-        XCTAssertEqual(qemus, "0", "rmdir left a QEMU process")
+        XCTAssertEqual(qemuCount(), "0", "rmdir left a QEMU process")
+    }
+
+    /// QEMU processes running one of our domains (`-name guest=cloudfs-<uuid>`) under this state dir.
+    func qemuCount() -> String {
+        sh("pgrep -f '[q]emu-system.*\(state)' | wc -l").out.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }
