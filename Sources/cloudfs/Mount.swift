@@ -114,6 +114,9 @@ struct Unmount: ParsableCommand {
         guard p.terminationStatus == 0 else { throw ExitCode(p.terminationStatus) }
         if let pidText, let pid = Int32(pidText.trimmingCharacters(in: .whitespacesAndNewlines)) {
             for _ in 0..<600 where kill(pid, 0) == 0 { usleep(50_000) }
+            if kill(pid, 0) == 0 {
+                FileHandle.standardError.write(Data("cloudfs: unmounted \(mp), but daemon \(pid) is still finishing its jobs\n".utf8))
+            }
         }
     }
 }
