@@ -7,6 +7,6 @@
 //   virtual size, and refuses unsafe qcow2 (backing file, external data file, encryption,
 //   unknown features) before an image can become active.
 // - `Overlay` creates an instance's root disk as a qcow2 overlay over an image (Nova's
-//   libvirt image backend `qcow2`), through `qemu-img` run by `Subprocess`.
+//   libvirt image backend `qcow2`), written directly by `Qcow2Overlay`.
 //
 // Every OS call goes through `SystemCall`, which retries EINTR and captures errno at once.

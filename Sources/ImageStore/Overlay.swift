@@ -7,10 +7,10 @@ public enum Overlay {
     /// Creates a qcow2 overlay at `path` backed by `backing` (format `backingFormat`: qcow2
     /// or raw, recorded in the overlay so QEMU never probes it), with virtual size
     /// max(backing virtual size, `sizeBytes`) (Nova grows the disk to the flavor's root_gb).
-    /// An existing file at `path` is replaced. Runs
-    /// `qemu-img create -f qcow2 -F FMT -b BACKING PATH [SIZE]`; a relative `backing` is made
-    /// absolute first. Removes a partial file on failure. Throws `EIO` with the reason
-    /// (qemu-img's message when it failed), `EINVAL` for a backing format other than qcow2/raw.
+    /// An existing file at `path` is replaced. The image is written directly (`Qcow2Overlay`),
+    /// the equivalent of `qemu-img create -f qcow2 -F FMT -b BACKING PATH [SIZE]`; a relative
+    /// `backing` is made absolute first. Removes a partial file on failure. Throws `EIO` with
+    /// the reason, `EINVAL` for a backing format other than qcow2/raw.
     public static func create(path: String, backing: String, backingFormat: DiskFormat,
                               sizeBytes: Int64?) throws(CloudError) {
         guard backingFormat == .qcow2 || backingFormat == .raw else {
@@ -23,19 +23,13 @@ public enum Overlay {
         } catch {
             throw CloudError(.io, "cannot create overlay \(path): backing image: \(error.reason)")
         }
-        var arguments = ["create", "-q", "-f", "qcow2", "-F", backingFormat.rawValue, "-b", backing, path]
-        if let sizeBytes, sizeBytes > backingSize { arguments.append(String(sizeBytes)) }
-        let result: Subprocess.Result
-        do throws(CloudError) {
-            result = try Subprocess.run("qemu-img", arguments)
+        let size = max(backingSize, sizeBytes ?? 0)
+        let image = try Qcow2Overlay.bytes(size: size, backing: backing, format: backingFormat)
+        do {
+            try Data(image).write(to: URL(fileURLWithPath: path))
         } catch {
             SystemCall.unlinkIfPresent(path)
-            throw error
-        }
-        guard result.succeeded else {
-            SystemCall.unlinkIfPresent(path)
-            let message = (result.stderr + result.stdout).trimmingCharacters(in: .whitespacesAndNewlines)
-            throw CloudError(.io, "qemu-img create \(path) failed (status \(result.status)): \(message)")
+            throw CloudError(.io, "cannot write overlay \(path): \(error.localizedDescription)")
         }
     }
 
