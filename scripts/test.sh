@@ -15,5 +15,11 @@ unmount_leftovers() {
 }
 trap unmount_leftovers EXIT
 swift build --build-tests || exit 1
-swift test --skip-build 2>&1 | tee .test.log
-exit "${PIPESTATUS[0]}"
+swift test --skip-build --disable-swift-testing 2>&1 | tee .test.log   # all tests are XCTest
+status=${PIPESTATUS[0]}
+# One plain closing line: "tests: N passed, N failed" from XCTest's final summary.
+summary=$(grep -E "Executed [0-9]+ tests?, with [0-9]+ failures?" .test.log | tail -1)
+total=$(sed -E 's/.*Executed ([0-9]+) tests?.*/\1/' <<<"$summary")
+failed=$(sed -E 's/.*with ([0-9]+) failures?.*/\1/' <<<"$summary")
+if [[ -n "$summary" ]]; then echo "tests: $((total - failed)) passed, $failed failed"; fi
+exit "$status"
