@@ -64,8 +64,9 @@ extension Engine {
         let scheduler = FilterScheduler()
         let hosts = snapshots()
         let decision = scheduler.select(request, from: hosts)
-        guard !decision.ranked.isEmpty else { throw CloudError.noSpace(decision.failureReason) }
-        for name in decision.ranked {
+        let ranked = decision.ranked   // computed: sorts every passing host, so read it once
+        guard !ranked.isEmpty else { throw CloudError.noSpace(decision.failureReason) }
+        for name in ranked {
             guard let snap = hosts.first(where: { $0.name == name }) else { continue }
             let claimed = commitInstance { (e) throws(CloudError) in
                 try e.store.claim(instanceID: r.id, host: name) { v, ram, d in

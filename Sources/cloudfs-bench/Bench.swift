@@ -19,6 +19,7 @@ struct Bench: ParsableCommand {
         let rig = try Rig(work: work, hosts: 4)
         defer { rig.tearDown() }
         print("cloudfs-bench  (\(ProcessInfo.processInfo.activeProcessorCount) cores, state and baseline on \(work))\n")
+        SchedulerBench().run()
         try CopyBench(rig: rig, mib: imageMib).run()
         try LatencyBench(rig: rig, samples: samples).run()
         try ListingBench(rig: rig, count: instances).run()
