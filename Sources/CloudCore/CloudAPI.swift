@@ -21,7 +21,7 @@ public protocol ImageUpload: AnyObject, Sendable {
 
 /// A change the tree must show: the FUSE layer invalidates its kernel caches for it.
 public struct ChangeNotice: Sendable, Equatable {
-    public enum Kind: String, Sendable { case instance, image, flavor, host, defaults, events }
+    public enum Kind: String, Sendable { case instance, image, flavor, host, defaults, events, scheduler }
     public var kind: Kind
     public var name: String
     public init(_ kind: Kind, _ name: String) { self.kind = kind; self.name = name }
@@ -56,6 +56,20 @@ public protocol CloudAPI: AnyObject, Sendable {
     // Hosts (Nova compute nodes)
     func hosts() -> [HostInfo]
     func host(_ name: String) -> HostInfo?
+    /// Writes `availability_zone` of a host (admin only).
+    func setHostField(_ name: String, field: String, value: String, caller: Caller) throws(CloudError)
+    /// A host's `ctl`: `enable` or `disable` (Nova's service enable/disable; admin only).
+    func hostAction(_ name: String, action: String, caller: Caller) throws(CloudError)
+
+    // Scheduler (Nova's FilterScheduler options, live)
+    /// The names of the `/scheduler/*` option files, in display order (without `last`).
+    var schedulerKeys: [String] { get }
+    /// The text of one option, nil for an unknown key.
+    func schedulerValue(_ key: String) -> String?
+    /// Sets one option (admin only); `EINVAL` with the reason for a bad value or unknown filter.
+    func setSchedulerValue(_ key: String, _ value: String, caller: Caller) throws(CloudError)
+    /// `/scheduler/last`: the most recent decision, filter by filter.
+    var schedulerLast: String { get }
 
     // Images (Glance)
     func images() -> [ImageInfo]

@@ -85,8 +85,12 @@ public struct HostInfo: Sendable, Equatable {
     public var ramMBUsed: Int
     public var diskGBUsed: Int
     public var instances: [String]
+    /// Nova's availability zone of the host (`nova` unless set).
+    public var availabilityZone: String
     public init(name: String, uri: String, state: HostState, hypervisorType: String, vcpus: Int, ramMB: Int,
-                diskGB: Int, vcpusUsed: Int, ramMBUsed: Int, diskGBUsed: Int, instances: [String]) {
+                diskGB: Int, vcpusUsed: Int, ramMBUsed: Int, diskGBUsed: Int, instances: [String],
+                availabilityZone: String = "nova") {
+        self.availabilityZone = availabilityZone
         self.name = name; self.uri = uri; self.state = state; self.hypervisorType = hypervisorType
         self.vcpus = vcpus; self.ramMB = ramMB; self.diskGB = diskGB
         self.vcpusUsed = vcpusUsed; self.ramMBUsed = ramMBUsed; self.diskGBUsed = diskGBUsed

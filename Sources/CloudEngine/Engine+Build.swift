@@ -28,42 +28,89 @@ extension Engine {
     }
 
     /// The build job: runs each remaining step; stops quietly when a delete was requested.
+    /// A spawn that fails is rescheduled onto another host (Nova's RetryFilter and
+    /// `max_attempts`), keeping the fixed IP; the fault then names every failure.
     func build(_ id: String) {
         let started = Date()
+        var tried: [String] = []
+        var failures: [String] = []
         while let r = catalog.withLock({ c in c.instanceNames[id].flatMap { c.instances[$0] } }), !r.deleteRequested {
             do throws(CloudError) {
                 switch r.taskState {
-                case .scheduling: try schedule(r)
+                case .scheduling: try schedule(r, tried: Set(tried), attempt: tried.count + 1)
                 case .networking: try allocateNetwork(r)
-                case .blockDeviceMapping, .spawning: try spawn(r, started: started)
+                case .blockDeviceMapping, .spawning:
+                    do throws(CloudError) { try spawn(r, started: started) } catch {
+                        let host = r.host ?? "?"
+                        tried.append(host)
+                        failures.append("\(host): \(error.reason)")
+                        let maxAttempts = scheduler.withLock { $0.config.maxAttempts }
+                        guard tried.count < maxAttempts, reschedule(r, after: error.reason) else {
+                            throw failures.count == 1 ? error
+                                : CloudError(error.errno, "Build failed on \(failures.joined(separator: "; "))")
+                        }
+                    }
                 default: return
                 }
             } catch {
-                fail(id, error.reason)
+                // A reschedule that found no other host keeps the spawn failures in the fault.
+                let rescheduleFailed = !failures.isEmpty && error.errno == .noSpace
+                fail(id, rescheduleFailed ? "Build failed on \(failures.joined(separator: "; ")); rescheduling: \(error.reason)"
+                                          : error.reason)
                 return
             }
         }
+    }
+
+    /// Undoes a failed spawn on its host (domain, disk, claim) and sends the build back to
+    /// scheduling; the fixed IP is kept. Returns false when the instance moved on.
+    func reschedule(_ r: InstanceRecord, after reason: String) -> Bool {
+        if let host = r.host, let conn = connection(forHost: host) { try? conn.destroy(uuid: r.id) }
+        try? FileManager.default.removeItem(atPath: config.instanceDir(r.id))
+        let back = commitInstance({ (e) throws(CloudError) in
+            try e.store.update(instanceID: r.id, expecting: [.spawning]) { x in x.host = nil; x.taskState = .scheduling }
+        }, event: { [self] _ in
+            events.append(kind: "instance.rescheduled", object: r.name, ["from": r.host ?? "?", "reason": reason])
+        })
+        return back != nil
     }
 
     func snapshots() -> [HostSnapshot] {
         catalog.withLock { c in
             c.hosts.values.map { h in
                 let u = c.usage(of: h.record.name)
-                return HostSnapshot(name: h.record.name, state: h.state, vcpus: h.capacity?.vcpus ?? 0,
-                                    ramMB: h.capacity?.ramMB ?? 0, diskGB: h.capacity?.diskGB ?? 0,
-                                    vcpusUsed: u.vcpus, ramMBUsed: u.ramMB, diskGBUsed: u.diskGB)
+                var s = HostSnapshot(name: h.record.name, state: h.state, vcpus: h.capacity?.vcpus ?? 0,
+                                     ramMB: h.capacity?.ramMB ?? 0, diskGB: h.capacity?.diskGB ?? 0,
+                                     vcpusUsed: u.vcpus, ramMBUsed: u.ramMB, diskGBUsed: u.diskGB)
+                s.availabilityZone = h.record.availabilityZone
+                s.hypervisorType = h.capacity?.hypervisorType ?? ""
+                s.arch = h.capacity?.arch ?? "x86_64"
+                return s
             }
         }
     }
 
-    /// Filters and weighs hosts, then claims the best one that still fits inside one
-    /// transaction (a concurrent build may have taken the room in between).
-    func schedule(_ r: InstanceRecord) throws(CloudError) {
+    /// What the build asks of the scheduler (Nova's RequestSpec): resources, the image's
+    /// architecture / hypervisor_type properties, and the hosts already tried.
+    func requestSpec(_ r: InstanceRecord, tried: Set<String>) -> RequestSpec {
+        var spec = RequestSpec(ResourceRequest(vcpus: r.vcpus, ramMB: r.ramMb, diskGB: r.diskGb))
+        let props = catalog.withLock { c in c.images.values.first { $0.id == r.imageId }?.properties ?? [:] }
+        spec.setImageProperties(props)
+        spec.triedHosts = tried
+        return spec
+    }
+
+    /// Filters and weighs hosts with the live configuration, then claims the best one that
+    /// still passes every filter inside one transaction (a concurrent build may have taken
+    /// the room in between).
+    func schedule(_ r: InstanceRecord, tried: Set<String> = [], attempt: Int = 1) throws(CloudError) {
         let t0 = Date()
-        let request = ResourceRequest(vcpus: r.vcpus, ramMB: r.ramMb, diskGB: r.diskGb)
-        let scheduler = FilterScheduler()
+        let config = self.scheduler.withLock { $0.config }
+        let scheduler = (try? FilterScheduler(config: config)) ?? FilterScheduler()
+        let spec = requestSpec(r, tried: tried)
         let hosts = snapshots()
-        let decision = scheduler.select(request, from: hosts)
+        let decision = scheduler.select(spec, from: hosts)
+        recordDecision(decision, instance: r.name, attempt: attempt)
         let ranked = decision.ranked   // computed: sorts every passing host, so read it once
         guard !ranked.isEmpty else { throw CloudError.noSpace(decision.failureReason) }
         for name in ranked {
@@ -72,7 +119,7 @@ extension Engine {
                 try e.store.claim(instanceID: r.id, host: name) { v, ram, d in
                     var s = snap
                     s.vcpusUsed = v; s.ramMBUsed = ram; s.diskGBUsed = d
-                    return scheduler.fits(request, on: s)
+                    return scheduler.passesFilters(spec, on: s)
                 }
             }
             if claimed != nil {

@@ -17,7 +17,8 @@ extension Engine {
         return HostInfo(name: h.record.name, uri: h.record.uri, state: h.state,
                         hypervisorType: h.capacity?.hypervisorType ?? "", vcpus: h.capacity?.vcpus ?? 0,
                         ramMB: h.capacity?.ramMB ?? 0, diskGB: h.capacity?.diskGB ?? 0,
-                        vcpusUsed: u.vcpus, ramMBUsed: u.ramMB, diskGBUsed: u.diskGB, instances: u.names)
+                        vcpusUsed: u.vcpus, ramMBUsed: u.ramMB, diskGBUsed: u.diskGB, instances: u.names,
+                        availabilityZone: h.record.availabilityZone)
     }
 
     /// The host name a URI gets: `local` for the embedded default host, the file name of a

@@ -23,6 +23,7 @@ public final class Engine: CloudAPI, @unchecked Sendable {
     let notifyQueue = DispatchQueue(label: "cloudfs.engine.notify")
     let subscribers = Mutex<[@Sendable (ChangeNotice) -> Void]>([])
     let eventBuffer = Mutex<[String]>([])
+    let scheduler = Mutex(SchedulerState())
     public let events: EventLog
 
     /// Opens the store, loads the catalog, connects the hosts, and resumes unfinished work.
@@ -44,6 +45,7 @@ public final class Engine: CloudAPI, @unchecked Sendable {
         events.addSink { [weak self] line in self?.persistEvent(line) }
         try seed()
         try load()
+        loadSchedulerConfig()
         connectHosts()
         recover()
         events.append(kind: "cloud.started", object: "-", ["state": config.stateDir, "hosts": "\(catalog.withLock { $0.hosts.count })"])

@@ -16,7 +16,11 @@ enum Readme {
     images.d/    per image: status format size virtual_size checksum ... properties/
     instances/   per instance: status vm_state task_state power_state fault host ip mac ...
     flavors/     vcpus ram_mb disk_gb (mkdir + write to create; admin only)
-    hosts/       libvirt hosts: uri state vcpus ram_mb disk_gb *_used instances
+    hosts/       libvirt hosts: uri state vcpus ram_mb disk_gb *_used instances,
+                 availability_zone (rw), ctl (echo disable|enable > ctl)
+    scheduler/   Nova's FilterScheduler options (rw): driver filters weighers
+                 host_subset_size max_attempts *_allocation_ratio *_weight_multiplier;
+                 last (ro): the most recent decision, filter by filter
 
     Errors come back as errno (EINVAL, EEXIST, ENOENT, EBUSY, ENOSPC, EROFS, ...);
     the reason is in events and in the instance's fault file.

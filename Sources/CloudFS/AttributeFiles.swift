@@ -30,6 +30,8 @@ extension CloudFileSystem {
         case .instanceFile(let name, let f): return api.instance(name).map { instanceContent($0, f) }
         case .flavorFile(let name, let f): return api.flavor(name).map { text(flavorValue($0, f)) }
         case .hostFile(let name, let f): return api.host(name).map { hostContent($0, f) }
+        case .schedulerFile(let k):
+            return k == schedulerLastName ? text(api.schedulerLast) : api.schedulerValue(k).map(text)
         default: return nil
         }
     }
@@ -69,6 +71,8 @@ extension CloudFileSystem {
         case .ramMBUsed: text(String(h.ramMBUsed))
         case .diskGBUsed: text(String(h.diskGBUsed))
         case .instances: lines(h.instances)
+        case .availabilityZone: text(h.availabilityZone)
+        case .ctl: []
         }
     }
 
@@ -92,6 +96,12 @@ extension CloudFileSystem {
             try api.setFlavorField(name, field: f.rawValue, value: value, caller: r.caller)
         case .imageProperty(let name, let key):
             try api.setImageProperty(name, key: key, value: value, caller: r.caller)
+        case .hostFile(let name, .ctl):
+            try api.hostAction(name, action: value, caller: r.caller)
+        case .hostFile(let name, let f) where f.isWritable:
+            try api.setHostField(name, field: f.rawValue, value: value, caller: r.caller)
+        case .schedulerFile(let k) where k != schedulerLastName:
+            try api.setSchedulerValue(k, value, caller: r.caller)
         default:
             throw refuse(.readOnly, "\(node.path) is read-only", node, r)
         }
@@ -100,6 +110,8 @@ extension CloudFileSystem {
         case .instanceFile(let name, _): changed(.instance, name)
         case .flavorFile(let name, _): changed(.flavor, name)
         case .imageProperty(let name, _): changed(.image, name)
+        case .hostFile(let name, _): changed(.host, name)
+        case .schedulerFile(let k): changed(.scheduler, k)
         default: break
         }
     }

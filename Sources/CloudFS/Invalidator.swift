@@ -75,6 +75,9 @@ struct Invalidation {
         case .host:
             _ = refresh(.hostDir(name), in: .hostsDir, currentIdentity: fs.api.host(name).map { _ in "" })
             for f in HostField.allCases { inode(.hostFile(name, f)) }
+        case .scheduler:
+            // One option can change others (weighers sets multipliers), and every decision changes `last`.
+            for k in fs.api.schedulerKeys + [schedulerLastName] { inode(.schedulerFile(k)) }
         case .defaults:
             if let key = DefaultKey(rawValue: name) {
                 inode(.defaultFile(key))

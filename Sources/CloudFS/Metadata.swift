@@ -34,11 +34,11 @@ extension CloudFileSystem {
     func meta(of node: Node) -> Meta? {
         let t = mountTime
         switch node {
-        case .root: return .directory(t, links: 2 + 6)
+        case .root: return .directory(t, links: 2 + 7)
         case .readme: return .file(text(api.readme).count, writable: false, time: t)
         case .events: return .file(api.events.size, writable: false, time: t)
         // Collections report 2 links: counting members would list them on every stat.
-        case .defaultsDir, .imagesDDir, .flavorsDir, .hostsDir: return .directory(t)
+        case .defaultsDir, .imagesDDir, .flavorsDir, .hostsDir, .schedulerDir: return .directory(t)
         // Every user may create instances and upload images (SPEC "Ownership and access");
         // sticky, like /tmp: under default_permissions only the owner (or root) removes one.
         case .imagesDir, .instancesDir:
@@ -81,7 +81,14 @@ extension CloudFileSystem {
         case .hostDir(let name):
             return api.host(name).map { _ in .directory(t) }
         case .hostFile(let name, let f):
-            return api.host(name).map { .file(hostContent($0, f).count, writable: false, time: t) }
+            return api.host(name).map {
+                var m = Meta.file(hostContent($0, f).count, writable: f.isWritable, time: t)
+                if f == .ctl { m.permissions = 0o200 }   // write-only, like Nova's actions
+                return m
+            }
+        case .schedulerFile(let k):
+            guard let bytes = content(of: node) else { return nil }
+            return .file(bytes.count, writable: k != schedulerLastName, time: t)
         }
     }
 
@@ -148,6 +155,8 @@ extension CloudFileSystem {
         case .hostDir(let name):
             guard api.host(name) != nil else { return nil }
             return fixed(HostField.allCases.map(\.rawValue))
+        case .schedulerDir:
+            return fixed(api.schedulerKeys + [schedulerLastName])
         default:
             return nil
         }

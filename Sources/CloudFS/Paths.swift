@@ -24,11 +24,18 @@ enum FlavorField: String, CaseIterable, Sendable {
     case vcpus, ramMB = "ram_mb", diskGB = "disk_gb"
 }
 
-/// Files of `/hosts/NAME/` (read-only).
+/// Files of `/hosts/NAME/`: read-only state, a writable `availability_zone`, and a
+/// write-only `ctl` (enable | disable).
 enum HostField: String, CaseIterable, Sendable {
     case uri, state, hypervisorType = "hypervisor_type", vcpus, ramMB = "ram_mb", diskGB = "disk_gb"
     case vcpusUsed = "vcpus_used", ramMBUsed = "ram_mb_used", diskGBUsed = "disk_gb_used", instances
+    case availabilityZone = "availability_zone", ctl
+
+    var isWritable: Bool { self == .availabilityZone || self == .ctl }
 }
+
+/// `/scheduler/last`: the read-only file beside the option files of `/scheduler/`.
+let schedulerLastName = "last"
 
 /// One node of the tree, named by what it shows (not by an inode number).
 enum Node: Hashable, Sendable {
@@ -40,14 +47,16 @@ enum Node: Hashable, Sendable {
     case instancesDir, instanceDir(String), instanceFile(String, InstanceField)
     case flavorsDir, flavorDir(String), flavorFile(String, FlavorField)
     case hostsDir, hostDir(String), hostFile(String, HostField)
+    /// `/scheduler/` and its files: one per option (rw) plus `last` (ro).
+    case schedulerDir, schedulerFile(String)
 
     /// Names directly under the root, in listing order.
-    static let rootNames = ["README", "events", "defaults", "images", "images.d", "instances", "flavors", "hosts"]
+    static let rootNames = ["README", "events", "defaults", "images", "images.d", "instances", "flavors", "hosts", "scheduler"]
 
     var isDirectory: Bool {
         switch self {
         case .root, .defaultsDir, .imagesDir, .imagesDDir, .imageInfoDir, .imagePropertiesDir,
-             .instancesDir, .instanceDir, .flavorsDir, .flavorDir, .hostsDir, .hostDir: true
+             .instancesDir, .instanceDir, .flavorsDir, .flavorDir, .hostsDir, .hostDir, .schedulerDir: true
         default: false
         }
     }
@@ -56,7 +65,7 @@ enum Node: Hashable, Sendable {
     /// can never appear, so the kernel may cache the miss (negative entry).
     var hasFixedChildren: Bool {
         switch self {
-        case .root, .defaultsDir, .imageInfoDir, .instanceDir, .flavorDir, .hostDir: true
+        case .root, .defaultsDir, .imageInfoDir, .instanceDir, .flavorDir, .hostDir, .schedulerDir: true
         default: false
         }
     }
@@ -66,6 +75,8 @@ enum Node: Hashable, Sendable {
         switch self {
         case .defaultFile, .flavorFile, .imageProperty: true
         case .instanceFile(_, let f): f.isWritable
+        case .hostFile(_, let f): f.isWritable
+        case .schedulerFile(let k): k != schedulerLastName
         default: false
         }
     }
@@ -84,6 +95,7 @@ enum Node: Hashable, Sendable {
             case "instances": .instancesDir
             case "flavors": .flavorsDir
             case "hosts": .hostsDir
+            case "scheduler": .schedulerDir
             default: nil
             }
         case .defaultsDir: DefaultKey(rawValue: name).map { .defaultFile($0) }
@@ -98,6 +110,7 @@ enum Node: Hashable, Sendable {
         case .flavorDir(let f): FlavorField(rawValue: name).map { .flavorFile(f, $0) }
         case .hostsDir: ObjectName.problem(name) == nil ? .hostDir(name) : nil
         case .hostDir(let h): HostField(rawValue: name).map { .hostFile(h, $0) }
+        case .schedulerDir: ObjectName.problem(name) == nil ? .schedulerFile(name) : nil
         default: nil
         }
     }
@@ -131,6 +144,8 @@ enum Node: Hashable, Sendable {
         case .hostsDir: (.root, "hosts")
         case .hostDir(let h): (.hostsDir, h)
         case .hostFile(let h, let x): (.hostDir(h), x.rawValue)
+        case .schedulerDir: (.root, "scheduler")
+        case .schedulerFile(let k): (.schedulerDir, k)
         }
     }
 

@@ -73,6 +73,9 @@ enum Migrations {
             CREATE TABLE event (id INTEGER PRIMARY KEY AUTOINCREMENT, line TEXT NOT NULL);
             """)
         }
+        m.registerMigration("v2-host-zone") { db in
+            try db.execute(sql: "ALTER TABLE host ADD COLUMN availability_zone TEXT NOT NULL DEFAULT 'nova'")
+        }
         return m
     }
 }

@@ -64,8 +64,13 @@ public struct HostRecord: Codable, Sendable, Equatable, FetchableRecord, Persist
     public var uri: String
     public var enabled: Bool
     public var created: Double
-    public init(name: String, uri: String, enabled: Bool = true, created: Date = Date()) {
+    public var availabilityZone: String
+    enum CodingKeys: String, CodingKey {
+        case name, uri, enabled, created, availabilityZone = "availability_zone"
+    }
+    public init(name: String, uri: String, enabled: Bool = true, created: Date = Date(), availabilityZone: String = "nova") {
         self.name = name; self.uri = uri; self.enabled = enabled; self.created = created.timeIntervalSince1970
+        self.availabilityZone = availabilityZone
     }
 }
 

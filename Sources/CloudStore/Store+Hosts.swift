@@ -17,6 +17,9 @@ extension Store {
         }
     }
 
+    /// Saves a host's enabled flag and availability zone.
+    public func updateHost(_ h: HostRecord) throws(CloudError) { try write { db in try h.update(db) } }
+
     public func networks() throws(CloudError) -> [NetworkRecord] {
         try read { db in try NetworkRecord.fetchAll(db) }
     }

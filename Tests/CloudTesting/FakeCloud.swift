@@ -15,6 +15,9 @@ public final class FakeCloud: CloudAPI, @unchecked Sendable {
         var flavors: [String: Flavor] = Dictionary(uniqueKeysWithValues: Flavor.seed.map { ($0.name, $0) })
         var images: [String: ImageInfo] = [:]
         var instances: [String: InstanceInfo] = [:]
+        var hostEnabled = true
+        var hostZone = "nova"
+        var scheduler: [String: String] = ["driver": "filter", "host_subset_size": "1"]
         var subscribers: [@Sendable (ChangeNotice) -> Void] = []
         var waiters: [UInt64: Waiter] = [:]
         var nextWaiter: UInt64 = 0
@@ -157,10 +160,10 @@ public final class FakeCloud: CloudAPI, @unchecked Sendable {
         return state.withLock { s in
             let mine = s.instances.values.filter { $0.host == name }
             let flavors = mine.compactMap { s.flavors[$0.flavor] }
-            return HostInfo(name: name, uri: "test:///default", state: .up, hypervisorType: "test", vcpus: 8,
+            return HostInfo(name: name, uri: "test:///default", state: s.hostEnabled ? .up : .disabled, hypervisorType: "test", vcpus: 8,
                             ramMB: 16384, diskGB: 100, vcpusUsed: flavors.reduce(0) { $0 + $1.vcpus },
                             ramMBUsed: flavors.reduce(0) { $0 + $1.ramMB }, diskGBUsed: flavors.reduce(0) { $0 + $1.diskGB },
-                            instances: mine.map(\.name).sorted())
+                            instances: mine.map(\.name).sorted(), availabilityZone: s.hostZone)
         }
     }
 }

@@ -4,7 +4,11 @@ import Synchronization
 /// A fault-injecting compute driver (DESIGN: "FakeCompute for fault tests"): it forwards
 /// to a real driver but fails chosen calls, to prove that failures release everything.
 public final class FaultyDriver: ComputeDriver, Sendable {
-    public enum Fault: Sendable { case none, spawn(String), destroy(String) }
+    public enum Fault: Sendable {
+        case none, spawn(String), destroy(String)
+        /// Spawns fail only on the host with this URI.
+        case spawnOn(uri: String, String)
+    }
     let inner: any ComputeDriver
     let fault: Mutex<Fault>
     public init(wrapping inner: any ComputeDriver, fault: Fault = .none) { self.inner = inner; self.fault = Mutex(fault) }
@@ -24,6 +28,7 @@ final class FaultyConnection: ComputeConnection, Sendable {
     func domainXML(for spec: DomainSpec) -> String { inner.domainXML(for: spec) }
     func spawn(_ spec: DomainSpec) throws(CloudError) -> String {
         if case .spawn(let why) = driver.current { throw CloudError.io(why) }
+        if case .spawnOn(let u, let why) = driver.current, u == inner.uri { throw CloudError.io(why) }
         return try inner.spawn(spec)
     }
     func destroy(uuid: String) throws(CloudError) {
