@@ -9,7 +9,9 @@ final class Rig {
     let cloudfs: String
     var mounted = false
 
-    init(work: String, hosts: Int) throws {
+    /// `hosts` fake hosts of `cores` vCPUs and `memoryGiB` each (default: big enough for
+    /// thousands of m1.nano).
+    init(work: String, hosts: Int, cores: Int = 64, memoryGiB: Int = 256) throws {
         self.work = work
         mnt = work + "/cloud"
         state = work + "/state"
@@ -19,10 +21,9 @@ final class Rig {
         try FileManager.default.createDirectory(atPath: mnt, withIntermediateDirectories: true)
         var args: [String] = []
         for i in 0..<hosts {
-            // 64 cores and 256 GiB each: room for thousands of m1.nano instances.
             let xml = """
-            <node><cpu><mode>host-model</mode><nodes>1</nodes><sockets>1</sockets><cores>64</cores><threads>1</threads><active>64</active><mhz>3000</mhz><model>x86_64</model></cpu>
-            <memory>268435456</memory></node>
+            <node><cpu><mode>host-model</mode><nodes>1</nodes><sockets>1</sockets><cores>\(cores)</cores><threads>1</threads><active>\(cores)</active><mhz>3000</mhz><model>x86_64</model></cpu>
+            <memory>\(memoryGiB << 20)</memory></node>
             """
             let path = "\(work)/node\(i).xml"
             try xml.write(toFile: path, atomically: true, encoding: .utf8)
