@@ -56,7 +56,11 @@ public protocol CloudAPI: AnyObject, Sendable {
     // Hosts (Nova compute nodes)
     func hosts() -> [HostInfo]
     func host(_ name: String) -> HostInfo?
-    /// Writes `availability_zone` of a host (admin only).
+    /// `mkdir /hosts/NAME`: a host without a URI yet (admin only; down until `uri` is written).
+    func createHost(_ name: String, caller: Caller) throws(CloudError)
+    /// `rmdir /hosts/NAME`: `EBUSY` while instances live there.
+    func deleteHost(_ name: String, caller: Caller) throws(CloudError)
+    /// Writes `uri` (registers the host: connect, read capacity) or `availability_zone` (admin only).
     func setHostField(_ name: String, field: String, value: String, caller: Caller) throws(CloudError)
     /// A host's `ctl`: `enable` or `disable` (Nova's service enable/disable; admin only).
     func hostAction(_ name: String, action: String, caller: Caller) throws(CloudError)

@@ -50,9 +50,12 @@ struct HostRuntime: Sendable {
     var connection: (any ComputeConnection)?
     var capacity: HostCapacity?
     var lastError: String = ""
+    /// Health-check bookkeeping: consecutive failed reconnects and when to try next.
+    var failures = 0
+    var nextRetry = Date.distantPast
 
     var state: HostState {
         if !record.enabled { return .disabled }
-        return connection != nil && capacity != nil ? .up : .down
+        return connection != nil && capacity != nil && !record.uri.isEmpty ? .up : .down
     }
 }

@@ -62,6 +62,7 @@ extension Engine {
     public func setHostField(_ name: String, field: String, value: String, caller: Caller) throws(CloudError) {
         try refusing("host", name, caller) { () throws(CloudError) in
             guard caller.isAdmin else { throw CloudError.notPermitted("only an admin may change hosts") }
+            if field == "uri" { return try registerURI(name, value) }
             guard field == "availability_zone" else { throw CloudError.readOnly("\(field) of a host is read-only") }
             try ObjectName.validate(value, kind: "availability zone")
             try updateHost(name) { $0.availabilityZone = value }

@@ -24,6 +24,7 @@ public final class Engine: CloudAPI, @unchecked Sendable {
     let subscribers = Mutex<[@Sendable (ChangeNotice) -> Void]>([])
     let eventBuffer = Mutex<[String]>([])
     let scheduler = Mutex(SchedulerState())
+    let healthQueue = DispatchQueue(label: "cloudfs.engine.health")
     public let events: EventLog
 
     /// Opens the store, loads the catalog, connects the hosts, and resumes unfinished work.
@@ -48,6 +49,7 @@ public final class Engine: CloudAPI, @unchecked Sendable {
         loadSchedulerConfig()
         connectHosts()
         recover()
+        startHealthChecks(interval: config.hostCheckInterval)
         events.append(kind: "cloud.started", object: "-", ["state": config.stateDir, "hosts": "\(catalog.withLock { $0.hosts.count })"])
     }
 

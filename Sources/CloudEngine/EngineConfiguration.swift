@@ -11,9 +11,12 @@ public struct EngineConfiguration: Sendable {
     public var maxConcurrentJobs: Int
     /// Kernel command line used for direct kernel boot when the image has no `cmdline`.
     public var defaultCmdline: String
+    /// Seconds between host health checks (Nova's report/service-down interval).
+    public var hostCheckInterval: TimeInterval
 
     public init(stateDir: String, hostURIs: [String] = [], maxConcurrentJobs: Int = 10,
-                defaultCmdline: String = "console=ttyS0") {
+                defaultCmdline: String = "console=ttyS0", hostCheckInterval: TimeInterval = 5) {
+        self.hostCheckInterval = hostCheckInterval
         self.stateDir = stateDir; self.hostURIs = hostURIs
         self.maxConcurrentJobs = maxConcurrentJobs; self.defaultCmdline = defaultCmdline
     }

@@ -19,7 +19,10 @@ extension CloudFileSystem {
             changed(.flavor, name)
             return entry(.flavorDir(name), .directory(mountTime), lookups: 1)
         case .hostsDir:
-            throw refuse(.notPermitted, "registering hosts through the tree is not supported yet", .hostDir(name), r)
+            try validate(name, kind: "host", in: dir, r)
+            try api.createHost(name, caller: r.caller)
+            changed(.host, name)
+            return entry(.hostDir(name), .directory(mountTime), lookups: 1)
         default:
             throw refuse(.notPermitted, "directories cannot be created in \(dir.path)", dir, r)
         }
@@ -35,6 +38,9 @@ extension CloudFileSystem {
         case .flavorsDir:
             try api.deleteFlavor(name, caller: r.caller)
             changed(.flavor, name)
+        case .hostsDir:
+            try api.deleteHost(name, caller: r.caller)
+            changed(.host, name)
         default:
             throw refuse(.notPermitted, "\(dir.child(name)?.path ?? name) cannot be removed", dir, r)
         }

@@ -24,14 +24,14 @@ enum FlavorField: String, CaseIterable, Sendable {
     case vcpus, ramMB = "ram_mb", diskGB = "disk_gb"
 }
 
-/// Files of `/hosts/NAME/`: read-only state, a writable `availability_zone`, and a
-/// write-only `ctl` (enable | disable).
+/// Files of `/hosts/NAME/`: read-only state, writable `uri` (registers the host) and
+/// `availability_zone`, and a write-only `ctl` (enable | disable).
 enum HostField: String, CaseIterable, Sendable {
     case uri, state, hypervisorType = "hypervisor_type", vcpus, ramMB = "ram_mb", diskGB = "disk_gb"
     case vcpusUsed = "vcpus_used", ramMBUsed = "ram_mb_used", diskGBUsed = "disk_gb_used", instances
     case availabilityZone = "availability_zone", ctl
 
-    var isWritable: Bool { self == .availabilityZone || self == .ctl }
+    var isWritable: Bool { self == .uri || self == .availabilityZone || self == .ctl }
 }
 
 /// `/scheduler/last`: the read-only file beside the option files of `/scheduler/`.

@@ -20,6 +20,10 @@ extension Store {
     /// Saves a host's enabled flag and availability zone.
     public func updateHost(_ h: HostRecord) throws(CloudError) { try write { db in try h.update(db) } }
 
+    public func deleteHost(_ name: String) throws(CloudError) {
+        try write { db in _ = try HostRecord.deleteOne(db, key: name) }
+    }
+
     public func networks() throws(CloudError) -> [NetworkRecord] {
         try read { db in try NetworkRecord.fetchAll(db) }
     }

@@ -3,6 +3,14 @@ import CloudCore
 /// FakeCloud's host controls and scheduler options: enough behaviour to drive the tree's
 /// `/hosts/NAME/{ctl,availability_zone}` and `/scheduler/*` files, with the real errnos.
 extension FakeCloud {
+    public func createHost(_ name: String, caller: Caller) throws(CloudError) {
+        throw refuse(.notPermitted, "FakeCloud has one fixed host", name, caller)
+    }
+
+    public func deleteHost(_ name: String, caller: Caller) throws(CloudError) {
+        throw refuse(.busy, "FakeCloud's host is always in use", name, caller)
+    }
+
     public func setHostField(_ name: String, field: String, value: String, caller: Caller) throws(CloudError) {
         guard host(name) != nil else { throw refuse(.noEntry, "no host named '\(name)'", name, caller) }
         guard field == "availability_zone" else { throw refuse(.readOnly, "\(field) is read-only", name, caller) }

@@ -8,13 +8,16 @@ public final class FaultyDriver: ComputeDriver, Sendable {
         case none, spawn(String), destroy(String)
         /// Spawns fail only on the host with this URI.
         case spawnOn(uri: String, String)
+        /// The host with this URI stops answering: connect and capacity fail, isAlive is false.
+        case dead(uri: String)
     }
     let inner: any ComputeDriver
     let fault: Mutex<Fault>
     public init(wrapping inner: any ComputeDriver, fault: Fault = .none) { self.inner = inner; self.fault = Mutex(fault) }
     public func setFault(_ f: Fault) { fault.withLock { $0 = f } }
     public func connect(uri: String) throws(CloudError) -> any ComputeConnection {
-        FaultyConnection(inner: try inner.connect(uri: uri), driver: self)
+        if case .dead(let u) = current, u == uri { throw CloudError.io("cannot connect to \(uri): injected: host unreachable") }
+        return FaultyConnection(inner: try inner.connect(uri: uri), driver: self)
     }
     var current: Fault { fault.withLock { $0 } }
 }
@@ -24,7 +27,11 @@ final class FaultyConnection: ComputeConnection, Sendable {
     let driver: FaultyDriver
     init(inner: any ComputeConnection, driver: FaultyDriver) { self.inner = inner; self.driver = driver }
     var uri: String { inner.uri }
-    func capacity() throws(CloudError) -> HostCapacity { try inner.capacity() }
+    var isDead: Bool { if case .dead(let u) = driver.current { u == inner.uri } else { false } }
+    func capacity() throws(CloudError) -> HostCapacity {
+        if isDead { throw CloudError.io("injected: host unreachable") }
+        return try inner.capacity()
+    }
     func domainXML(for spec: DomainSpec) -> String { inner.domainXML(for: spec) }
     func spawn(_ spec: DomainSpec) throws(CloudError) -> String {
         if case .spawn(let why) = driver.current { throw CloudError.io(why) }
@@ -37,5 +44,5 @@ final class FaultyConnection: ComputeConnection, Sendable {
     }
     func powerState(uuid: String) throws(CloudError) -> PowerState? { try inner.powerState(uuid: uuid) }
     func listDomains() throws(CloudError) -> [DomainSummary] { try inner.listDomains() }
-    func isAlive() -> Bool { inner.isAlive() }
+    func isAlive() -> Bool { !isDead && inner.isAlive() }
 }
