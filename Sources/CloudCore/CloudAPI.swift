@@ -21,7 +21,7 @@ public protocol ImageUpload: AnyObject, Sendable {
 
 /// A change the tree must show: the FUSE layer invalidates its kernel caches for it.
 public struct ChangeNotice: Sendable, Equatable {
-    public enum Kind: String, Sendable { case instance, image, flavor, host, defaults, events, scheduler }
+    public enum Kind: String, Sendable { case instance, image, flavor, host, defaults, events, scheduler, group }
     public var kind: Kind
     public var name: String
     public init(_ kind: Kind, _ name: String) { self.kind = kind; self.name = name }
@@ -64,6 +64,16 @@ public protocol CloudAPI: AnyObject, Sendable {
     func setHostField(_ name: String, field: String, value: String, caller: Caller) throws(CloudError)
     /// A host's `ctl`: `enable` or `disable` (Nova's service enable/disable; admin only).
     func hostAction(_ name: String, action: String, caller: Caller) throws(CloudError)
+
+    // Server groups (Nova's os-server-groups)
+    func groups() -> [GroupInfo]
+    func group(_ name: String) -> GroupInfo?
+    /// `mkdir /groups/NAME`: a new group, policy `anti-affinity` until written.
+    func createGroup(_ name: String, caller: Caller) throws(CloudError)
+    /// Writes the policy; `EBUSY` once the group has members (Nova's policies are fixed then).
+    func setGroupPolicy(_ name: String, _ policy: String, caller: Caller) throws(CloudError)
+    /// `rmdir /groups/NAME`: `EBUSY` while it has members.
+    func deleteGroup(_ name: String, caller: Caller) throws(CloudError)
 
     // Scheduler (Nova's FilterScheduler options, live)
     /// The names of the `/scheduler/*` option files, in display order (without `last`).

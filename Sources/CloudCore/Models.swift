@@ -116,6 +116,8 @@ public struct InstanceInfo: Sendable, Equatable {
     public var created: Date
     public var domainXML: String
     public var consolePath: String
+    /// The server group it belongs to ("" for none).
+    public var group: String
 
     public var status: InstanceStatus { InstanceStatus.derive(vm: vmState, task: taskState) }
     /// Stable means no task is running (what `wait` waits for).
@@ -124,7 +126,8 @@ public struct InstanceInfo: Sendable, Equatable {
     public init(name: String, id: String, ownerUID: UInt32, project: String, vmState: VmState,
                 taskState: TaskState, powerState: PowerState, fault: String, host: String, ips: [String],
                 macs: [String], image: String, flavor: String, created: Date, domainXML: String,
-                consolePath: String) {
+                consolePath: String, group: String = "") {
+        self.group = group
         self.name = name; self.id = id; self.ownerUID = ownerUID; self.project = project
         self.vmState = vmState; self.taskState = taskState; self.powerState = powerState
         self.fault = fault; self.host = host; self.ips = ips; self.macs = macs; self.image = image
@@ -133,7 +136,19 @@ public struct InstanceInfo: Sendable, Equatable {
 }
 
 /// Keys of `/defaults/`.
-public enum DefaultKey: String, Sendable, CaseIterable { case image, flavor, network, project }
+public enum DefaultKey: String, Sendable, CaseIterable { case image, flavor, network, project, group }
+
+/// A Nova server group: a placement policy and the instances that follow it.
+public struct GroupInfo: Sendable, Equatable {
+    public var name: String
+    /// `affinity`, `anti-affinity`, `soft-affinity` or `soft-anti-affinity`.
+    public var policy: String
+    public var members: [String]
+    public var ownerUID: UInt32
+    public init(name: String, policy: String, members: [String], ownerUID: UInt32) {
+        self.name = name; self.policy = policy; self.members = members; self.ownerUID = ownerUID
+    }
+}
 
 /// Timestamps as the tree prints them: ISO 8601, UTC, milliseconds.
 public enum Timestamp {

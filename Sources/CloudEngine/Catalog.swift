@@ -15,6 +15,7 @@ struct Catalog {
     var hosts: [String: HostRuntime] = [:]
     var settings: [String: String] = [:]
     var networks: [String: NetworkRecord] = [:]
+    var groups: [String: ServerGroupRecord] = [:]
     /// Instances with a job running (build or delete): at most one job per instance.
     var busy: Set<String> = []
     var waiters: [String: [UInt64: @Sendable (InstanceInfo?) -> Void]] = [:]

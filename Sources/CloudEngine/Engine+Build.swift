@@ -97,6 +97,7 @@ extension Engine {
         let props = catalog.withLock { c in c.images.values.first { $0.id == r.imageId }?.properties ?? [:] }
         spec.setImageProperties(props)
         spec.triedHosts = tried
+        spec.group = groupSpec(r)
         return spec
     }
 
@@ -107,27 +108,34 @@ extension Engine {
         let t0 = Date()
         let config = self.scheduler.withLock { $0.config }
         let scheduler = (try? FilterScheduler(config: config)) ?? FilterScheduler()
-        let spec = requestSpec(r, tried: tried)
-        let hosts = snapshots()
-        let decision = scheduler.select(spec, from: hosts)
-        recordDecision(decision, instance: r.name, attempt: attempt)
-        let ranked = decision.ranked   // computed: sorts every passing host, so read it once
-        guard !ranked.isEmpty else { throw CloudError.noSpace(decision.failureReason) }
-        for name in ranked {
-            guard let snap = hosts.first(where: { $0.name == name }) else { continue }
-            let claimed = commitInstance { (e) throws(CloudError) in
-                try e.store.claim(instanceID: r.id, host: name) { v, ram, d in
-                    var s = snap
-                    s.vcpusUsed = v; s.ramMBUsed = ram; s.diskGBUsed = d
-                    return scheduler.passesFilters(spec, on: s)
+        // Concurrent builds may take the room between a decision and its claim: decide again
+        // on fresh snapshots (Nova reschedules on a failed claim), so a final refusal always
+        // carries the filter report of a decision that saw every claim.
+        for _ in 0..<8 {
+            let spec = requestSpec(r, tried: tried)   // group members' hosts as they are now
+            let hosts = snapshots()
+            let decision = scheduler.select(spec, from: hosts)
+            recordDecision(decision, instance: r.name, attempt: attempt)
+            let ranked = decision.ranked   // computed: sorts every passing host, so read it once
+            guard !ranked.isEmpty else { throw CloudError.noSpace(decision.failureReason) }
+            for name in ranked {
+                guard let snap = hosts.first(where: { $0.name == name }) else { continue }
+                let claimed = commitInstance { (e) throws(CloudError) in
+                    try e.store.claim(instanceID: r.id, host: name) { v, ram, d, groupHosts in
+                        var s = snap
+                        s.vcpusUsed = v; s.ramMBUsed = ram; s.diskGBUsed = d
+                        var fresh = spec   // the group's members as they are inside this transaction
+                        fresh.group?.hosts = groupHosts
+                        return scheduler.passesFilters(fresh, on: s)
+                    }
                 }
+                if claimed != nil {
+                    events.append(kind: "instance.scheduled", object: r.name,
+                                  ["host": name, "took_ms": "\(Int(Date().timeIntervalSince(t0) * 1000))"])
+                    return
+                }
+                if catalog.withLock({ $0.instances[r.name]?.taskState }) != .scheduling { return }
             }
-            if claimed != nil {
-                events.append(kind: "instance.scheduled", object: r.name,
-                              ["host": name, "took_ms": "\(Int(Date().timeIntervalSince(t0) * 1000))"])
-                return
-            }
-            if catalog.withLock({ $0.instances[r.name]?.taskState }) != .scheduling { return }
         }
         throw CloudError.noSpace("No valid host was found. Every candidate filled up while this build was being placed.")
     }

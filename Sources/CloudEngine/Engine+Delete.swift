@@ -47,6 +47,7 @@ extension Engine {
         mutation.unlock()
         events.append(kind: "instance.deleted", object: r.name, ["took_ms": "\(Int(Date().timeIntervalSince(t0) * 1000))"])
         announce(ChangeNotice(.instance, r.name))
+        if let g = r.groupName { announce(ChangeNotice(.group, g)) }
         for w in wake { w(nil) }
     }
 }

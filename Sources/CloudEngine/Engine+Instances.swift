@@ -20,7 +20,8 @@ extension Engine {
                             vmState: r.vmState, taskState: r.taskState, powerState: r.powerState, fault: r.fault,
                             host: r.host ?? "", ips: ips.map { IPv4Address(UInt32($0.address)).description }, macs: ips.map(\.mac),
                             image: r.imageName, flavor: r.flavor, created: Date(timeIntervalSince1970: r.created),
-                            domainXML: r.domainXml, consolePath: config.instanceDir(r.id) + "/console.log")
+                            domainXML: r.domainXml, consolePath: config.instanceDir(r.id) + "/console.log",
+                            group: r.groupName ?? "")
     }
 
     /// The image a new instance boots: `/defaults/image`, else the most recently activated
@@ -69,8 +70,10 @@ extension Engine {
             let flavor = try resolveFlavor()
             try Self.checkFits(flavor, img)
             let project = defaultValue(.project).isEmpty ? Self.userName(caller.uid) : defaultValue(.project)
-            let rec = InstanceRecord(id: UUID().uuidString.lowercased(), name: name, ownerUID: caller.uid,
+            var rec = InstanceRecord(id: UUID().uuidString.lowercased(), name: name, ownerUID: caller.uid,
                                      project: project, image: img, flavor: flavor, created: Date())
+            let group = defaultValue(.group)
+            if !group.isEmpty { rec.groupName = group }
             mutation.lock(); defer { mutation.unlock() }
             try store.insertInstance(rec)
             catalog.withLock { c in c.put(rec); c.busy.insert(rec.id) }
@@ -79,6 +82,7 @@ extension Engine {
         events.append(kind: "instance.created", object: name, ["id": rec.id, "image": rec.imageName, "flavor": rec.flavor,
                                                               "uid": "\(caller.uid)", "pid": "\(caller.pid)"])
         announce(ChangeNotice(.instance, name))
+        if let g = rec.groupName { announce(ChangeNotice(.group, g)) }
         enqueue(instanceID: rec.id) { [self] in build(rec.id) }
         return instance(name)!
     }
@@ -118,6 +122,11 @@ extension Engine {
                     x.flavor = f.name; x.vcpus = f.vcpus; x.ramMb = f.ramMB; x.diskGb = f.diskGB } }) != nil else {
                     throw CloudError.busy("the build has already moved on")
                 }
+            case "group":
+                if !value.isEmpty { guard group(value) != nil else { throw CloudError.notFound("no group named '\(value)'") } }
+                guard commitInstance({ (e) throws(CloudError) in try e.store.update(instanceID: r.id, expecting: [.scheduling]) { x in
+                    x.groupName = value.isEmpty ? nil : value } }) != nil else { throw CloudError.busy("the build has already moved on") }
+                for g in [r.groupName, value].compactMap({ $0 }) where !g.isEmpty { announce(ChangeNotice(.group, g)) }
             default: throw CloudError.readOnly("\(field) is read-only")
             }
         }

@@ -117,7 +117,9 @@ public final class Engine: CloudAPI, @unchecked Sendable {
         let settings = try store.allSettings()
         let networks = try store.networks()
         let hosts = try store.hosts()
+        let groups = try store.groups()
         catalog.withLock { c in
+            for g in groups { c.groups[g.name] = g }
             for f in flavors { c.flavors[f.name] = f }
             for i in images { c.images[i.name] = i }
             c.imageActivated = activated
@@ -149,6 +151,7 @@ public final class Engine: CloudAPI, @unchecked Sendable {
                     case .flavor: c.flavors[value] != nil
                     case .network: c.networks[value] != nil
                     case .project: true
+                    case .group: c.groups[value] != nil
                     }
                 }
                 guard known else { throw CloudError.notFound("no \(key.rawValue) named '\(value)'") }

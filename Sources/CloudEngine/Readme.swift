@@ -11,13 +11,14 @@ enum Readme {
       rmdir instances/web1           destroy it and release everything
 
     events       one line per event and refusal (tail -f follows it)
-    defaults/    image, flavor, network, project used by mkdir
+    defaults/    image, flavor, network, project, group used by mkdir
     images/      image bytes: cp in, cp out, rm, mv; xattrs user.cloud.*
     images.d/    per image: status format size virtual_size checksum ... properties/
     instances/   per instance: status vm_state task_state power_state fault host ip mac ...
     flavors/     vcpus ram_mb disk_gb (mkdir + write to create; admin only)
     hosts/       libvirt hosts: uri state vcpus ram_mb disk_gb *_used instances,
                  availability_zone (rw), ctl (echo disable|enable > ctl)
+    groups/      server groups: policy (anti-affinity|affinity), members; join via defaults/group
     scheduler/   Nova's FilterScheduler options (rw): driver filters weighers
                  host_subset_size max_attempts *_allocation_ratio *_weight_multiplier;
                  last (ro): the most recent decision, filter by filter

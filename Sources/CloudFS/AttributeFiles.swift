@@ -32,6 +32,8 @@ extension CloudFileSystem {
         case .hostFile(let name, let f): return api.host(name).map { hostContent($0, f) }
         case .schedulerFile(let k):
             return k == schedulerLastName ? text(api.schedulerLast) : api.schedulerValue(k).map(text)
+        case .groupFile(let name, let f):
+            return api.group(name).map { f == .policy ? text($0.policy) : lines($0.members) }
         default: return nil
         }
     }
@@ -102,6 +104,8 @@ extension CloudFileSystem {
             try api.setHostField(name, field: f.rawValue, value: value, caller: r.caller)
         case .schedulerFile(let k) where k != schedulerLastName:
             try api.setSchedulerValue(k, value, caller: r.caller)
+        case .groupFile(let name, .policy):
+            try api.setGroupPolicy(name, value, caller: r.caller)
         default:
             throw refuse(.readOnly, "\(node.path) is read-only", node, r)
         }
@@ -112,6 +116,7 @@ extension CloudFileSystem {
         case .imageProperty(let name, _): changed(.image, name)
         case .hostFile(let name, _): changed(.host, name)
         case .schedulerFile(let k): changed(.scheduler, k)
+        case .groupFile(let name, _): changed(.group, name)
         default: break
         }
     }

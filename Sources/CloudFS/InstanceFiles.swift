@@ -22,6 +22,7 @@ extension CloudFileSystem {
         case .image: text(i.image)
         case .flavor: text(i.flavor)
         case .project: text(i.project)
+        case .group: text(i.group)
         case .infoJSON: infoJSON(i)
         case .wait, .console: []
         }
@@ -35,7 +36,7 @@ extension CloudFileSystem {
             "task_state": i.taskState.rawValue, "power_state": i.powerState.rawValue,
             "fault": i.fault, "host": i.host, "ips": i.ips, "macs": i.macs,
             "image": i.image, "flavor": i.flavor, "created": Timestamp.string(i.created),
-            "domain_xml": i.domainXML, "console_path": i.consolePath,
+            "domain_xml": i.domainXML, "console_path": i.consolePath, "group": i.group,
         ]
         guard let data = try? JSONSerialization.data(
             withJSONObject: object, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])

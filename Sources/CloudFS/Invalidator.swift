@@ -75,6 +75,9 @@ struct Invalidation {
         case .host:
             _ = refresh(.hostDir(name), in: .hostsDir, currentIdentity: fs.api.host(name).map { _ in "" })
             for f in HostField.allCases { inode(.hostFile(name, f)) }
+        case .group:
+            _ = refresh(.groupDir(name), in: .groupsDir, currentIdentity: fs.api.group(name).map { _ in "" })
+            for f in GroupField.allCases { inode(.groupFile(name, f)) }
         case .scheduler:
             // One option can change others (weighers sets multipliers), and every decision changes `last`.
             for k in fs.api.schedulerKeys + [schedulerLastName] { inode(.schedulerFile(k)) }

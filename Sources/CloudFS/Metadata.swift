@@ -34,11 +34,21 @@ extension CloudFileSystem {
     func meta(of node: Node) -> Meta? {
         let t = mountTime
         switch node {
-        case .root: return .directory(t, links: 2 + 7)
+        case .root: return .directory(t, links: 2 + 8)
         case .readme: return .file(text(api.readme).count, writable: false, time: t)
         case .events: return .file(api.events.size, writable: false, time: t)
         // Collections report 2 links: counting members would list them on every stat.
         case .defaultsDir, .imagesDDir, .flavorsDir, .hostsDir, .schedulerDir: return .directory(t)
+        // Every user may create server groups for their own instances.
+        case .groupsDir:
+            var m = Meta.directory(t)
+            m.permissions = 0o1777
+            return m
+        case .groupDir(let name):
+            return api.group(name).map { .directory(t, uid: $0.ownerUID) }
+        case .groupFile(let name, let f):
+            guard let g = api.group(name), let bytes = content(of: node) else { return nil }
+            return .file(bytes.count, writable: f == .policy, time: t, uid: g.ownerUID)
         // Every user may create instances and upload images (SPEC "Ownership and access");
         // sticky, like /tmp: under default_permissions only the owner (or root) removes one.
         case .imagesDir, .instancesDir:
@@ -157,6 +167,11 @@ extension CloudFileSystem {
             return fixed(HostField.allCases.map(\.rawValue))
         case .schedulerDir:
             return fixed(api.schedulerKeys + [schedulerLastName])
+        case .groupsDir:
+            return api.groups().map { ($0.name, .groupDir($0.name), .directory(mountTime, uid: $0.ownerUID)) }
+        case .groupDir(let name):
+            guard api.group(name) != nil else { return nil }
+            return fixed(GroupField.allCases.map(\.rawValue))
         default:
             return nil
         }

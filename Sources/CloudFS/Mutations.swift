@@ -18,6 +18,11 @@ extension CloudFileSystem {
             try api.createFlavor(name, caller: r.caller)
             changed(.flavor, name)
             return entry(.flavorDir(name), .directory(mountTime), lookups: 1)
+        case .groupsDir:
+            try validate(name, kind: "group", in: dir, r)
+            try api.createGroup(name, caller: r.caller)
+            changed(.group, name)
+            return entry(.groupDir(name), .directory(mountTime, uid: r.caller.uid), lookups: 1)
         case .hostsDir:
             try validate(name, kind: "host", in: dir, r)
             try api.createHost(name, caller: r.caller)
@@ -41,6 +46,9 @@ extension CloudFileSystem {
         case .hostsDir:
             try api.deleteHost(name, caller: r.caller)
             changed(.host, name)
+        case .groupsDir:
+            try api.deleteGroup(name, caller: r.caller)
+            changed(.group, name)
         default:
             throw refuse(.notPermitted, "\(dir.child(name)?.path ?? name) cannot be removed", dir, r)
         }

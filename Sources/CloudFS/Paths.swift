@@ -7,10 +7,10 @@ import CloudCore
 enum InstanceField: String, CaseIterable, Sendable {
     case status, vmState = "vm_state", taskState = "task_state", powerState = "power_state"
     case wait, fault, host, ip, mac, console, domainXML = "domain.xml", id, created
-    case image, flavor, project, infoJSON = "info.json"
+    case image, flavor, project, infoJSON = "info.json", group
 
-    /// `image` and `flavor` take writes (desired state, `setInstanceField`).
-    var isWritable: Bool { self == .image || self == .flavor }
+    /// `image`, `flavor` and `group` take writes (desired state before scheduling, `setInstanceField`).
+    var isWritable: Bool { self == .image || self == .flavor || self == .group }
 }
 
 /// Files of `/images.d/NAME/` (and the `user.cloud.*` xattrs of `/images/NAME`).
@@ -34,6 +34,11 @@ enum HostField: String, CaseIterable, Sendable {
     var isWritable: Bool { self == .uri || self == .availabilityZone || self == .ctl }
 }
 
+/// Files of `/groups/NAME/` (Nova server groups): `policy` (rw until it has members), `members` (ro).
+enum GroupField: String, CaseIterable, Sendable {
+    case policy, members
+}
+
 /// `/scheduler/last`: the read-only file beside the option files of `/scheduler/`.
 let schedulerLastName = "last"
 
@@ -49,14 +54,16 @@ enum Node: Hashable, Sendable {
     case hostsDir, hostDir(String), hostFile(String, HostField)
     /// `/scheduler/` and its files: one per option (rw) plus `last` (ro).
     case schedulerDir, schedulerFile(String)
+    case groupsDir, groupDir(String), groupFile(String, GroupField)
 
     /// Names directly under the root, in listing order.
-    static let rootNames = ["README", "events", "defaults", "images", "images.d", "instances", "flavors", "hosts", "scheduler"]
+    static let rootNames = ["README", "events", "defaults", "images", "images.d", "instances", "flavors", "hosts", "scheduler", "groups"]
 
     var isDirectory: Bool {
         switch self {
         case .root, .defaultsDir, .imagesDir, .imagesDDir, .imageInfoDir, .imagePropertiesDir,
-             .instancesDir, .instanceDir, .flavorsDir, .flavorDir, .hostsDir, .hostDir, .schedulerDir: true
+             .instancesDir, .instanceDir, .flavorsDir, .flavorDir, .hostsDir, .hostDir, .schedulerDir,
+             .groupsDir, .groupDir: true
         default: false
         }
     }
@@ -65,7 +72,7 @@ enum Node: Hashable, Sendable {
     /// can never appear, so the kernel may cache the miss (negative entry).
     var hasFixedChildren: Bool {
         switch self {
-        case .root, .defaultsDir, .imageInfoDir, .instanceDir, .flavorDir, .hostDir, .schedulerDir: true
+        case .root, .defaultsDir, .imageInfoDir, .instanceDir, .flavorDir, .hostDir, .schedulerDir, .groupDir: true
         default: false
         }
     }
@@ -77,6 +84,7 @@ enum Node: Hashable, Sendable {
         case .instanceFile(_, let f): f.isWritable
         case .hostFile(_, let f): f.isWritable
         case .schedulerFile(let k): k != schedulerLastName
+        case .groupFile(_, let f): f == .policy
         default: false
         }
     }
@@ -96,6 +104,7 @@ enum Node: Hashable, Sendable {
             case "flavors": .flavorsDir
             case "hosts": .hostsDir
             case "scheduler": .schedulerDir
+            case "groups": .groupsDir
             default: nil
             }
         case .defaultsDir: DefaultKey(rawValue: name).map { .defaultFile($0) }
@@ -111,6 +120,8 @@ enum Node: Hashable, Sendable {
         case .hostsDir: ObjectName.problem(name) == nil ? .hostDir(name) : nil
         case .hostDir(let h): HostField(rawValue: name).map { .hostFile(h, $0) }
         case .schedulerDir: ObjectName.problem(name) == nil ? .schedulerFile(name) : nil
+        case .groupsDir: ObjectName.problem(name) == nil ? .groupDir(name) : nil
+        case .groupDir(let g): GroupField(rawValue: name).map { .groupFile(g, $0) }
         default: nil
         }
     }
@@ -146,6 +157,9 @@ enum Node: Hashable, Sendable {
         case .hostFile(let h, let x): (.hostDir(h), x.rawValue)
         case .schedulerDir: (.root, "scheduler")
         case .schedulerFile(let k): (.schedulerDir, k)
+        case .groupsDir: (.root, "groups")
+        case .groupDir(let g): (.groupsDir, g)
+        case .groupFile(let g, let f): (.groupDir(g), f.rawValue)
         }
     }
 

@@ -76,6 +76,15 @@ enum Migrations {
         m.registerMigration("v2-host-zone") { db in
             try db.execute(sql: "ALTER TABLE host ADD COLUMN availability_zone TEXT NOT NULL DEFAULT 'nova'")
         }
+        m.registerMigration("v3-server-groups") { db in
+            try db.execute(sql: """
+            CREATE TABLE server_group (
+                name TEXT PRIMARY KEY NOT NULL,
+                policy TEXT NOT NULL,
+                owner_uid INTEGER NOT NULL);
+            ALTER TABLE instance ADD COLUMN group_name TEXT REFERENCES server_group(name);
+            """)
+        }
         return m
     }
 }

@@ -120,6 +120,7 @@ public struct InstanceRecord: Codable, Sendable, Equatable, FetchableRecord, Per
     public var created: Double
     public var domainXml: String
     public var deleteRequested: Bool
+    public var groupName: String?
 
     public init(id: String, name: String, ownerUID: UInt32, project: String, image: ImageInfo, flavor: Flavor, created: Date) {
         self.id = id; self.name = name; ownerUid = Int64(ownerUID); self.project = project
@@ -127,5 +128,17 @@ public struct InstanceRecord: Codable, Sendable, Equatable, FetchableRecord, Per
         imageId = image.id; imageName = image.name; self.flavor = flavor.name
         vcpus = flavor.vcpus; ramMb = flavor.ramMB; diskGb = flavor.diskGB
         self.created = created.timeIntervalSince1970; domainXml = ""; deleteRequested = false
+        groupName = nil
     }
+}
+
+/// A row of `server_group` (Nova's instance_groups with its one policy).
+public struct ServerGroupRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "server_group"
+    public static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
+    public static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
+    public var name: String
+    public var policy: String
+    public var ownerUid: Int64
+    public init(name: String, policy: String, ownerUID: UInt32) { self.name = name; self.policy = policy; ownerUid = Int64(ownerUID) }
 }

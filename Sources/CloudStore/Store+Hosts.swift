@@ -90,3 +90,17 @@ extension Store {
         return Int(range.upperBound - range.lowerBound + 1) - used
     }
 }
+
+/// Nova's server groups.
+extension Store {
+    public func groups() throws(CloudError) -> [ServerGroupRecord] {
+        try read { db in try ServerGroupRecord.fetchAll(db) }
+    }
+
+    /// `EEXIST` when the name is taken.
+    public func insertGroup(_ g: ServerGroupRecord) throws(CloudError) { try write { db in try g.insert(db) } }
+    public func updateGroup(_ g: ServerGroupRecord) throws(CloudError) { try write { db in try g.update(db) } }
+    public func deleteGroup(_ name: String) throws(CloudError) {
+        try write { db in _ = try ServerGroupRecord.deleteOne(db, key: name) }
+    }
+}

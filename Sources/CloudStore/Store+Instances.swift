@@ -52,6 +52,15 @@ extension Store {
     /// Returns nil when the host no longer fits or the instance left `scheduling`.
     public func claim(instanceID: String, host: String,
                       fits: (_ vcpusUsed: Int, _ ramMBUsed: Int, _ diskGBUsed: Int) -> Bool) throws(CloudError) -> InstanceRecord? {
+        try claim(instanceID: instanceID, host: host) { v, r, d, _ in fits(v, r, d) }
+    }
+
+    /// The same claim, also handing `fits` the hosts of the instance's server-group
+    /// members as they are inside this transaction, so (anti-)affinity holds under
+    /// concurrent builds.
+    public func claim(instanceID: String, host: String,
+                      fits: (_ vcpusUsed: Int, _ ramMBUsed: Int, _ diskGBUsed: Int, _ groupHosts: [String]) -> Bool)
+        throws(CloudError) -> InstanceRecord? {
         try write { db in
             guard var r = try InstanceRecord.fetchOne(db, key: instanceID),
                   r.taskState == .scheduling, !r.deleteRequested else { return nil }
@@ -59,7 +68,12 @@ extension Store {
                 SELECT COALESCE(SUM(vcpus),0) AS v, COALESCE(SUM(ram_mb),0) AS r, COALESCE(SUM(disk_gb),0) AS d
                 FROM instance WHERE host = ?
                 """, arguments: [host])!
-            guard fits(row["v"], row["r"], row["d"]) else { return nil }
+            var groupHosts: [String] = []
+            if let g = r.groupName {
+                groupHosts = try String.fetchAll(db, sql: "SELECT host FROM instance WHERE group_name = ? AND host IS NOT NULL AND id != ?",
+                                                 arguments: [g, instanceID])
+            }
+            guard fits(row["v"], row["r"], row["d"], groupHosts) else { return nil }
             r.host = host
             r.taskState = .networking
             try r.update(db)

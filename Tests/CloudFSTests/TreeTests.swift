@@ -5,12 +5,12 @@ import XCTest
 /// The static parts of the tree: root listing, README, defaults, flavors, hosts, modes.
 final class TreeTests: MountTestCase {
     func testRootListingAndReadme() {
-        XCTAssertEqual(ok("ls $MNT"), "README\ndefaults\nevents\nflavors\nhosts\nimages\nimages.d\ninstances\nscheduler\n")
+        XCTAssertEqual(ok("ls $MNT"), "README\ndefaults\nevents\nflavors\ngroups\nhosts\nimages\nimages.d\ninstances\nscheduler\n")
         XCTAssertEqual(ok("cat $MNT/README"), cloud.fake.readme)
         XCTAssertEqual(ok("stat -c '%a %s' $MNT/README"), "444 \(cloud.fake.readme.utf8.count)\n")
         XCTAssertEqual(ok("stat -c '%a %F' $MNT/instances $MNT/images $MNT/flavors"),
                        "1777 directory\n1777 directory\n755 directory\n")
-        XCTAssertEqual(ok("ls $MNT/defaults"), "flavor\nimage\nnetwork\nproject\n")
+        XCTAssertEqual(ok("ls $MNT/defaults"), "flavor\ngroup\nimage\nnetwork\nproject\n")
         XCTAssertEqual(ok("cat $MNT/defaults/flavor"), "m1.nano\n")
         XCTAssertEqual(ok("stat -c %s $MNT/defaults/image"), "0\n")
         XCTAssertEqual(ok("stat -c %a $MNT/defaults/flavor"), "644\n")

@@ -95,6 +95,7 @@ public final class FakeCloud: CloudAPI, @unchecked Sendable {
                 return s.images[value]?.status == .active ? nil : "image '\(value)' is not an active image"
             case .flavor: return s.flavors[value] == nil ? "flavor '\(value)' does not exist" : nil
             case .network, .project: return ObjectName.problem(value)
+            case .group: return value.isEmpty ? nil : "FakeCloud has no server groups"
             }
         }
         if let problem { throw refuse(.invalid, problem, "defaults/\(key.rawValue)", caller) }

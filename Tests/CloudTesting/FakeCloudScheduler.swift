@@ -42,3 +42,18 @@ extension FakeCloud {
 
     public var schedulerLast: String { "no decision yet\n" }
 }
+
+/// FakeCloud has no server groups: the tree's `/groups` is exercised against the engine.
+extension FakeCloud {
+    public func groups() -> [GroupInfo] { [] }
+    public func group(_ name: String) -> GroupInfo? { nil }
+    public func createGroup(_ name: String, caller: Caller) throws(CloudError) {
+        throw refuse(.notPermitted, "FakeCloud has no server groups", name, caller)
+    }
+    public func setGroupPolicy(_ name: String, _ policy: String, caller: Caller) throws(CloudError) {
+        throw refuse(.noEntry, "no group named '\(name)'", name, caller)
+    }
+    public func deleteGroup(_ name: String, caller: Caller) throws(CloudError) {
+        throw refuse(.noEntry, "no group named '\(name)'", name, caller)
+    }
+}

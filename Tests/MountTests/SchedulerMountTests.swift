@@ -63,3 +63,25 @@ final class SchedulerMountTests: MountTestCase {
         XCTAssertEqual(read("hosts/medium/availability_zone"), "nova")
     }
 }
+
+/// Server groups through the tree.
+final class GroupMountTests: MountTestCase {
+    override var hostArgs: [String] {
+        ["small", "medium", "large"].flatMap { ["--host", "test://\(TestPaths.packageRoot)/examples/hosts/\($0).xml"] }
+    }
+
+    func testAntiAffinityGroupOfFourOnThreeHosts() {
+        ok("head -c 1M /dev/zero > '\(work)/d.raw' && cp '\(work)/d.raw' images/disk && echo m1.nano > defaults/flavor")
+        ok("mkdir groups/web && echo anti-affinity > groups/web/policy && echo web > defaults/group")
+        XCTAssertTrue(fails("echo sideways > groups/web/policy").contains("Invalid argument"))
+        for i in 1...4 { ok("mkdir instances/w\(i)") }
+        let statuses = (1...4).map { ok("timeout 30 cat instances/w\($0)/wait").trimmingCharacters(in: .whitespacesAndNewlines) }
+        XCTAssertEqual(statuses.filter { $0 == "ACTIVE" }.count, 3)
+        XCTAssertEqual(statuses.filter { $0 == "ERROR" }.count, 1)
+        let hosts = (1...4).map { read("instances/w\($0)/host") }.filter { !$0.isEmpty }
+        XCTAssertEqual(Set(hosts).count, 3)
+        XCTAssertEqual(read("groups/web/members"), "w1\nw2\nw3\nw4")
+        XCTAssertEqual(read("instances/w1/group"), "web")
+        XCTAssertTrue(fails("rmdir groups/web").contains("Device or resource busy"))
+    }
+}
