@@ -62,7 +62,8 @@ public protocol CloudAPI: AnyObject, Sendable {
     func deleteHost(_ name: String, caller: Caller) throws(CloudError)
     /// Writes `uri` (registers the host: connect, read capacity) or `availability_zone` (admin only).
     func setHostField(_ name: String, field: String, value: String, caller: Caller) throws(CloudError)
-    /// A host's `ctl`: `enable` or `disable` (Nova's service enable/disable; admin only).
+    /// A host's `ctl`: `enable`, `disable` (Nova's service enable/disable) or `evacuate`
+    /// (rebuild a down host's instances elsewhere); admin only.
     func hostAction(_ name: String, action: String, caller: Caller) throws(CloudError)
 
     // Server groups (Nova's os-server-groups)
@@ -99,6 +100,8 @@ public protocol CloudAPI: AnyObject, Sendable {
     func instance(_ name: String) -> InstanceInfo?
     func createInstance(_ name: String, caller: Caller) throws(CloudError) -> InstanceInfo
     func deleteInstance(_ name: String, caller: Caller) throws(CloudError)
+    /// One action written to an instance's `ctl` (this build: `migrate [HOST]`).
+    func instanceAction(_ name: String, action: String, caller: Caller) throws(CloudError)
     /// Writes `image` or `flavor` of an instance (desired state).
     func setInstanceField(_ name: String, field: String, value: String, caller: Caller) throws(CloudError)
     /// Calls `completion` once the instance is stable (or gone: nil). Returns a token whose

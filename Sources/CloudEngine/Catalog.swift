@@ -18,6 +18,8 @@ struct Catalog {
     var groups: [String: ServerGroupRecord] = [:]
     /// Instances with a job running (build or delete): at most one job per instance.
     var busy: Set<String> = []
+    /// Work submitted while an instance's job ran; its chain runs it next.
+    var pending: [String: [@Sendable () -> Void]] = [:]
     var waiters: [String: [UInt64: @Sendable (InstanceInfo?) -> Void]] = [:]
     var nextWaiter: UInt64 = 0
 

@@ -11,20 +11,42 @@ import ImageStore
 /// resumes a build where it stopped. Any failure ends in ERROR with a fault, after
 /// releasing everything the build had taken.
 extension Engine {
-    /// Runs `work` on the job queue; the instance stays in `busy` until its job chain ends.
+    /// Runs `work` on the job queue for an instance already marked `busy`. When it ends, the
+    /// same chain carries out a delete requested meanwhile, then work `submit`ted meanwhile,
+    /// in order; the instance leaves `busy` only when nothing is left (one job per instance).
     func enqueue(instanceID: String, _ work: @escaping @Sendable () -> Void) {
         jobs.addOperation { [self] in
-            work()
-            // A delete requested while the job ran is carried out now, by this same chain.
-            let (deleteNext, name) = catalog.withLock { c -> (Bool, String?) in
-                let name = c.instanceNames[instanceID]
-                let pending = name.flatMap { c.instances[$0]?.deleteRequested } ?? false
-                if !pending { c.busy.remove(instanceID) }
-                return (pending, name)
+            var next: (@Sendable () -> Void)? = work
+            var deleted = false
+            while let w = next {
+                w()
+                next = catalog.withLock { c -> (@Sendable () -> Void)? in
+                    let alive = c.instanceNames[instanceID].flatMap { c.instances[$0] }
+                    if let alive, alive.deleteRequested, !deleted {
+                        deleted = true
+                        return { [self] in delete(instanceID) }
+                    }
+                    if alive != nil, var queue = c.pending[instanceID], !queue.isEmpty {
+                        let first = queue.removeFirst()
+                        c.pending[instanceID] = queue.isEmpty ? nil : queue
+                        return first
+                    }
+                    c.pending[instanceID] = nil
+                    c.busy.remove(instanceID)
+                    return nil
+                }
             }
-            if deleteNext, name != nil { delete(instanceID) }
-            catalog.withLock { _ = $0.busy.remove(instanceID) }
         }
+    }
+
+    /// Runs `work` for the instance now, or after the job it has running.
+    func submit(instanceID: String, _ work: @escaping @Sendable () -> Void) {
+        let runNow = catalog.withLock { c -> Bool in
+            if c.busy.insert(instanceID).inserted { return true }
+            c.pending[instanceID, default: []].append(work)
+            return false
+        }
+        if runNow { enqueue(instanceID: instanceID, work) }
     }
 
     /// The build job: runs each remaining step; stops quietly when a delete was requested.

@@ -76,10 +76,13 @@ extension Engine {
             switch action {
             case "enable": try updateHost(name) { $0.enabled = true }
             case "disable": try updateHost(name) { $0.enabled = false }
-            default: throw CloudError.invalid("unknown host action '\(action.prefix(40))'; use enable or disable")
+            case "evacuate": try evacuate(name)
+            default: throw CloudError.invalid("unknown host action '\(action.prefix(40))'; use enable, disable or evacuate")
             }
         }
-        events.append(kind: action == "enable" ? "host.enabled" : "host.disabled", object: name, ["uid": "\(caller.uid)"])
+        if action != "evacuate" {
+            events.append(kind: action == "enable" ? "host.enabled" : "host.disabled", object: name, ["uid": "\(caller.uid)"])
+        }
     }
 
     private func updateHost(_ name: String, _ change: (inout HostRecord) -> Void) throws(CloudError) {

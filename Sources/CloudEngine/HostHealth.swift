@@ -95,7 +95,10 @@ extension Engine {
                     r.nextRetry = now.addingTimeInterval(up ? 0 : min(60, pow(2, Double(r.failures - 1))))
                     c.hosts[h.record.name] = r
                 }
-                if up { resyncInstances(on: h.record.name) }
+                if up {
+                    destroyEvacuatedDomains(on: h.record.name)
+                    resyncInstances(on: h.record.name)
+                }
             }
         }
     }

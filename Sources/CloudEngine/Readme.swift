@@ -15,9 +15,10 @@ enum Readme {
     images/      image bytes: cp in, cp out, rm, mv; xattrs user.cloud.*
     images.d/    per image: status format size virtual_size checksum ... properties/
     instances/   per instance: status vm_state task_state power_state fault host ip mac ...
+                 ctl: echo 'migrate [HOST]' > ctl (cold migration)
     flavors/     vcpus ram_mb disk_gb (mkdir + write to create; admin only)
     hosts/       libvirt hosts: uri state vcpus ram_mb disk_gb *_used instances,
-                 availability_zone (rw), ctl (echo disable|enable > ctl)
+                 availability_zone (rw), ctl (enable | disable | evacuate)
     groups/      server groups: policy (anti-affinity|affinity), members; join via defaults/group
     scheduler/   Nova's FilterScheduler options (rw): driver filters weighers
                  host_subset_size max_attempts *_allocation_ratio *_weight_multiplier;

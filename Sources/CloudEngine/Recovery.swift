@@ -26,6 +26,14 @@ extension Engine {
                 catalog.withLock { _ = $0.busy.insert(r.id) }
                 enqueue(instanceID: r.id) { [self] in build(r.id) }
             } else if let host = r.host {
+                if r.taskState == .migrating || r.taskState == .rebuilding {
+                    // A move interrupted by a restart: the instance stays where its claim is.
+                    commitInstance { (e) throws(CloudError) in
+                        try e.store.update(instanceID: r.id) { x in
+                            x.taskState = .none; x.fault = "\(r.taskState.rawValue) was interrupted by a restart"
+                        }
+                    }
+                }
                 syncPowerState(r, host: host)
             }
         }

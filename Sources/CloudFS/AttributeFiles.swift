@@ -92,6 +92,8 @@ extension CloudFileSystem {
         switch node {
         case .defaultFile(let k):
             try api.setDefault(k, value, caller: r.caller)
+        case .instanceFile(let name, .ctl):
+            try api.instanceAction(name, action: value, caller: r.caller)
         case .instanceFile(let name, let f) where f.isWritable:
             try api.setInstanceField(name, field: f.rawValue, value: value, caller: r.caller)
         case .flavorFile(let name, let f):

@@ -24,7 +24,7 @@ extension CloudFileSystem {
         case .project: text(i.project)
         case .group: text(i.group)
         case .infoJSON: infoJSON(i)
-        case .wait, .console: []
+        case .wait, .console, .ctl: []
         }
     }
 

@@ -122,7 +122,9 @@ extension CloudFileSystem {
         case .console: size = Int(fileSize(info.consolePath))
         default: size = instanceContent(info, f).count
         }
-        return .file(size, writable: f.isWritable, time: created(info.created), uid: info.ownerUID, identity: info.id)
+        var m = Meta.file(size, writable: f.isWritable, time: created(info.created), uid: info.ownerUID, identity: info.id)
+        if f == .ctl { m.permissions = 0o200 }   // write-only: one action per write
+        return m
     }
 
     /// The entries of directory `node` (without `.` and `..`), nil when it does not exist.

@@ -7,10 +7,11 @@ import CloudCore
 enum InstanceField: String, CaseIterable, Sendable {
     case status, vmState = "vm_state", taskState = "task_state", powerState = "power_state"
     case wait, fault, host, ip, mac, console, domainXML = "domain.xml", id, created
-    case image, flavor, project, infoJSON = "info.json", group
+    case image, flavor, project, infoJSON = "info.json", group, ctl
 
-    /// `image`, `flavor` and `group` take writes (desired state before scheduling, `setInstanceField`).
-    var isWritable: Bool { self == .image || self == .flavor || self == .group }
+    /// `image`, `flavor` and `group` take writes (desired state before scheduling,
+    /// `setInstanceField`); `ctl` takes actions (`instanceAction`).
+    var isWritable: Bool { self == .image || self == .flavor || self == .group || self == .ctl }
 }
 
 /// Files of `/images.d/NAME/` (and the `user.cloud.*` xattrs of `/images/NAME`).

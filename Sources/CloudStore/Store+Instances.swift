@@ -81,6 +81,31 @@ extension Store {
         }
     }
 
+    /// Moves the instance's claim to `host` in one transaction (cold migration and
+    /// evacuation): the destination's usage is summed without the instance, `fits` decides,
+    /// and the source's share is released by the same update. Requires `expecting`.
+    public func moveClaim(instanceID: String, to host: String, expecting: TaskState,
+                          fits: (_ vcpusUsed: Int, _ ramMBUsed: Int, _ diskGBUsed: Int, _ groupHosts: [String]) -> Bool)
+        throws(CloudError) -> InstanceRecord? {
+        try write { db in
+            guard var r = try InstanceRecord.fetchOne(db, key: instanceID),
+                  r.taskState == expecting, !r.deleteRequested else { return nil }
+            let row = try Row.fetchOne(db, sql: """
+                SELECT COALESCE(SUM(vcpus),0) AS v, COALESCE(SUM(ram_mb),0) AS r, COALESCE(SUM(disk_gb),0) AS d
+                FROM instance WHERE host = ? AND id != ?
+                """, arguments: [host, instanceID])!
+            var groupHosts: [String] = []
+            if let g = r.groupName {
+                groupHosts = try String.fetchAll(db, sql: "SELECT host FROM instance WHERE group_name = ? AND host IS NOT NULL AND id != ?",
+                                                 arguments: [g, instanceID])
+            }
+            guard fits(row["v"], row["r"], row["d"], groupHosts) else { return nil }
+            r.host = host
+            try r.update(db)
+            return r
+        }
+    }
+
     /// Removes the instance row; its fixed IPs go with it (ON DELETE CASCADE).
     public func deleteInstance(id: String) throws(CloudError) {
         try write { db in _ = try InstanceRecord.deleteOne(db, key: id) }

@@ -27,6 +27,11 @@ extension FakeCloud {
         }
     }
 
+    public func instanceAction(_ name: String, action: String, caller: Caller) throws(CloudError) {
+        guard instance(name) != nil else { throw refuse(.noEntry, "no instance named '\(name)'", name, caller) }
+        throw refuse(.invalid, "FakeCloud takes no actions ('\(action)')", name, caller)
+    }
+
     public var schedulerKeys: [String] { ["driver", "host_subset_size"] }
 
     public func schedulerValue(_ key: String) -> String? { state.withLock { $0.scheduler[key] } }

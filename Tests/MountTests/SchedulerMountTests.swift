@@ -85,3 +85,22 @@ final class GroupMountTests: MountTestCase {
         XCTAssertTrue(fails("rmdir groups/web").contains("Device or resource busy"))
     }
 }
+
+/// Cold migration through `ctl`.
+final class MigrateMountTests: MountTestCase {
+    override var hostArgs: [String] {
+        ["small", "medium", "large"].flatMap { ["--host", "test://\(TestPaths.packageRoot)/examples/hosts/\($0).xml"] }
+    }
+
+    func testEchoMigrateToCtl() {
+        ok("head -c 1M /dev/zero > '\(work)/d.raw' && cp '\(work)/d.raw' images/disk && echo m1.nano > defaults/flavor")
+        ok("mkdir instances/m && timeout 30 cat instances/m/wait")
+        XCTAssertEqual(read("instances/m/host"), "large")
+        ok("echo 'migrate small' > instances/m/ctl")
+        XCTAssertEqual(ok("timeout 30 cat instances/m/wait"), "ACTIVE\n")
+        XCTAssertEqual(read("instances/m/host"), "small")
+        XCTAssertEqual(read("hosts/large/ram_mb_used"), "0")
+        XCTAssertTrue(fails("echo teleport > instances/m/ctl").contains("Invalid argument"))
+        XCTAssertEqual(sh("stat -c %a '\(mnt)/instances/m/ctl'").out, "200\n")
+    }
+}
