@@ -84,6 +84,16 @@ final class GroupMountTests: MountTestCase {
         XCTAssertEqual(read("instances/w1/group"), "web")
         XCTAssertTrue(fails("rmdir groups/web").contains("Device or resource busy"))
     }
+
+    func testAffinityGroupStaysOnOneHost() {
+        ok("head -c 1M /dev/zero > '\(work)/d.raw' && cp '\(work)/d.raw' images/disk && echo m1.nano > defaults/flavor")
+        ok("mkdir groups/db && echo affinity > groups/db/policy && echo db > defaults/group")
+        for i in 1...4 { ok("mkdir instances/d\(i) && timeout 30 cat instances/d\(i)/wait") }
+        let hosts = Set((1...4).map { read("instances/d\($0)/host") })
+        XCTAssertEqual(hosts.count, 1, "\(hosts)")
+        XCTAssertEqual(read("groups/db/policy"), "affinity")
+        XCTAssertTrue(fails("echo anti-affinity > groups/db/policy").contains("Device or resource busy"))
+    }
 }
 
 /// Cold migration through `ctl`.
