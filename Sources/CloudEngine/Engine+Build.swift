@@ -128,8 +128,7 @@ extension Engine {
     /// the room in between).
     func schedule(_ r: InstanceRecord, tried: Set<String> = [], attempt: Int = 1) throws(CloudError) {
         let t0 = Date()
-        let config = self.scheduler.withLock { $0.config }
-        let scheduler = (try? FilterScheduler(config: config)) ?? FilterScheduler()
+        let scheduler = currentScheduler()
         // Concurrent builds may take the room between a decision and its claim: decide again
         // on fresh snapshots (Nova reschedules on a failed claim), so a final refusal always
         // carries the filter report of a decision that saw every claim.

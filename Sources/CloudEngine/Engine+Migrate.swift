@@ -56,8 +56,7 @@ extension Engine {
         guard let r = catalog.withLock({ c in c.instanceNames[id].flatMap { c.instances[$0] } }),
               let source = r.host else { return }
         let expected: TaskState = sourceIsUp ? .migrating : .rebuilding
-        let config = self.scheduler.withLock { $0.config }
-        let scheduler = (try? FilterScheduler(config: config)) ?? FilterScheduler()
+        let scheduler = currentScheduler()
         var spec = requestSpec(r, tried: [])
         spec.ignoreHosts = [source]
         spec.requestedHost = target

@@ -52,6 +52,13 @@ extension Engine {
         scheduler.withLock { $0.config = config }
     }
 
+    /// A FilterScheduler for the live options (validated when written, so building one
+    /// cannot fail; the defaults stand in if it ever did).
+    func currentScheduler() -> FilterScheduler {
+        let config = scheduler.withLock { $0.config }
+        return (try? FilterScheduler(config: config)) ?? FilterScheduler()
+    }
+
     /// Records a decision for `/scheduler/last`.
     func recordDecision(_ d: FilterScheduler.Decision, instance: String, attempt: Int) {
         let text = "instance \(instance) (attempt \(attempt)) at \(Timestamp.string(Date()))\n" + d.describe()
