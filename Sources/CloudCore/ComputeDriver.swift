@@ -52,6 +52,23 @@ public struct DomainSummary: Sendable, Equatable {
     public init(uuid: String, name: String, power: PowerState) { self.uuid = uuid; self.name = name; self.power = power }
 }
 
+/// A lifecycle operation on an existing domain (Nova's power_on, power_off, reboot,
+/// pause, unpause, suspend, resume driver calls).
+public enum DomainOperation: String, Sendable {
+    /// Start a defined domain; restores a managed save (Nova's power_on / resume).
+    case start
+    /// Ask the guest to shut down (ACPI).
+    case shutdown
+    /// Hard power off, keeping the definition.
+    case powerOff
+    /// Pause the vCPUs (virDomainSuspend).
+    case pause
+    /// Resume paused vCPUs (virDomainResume).
+    case unpause
+    /// Save the guest's memory to disk and stop it (virDomainManagedSave).
+    case managedSave
+}
+
 /// One open hypervisor connection: Nova's `ComputeDriver` contract (nova/virt/driver.py),
 /// narrowed to what cloudfs uses. Implementations: `LibvirtCompute` (any libvirt URI).
 /// Every method may be called from any thread.
@@ -71,6 +88,9 @@ public protocol ComputeConnection: AnyObject, Sendable {
     func destroy(uuid: String) throws(CloudError)
     /// The domain's power state, or nil when no such domain exists.
     func powerState(uuid: String) throws(CloudError) -> PowerState?
+    /// Runs one lifecycle operation. Throws `ENOENT` when the domain is missing, `EIO` with
+    /// the hypervisor's message otherwise.
+    func perform(_ op: DomainOperation, uuid: String) throws(CloudError)
     /// All domains on the host (running and defined).
     func listDomains() throws(CloudError) -> [DomainSummary]
     /// True when the connection still answers.

@@ -91,6 +91,7 @@ extension Engine {
         let rec = try refusing("instance", name, caller) { () throws(CloudError) -> InstanceRecord in
             guard let r = catalog.withLock({ $0.instances[name] }) else { throw CloudError.notFound("no instance named '\(name)'") }
             guard caller.isAdmin || UInt32(r.ownerUid) == caller.uid else { throw CloudError(.accessDenied, "instance '\(name)' is not yours") }
+            guard !r.locked || caller.isAdmin else { throw CloudError.notPermitted("instance '\(name)' is locked") }
             return r
         }
         if rec.deleteRequested { return }   // a delete is already under way

@@ -8,13 +8,14 @@ import Foundation
 /// the state directory, which every host of this cloud shares, so the overlay moves with
 /// the instance (Nova's shared-storage case); the migration is confirmed at once.
 extension Engine {
-    public func instanceAction(_ name: String, action: String, caller: Caller) throws(CloudError) {
+    /// `migrate [HOST]` written to `ctl`.
+    func requestMigrate(_ name: String, action: String, caller: Caller) throws(CloudError) {
         let (r, target) = try refusing("instance", name, caller) { () throws(CloudError) -> (InstanceRecord, String?) in
             guard let r = catalog.withLock({ $0.instances[name] }) else { throw CloudError.notFound("no instance named '\(name)'") }
             guard caller.isAdmin || UInt32(r.ownerUid) == caller.uid else { throw CloudError(.accessDenied, "instance '\(name)' is not yours") }
             let words = action.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
             guard words.first == "migrate", words.count <= 2 else {
-                throw CloudError.invalid("unknown action '\(action.prefix(40))'; this build supports: migrate [HOST]")
+                throw CloudError.invalid("unknown action '\(action.prefix(40))'")
             }
             guard caller.isAdmin else { throw CloudError.notPermitted("only an admin may migrate instances") }
             let target = words.count == 2 ? words[1] : nil

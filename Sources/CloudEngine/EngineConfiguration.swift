@@ -13,6 +13,9 @@ public struct EngineConfiguration: Sendable {
     public var defaultCmdline: String
     /// Seconds between host health checks (Nova's report/service-down interval).
     public var hostCheckInterval: TimeInterval
+    /// Seconds a guest gets to shut down cleanly on stop/soft reboot before a hard power
+    /// off (Nova's `shutdown_timeout`).
+    public var shutdownTimeout: TimeInterval = 30
 
     public init(stateDir: String, hostURIs: [String] = [], maxConcurrentJobs: Int = 10,
                 defaultCmdline: String = "console=ttyS0", hostCheckInterval: TimeInterval = 5) {

@@ -15,7 +15,8 @@ enum Readme {
     images/      image bytes: cp in, cp out, rm, mv; xattrs user.cloud.*
     images.d/    per image: status format size virtual_size checksum ... properties/
     instances/   per instance: status vm_state task_state power_state fault host ip mac ...
-                 ctl: echo 'migrate [HOST]' > ctl (cold migration)
+                 ctl: start stop reboot 'reboot hard' pause unpause suspend resume
+                      lock unlock 'migrate [HOST]' (one per write)
     flavors/     vcpus ram_mb disk_gb (mkdir + write to create; admin only)
     hosts/       libvirt hosts: uri state vcpus ram_mb disk_gb *_used instances,
                  availability_zone (rw), ctl (enable | disable | evacuate)

@@ -26,8 +26,9 @@ extension Engine {
                 catalog.withLock { _ = $0.busy.insert(r.id) }
                 enqueue(instanceID: r.id) { [self] in build(r.id) }
             } else if let host = r.host {
-                if r.taskState == .migrating || r.taskState == .rebuilding {
-                    // A move interrupted by a restart: the instance stays where its claim is.
+                if r.taskState != .none {
+                    // An action or move interrupted by a restart: the power state read next
+                    // tells what the guest is doing; the instance stays where its claim is.
                     commitInstance { (e) throws(CloudError) in
                         try e.store.update(instanceID: r.id) { x in
                             x.taskState = .none; x.fault = "\(r.taskState.rawValue) was interrupted by a restart"

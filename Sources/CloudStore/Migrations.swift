@@ -85,6 +85,9 @@ enum Migrations {
             ALTER TABLE instance ADD COLUMN group_name TEXT REFERENCES server_group(name);
             """)
         }
+        m.registerMigration("v4-instance-lock") { db in
+            try db.execute(sql: "ALTER TABLE instance ADD COLUMN locked INTEGER NOT NULL DEFAULT 0")
+        }
         return m
     }
 }

@@ -44,5 +44,6 @@ final class FaultyConnection: ComputeConnection, Sendable {
     }
     func powerState(uuid: String) throws(CloudError) -> PowerState? { try inner.powerState(uuid: uuid) }
     func listDomains() throws(CloudError) -> [DomainSummary] { try inner.listDomains() }
+    func perform(_ op: DomainOperation, uuid: String) throws(CloudError) { try inner.perform(op, uuid: uuid) }
     func isAlive() -> Bool { !isDead && inner.isAlive() }
 }

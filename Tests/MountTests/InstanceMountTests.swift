@@ -73,3 +73,21 @@ final class InstanceMountTests: MountTestCase {
         XCTAssertTrue(read("events").contains("instance.missing keep"))
     }
 }
+
+/// Lifecycle actions through `ctl`.
+final class ActionMountTests: MountTestCase {
+    func testStopStartAndRefusals() {
+        ok("head -c 1M /dev/zero > '\(work)/d.raw' && cp '\(work)/d.raw' images/disk && echo m1.nano > defaults/flavor")
+        ok("mkdir instances/a && timeout 30 cat instances/a/wait")
+        ok("echo stop > instances/a/ctl")
+        XCTAssertEqual(ok("timeout 30 cat instances/a/wait"), "SHUTOFF\n")
+        XCTAssertEqual(read("instances/a/power_state"), "shutdown")
+        XCTAssertTrue(fails("echo stop > instances/a/ctl").contains("Device or resource busy"))
+        XCTAssertTrue(read("events").contains("cannot stop a while it is SHUTOFF"))
+        ok("echo start > instances/a/ctl")
+        XCTAssertEqual(ok("timeout 30 cat instances/a/wait"), "ACTIVE\n")
+        ok("echo pause > instances/a/ctl && timeout 30 cat instances/a/wait")
+        XCTAssertEqual(read("instances/a/status"), "PAUSED")
+        XCTAssertTrue(fails("echo dance > instances/a/ctl").contains("Invalid argument"))
+    }
+}
