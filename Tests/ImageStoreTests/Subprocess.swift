@@ -1,9 +1,9 @@
 import CloudCore
 import Foundation
 
-/// Runs a helper program to completion (here `qemu-img`, as Nova's `nova.privsep.qemu` and
-/// `oslo_concurrency.processutils.execute` do), capturing its stdout and stderr so a
-/// failure carries the tool's own message.
+/// Test helper: runs a reference tool (`qemu-img`, `qemu-io`, `sha256sum`) to completion,
+/// capturing its stdout and stderr so a failure carries the tool's own message. (It left the
+/// ImageStore module when overlays stopped being made with `qemu-img create`.)
 public enum Subprocess {
     /// What a finished program left behind.
     public struct Result: Sendable {
