@@ -142,13 +142,8 @@ extension Engine {
             for name in ranked {
                 guard let snap = hosts.first(where: { $0.name == name }) else { continue }
                 let claimed = commitInstance { (e) throws(CloudError) in
-                    try e.store.claim(instanceID: r.id, host: name) { v, ram, d, groupHosts in
-                        var s = snap
-                        s.vcpusUsed = v; s.ramMBUsed = ram; s.diskGBUsed = d
-                        var fresh = spec   // the group's members as they are inside this transaction
-                        fresh.group?.hosts = groupHosts
-                        return scheduler.passesFilters(fresh, on: s)
-                    }
+                    try e.store.claim(instanceID: r.id, host: name,
+                                      fits: Self.claimCheck(scheduler, spec, snap))
                 }
                 if claimed != nil {
                     events.append(kind: "instance.scheduled", object: r.name,

@@ -68,13 +68,8 @@ extension Engine {
         for name in decision.ranked where name != source {
             guard let snap = hosts.first(where: { $0.name == name }) else { continue }
             moved = commitInstance { (e) throws(CloudError) in
-                try e.store.moveClaim(instanceID: id, to: name, expecting: expected) { v, ram, d, groupHosts in
-                    var s = snap
-                    s.vcpusUsed = v; s.ramMBUsed = ram; s.diskGBUsed = d
-                    var fresh = spec
-                    fresh.group?.hosts = groupHosts
-                    return scheduler.passesFilters(fresh, on: s)
-                }
+                try e.store.moveClaim(instanceID: id, to: name, expecting: expected,
+                                      fits: Self.claimCheck(scheduler, spec, snap))
             }
             if moved != nil { break }
         }

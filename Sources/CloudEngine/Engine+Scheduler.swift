@@ -59,6 +59,19 @@ extension Engine {
         return (try? FilterScheduler(config: config)) ?? FilterScheduler()
     }
 
+    /// The check a claim transaction runs: every enabled filter again, on the host's usage
+    /// and the group members' hosts as they are inside that transaction.
+    static func claimCheck(_ scheduler: FilterScheduler, _ spec: RequestSpec, _ snap: HostSnapshot)
+        -> (Int, Int, Int, [String]) -> Bool {
+        { v, ram, d, groupHosts in
+            var host = snap
+            host.vcpusUsed = v; host.ramMBUsed = ram; host.diskGBUsed = d
+            var fresh = spec
+            fresh.group?.hosts = groupHosts
+            return scheduler.passesFilters(fresh, on: host)
+        }
+    }
+
     /// Records a decision for `/scheduler/last`.
     func recordDecision(_ d: FilterScheduler.Decision, instance: String, attempt: Int) {
         let text = "instance \(instance) (attempt \(attempt)) at \(Timestamp.string(Date()))\n" + d.describe()

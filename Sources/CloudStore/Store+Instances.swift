@@ -63,17 +63,8 @@ extension Store {
         throws(CloudError) -> InstanceRecord? {
         try write { db in
             guard var r = try InstanceRecord.fetchOne(db, key: instanceID),
-                  r.taskState == .scheduling, !r.deleteRequested else { return nil }
-            let row = try Row.fetchOne(db, sql: """
-                SELECT COALESCE(SUM(vcpus),0) AS v, COALESCE(SUM(ram_mb),0) AS r, COALESCE(SUM(disk_gb),0) AS d
-                FROM instance WHERE host = ?
-                """, arguments: [host])!
-            var groupHosts: [String] = []
-            if let g = r.groupName {
-                groupHosts = try String.fetchAll(db, sql: "SELECT host FROM instance WHERE group_name = ? AND host IS NOT NULL AND id != ?",
-                                                 arguments: [g, instanceID])
-            }
-            guard fits(row["v"], row["r"], row["d"], groupHosts) else { return nil }
+                  r.taskState == .scheduling, !r.deleteRequested,
+                  try Self.hostFits(db, r, host, fits) else { return nil }
             r.host = host
             r.taskState = .networking
             try r.update(db)
@@ -89,21 +80,29 @@ extension Store {
         throws(CloudError) -> InstanceRecord? {
         try write { db in
             guard var r = try InstanceRecord.fetchOne(db, key: instanceID),
-                  r.taskState == expecting, !r.deleteRequested else { return nil }
-            let row = try Row.fetchOne(db, sql: """
-                SELECT COALESCE(SUM(vcpus),0) AS v, COALESCE(SUM(ram_mb),0) AS r, COALESCE(SUM(disk_gb),0) AS d
-                FROM instance WHERE host = ? AND id != ?
-                """, arguments: [host, instanceID])!
-            var groupHosts: [String] = []
-            if let g = r.groupName {
-                groupHosts = try String.fetchAll(db, sql: "SELECT host FROM instance WHERE group_name = ? AND host IS NOT NULL AND id != ?",
-                                                 arguments: [g, instanceID])
-            }
-            guard fits(row["v"], row["r"], row["d"], groupHosts) else { return nil }
+                  r.taskState == expecting, !r.deleteRequested,
+                  try Self.hostFits(db, r, host, fits) else { return nil }
             r.host = host
             try r.update(db)
             return r
         }
+    }
+
+    /// Asks `fits` about `host` with what only this transaction can tell: the resources its
+    /// other instances hold, and the hosts of the instance's server-group members.
+    static func hostFits(_ db: Database, _ r: InstanceRecord, _ host: String,
+                         _ fits: (_ vcpusUsed: Int, _ ramMBUsed: Int, _ diskGBUsed: Int, _ groupHosts: [String]) -> Bool)
+        throws -> Bool {
+        let row = try Row.fetchOne(db, sql: """
+            SELECT COALESCE(SUM(vcpus),0) AS v, COALESCE(SUM(ram_mb),0) AS r, COALESCE(SUM(disk_gb),0) AS d
+            FROM instance WHERE host = ? AND id != ?
+            """, arguments: [host, r.id])!
+        var groupHosts: [String] = []
+        if let g = r.groupName {
+            groupHosts = try String.fetchAll(db, sql: "SELECT host FROM instance WHERE group_name = ? AND host IS NOT NULL AND id != ?",
+                                             arguments: [g, r.id])
+        }
+        return fits(row["v"], row["r"], row["d"], groupHosts)
     }
 
     /// Removes the instance row; its fixed IPs go with it (ON DELETE CASCADE).

@@ -51,6 +51,13 @@ class EngineTestCase: XCTestCase {
         return box.info
     }
 
+    /// Polls `cond` until it holds or `timeout` passes (for effects of periodic checks).
+    func eventually(_ what: String, timeout: TimeInterval = 10, _ cond: () -> Bool) {
+        let deadline = Date().addingTimeInterval(timeout)
+        while !cond() && Date() < deadline { usleep(50_000) }
+        XCTAssertTrue(cond(), what)
+    }
+
     func waitGone(_ name: String, timeout: TimeInterval = 30) {
         let deadline = Date().addingTimeInterval(timeout)
         while engine.instance(name) != nil && Date() < deadline { usleep(10_000) }

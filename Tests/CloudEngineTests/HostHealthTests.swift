@@ -14,12 +14,6 @@ final class HostHealthTests: EngineTestCase {
                                                hostCheckInterval: 0.2), driver: driver)
     }
 
-    func eventually(_ what: String, timeout: TimeInterval = 10, _ cond: () -> Bool) {
-        let deadline = Date().addingTimeInterval(timeout)
-        while !cond() && Date() < deadline { usleep(50_000) }
-        XCTAssertTrue(cond(), what)
-    }
-
     func testHostThatStopsAnsweringGoesDownAndComesBack() throws {
         // libvirt's test:///default keeps its domains while any connection is open, like a
         // real host across a reconnect (each open of a test:///FILE host is a fresh one).

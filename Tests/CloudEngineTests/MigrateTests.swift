@@ -13,12 +13,6 @@ final class MigrateTests: EngineTestCase {
                                                hostCheckInterval: 0.2), driver: driver)
     }
 
-    func eventually(_ what: String, timeout: TimeInterval = 10, _ cond: () -> Bool) {
-        let deadline = Date().addingTimeInterval(timeout)
-        while !cond() && Date() < deadline { usleep(50_000) }
-        XCTAssertTrue(cond(), what)
-    }
-
     func testMigrateMovesTheInstanceAndItsClaim() throws {
         try upload("tiny", rawDisk())
         try engine.setDefault(.flavor, "m1.nano", caller: root)
