@@ -118,6 +118,8 @@ public struct InstanceInfo: Sendable, Equatable {
     public var consolePath: String
     /// The server group it belongs to ("" for none).
     public var group: String
+    /// The availability zone it was asked to run in ("" for any).
+    public var availabilityZone: String
 
     public var status: InstanceStatus { InstanceStatus.derive(vm: vmState, task: taskState) }
     /// Stable means no task is running (what `wait` waits for).
@@ -126,8 +128,8 @@ public struct InstanceInfo: Sendable, Equatable {
     public init(name: String, id: String, ownerUID: UInt32, project: String, vmState: VmState,
                 taskState: TaskState, powerState: PowerState, fault: String, host: String, ips: [String],
                 macs: [String], image: String, flavor: String, created: Date, domainXML: String,
-                consolePath: String, group: String = "") {
-        self.group = group
+                consolePath: String, group: String = "", availabilityZone: String = "") {
+        self.group = group; self.availabilityZone = availabilityZone
         self.name = name; self.id = id; self.ownerUID = ownerUID; self.project = project
         self.vmState = vmState; self.taskState = taskState; self.powerState = powerState
         self.fault = fault; self.host = host; self.ips = ips; self.macs = macs; self.image = image
@@ -136,7 +138,11 @@ public struct InstanceInfo: Sendable, Equatable {
 }
 
 /// Keys of `/defaults/`.
-public enum DefaultKey: String, Sendable, CaseIterable { case image, flavor, network, project, group }
+public enum DefaultKey: String, Sendable, CaseIterable {
+    case image, flavor, network, project, group
+    /// Nova's `availability_zone` of a server create request ("" means any zone).
+    case availabilityZone = "availability_zone"
+}
 
 /// A Nova server group: a placement policy and the instances that follow it.
 public struct GroupInfo: Sendable, Equatable {

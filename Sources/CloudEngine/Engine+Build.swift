@@ -120,6 +120,7 @@ extension Engine {
         spec.setImageProperties(props)
         spec.triedHosts = tried
         spec.group = groupSpec(r)
+        spec.availabilityZone = r.availabilityZone
         return spec
     }
 

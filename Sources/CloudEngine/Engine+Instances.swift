@@ -21,7 +21,7 @@ extension Engine {
                             host: r.host ?? "", ips: ips.map { IPv4Address(UInt32($0.address)).description }, macs: ips.map(\.mac),
                             image: r.imageName, flavor: r.flavor, created: Date(timeIntervalSince1970: r.created),
                             domainXML: r.domainXml, consolePath: config.instanceDir(r.id) + "/console.log",
-                            group: r.groupName ?? "")
+                            group: r.groupName ?? "", availabilityZone: r.availabilityZone ?? "")
     }
 
     /// The image a new instance boots: `/defaults/image`, else the most recently activated
@@ -74,6 +74,8 @@ extension Engine {
                                      project: project, image: img, flavor: flavor, created: Date())
             let group = defaultValue(.group)
             if !group.isEmpty { rec.groupName = group }
+            let zone = defaultValue(.availabilityZone)
+            if !zone.isEmpty { rec.availabilityZone = zone }
             mutation.lock(); defer { mutation.unlock() }
             try store.insertInstance(rec)
             catalog.withLock { c in c.put(rec); c.busy.insert(rec.id) }

@@ -151,10 +151,14 @@ public final class Engine: CloudAPI, @unchecked Sendable {
                     case .flavor: c.flavors[value] != nil
                     case .network: c.networks[value] != nil
                     case .project: true
+                    case .availabilityZone: c.hosts.values.contains { $0.record.availabilityZone == value }
                     case .group: c.groups[value] != nil
                     }
                 }
-                guard known else { throw CloudError.notFound("no \(key.rawValue) named '\(value)'") }
+                guard known else {
+                    throw CloudError.notFound(key == .availabilityZone ? "no host is in availability zone '\(value)'"
+                                                                      : "no \(key.rawValue) named '\(value)'")
+                }
             }
             mutation.lock(); defer { mutation.unlock() }
             try store.setSetting("default." + key.rawValue, value)

@@ -11,7 +11,7 @@ enum Readme {
       rmdir instances/web1           destroy it and release everything
 
     events       one line per event and refusal (tail -f follows it)
-    defaults/    image, flavor, network, project, group used by mkdir
+    defaults/    image, flavor, network, project, group, availability_zone used by mkdir
     images/      image bytes: cp in, cp out, rm, mv; xattrs user.cloud.*
     images.d/    per image: status format size virtual_size checksum ... properties/
     instances/   per instance: status vm_state task_state power_state fault host ip mac ...

@@ -37,6 +37,7 @@ extension CloudFileSystem {
             "fault": i.fault, "host": i.host, "ips": i.ips, "macs": i.macs,
             "image": i.image, "flavor": i.flavor, "created": Timestamp.string(i.created),
             "domain_xml": i.domainXML, "console_path": i.consolePath, "group": i.group,
+            "availability_zone": i.availabilityZone,
         ]
         guard let data = try? JSONSerialization.data(
             withJSONObject: object, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])

@@ -88,6 +88,9 @@ enum Migrations {
         m.registerMigration("v4-instance-lock") { db in
             try db.execute(sql: "ALTER TABLE instance ADD COLUMN locked INTEGER NOT NULL DEFAULT 0")
         }
+        m.registerMigration("v5-instance-zone") { db in
+            try db.execute(sql: "ALTER TABLE instance ADD COLUMN availability_zone TEXT")
+        }
         return m
     }
 }

@@ -122,6 +122,8 @@ public struct InstanceRecord: Codable, Sendable, Equatable, FetchableRecord, Per
     public var deleteRequested: Bool
     public var groupName: String?
     public var locked: Bool
+    /// Requested availability zone; nil for any.
+    public var availabilityZone: String?
 
     public init(id: String, name: String, ownerUID: UInt32, project: String, image: ImageInfo, flavor: Flavor, created: Date) {
         self.id = id; self.name = name; ownerUid = Int64(ownerUID); self.project = project
@@ -129,7 +131,7 @@ public struct InstanceRecord: Codable, Sendable, Equatable, FetchableRecord, Per
         imageId = image.id; imageName = image.name; self.flavor = flavor.name
         vcpus = flavor.vcpus; ramMb = flavor.ramMB; diskGb = flavor.diskGB
         self.created = created.timeIntervalSince1970; domainXml = ""; deleteRequested = false
-        groupName = nil; locked = false
+        groupName = nil; locked = false; availabilityZone = nil
     }
 }
 

@@ -66,3 +66,35 @@ final class RescheduleTests: EngineTestCase {
         XCTAssertEqual(engine.schedulerValue("ram_weight_multiplier"), "-1.5\n")
     }
 }
+
+/// Nova's AvailabilityZoneFilter: an instance asked for a zone runs only there, keeps the
+/// zone it was created with, and a zone no host is in is refused.
+final class AvailabilityZoneTests: EngineTestCase {
+    override func makeEngine() throws -> Engine {
+        let hosts = ["small", "medium", "large"].map { "test://" + TestPaths.packageRoot + "/examples/hosts/\($0).xml" }
+        return try Engine(config: EngineConfiguration(stateDir: stateDir, hostURIs: hosts), driver: driver)
+    }
+
+    func testInstancesLandInTheirZone() throws {
+        try upload("tiny", rawDisk())
+        try engine.setDefault(.flavor, "m1.nano", caller: root)
+        assertErrno(.noEntry) { try self.engine.setDefault(.availabilityZone, "az1", caller: self.root) }
+        try engine.setHostField("small", field: "availability_zone", value: "az1", caller: root)
+        try engine.setDefault(.availabilityZone, "az1", caller: root)
+        for i in 0..<3 { _ = try engine.createInstance("z\(i)", caller: root) }
+        for i in 0..<3 {
+            let info = try XCTUnwrap(waitStable("z\(i)"))
+            XCTAssertEqual(info.host, "small", "spread would pick large; the zone keeps it on small")
+            XCTAssertEqual(info.availabilityZone, "az1")
+        }
+        XCTAssertTrue(engine.schedulerLast.contains("AvailabilityZoneFilter"), engine.schedulerLast)
+        // The zone is the instance's, not the default's: clearing the default changes nothing for it.
+        try engine.setDefault(.availabilityZone, "", caller: root)
+        try engine.instanceAction("z0", action: "migrate", caller: root)
+        let after = try XCTUnwrap(waitStable("z0"))
+        XCTAssertEqual(after.host, "small")
+        XCTAssertTrue(after.fault.contains("No valid host"), "no other host is in az1: \(after.fault)")
+        _ = try engine.createInstance("anywhere", caller: root)
+        XCTAssertEqual(waitStable("anywhere")?.host, "large")
+    }
+}

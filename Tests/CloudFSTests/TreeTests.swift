@@ -10,7 +10,7 @@ final class TreeTests: MountTestCase {
         XCTAssertEqual(ok("stat -c '%a %s' $MNT/README"), "444 \(cloud.fake.readme.utf8.count)\n")
         XCTAssertEqual(ok("stat -c '%a %F' $MNT/instances $MNT/images $MNT/flavors"),
                        "1777 directory\n1777 directory\n755 directory\n")
-        XCTAssertEqual(ok("ls $MNT/defaults"), "flavor\ngroup\nimage\nnetwork\nproject\n")
+        XCTAssertEqual(ok("ls $MNT/defaults"), "availability_zone\nflavor\ngroup\nimage\nnetwork\nproject\n")
         XCTAssertEqual(ok("cat $MNT/defaults/flavor"), "m1.nano\n")
         XCTAssertEqual(ok("stat -c %s $MNT/defaults/image"), "0\n")
         XCTAssertEqual(ok("stat -c %a $MNT/defaults/flavor"), "644\n")

@@ -96,6 +96,8 @@ public final class FakeCloud: CloudAPI, @unchecked Sendable {
             case .flavor: return s.flavors[value] == nil ? "flavor '\(value)' does not exist" : nil
             case .network, .project: return ObjectName.problem(value)
             case .group: return value.isEmpty ? nil : "FakeCloud has no server groups"
+            case .availabilityZone:
+                return value.isEmpty || value == s.hostZone ? nil : "no host is in availability zone '\(value)'"
             }
         }
         if let problem { throw refuse(.invalid, problem, "defaults/\(key.rawValue)", caller) }
