@@ -53,8 +53,12 @@ public final class Engine: CloudAPI, @unchecked Sendable {
         events.append(kind: "cloud.started", object: "-", ["state": config.stateDir, "hosts": "\(catalog.withLock { $0.hosts.count })"])
     }
 
-    /// Waits for running jobs (used by tests and a clean unmount).
-    public func drain() { jobs.waitUntilAllOperationsAreFinished(); flushEvents() }
+    /// Waits for running jobs and for every event to be in SQLite (tests, a clean unmount).
+    /// The flush runs on the notify queue, behind any batch a queued flush already took.
+    public func drain() {
+        jobs.waitUntilAllOperationsAreFinished()
+        notifyQueue.sync { flushEvents() }
+    }
 
     public var readme: String { Readme.text }
 
