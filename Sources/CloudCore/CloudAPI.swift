@@ -21,7 +21,7 @@ public protocol ImageUpload: AnyObject, Sendable {
 
 /// A change the tree must show: the FUSE layer invalidates its kernel caches for it.
 public struct ChangeNotice: Sendable, Equatable {
-    public enum Kind: String, Sendable { case instance, image, flavor, host, defaults, events, scheduler, group }
+    public enum Kind: String, Sendable { case instance, image, flavor, host, defaults, events, scheduler, group, config }
     public var kind: Kind
     public var name: String
     public init(_ kind: Kind, _ name: String) { self.kind = kind; self.name = name }
@@ -44,6 +44,10 @@ public protocol CloudAPI: AnyObject, Sendable {
     // Defaults
     func defaultValue(_ key: DefaultKey) -> String
     func setDefault(_ key: DefaultKey, _ value: String, caller: Caller) throws(CloudError)
+
+    // Compute options (/config)
+    func configValue(_ key: ConfigKey) -> String
+    func setConfig(_ key: ConfigKey, _ value: String, caller: Caller) throws(CloudError)
 
     // Flavors (Nova flavors)
     func flavors() -> [Flavor]

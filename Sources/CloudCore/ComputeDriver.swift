@@ -95,6 +95,15 @@ public protocol ComputeConnection: AnyObject, Sendable {
     func listDomains() throws(CloudError) -> [DomainSummary]
     /// True when the connection still answers.
     func isAlive() -> Bool
+    /// Calls `handler` with a domain's uuid (lowercased) whenever the hypervisor reports a
+    /// lifecycle change of it (libvirt's domain lifecycle events: started, stopped, paused,
+    /// crashed, undefined ...), on the driver's event thread. A connection that cannot
+    /// deliver events does nothing; the engine's periodic sync covers it.
+    func observeLifecycle(_ handler: @escaping @Sendable (String) -> Void)
+}
+
+extension ComputeConnection {
+    public func observeLifecycle(_ handler: @escaping @Sendable (String) -> Void) {}
 }
 
 /// Opens connections by URI. Only the executable names the concrete driver.

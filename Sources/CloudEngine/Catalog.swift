@@ -16,10 +16,13 @@ struct Catalog {
     var settings: [String: String] = [:]
     var networks: [String: NetworkRecord] = [:]
     var groups: [String: ServerGroupRecord] = [:]
-    /// Instances with a job running (build or delete): at most one job per instance.
+    /// Instances whose task worker is running: at most one worker per instance.
     var busy: Set<String> = []
-    /// Work submitted while an instance's job ran; its chain runs it next.
-    var pending: [String: [@Sendable () -> Void]] = [:]
+    /// Bumped by every `dispatch`, so a worker that found the queue empty knows whether a
+    /// task arrived before it let go of the instance.
+    var kicks: [String: UInt64] = [:]
+    /// Orphan domains already reported (host/uuid), so the sweep reports each once.
+    var reportedOrphans: Set<String> = []
     var waiters: [String: [UInt64: @Sendable (InstanceInfo?) -> Void]] = [:]
     var nextWaiter: UInt64 = 0
 
@@ -42,6 +45,11 @@ struct Catalog {
         var names: [String] = []
         for i in instances.values where i.host == host {
             v += i.vcpus; r += i.ramMb; d += i.diskGb; names.append(i.name)
+        }
+        // A resize awaiting confirmation still holds its old claim (Nova keeps both).
+        for i in instances.values where i.oldHost == host {
+            v += i.oldVcpus; r += i.oldRamMb; d += i.oldDiskGb
+            if i.host != host { names.append(i.name) }
         }
         return (v, r, d, names.sorted())
     }

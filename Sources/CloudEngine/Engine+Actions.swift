@@ -31,10 +31,14 @@ extension Engine {
             return try requestMigrate(name, action: verb, caller: caller)
         }
         if verb == "lock" || verb == "unlock" { return try setLock(name, verb == "lock", caller: caller) }
+        if verb == "rebuild" { return try requestRebuild(name, image: nil, caller: caller) }
+        if verb == "confirm-resize" || verb == "revert-resize" {
+            return try requestResizeDecision(name, confirm: verb == "confirm-resize", caller: caller)
+        }
         let r = try refusing("instance", name, caller) { () throws(CloudError) -> InstanceRecord in
             guard let rule = Self.actionRules[verb] else {
                 throw CloudError.invalid("unknown action '\(action.prefix(40))'; actions: "
-                                         + (Self.actionRules.keys.sorted() + ["lock", "unlock", "migrate [HOST]"]).joined(separator: ", "))
+                                         + (Self.actionRules.keys.sorted() + ["rebuild", "confirm-resize", "revert-resize", "lock", "unlock", "migrate [HOST]"]).joined(separator: ", "))
             }
             guard let r = catalog.withLock({ $0.instances[name] }) else { throw CloudError.notFound("no instance named '\(name)'") }
             guard caller.isAdmin || UInt32(r.ownerUid) == caller.uid else { throw CloudError(.accessDenied, "instance '\(name)' is not yours") }
@@ -44,12 +48,12 @@ extension Engine {
                 throw CloudError.busy("cannot \(verb) \(name) while it is \(status)")
             }
             guard let moved = commitInstance({ (e) throws(CloudError) in
-                try e.store.update(instanceID: r.id, expecting: [.none]) { $0.taskState = rule.task }
+                try e.store.update(instanceID: r.id, expecting: [.none], queue: NewTask(.action, verb)) { $0.taskState = rule.task }
             }) else { throw CloudError.busy("\(name) is busy") }
             return moved
         }
         events.append(kind: "instance.action", object: name, ["action": verb, "uid": "\(caller.uid)"])
-        submit(instanceID: r.id) { [self] in runAction(r.id, verb) }
+        dispatch(r.id)
     }
 
     func checkLock(_ name: String, _ caller: Caller) throws(CloudError) {
@@ -80,6 +84,13 @@ extension Engine {
             guard let host = r.host, let conn = connection(forHost: host) else {
                 throw CloudError.io("host \(r.host ?? "?") is not connected")
             }
+            // A domain that vanished behind our back is defined again over the instance's
+            // disk by the actions that power it on (Nova's hard reboot re-creates the guest).
+            if ["start", "reboot hard", "resume"].contains(verb), try conn.powerState(uuid: id) == nil {
+                _ = try conn.spawn(try domainSpec(r))
+                try conn.perform(.powerOff, uuid: id)
+                events.append(kind: "instance.redefined", object: r.name, ["host": host])
+            }
             switch verb {
             case "start", "resume":
                 try conn.perform(.start, uuid: id); vm = .active
@@ -96,6 +107,7 @@ extension Engine {
             case "suspend": try conn.perform(.managedSave, uuid: id); vm = .suspended
             default: return
             }
+            CrashPoints.pass("action.performed")
             let power = (try? conn.powerState(uuid: id)) ?? nil
             let newVM = vm
             commitInstance({ (e) throws(CloudError) in
@@ -120,12 +132,12 @@ extension Engine {
     func cleanShutdown(_ conn: any ComputeConnection, _ id: String) throws(CloudError) -> String {
         guard let p = try conn.powerState(uuid: id), p != .shutdown else { return "" }
         if p == .running { try? conn.perform(.shutdown, uuid: id) }
-        let deadline = Date().addingTimeInterval(p == .running ? config.shutdownTimeout : 0)
+        let deadline = Date().addingTimeInterval(p == .running ? configSeconds(.shutdownTimeout) : 0)
         while Date() < deadline {
             if try conn.powerState(uuid: id) == .shutdown { return "" }
             usleep(100_000)
         }
         try conn.perform(.powerOff, uuid: id)
-        return "the guest did not shut down within \(Int(config.shutdownTimeout)) s; powered off"
+        return "the guest did not shut down within \(Int(configSeconds(.shutdownTimeout))) s; powered off"
     }
 }

@@ -11,44 +11,6 @@ import ImageStore
 /// resumes a build where it stopped. Any failure ends in ERROR with a fault, after
 /// releasing everything the build had taken.
 extension Engine {
-    /// Runs `work` on the job queue for an instance already marked `busy`. When it ends, the
-    /// same chain carries out a delete requested meanwhile, then work `submit`ted meanwhile,
-    /// in order; the instance leaves `busy` only when nothing is left (one job per instance).
-    func enqueue(instanceID: String, _ work: @escaping @Sendable () -> Void) {
-        jobs.addOperation { [self] in
-            var next: (@Sendable () -> Void)? = work
-            var deleted = false
-            while let w = next {
-                w()
-                next = catalog.withLock { c -> (@Sendable () -> Void)? in
-                    let alive = c.instanceNames[instanceID].flatMap { c.instances[$0] }
-                    if let alive, alive.deleteRequested, !deleted {
-                        deleted = true
-                        return { [self] in delete(instanceID) }
-                    }
-                    if alive != nil, var queue = c.pending[instanceID], !queue.isEmpty {
-                        let first = queue.removeFirst()
-                        c.pending[instanceID] = queue.isEmpty ? nil : queue
-                        return first
-                    }
-                    c.pending[instanceID] = nil
-                    c.busy.remove(instanceID)
-                    return nil
-                }
-            }
-        }
-    }
-
-    /// Runs `work` for the instance now, or after the job it has running.
-    func submit(instanceID: String, _ work: @escaping @Sendable () -> Void) {
-        let runNow = catalog.withLock { c -> Bool in
-            if c.busy.insert(instanceID).inserted { return true }
-            c.pending[instanceID, default: []].append(work)
-            return false
-        }
-        if runNow { enqueue(instanceID: instanceID, work) }
-    }
-
     /// The build job: runs each remaining step; stops quietly when a delete was requested.
     /// A spawn that fails is rescheduled onto another host (Nova's RetryFilter and
     /// `max_attempts`), keeping the fixed IP; the fault then names every failure.
@@ -149,6 +111,7 @@ extension Engine {
                 if claimed != nil {
                     events.append(kind: "instance.scheduled", object: r.name,
                                   ["host": name, "took_ms": "\(Int(Date().timeIntervalSince(t0) * 1000))"])
+                    CrashPoints.pass("build.scheduled")
                     return
                 }
                 if catalog.withLock({ $0.instances[r.name]?.taskState }) != .scheduling { return }
@@ -171,6 +134,7 @@ extension Engine {
         }) != nil else { return }
         events.append(kind: "instance.networked", object: r.name,
                       ["ip": IPv4Address(UInt32(ip.address)).description, "mac": ip.mac, "network": net.name])
+        CrashPoints.pass("build.networked")
     }
 
     /// The libvirt driver's spawn: overlay disk, then define + start. A domain left by an
@@ -180,18 +144,20 @@ extension Engine {
             throw CloudError.io("host \(r.host ?? "?") is not connected")
         }
         let spec = try domainSpec(r)
-        try conn.destroy(uuid: r.id)
-        let dir = config.instanceDir(r.id)
-        try? FileManager.default.removeItem(atPath: dir)
-        do { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) } catch {
-            throw CloudError.io("cannot create \(dir): \(error.localizedDescription)")
+        let xml: String
+        if FileManager.default.fileExists(atPath: spec.diskPath),
+           let p = (try? conn.powerState(uuid: r.id)) ?? nil, p == .running || p == .paused {
+            // Started by this build before a restart: adopt it, so the guest is never disturbed.
+            xml = conn.domainXML(for: spec)
+            events.append(kind: "instance.adopted", object: r.name, ["host": host, "power": p.rawValue])
+        } else {
+            try conn.destroy(uuid: r.id)
+            try? FileManager.default.removeItem(atPath: config.instanceDir(r.id))
+            try makeDisk(r, path: spec.diskPath)
+            CrashPoints.pass("build.disk")
+            xml = try conn.spawn(spec)
+            CrashPoints.pass("build.spawned")
         }
-        guard let img = catalog.withLock({ c in c.images.values.first { $0.id == r.imageId } }) else {
-            throw CloudError.notFound("image \(r.imageName) was deleted before the instance spawned")
-        }
-        let size = r.diskGb > 0 ? Int64(r.diskGb) << 30 : nil
-        try Overlay.create(path: spec.diskPath, backing: img.path, backingFormat: img.format == .qcow2 ? .qcow2 : .raw, sizeBytes: size)
-        let xml = try conn.spawn(spec)
         let power = (try? conn.powerState(uuid: r.id)) ?? .running
         commitInstance({ (e) throws(CloudError) in
             try e.store.update(instanceID: r.id, expecting: [.spawning]) { x in

@@ -34,7 +34,9 @@ extension Engine {
             }, event: { [self] _ in events.append(kind: "instance.error", object: r.name, ["fault": "delete failed: \(reason)"]) })
             return
         }
+        CrashPoints.pass("delete.destroyed")
         releaseResources(r)
+        CrashPoints.pass("delete.released")
         mutation.lock()
         var wake: [@Sendable (InstanceInfo?) -> Void] = []
         do {

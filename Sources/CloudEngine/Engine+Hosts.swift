@@ -71,6 +71,7 @@ extension Engine {
         do throws(CloudError) {
             let conn = try driver.connect(uri: rec.uri)
             let cap = try conn.capacity()
+            observe(conn, host: rec.name)
             catalog.withLock { c in
                 c.hosts[rec.name]?.connection = conn
                 c.hosts[rec.name]?.capacity = cap

@@ -78,14 +78,15 @@ extension Engine {
             if !zone.isEmpty { rec.availabilityZone = zone }
             mutation.lock(); defer { mutation.unlock() }
             try store.insertInstance(rec)
-            catalog.withLock { c in c.put(rec); c.busy.insert(rec.id) }
+            catalog.withLock { c in c.put(rec) }
+            CrashPoints.pass("create.committed")
             return rec
         }
         events.append(kind: "instance.created", object: name, ["id": rec.id, "image": rec.imageName, "flavor": rec.flavor,
                                                               "uid": "\(caller.uid)", "pid": "\(caller.pid)"])
         announce(ChangeNotice(.instance, name))
         if let g = rec.groupName { announce(ChangeNotice(.group, g)) }
-        enqueue(instanceID: rec.id) { [self] in build(rec.id) }
+        dispatch(rec.id)
         return instance(name)!
     }
 
@@ -99,17 +100,22 @@ extension Engine {
         if rec.deleteRequested { return }   // a delete is already under way
         guard let marked = commitInstance({ (e) throws(CloudError) in try e.store.requestDelete(instanceID: rec.id) }) else { return }
         events.append(kind: "instance.deleting", object: name, ["from": marked.vmState.rawValue, "uid": "\(caller.uid)"])
-        // One job per instance: a running build notices the request and deletes when it stops.
-        let start = catalog.withLock { c -> Bool in c.busy.insert(rec.id).inserted }
-        if start { enqueue(instanceID: rec.id) { [self] in delete(rec.id) } }
+        // One worker per instance: a running task notices the request and stops; the
+        // delete task then runs next.
+        dispatch(rec.id)
     }
 
     public func setInstanceField(_ name: String, field: String, value: String, caller: Caller) throws(CloudError) {
+        if field == "image" || field == "flavor", let r = catalog.withLock({ $0.instances[name] }), r.vmState != .building {
+            // A spawned instance: a new desired image rebuilds it, a new flavor resizes it.
+            return field == "image" ? try requestRebuild(name, image: value, caller: caller)
+                                    : try requestResize(name, flavor: value, caller: caller)
+        }
         try refusing("instance", name, caller) { () throws(CloudError) in
             guard let r = catalog.withLock({ $0.instances[name] }) else { throw CloudError.notFound("no instance named '\(name)'") }
             guard caller.isAdmin || UInt32(r.ownerUid) == caller.uid else { throw CloudError(.accessDenied, "instance '\(name)' is not yours") }
             guard r.taskState == .scheduling else {
-                throw CloudError.busy("\(field) can only be changed before the instance is scheduled (rebuild and resize come with lifecycle actions)")
+                throw CloudError.busy("\(field) can only be changed before the instance is scheduled")
             }
             switch field {
             case "image":

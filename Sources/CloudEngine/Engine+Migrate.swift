@@ -27,12 +27,12 @@ extension Engine {
                 throw CloudError.busy("cannot migrate \(name) while it is \(InstanceStatus.derive(vm: r.vmState, task: r.taskState).rawValue)")
             }
             guard commitInstance({ (e) throws(CloudError) in
-                try e.store.update(instanceID: r.id, expecting: [.none]) { $0.taskState = .migrating }
+                try e.store.update(instanceID: r.id, expecting: [.none], queue: NewTask(.migrate, target ?? "")) { $0.taskState = .migrating }
             }) != nil else { throw CloudError.busy("\(name) is busy") }
             return (r, target)
         }
         events.append(kind: "instance.migrating", object: name, ["from": r.host ?? "", "to": target ?? "(scheduler)"])
-        submit(instanceID: r.id) { [self] in move(r.id, target: target, sourceIsUp: true) }
+        dispatch(r.id)
     }
 
     /// `echo evacuate > /hosts/NAME/ctl`: the host must be down (Nova: the compute service
@@ -43,9 +43,9 @@ extension Engine {
         let ids = catalog.withLock { c in c.instances.values.filter { $0.host == name && $0.taskState == .none }.map(\.id) }
         for id in ids {
             guard commitInstance({ (e) throws(CloudError) in
-                try e.store.update(instanceID: id, expecting: [.none]) { $0.taskState = .rebuilding }
+                try e.store.update(instanceID: id, expecting: [.none], queue: NewTask(.evacuate)) { $0.taskState = .rebuilding }
             }) != nil else { continue }
-            submit(instanceID: id) { [self] in move(id, target: nil, sourceIsUp: false) }
+            dispatch(id)
         }
         events.append(kind: "host.evacuating", object: name, ["instances": "\(ids.count)"])
     }

@@ -25,6 +25,7 @@ public final class Engine: CloudAPI, @unchecked Sendable {
     let eventBuffer = Mutex<[String]>([])
     let scheduler = Mutex(SchedulerState())
     let healthQueue = DispatchQueue(label: "cloudfs.engine.health")
+    let reconcileQueue = DispatchQueue(label: "cloudfs.engine.reconcile")
     public let events: EventLog
 
     /// Opens the store, loads the catalog, connects the hosts, and resumes unfinished work.
@@ -50,6 +51,7 @@ public final class Engine: CloudAPI, @unchecked Sendable {
         connectHosts()
         recover()
         startHealthChecks(interval: config.hostCheckInterval)
+        startReconciler()
         events.append(kind: "cloud.started", object: "-", ["state": config.stateDir, "hosts": "\(catalog.withLock { $0.hosts.count })"])
     }
 

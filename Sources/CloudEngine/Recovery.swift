@@ -16,49 +16,95 @@ extension Engine {
             }
         }
         removeStrayFiles()
-        let all = catalog.withLock { Array($0.instances.values) }
-        for r in all {
-            if r.deleteRequested {
-                catalog.withLock { _ = $0.busy.insert(r.id) }
-                enqueue(instanceID: r.id) { [self] in delete(r.id) }
-            } else if r.vmState == .building {
-                events.append(kind: "instance.resumed", object: r.name, ["step": r.taskState.rawValue])
-                catalog.withLock { _ = $0.busy.insert(r.id) }
-                enqueue(instanceID: r.id) { [self] in build(r.id) }
-            } else if let host = r.host {
-                if r.taskState != .none {
-                    // An action or move interrupted by a restart: the power state read next
-                    // tells what the guest is doing; the instance stays where its claim is.
-                    commitInstance { (e) throws(CloudError) in
-                        try e.store.update(instanceID: r.id) { x in
-                            x.taskState = .none; x.fault = "\(r.taskState.rawValue) was interrupted by a restart"
-                        }
-                    }
+        try? store.pruneTasks()
+        // Open tasks: builds, deletes and the idempotent multi-step tasks resume from the
+        // step the instance's row records; an action or move caught half-way is settled
+        // from what its host reports (Nova's init_host handling of task_states).
+        var queued = Set<String>()
+        for t in (try? store.openTasks()) ?? [] {
+            guard let tid = t.id else { continue }
+            guard let r = catalog.withLock({ c in c.instanceNames[t.instanceId].flatMap { c.instances[$0] } }) else {
+                try? store.finishTask(id: tid, .cancelled, result: "the instance no longer exists")
+                continue
+            }
+            if t.state == .running {
+                switch t.kind {
+                case .build, .delete, .rebuild, .resize, .confirmResize, .revertResize:
+                    events.append(kind: "instance.resumed", object: r.name, ["task": t.kind.rawValue, "step": t.step.isEmpty ? r.taskState.rawValue : t.step])
+                case .action, .migrate, .evacuate:
+                    let what = t.kind == .action ? t.argument : t.kind.rawValue
+                    let settled = settle(r, note: "\(what) was interrupted by a restart")
+                    try? store.finishTask(id: tid, .interrupted, result: settled)
+                    continue
                 }
+            }
+            queued.insert(r.id)
+        }
+        let all = catalog.withLock { Array($0.instances.values) }
+        for r in all where !queued.contains(r.id) {
+            if r.taskState != .none && !r.deleteRequested && r.vmState != .building {
+                settle(r, note: "\(r.taskState.rawValue) was interrupted by a restart")
+            } else if let host = r.host {
                 syncPowerState(r, host: host)
             }
         }
+        for id in queued { dispatch(id) }
     }
 
-    /// Reads the domain's power state from its host (Nova's _sync_power_states).
+    /// Reads the domain's power state from its host and applies Nova's sync rules.
     func syncPowerState(_ r: InstanceRecord, host: String) {
         guard let conn = connection(forHost: host) else {
             commitInstance { (e) throws(CloudError) in try e.store.update(instanceID: r.id) { $0.powerState = .nostate } }
             return
         }
-        let observed: PowerState?
-        do { observed = try conn.powerState(uuid: r.id) } catch { return }
-        commitInstance { (e) throws(CloudError) in
-            try e.store.update(instanceID: r.id) { x in
-                if let observed {
-                    x.powerState = observed
-                } else {
-                    x.powerState = .nostate
-                    x.fault = "the domain is missing on host \(host)"
+        guard let observed = try? conn.powerState(uuid: r.id) else { return }
+        apply(observed: observed, to: r, host: host)
+    }
+
+    /// Settles an instance whose action or move a restart interrupted, from what the hosts
+    /// report: stale copies of its domain on other hosts are destroyed, a domain missing on
+    /// its host is defined again over its disk, and vm_state follows the power state.
+    /// Returns the resulting status for the task's result.
+    @discardableResult
+    func settle(_ r: InstanceRecord, note: String) -> String {
+        let others = catalog.withLock { c in c.hosts.values.filter { $0.record.name != r.host }.compactMap(\.connection) }
+        for conn in others where ((try? conn.powerState(uuid: r.id)) ?? nil) != nil { try? conn.destroy(uuid: r.id) }
+        var power: PowerState? = nil
+        var fault = note
+        if let host = r.host, let conn = connection(forHost: host) {
+            power = (try? conn.powerState(uuid: r.id)) ?? nil
+            if power == nil, FileManager.default.fileExists(atPath: config.instanceDir(r.id) + "/disk") {
+                if let spec = try? domainSpec(r), (try? conn.spawn(spec)) != nil {
+                    if r.vmState != .active { try? conn.perform(.powerOff, uuid: r.id) }
+                    power = (try? conn.powerState(uuid: r.id)) ?? nil
                 }
             }
+            if power == nil { fault += "; the domain is missing on host \(host)" }
+        } else {
+            fault += "; host \(r.host ?? "?") is not connected"
         }
-        if observed == nil { events.append(kind: "instance.missing", object: r.name, ["host": host]) }
+        let vm = Self.vmState(observed: power, previous: r.vmState)
+        let (seen, reason) = (power, fault)
+        let settled = commitInstance({ (e) throws(CloudError) in
+            try e.store.update(instanceID: r.id) { x in
+                x.taskState = .none; x.vmState = vm; x.powerState = seen ?? .nostate; x.fault = reason
+            }
+        }, event: { [self] x in
+            events.append(kind: "instance.settled", object: r.name,
+                          ["status": InstanceStatus.derive(vm: x.vmState, task: x.taskState).rawValue, "reason": note])
+        })
+        return settled.map { InstanceStatus.derive(vm: $0.vmState, task: $0.taskState).rawValue } ?? "deleted"
+    }
+
+    /// The vm_state a power state means, keeping what power cannot tell apart.
+    static func vmState(observed: PowerState?, previous: VmState) -> VmState {
+        switch observed {
+        case .running?: previous == .resized ? .resized : .active
+        case .paused?: .paused
+        case .suspended?: .suspended
+        case .shutdown?, .crashed?: previous == .suspended || previous == .resized ? previous : .stopped
+        case .nostate?, nil: previous
+        }
     }
 
     /// Image files and instance directories that no row owns (left by a crash) are removed.

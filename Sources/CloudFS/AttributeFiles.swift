@@ -23,6 +23,7 @@ extension CloudFileSystem {
         switch node {
         case .readme: return text(api.readme)
         case .defaultFile(let k): return text(api.defaultValue(k))
+        case .configFile(let k): return text(api.configValue(k))
         case .imageInfoFile(let name, let f): return api.image(name).map { text(imageValue($0, f)) }
         case .imageProperty(let name, let key):
             guard let info = api.image(name) else { return nil }
@@ -90,6 +91,8 @@ extension CloudFileSystem {
     /// refusal (already recorded by the cloud).
     func apply(_ node: Node, value: String, _ r: Request) throws(CloudError) {
         switch node {
+        case .configFile(let k):
+            try api.setConfig(k, value, caller: r.caller)
         case .defaultFile(let k):
             try api.setDefault(k, value, caller: r.caller)
         case .instanceFile(let name, .ctl):
@@ -113,6 +116,7 @@ extension CloudFileSystem {
         }
         switch node {
         case .defaultFile(let k): changed(.defaults, k.rawValue)
+        case .configFile(let k): changed(.config, k.rawValue)
         case .instanceFile(let name, _): changed(.instance, name)
         case .flavorFile(let name, _): changed(.flavor, name)
         case .imageProperty(let name, _): changed(.image, name)

@@ -81,6 +81,8 @@ struct Invalidation {
         case .scheduler:
             // One option can change others (weighers sets multipliers), and every decision changes `last`.
             for k in fs.api.schedulerKeys + [schedulerLastName] { inode(.schedulerFile(k)) }
+        case .config:
+            for key in ConfigKey.allCases where name.isEmpty || key.rawValue == name { inode(.configFile(key)) }
         case .defaults:
             if let key = DefaultKey(rawValue: name) {
                 inode(.defaultFile(key))

@@ -38,7 +38,7 @@ extension CloudFileSystem {
         case .readme: return .file(text(api.readme).count, writable: false, time: t)
         case .events: return .file(api.events.size, writable: false, time: t)
         // Collections report 2 links: counting members would list them on every stat.
-        case .defaultsDir, .imagesDDir, .flavorsDir, .hostsDir, .schedulerDir: return .directory(t)
+        case .defaultsDir, .configDir, .imagesDDir, .flavorsDir, .hostsDir, .schedulerDir: return .directory(t)
         // Every user may create server groups for their own instances.
         case .groupsDir:
             var m = Meta.directory(t)
@@ -56,6 +56,7 @@ extension CloudFileSystem {
             m.permissions = 0o1777
             return m
         case .defaultFile(let k): return .file(text(api.defaultValue(k)).count, writable: true, time: t)
+        case .configFile(let k): return .file(text(api.configValue(k)).count, writable: true, time: t)
         case .image(let name):
             let upload = uploads.withLock { $0[name] }
             guard let info = api.image(name) else {
@@ -135,6 +136,7 @@ extension CloudFileSystem {
         switch node {
         case .root: return fixed(Node.rootNames)
         case .defaultsDir: return fixed(DefaultKey.allCases.map(\.rawValue))
+        case .configDir: return fixed(ConfigKey.allCases.map(\.rawValue))
         case .imagesDir:
             let open = uploads.withLock { $0.mapValues { $0.upload.size } }
             return api.images().map { ($0.name, .image($0.name), imageMeta($0, uploadSize: open[$0.name])) }

@@ -47,6 +47,7 @@ let schedulerLastName = "last"
 enum Node: Hashable, Sendable {
     case root, readme, events
     case defaultsDir, defaultFile(DefaultKey)
+    case configDir, configFile(ConfigKey)
     case imagesDir, image(String)
     case imagesDDir, imageInfoDir(String), imageInfoFile(String, ImageField)
     case imagePropertiesDir(String), imageProperty(String, String)
@@ -58,11 +59,11 @@ enum Node: Hashable, Sendable {
     case groupsDir, groupDir(String), groupFile(String, GroupField)
 
     /// Names directly under the root, in listing order.
-    static let rootNames = ["README", "events", "defaults", "images", "images.d", "instances", "flavors", "hosts", "scheduler", "groups"]
+    static let rootNames = ["README", "events", "defaults", "images", "images.d", "instances", "flavors", "hosts", "scheduler", "groups", "config"]
 
     var isDirectory: Bool {
         switch self {
-        case .root, .defaultsDir, .imagesDir, .imagesDDir, .imageInfoDir, .imagePropertiesDir,
+        case .root, .defaultsDir, .configDir, .imagesDir, .imagesDDir, .imageInfoDir, .imagePropertiesDir,
              .instancesDir, .instanceDir, .flavorsDir, .flavorDir, .hostsDir, .hostDir, .schedulerDir,
              .groupsDir, .groupDir: true
         default: false
@@ -73,7 +74,7 @@ enum Node: Hashable, Sendable {
     /// can never appear, so the kernel may cache the miss (negative entry).
     var hasFixedChildren: Bool {
         switch self {
-        case .root, .defaultsDir, .imageInfoDir, .instanceDir, .flavorDir, .hostDir, .schedulerDir, .groupDir: true
+        case .root, .defaultsDir, .configDir, .imageInfoDir, .instanceDir, .flavorDir, .hostDir, .schedulerDir, .groupDir: true
         default: false
         }
     }
@@ -81,7 +82,7 @@ enum Node: Hashable, Sendable {
     /// Files that take writes of a value (`echo VALUE > file`), applied at write time.
     var isAttributeWritable: Bool {
         switch self {
-        case .defaultFile, .flavorFile, .imageProperty: true
+        case .defaultFile, .configFile, .flavorFile, .imageProperty: true
         case .instanceFile(_, let f): f.isWritable
         case .hostFile(_, let f): f.isWritable
         case .schedulerFile(let k): k != schedulerLastName
@@ -99,6 +100,7 @@ enum Node: Hashable, Sendable {
             case "README": .readme
             case "events": .events
             case "defaults": .defaultsDir
+            case "config": .configDir
             case "images": .imagesDir
             case "images.d": .imagesDDir
             case "instances": .instancesDir
@@ -109,6 +111,7 @@ enum Node: Hashable, Sendable {
             default: nil
             }
         case .defaultsDir: DefaultKey(rawValue: name).map { .defaultFile($0) }
+        case .configDir: ConfigKey(rawValue: name).map { .configFile($0) }
         case .imagesDir: ObjectName.problem(name) == nil ? .image(name) : nil
         case .imagesDDir: ObjectName.problem(name) == nil ? .imageInfoDir(name) : nil
         case .imageInfoDir(let i):
@@ -140,6 +143,8 @@ enum Node: Hashable, Sendable {
         case .events: (.root, "events")
         case .defaultsDir: (.root, "defaults")
         case .defaultFile(let k): (.defaultsDir, k.rawValue)
+        case .configDir: (.root, "config")
+        case .configFile(let k): (.configDir, k.rawValue)
         case .imagesDir: (.root, "images")
         case .image(let i): (.imagesDir, i)
         case .imagesDDir: (.root, "images.d")

@@ -91,6 +91,38 @@ enum Migrations {
         m.registerMigration("v5-instance-zone") { db in
             try db.execute(sql: "ALTER TABLE instance ADD COLUMN availability_zone TEXT")
         }
+        m.registerMigration("v6-tasks-and-resize") { db in
+            // Nova's instance_actions as a work queue: every request is a row written in the
+            // transaction that changes the instance's task_state; `step` follows task_state.
+            // No foreign key: a finished task outlives its deleted instance as history.
+            try db.execute(sql: """
+            CREATE TABLE task (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                instance_id TEXT NOT NULL,
+                instance_name TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                argument TEXT NOT NULL DEFAULT '',
+                state TEXT NOT NULL CHECK (state IN ('queued','running','done','failed','cancelled','interrupted')),
+                step TEXT NOT NULL DEFAULT '',
+                created DOUBLE NOT NULL,
+                updated DOUBLE NOT NULL,
+                result TEXT NOT NULL DEFAULT '');
+            CREATE INDEX task_open ON task(instance_id, state);
+            ALTER TABLE instance ADD COLUMN old_flavor TEXT;
+            ALTER TABLE instance ADD COLUMN old_vcpus INTEGER NOT NULL DEFAULT 0;
+            ALTER TABLE instance ADD COLUMN old_ram_mb INTEGER NOT NULL DEFAULT 0;
+            ALTER TABLE instance ADD COLUMN old_disk_gb INTEGER NOT NULL DEFAULT 0;
+            ALTER TABLE instance ADD COLUMN old_host TEXT REFERENCES host(name);
+            ALTER TABLE instance ADD COLUMN old_vm_state TEXT;
+            ALTER TABLE instance ADD COLUMN resized_at DOUBLE;
+            """)
+            // Builds and deletes under way when this schema arrived get their task rows.
+            try db.execute(sql: """
+            INSERT INTO task (instance_id, instance_name, kind, state, step, created, updated)
+            SELECT id, name, CASE WHEN delete_requested THEN 'delete' ELSE 'build' END, 'queued', task_state, created, created
+            FROM instance WHERE delete_requested OR vm_state = 'building';
+            """)
+        }
         return m
     }
 }

@@ -124,6 +124,15 @@ public struct InstanceRecord: Codable, Sendable, Equatable, FetchableRecord, Per
     public var locked: Bool
     /// Requested availability zone; nil for any.
     public var availabilityZone: String?
+    /// While a resize waits for confirmation (Nova's migration record, folded in): the
+    /// flavor, resources, host and vm_state it had, still claimed so a revert always fits.
+    public var oldFlavor: String?
+    public var oldVcpus: Int
+    public var oldRamMb: Int
+    public var oldDiskGb: Int
+    public var oldHost: String?
+    public var oldVmState: VmState?
+    public var resizedAt: Double?
 
     public init(id: String, name: String, ownerUID: UInt32, project: String, image: ImageInfo, flavor: Flavor, created: Date) {
         self.id = id; self.name = name; ownerUid = Int64(ownerUID); self.project = project
@@ -132,6 +141,12 @@ public struct InstanceRecord: Codable, Sendable, Equatable, FetchableRecord, Per
         vcpus = flavor.vcpus; ramMb = flavor.ramMB; diskGb = flavor.diskGB
         self.created = created.timeIntervalSince1970; domainXml = ""; deleteRequested = false
         groupName = nil; locked = false; availabilityZone = nil
+        oldFlavor = nil; oldVcpus = 0; oldRamMb = 0; oldDiskGb = 0; oldHost = nil; oldVmState = nil; resizedAt = nil
+    }
+
+    /// Drops the resize bookkeeping (after a confirm or a revert).
+    public mutating func clearResize() {
+        oldFlavor = nil; oldVcpus = 0; oldRamMb = 0; oldDiskGb = 0; oldHost = nil; oldVmState = nil; resizedAt = nil
     }
 }
 

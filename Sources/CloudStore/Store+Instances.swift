@@ -12,9 +12,10 @@ extension Store {
         try read { db in try InstanceRecord.fetchOne(db, key: id) }
     }
 
-    /// Inserts a new instance in building/scheduling; `EEXIST` when the name is taken.
+    /// Inserts a new instance in building/scheduling with its build task; `EEXIST` when
+    /// the name is taken.
     public func insertInstance(_ r: InstanceRecord) throws(CloudError) {
-        do { try db.write { db in try r.insert(db) } } catch {
+        do { try db.write { db in try r.insert(db); try Self.queue(db, NewTask(.build), for: r) } } catch {
             let e = Self.translate(error)
             throw e.errno == .exists ? CloudError.exists("instance '\(r.name)' already exists") : e
         }
@@ -22,26 +23,40 @@ extension Store {
 
     /// Compare-and-set update: applies `change` only when the row still has one of
     /// `expected` task states (any, when nil) and, unless `evenIfDeleting`, no delete was
-    /// requested. Returns the new row, or nil when the precondition failed or the row is gone.
+    /// requested. `task`, when given, is queued by the same transaction. A task_state
+    /// change is recorded as the step of the instance's running task. Returns the new row,
+    /// or nil when the precondition failed or the row is gone.
     public func update(instanceID: String, expecting expected: Set<TaskState>? = nil, evenIfDeleting: Bool = false,
+                       queue task: NewTask? = nil,
                        _ change: @Sendable (inout InstanceRecord) -> Void) throws(CloudError) -> InstanceRecord? {
         try write { db in
             guard var r = try InstanceRecord.fetchOne(db, key: instanceID) else { return nil }
             if let expected, !expected.contains(r.taskState) { return nil }
             if r.deleteRequested && !evenIfDeleting { return nil }
+            let before = r.taskState
             change(&r)
             try r.update(db)
+            if r.taskState != before { try Self.recordStep(db, instanceID: r.id, step: r.taskState.rawValue) }
+            if let task { try Self.queue(db, task, for: r) }
             return r
         }
     }
 
-    /// Marks the instance for deletion (task_state deleting) from any state. Returns the row.
+    /// Marks the instance for deletion (task_state deleting) from any state, queues the
+    /// delete task and cancels work queued behind it. Returns the row.
     public func requestDelete(instanceID: String) throws(CloudError) -> InstanceRecord? {
         try write { db in
             guard var r = try InstanceRecord.fetchOne(db, key: instanceID) else { return nil }
             r.deleteRequested = true
             r.taskState = .deleting
             try r.update(db)
+            try db.execute(sql: """
+                UPDATE task SET state = 'cancelled', result = 'a delete was requested', updated = ?
+                WHERE instance_id = ? AND state = 'queued' AND kind != 'delete'
+                """, arguments: [Date().timeIntervalSince1970, r.id])
+            let open = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM task WHERE instance_id = ? AND kind = 'delete' AND state IN ('queued','running')",
+                                        arguments: [r.id]) ?? 0
+            if open == 0 { try Self.queue(db, NewTask(.delete), for: r) }
             return r
         }
     }
@@ -88,15 +103,43 @@ extension Store {
         }
     }
 
+    /// Nova's resize claim: records the instance's current flavor, resources, host and
+    /// vm_state as the `old_*` claim (kept until confirm or revert) and moves the instance
+    /// to `host` with the new flavor, in one transaction. On the same host both claims count.
+    public func claimResize(instanceID: String, to host: String, flavor: Flavor,
+                            fits: (_ vcpusUsed: Int, _ ramMBUsed: Int, _ diskGBUsed: Int, _ groupHosts: [String]) -> Bool)
+        throws(CloudError) -> InstanceRecord? {
+        try write { db in
+            guard var r = try InstanceRecord.fetchOne(db, key: instanceID),
+                  r.taskState == .resizePrep, !r.deleteRequested, r.oldHost == nil, let current = r.host else { return nil }
+            let sameHost = current == host
+            guard try Self.hostFits(db, r, host, { v, ram, d, g in
+                sameHost ? fits(v + r.vcpus, ram + r.ramMb, d + r.diskGb, g) : fits(v, ram, d, g)
+            }) else { return nil }
+            r.oldFlavor = r.flavor; r.oldVcpus = r.vcpus; r.oldRamMb = r.ramMb; r.oldDiskGb = r.diskGb
+            r.oldHost = current; r.oldVmState = r.vmState
+            r.flavor = flavor.name; r.vcpus = flavor.vcpus; r.ramMb = flavor.ramMB; r.diskGb = flavor.diskGB
+            r.host = host
+            r.taskState = .resizeMigrating
+            try r.update(db)
+            try Self.recordStep(db, instanceID: r.id, step: r.taskState.rawValue)
+            return r
+        }
+    }
+
     /// Asks `fits` about `host` with what only this transaction can tell: the resources its
     /// other instances hold, and the hosts of the instance's server-group members.
     static func hostFits(_ db: Database, _ r: InstanceRecord, _ host: String,
                          _ fits: (_ vcpusUsed: Int, _ ramMBUsed: Int, _ diskGBUsed: Int, _ groupHosts: [String]) -> Bool)
         throws -> Bool {
+        // What others hold there, plus the claims resizes awaiting confirmation keep on
+        // their old host (this instance's own included: a same-host resize holds both).
         let row = try Row.fetchOne(db, sql: """
-            SELECT COALESCE(SUM(vcpus),0) AS v, COALESCE(SUM(ram_mb),0) AS r, COALESCE(SUM(disk_gb),0) AS d
-            FROM instance WHERE host = ? AND id != ?
-            """, arguments: [host, r.id])!
+            SELECT COALESCE(SUM(v),0) AS v, COALESCE(SUM(r),0) AS r, COALESCE(SUM(d),0) AS d FROM (
+              SELECT vcpus AS v, ram_mb AS r, disk_gb AS d FROM instance WHERE host = ? AND id != ?
+              UNION ALL
+              SELECT old_vcpus, old_ram_mb, old_disk_gb FROM instance WHERE old_host = ?)
+            """, arguments: [host, r.id, host])!
         var groupHosts: [String] = []
         if let g = r.groupName {
             groupHosts = try String.fetchAll(db, sql: "SELECT host FROM instance WHERE group_name = ? AND host IS NOT NULL AND id != ?",

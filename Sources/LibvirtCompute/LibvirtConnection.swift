@@ -16,6 +16,8 @@ public final class LibvirtConnection: ComputeConnection, @unchecked Sendable {
     /// The domain type new domains get: `test`, `qemu` or `kvm`.
     public let domainType: String
     private let handle: OpaquePointer
+    /// The raw connection, for the event registrations in other files of this module.
+    var rawHandle: OpaquePointer { handle }
     private let flavor: DomainXML.Flavor
     private let stateDir: String
     /// uuids (lowercased) whose spawn is running on this connection.

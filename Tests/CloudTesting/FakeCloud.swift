@@ -11,6 +11,7 @@ import Synchronization
 public final class FakeCloud: CloudAPI, @unchecked Sendable {
     struct Waiter { var name: String; var completion: @Sendable (InstanceInfo?) -> Void }
     struct State {
+        var config: [ConfigKey: String] = [:]
         var defaults: [DefaultKey: String] = [.image: "", .flavor: "m1.nano", .network: "default", .project: "default"]
         var flavors: [String: Flavor] = Dictionary(uniqueKeysWithValues: Flavor.seed.map { ($0.name, $0) })
         var images: [String: ImageInfo] = [:]
@@ -84,6 +85,14 @@ public final class FakeCloud: CloudAPI, @unchecked Sendable {
     }
 
     // MARK: defaults
+
+    public func configValue(_ key: ConfigKey) -> String { state.withLock { $0.config[key] ?? key.defaultValue } }
+
+    public func setConfig(_ key: ConfigKey, _ value: String, caller: Caller) throws(CloudError) {
+        do { try key.validate(value) } catch { throw refuse(.invalid, error.reason, "config/\(key.rawValue)", caller) }
+        state.withLock { $0.config[key] = value }
+        notify(.config, key.rawValue)
+    }
 
     public func defaultValue(_ key: DefaultKey) -> String { state.withLock { $0.defaults[key] ?? "" } }
 

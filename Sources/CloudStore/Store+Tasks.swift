@@ -1,0 +1,81 @@
+import CloudCore
+import Foundation
+import GRDB
+
+/// The durable work queue: workers take an instance's next task with compare-and-set,
+/// record its steps, and finish it; a restarted engine finds every open task here.
+extension Store {
+    /// Queues `task` for the instance inside an open transaction.
+    static func queue(_ db: Database, _ task: NewTask, for r: InstanceRecord) throws {
+        var t = TaskRecord(instanceID: r.id, instanceName: r.name, kind: task.kind, argument: task.argument)
+        try t.insert(db)
+    }
+
+    /// Records a new step on the instance's running task (inside an open transaction).
+    static func recordStep(_ db: Database, instanceID: String, step: String) throws {
+        try db.execute(sql: "UPDATE task SET step = ?, updated = ? WHERE instance_id = ? AND state = 'running'",
+                       arguments: [step, Date().timeIntervalSince1970, instanceID])
+    }
+
+    /// Records a step that task_state does not show (e.g. "domain destroyed" in a delete).
+    public func recordStep(instanceID: String, _ step: String) throws(CloudError) {
+        try write { db in try Self.recordStep(db, instanceID: instanceID, step: step) }
+    }
+
+    /// Takes the instance's next task: a delete first, then the oldest queued one (a task
+    /// already `running` is one a restart gave back). Marks it running; nil when none.
+    public func takeTask(instanceID: String) throws(CloudError) -> TaskRecord? {
+        try write { db in
+            guard var t = try TaskRecord.fetchOne(db, sql: """
+                SELECT * FROM task WHERE instance_id = ? AND state IN ('queued','running')
+                ORDER BY (kind = 'delete') DESC, (state = 'running') DESC, id LIMIT 1
+                """, arguments: [instanceID]) else { return nil }
+            t.state = .running
+            t.updated = Date().timeIntervalSince1970
+            try t.update(db)
+            return t
+        }
+    }
+
+    /// Ends a task with `state` and a one-line result.
+    public func finishTask(id: Int64, _ state: TaskRunState, result: String) throws(CloudError) {
+        try write { db in
+            try db.execute(sql: "UPDATE task SET state = ?, result = ?, updated = ? WHERE id = ?",
+                           arguments: [state.rawValue, result, Date().timeIntervalSince1970, id])
+        }
+    }
+
+    /// Puts a task a restart found running back in the queue (builds, deletes and other
+    /// steps that resume where the instance's recorded state says they stopped).
+    public func requeueTask(id: Int64) throws(CloudError) {
+        try write { db in
+            try db.execute(sql: "UPDATE task SET state = 'queued', updated = ? WHERE id = ?",
+                           arguments: [Date().timeIntervalSince1970, id])
+        }
+    }
+
+    /// Every queued or running task, oldest first.
+    public func openTasks() throws(CloudError) -> [TaskRecord] {
+        try read { db in
+            try TaskRecord.fetchAll(db, sql: "SELECT * FROM task WHERE state IN ('queued','running') ORDER BY id")
+        }
+    }
+
+    /// The instance's tasks, newest first (its action history).
+    public func tasks(instanceID: String, limit: Int = 50) throws(CloudError) -> [TaskRecord] {
+        try read { db in
+            try TaskRecord.fetchAll(db, sql: "SELECT * FROM task WHERE instance_id = ? ORDER BY id DESC LIMIT ?",
+                                    arguments: [instanceID, limit])
+        }
+    }
+
+    /// Keeps the newest `keep` finished tasks; older history is dropped at start-up.
+    public func pruneTasks(keep: Int = 10_000) throws(CloudError) {
+        try write { db in
+            try db.execute(sql: """
+                DELETE FROM task WHERE state NOT IN ('queued','running')
+                AND id < (SELECT COALESCE(MIN(id), 0) FROM (SELECT id FROM task ORDER BY id DESC LIMIT ?))
+                """, arguments: [keep])
+        }
+    }
+}
