@@ -5,11 +5,30 @@
 # initramfs whose /init loads the virtio modules, prints CLOUDFS-GUEST-BOOTED, the kernel
 # cmdline, the ip= value, the NICs (name=mac) and the disks it sees to the console, then idles
 # so the domain stays running). Boot it with direct kernel boot and
-# `console=ttyS0`. Idempotent: does nothing when both outputs exist. Downloads only via apt.
+# `console=ttyS0`.
+#
+# Networking, from the kernel command line (after the lines above, so they still come first):
+#   cloudfs.dhcp=1             bring up the first non-lo NIC, run busybox udhcpc once (its
+#                              script is /etc/udhcpc.script: address/prefix/router with `ip`),
+#                              print `CLOUDFS-DHCP-ADDRESS=A.B.C.D` or `CLOUDFS-DHCP-FAILED`
+#   cloudfs.ip=A.B.C.D/PREFIX  static configuration instead (flat networks), with optional
+#   cloudfs.gw=A.B.C.D         default route; prints `CLOUDFS-STATIC-ADDRESS=A.B.C.D` or
+#                              `CLOUDFS-STATIC-FAILED`
+#   cloudfs.hostname=NAME      hostname (else the DHCP host name, else cloudfs-guest)
+# Once an address is configured the guest answers TCP port 80 with one banner line,
+# `cloudfs-guest hostname=NAME ip=A.B.C.D`, and prints `CLOUDFS-TCP-80-LISTENING`.
+#
+# Idempotent: does nothing when both outputs exist and OUTDIR/.version matches GUEST_VERSION
+# below (bump it whenever /init changes, so older initramfs files get rebuilt). Downloads only
+# via apt.
 set -eu
 
+# 2: DHCP / static addressing and the TCP banner on port 80.
+GUEST_VERSION=2
+
 OUTDIR=${1:-./guest}
-if [ -s "$OUTDIR/vmlinuz" ] && [ -s "$OUTDIR/initramfs.gz" ]; then
+if [ -s "$OUTDIR/vmlinuz" ] && [ -s "$OUTDIR/initramfs.gz" ] &&
+    [ "$(cat "$OUTDIR/.version" 2>/dev/null)" = "$GUEST_VERSION" ]; then
     echo "tiny guest already present in $OUTDIR"
     exit 0
 fi
@@ -69,9 +88,12 @@ dpkg-deb --fsys-tarfile "$WORK"/dl/"$KPKG"_*.deb |
     tar -x -C "$WORK/kernel" --wildcards ./boot/vmlinuz-* $patterns
 
 ROOT="$WORK/root"
-mkdir -p "$ROOT/bin" "$ROOT/proc" "$ROOT/sys" "$ROOT/dev" "$ROOT/tmp" "$ROOT/lib/modules"
+mkdir -p "$ROOT/bin" "$ROOT/proc" "$ROOT/sys" "$ROOT/dev" "$ROOT/tmp" "$ROOT/lib/modules" "$ROOT/etc"
 cp "$(dpkg-query -L busybox-static | grep '/busybox$' | head -n 1)" "$ROOT/bin/busybox"
-for applet in sh mount sleep cat echo ls insmod; do ln -s busybox "$ROOT/bin/$applet"; done
+for applet in sh mount sleep cat echo ls insmod \
+    udhcpc ip ifconfig route nc httpd hostname ping; do
+    ln -s busybox "$ROOT/bin/$applet"
+done
 for m in $MODULES; do
     cp "$(find "$WORK/kernel/lib/modules" -name "$m.ko" | head -n 1)" "$ROOT/lib/modules/"
 done
@@ -102,13 +124,77 @@ for d in /sys/block/*; do DISKS="$DISKS ${d##*/}"; done
     echo "nics:$NICS"
     echo "disks:$DISKS"
 } > /dev/console
+
+# Networking (see the header of make-tiny-guest.sh). Nothing happens without these words.
+DHCP= SIP= SGW= NAME=
+for word in $CMDLINE; do
+    case "$word" in
+        cloudfs.dhcp=1) DHCP=1 ;;
+        cloudfs.ip=*) SIP=${word#cloudfs.ip=} ;;
+        cloudfs.gw=*) SGW=${word#cloudfs.gw=} ;;
+        cloudfs.hostname=*) NAME=${word#cloudfs.hostname=} ;;
+    esac
+done
+if [ -n "$DHCP" ] || [ -n "$SIP" ]; then
+    IFACE=
+    for n in /sys/class/net/*; do
+        [ "${n##*/}" = lo ] || { IFACE=${n##*/}; break; }
+    done
+    ip link set lo up
+    ADDR=
+    if [ -z "$IFACE" ]; then
+        :
+    elif [ -n "$DHCP" ]; then
+        ip link set "$IFACE" up
+        # Once: -q quits after the lease (the address stays), -n gives up after -t tries.
+        udhcpc -i "$IFACE" -s /etc/udhcpc.script -q -n -t 5 -T 3 >/tmp/udhcpc.log 2>&1
+        [ -s /tmp/dhcp.address ] && ADDR=$(cat /tmp/dhcp.address)
+        [ -z "$NAME" ] && [ -s /tmp/dhcp.hostname ] && NAME=$(cat /tmp/dhcp.hostname)
+    else
+        ip link set "$IFACE" up &&
+            ip addr add "$SIP" dev "$IFACE" &&
+            { [ -z "$SGW" ] || ip route add default via "$SGW" dev "$IFACE"; } &&
+            ADDR=${SIP%%/*}
+    fi
+    KIND=STATIC
+    [ -n "$DHCP" ] && KIND=DHCP
+    if [ -n "$ADDR" ]; then
+        echo "CLOUDFS-$KIND-ADDRESS=$ADDR" > /dev/console
+        hostname "${NAME:-cloudfs-guest}"
+        nc -ll -p 80 -e echo "cloudfs-guest hostname=${NAME:-cloudfs-guest} ip=$ADDR" &
+        echo "CLOUDFS-TCP-80-LISTENING" > /dev/console
+    else
+        echo "CLOUDFS-$KIND-FAILED" > /dev/console
+    fi
+fi
 while true; do sleep 3600; done
 INIT
 chmod 755 "$ROOT/init"
+cat > "$ROOT/etc/udhcpc.script" <<'SCRIPT'
+#!/bin/sh
+# busybox udhcpc calls this with $1 = deconfig|bound|renew|leasefail|nak and the lease in the
+# environment ($interface $ip $mask = prefix length, $router, $hostname).
+case "$1" in
+    deconfig)
+        ip addr flush dev "$interface"
+        ip link set "$interface" up
+        ;;
+    bound|renew)
+        ip addr flush dev "$interface"
+        ip addr add "$ip/${mask:-24}" dev "$interface"
+        for r in $router; do ip route add default via "$r" dev "$interface" && break; done
+        echo "$ip" > /tmp/dhcp.address
+        [ -n "$hostname" ] && echo "$hostname" > /tmp/dhcp.hostname
+        ;;
+esac
+exit 0
+SCRIPT
+chmod 755 "$ROOT/etc/udhcpc.script"
 (cd "$ROOT" && find . | cpio -o -H newc --quiet | gzip -9) > "$WORK/initramfs.gz"
 cp "$WORK"/kernel/boot/vmlinuz-* "$WORK/vmlinuz"
 # Both outputs come from the same kernel package (the modules must match the kernel).
 mv "$WORK/vmlinuz" "$OUTDIR/vmlinuz"
 mv "$WORK/initramfs.gz" "$OUTDIR/initramfs.gz"
+echo "$GUEST_VERSION" > "$OUTDIR/.version"
 
 echo "tiny guest ready: $OUTDIR/vmlinuz $OUTDIR/initramfs.gz ($KPKG)"
