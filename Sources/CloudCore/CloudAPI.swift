@@ -106,6 +106,9 @@ public protocol CloudAPI: AnyObject, Sendable {
     func deleteInstance(_ name: String, caller: Caller) throws(CloudError)
     /// One action written to an instance's `ctl` (this build: `migrate [HOST]`).
     func instanceAction(_ name: String, action: String, caller: Caller) throws(CloudError)
+    /// The instance's task history, newest first, one line per task (Nova's
+    /// os-instance-actions): `ID CREATED KIND[(ARG)] STATE step=STEP RESULT`.
+    func instanceActions(_ name: String) -> [String]
     /// Writes `image` or `flavor` of an instance (desired state).
     func setInstanceField(_ name: String, field: String, value: String, caller: Caller) throws(CloudError)
     /// Calls `completion` once the instance is stable (or gone: nil). Returns a token whose

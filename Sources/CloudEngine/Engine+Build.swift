@@ -186,7 +186,7 @@ extension Engine {
             cmdline = (img?.properties["cmdline"] ?? config.defaultCmdline)
             if let ipText { cmdline! += " cloudfs.ip=\(ipText) cloudfs.name=\(r.name)" }
         }
-        return DomainSpec(domainName: "cloudfs-\(r.id)", uuid: r.id, vcpus: r.vcpus, ramMB: r.ramMb,
+        return DomainSpec(domainName: domainPrefix + r.id, uuid: r.id, vcpus: r.vcpus, ramMB: r.ramMb,
                           diskPath: dir + "/disk", diskFormat: "qcow2", kernelPath: kernel?.path,
                           initrdPath: ramdisk?.path, cmdline: cmdline, mac: ip?.mac, ip: ipText,
                           consolePath: dir + "/console.log")

@@ -43,6 +43,7 @@ extension Engine {
             }
             try conn.destroy(uuid: id)
             let spec = try domainSpec(r)
+            try? FileManager.default.removeItem(atPath: spec.diskPath)   // a new file, not the old one rewritten
             try makeDisk(r, path: spec.diskPath)
             CrashPoints.pass("rebuild.disk")
             let xml = try conn.spawn(spec)

@@ -45,8 +45,11 @@ extension Engine {
 
     /// Subscribes to a fresh connection's lifecycle events: each one syncs that instance.
     func observe(_ conn: any ComputeConnection, host: String) {
+        // The callback runs on libvirt's event thread: it must never hold the last reference
+        // to the engine (its deinit closes connections, which waits for that thread).
+        let queue = reconcileQueue
         conn.observeLifecycle { [weak self] uuid in
-            self?.reconcileQueue.async { [weak self] in self?.lifecycleChanged(uuid: uuid, host: host) }
+            queue.async { [weak self] in self?.lifecycleChanged(uuid: uuid, host: host) }
         }
     }
 
@@ -56,6 +59,10 @@ extension Engine {
         guard let observed = try? conn.powerState(uuid: uuid) else { return }   // EIO: the sweep retries
         apply(observed: observed, to: r, host: host)
     }
+
+    /// Runs one sweep now, on the reconcile queue, and returns when it is done (for an
+    /// operator's script or a test that cannot wait for the next period).
+    public func reconcileNow() { reconcileQueue.sync { reconcile() } }
 
     /// One sweep over every connected host, then the time-based checks.
     func reconcile() {
@@ -77,9 +84,9 @@ extension Engine {
         confirmOverdueResizes()
     }
 
-    func idle(_ r: InstanceRecord) -> Bool {
-        r.taskState == .none && !r.deleteRequested && !catalog.withLock { $0.busy.contains(r.id) }
-    }
+    /// No task runs or waits: every queued task set task_state in its own transaction, and
+    /// a sync commits only while task_state is still `none` (compare-and-set).
+    func idle(_ r: InstanceRecord) -> Bool { r.taskState == .none && !r.deleteRequested }
 
     // MARK: power state
 
@@ -129,14 +136,15 @@ extension Engine {
 
     // MARK: orphans, timeouts, resizes
 
-    /// Domains named like ours that no idle instance on this host owns.
+    /// Domains named like this cloud's (`cloudfs-ID-`) that no instance on this host owns.
     func handleOrphans(_ domains: [DomainSummary], on host: String, conn: any ComputeConnection) {
         let action = configValue(.runningDeletedInstanceAction)
         guard action != "noop" else { return }
         let owned = catalog.withLock { c -> Set<String> in
             Set(c.instances.values.filter { $0.host == host || $0.taskState != .none || c.busy.contains($0.id) }.map(\.id))
         }
-        for d in domains where d.name.hasPrefix("cloudfs-") && !owned.contains(d.uuid.lowercased()) {
+        let prefix = domainPrefix
+        for d in domains where d.name.hasPrefix(prefix) && !owned.contains(d.uuid.lowercased()) {
             let uuid = d.uuid.lowercased()
             let first = catalog.withLock { $0.reportedOrphans.insert(host + "/" + uuid).inserted }
             if action == "reap" {

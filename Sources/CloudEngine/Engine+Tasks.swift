@@ -22,7 +22,13 @@ extension Engine {
         while true {
             let kick = catalog.withLock { $0.kicks[id] ?? 0 }
             do {
-                if let t = try store.takeTask(instanceID: id) { run(t); continue }
+                // Under the mutation lock: a task committed by `commitInstance` is in the
+                // catalog too by the time it can be taken.
+                mutation.lock()
+                let next: TaskRecord?
+                do { next = try store.takeTask(instanceID: id) } catch { mutation.unlock(); throw error }
+                mutation.unlock()
+                if let t = next { run(t); continue }
             } catch {
                 log.error("cannot take a task for \(id): \(error)")
             }
@@ -63,5 +69,18 @@ extension Engine {
             }
         }
         do { try store.finishTask(id: tid, state, result: result) } catch { log.error("cannot finish task \(tid): \(error)") }
+    }
+}
+
+extension Engine {
+    public func instanceActions(_ name: String) -> [String] {
+        guard let id = catalog.withLock({ $0.instances[name]?.id }),
+              let tasks = try? store.tasks(instanceID: id) else { return [] }
+        return tasks.map { t in
+            let what = t.kind.rawValue + (t.argument.isEmpty ? "" : "(\(t.argument))")
+            let when = Timestamp.string(Date(timeIntervalSince1970: t.created))
+            return "\(t.id ?? 0) \(when) \(what) \(t.state.rawValue) step=\(t.step.isEmpty ? "-" : t.step)"
+                + (t.result.isEmpty ? "" : " \(t.result)")
+        }
     }
 }

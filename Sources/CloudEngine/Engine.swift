@@ -64,6 +64,12 @@ public final class Engine: CloudAPI, @unchecked Sendable {
 
     public var readme: String { Readme.text }
 
+    /// This cloud's id (8 hex digits, made at first start): its domains are named
+    /// `cloudfs-ID-UUID`, so clouds sharing a libvirt host never take each other's domains
+    /// for orphans.
+    var cloudID: String { catalog.withLock { $0.settings["cloud.id"] } ?? "local" }
+    var domainPrefix: String { "cloudfs-\(cloudID)-" }
+
     public func subscribe(_ handler: @escaping @Sendable (ChangeNotice) -> Void) {
         subscribers.withLock { $0.append(handler) }
     }
@@ -110,6 +116,9 @@ public final class Engine: CloudAPI, @unchecked Sendable {
     // MARK: start-up
 
     private func seed() throws(CloudError) {
+        if try store.setting("cloud.id") == nil {
+            try store.setSetting("cloud.id", String(UUID().uuidString.lowercased().prefix(8)))
+        }
         try store.seedFlavorsOnce(Flavor.seed)
         try store.ensureNetwork(NetworkRecord(name: "default", cidr: "10.0.0.0/16", gateway: "10.0.0.1", mode: "flat"))
     }

@@ -24,6 +24,7 @@ extension CloudFileSystem {
         case .project: text(i.project)
         case .group: text(i.group)
         case .infoJSON: infoJSON(i)
+        case .actions: lines(api.instanceActions(i.name))
         case .wait, .console, .ctl: []
         }
     }

@@ -7,7 +7,7 @@ import CloudCore
 enum InstanceField: String, CaseIterable, Sendable {
     case status, vmState = "vm_state", taskState = "task_state", powerState = "power_state"
     case wait, fault, host, ip, mac, console, domainXML = "domain.xml", id, created
-    case image, flavor, project, infoJSON = "info.json", group, ctl
+    case image, flavor, project, infoJSON = "info.json", group, ctl, actions
 
     /// `image`, `flavor` and `group` take writes (desired state before scheduling,
     /// `setInstanceField`); `ctl` takes actions (`instanceAction`).

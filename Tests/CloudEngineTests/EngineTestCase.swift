@@ -47,7 +47,11 @@ class EngineTestCase: XCTestCase {
         final class Box: @unchecked Sendable { var info: InstanceInfo? }
         let box = Box()
         _ = engine.waitUntilStable(name) { box.info = $0; done.fulfill() }
-        wait(for: [done], timeout: timeout)
+        if XCTWaiter().wait(for: [done], timeout: timeout) != .completed {
+            XCTFail("\(name) not stable after \(timeout) s: \(String(describing: engine.instance(name)))\n"
+                    + engine.instanceActions(name).joined(separator: "\n") + "\n"
+                    + engine.events.lines.suffix(10).joined(separator: "\n"))
+        }
         return box.info
     }
 

@@ -1,3 +1,4 @@
+import Foundation
 import CloudCore
 
 /// FakeCloud's host controls and scheduler options: enough behaviour to drive the tree's
@@ -30,6 +31,10 @@ extension FakeCloud {
     public func instanceAction(_ name: String, action: String, caller: Caller) throws(CloudError) {
         guard instance(name) != nil else { throw refuse(.noEntry, "no instance named '\(name)'", name, caller) }
         throw refuse(.invalid, "FakeCloud takes no actions ('\(action)')", name, caller)
+    }
+
+    public func instanceActions(_ name: String) -> [String] {
+        instance(name) == nil ? [] : ["1 \(Timestamp.string(Date(timeIntervalSince1970: 0))) build done step=spawning ACTIVE"]
     }
 
     public var schedulerKeys: [String] { ["driver", "host_subset_size"] }

@@ -1,4 +1,5 @@
 import CloudCore
+import Foundation
 import Synchronization
 
 /// A fault-injecting compute driver (DESIGN: "FakeCompute for fault tests"): it forwards
@@ -10,6 +11,8 @@ public final class FaultyDriver: ComputeDriver, Sendable {
         case spawnOn(uri: String, String)
         /// The host with this URI stops answering: connect and capacity fail, isAlive is false.
         case dead(uri: String)
+        /// Spawns take this many seconds before they go on (a hung hypervisor call).
+        case slowSpawn(Double)
     }
     let inner: any ComputeDriver
     let fault: Mutex<Fault>
@@ -36,6 +39,7 @@ final class FaultyConnection: ComputeConnection, Sendable {
     func spawn(_ spec: DomainSpec) throws(CloudError) -> String {
         if case .spawn(let why) = driver.current { throw CloudError.io(why) }
         if case .spawnOn(let u, let why) = driver.current, u == inner.uri { throw CloudError.io(why) }
+        if case .slowSpawn(let s) = driver.current { Thread.sleep(forTimeInterval: s) }
         return try inner.spawn(spec)
     }
     func destroy(uuid: String) throws(CloudError) {
@@ -46,4 +50,5 @@ final class FaultyConnection: ComputeConnection, Sendable {
     func listDomains() throws(CloudError) -> [DomainSummary] { try inner.listDomains() }
     func perform(_ op: DomainOperation, uuid: String) throws(CloudError) { try inner.perform(op, uuid: uuid) }
     func isAlive() -> Bool { !isDead && inner.isAlive() }
+    func observeLifecycle(_ handler: @escaping @Sendable (String) -> Void) { inner.observeLifecycle(handler) }
 }
