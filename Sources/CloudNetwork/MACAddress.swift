@@ -17,21 +17,20 @@ public enum MACAddress {
         return random(using: &rng)
     }
 
-    /// A random MAC with Nova's prefix that is not in `used` (compared case-insensitively),
-    /// like nova-network's retry on a duplicate `virtual_interfaces.address`. Throws `ENOSPC`
-    /// when `used` already holds every address of the prefix.
+    /// A random MAC with Nova's prefix that is not in `used`, like nova-network's retry on a
+    /// duplicate `virtual_interfaces.address`. `used` holds MACs as this type writes them (lower
+    /// case; an all-upper-case spelling is recognised too). Costs O(1) per probe, so it stays
+    /// cheap however many MACs exist. Throws `ENOSPC` when every address of the prefix is used.
     public static func unique<G: RandomNumberGenerator>(avoiding used: Set<String>, using rng: inout G) throws(CloudError) -> String {
-        let taken = Set(used.compactMap(suffix))
-        guard taken.count < space else { throw CloudError.noSpace("every MAC address with prefix \(novaPrefix) is in use") }
+        func free(_ s: UInt32) -> Bool { let m = format(s); return !used.contains(m) && !used.contains(m.uppercased()) }
         // Random probes first (the usual case: a sparse set), then a walk so it always ends.
         for _ in 0..<64 {
             let s = UInt32.random(in: 0..<UInt32(space), using: &rng)
-            if !taken.contains(s) { return format(s) }
+            if free(s) { return format(s) }
         }
         let start = UInt32.random(in: 0..<UInt32(space), using: &rng)
-        for i in 0..<UInt32(space) {
-            let s = (start &+ i) % UInt32(space)
-            if !taken.contains(s) { return format(s) }
+        for i in 0..<UInt32(space) where free((start &+ i) % UInt32(space)) {
+            return format((start &+ i) % UInt32(space))
         }
         throw CloudError.noSpace("every MAC address with prefix \(novaPrefix) is in use")
     }
@@ -45,13 +44,6 @@ public enum MACAddress {
     public static func isValid(_ text: String) -> Bool {
         let parts = text.split(separator: ":", omittingEmptySubsequences: false)
         return parts.count == 6 && parts.allSatisfy { $0.count == 2 && $0.allSatisfy(\.isHexDigit) && $0.allSatisfy(\.isASCII) }
-    }
-
-    /// The low three octets of a MAC with Nova's prefix, nil for any other text.
-    static func suffix(_ mac: String) -> UInt32? {
-        let m = mac.lowercased()
-        guard isValid(m), m.hasPrefix(novaPrefix + ":") else { return nil }
-        return UInt32(String(m.dropFirst(novaPrefix.count + 1).filter { $0 != ":" }), radix: 16)
     }
 
     static func format(_ suffix: UInt32) -> String {
