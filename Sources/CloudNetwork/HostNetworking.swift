@@ -1,0 +1,171 @@
+import CloudCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// nova-network's `linux_net` driver: makes one host match the networks' plans. Bridges
+/// (`LinuxBridgeInterfaceDriver.ensure_bridge`), VLAN interfaces (`ensure_vlan`), dnsmasq
+/// (`restart_dhcp`, `kill_dhcp`) and the cloudfs nftables tables (`IptablesManager.apply`).
+/// Every method is idempotent: calling it again with the same arguments changes nothing.
+/// Failures throw `EIO` with the failing command and its stderr.
+///
+/// Commands run through `runner`, so tests point it at a network namespace. Files live in
+/// `stateDirectory/networks/NAME/` (dnsmasq) and `stateDirectory/nftables.nft`.
+public struct HostNetworking: Sendable {
+    /// What `syncDHCP` did to the network's dnsmasq.
+    public enum DHCPAction: String, Sendable { case started, restarted, reloaded, unchanged }
+
+    public let stateDirectory: String
+    public let runner: CommandRunner
+
+    public init(stateDirectory: String, runner: CommandRunner = CommandRunner()) {
+        self.stateDirectory = stateDirectory.hasSuffix("/") ? String(stateDirectory.dropLast()) : stateDirectory
+        self.runner = runner
+    }
+
+    /// The dnsmasq files of `spec` under the state directory.
+    public func dnsmasqConfig(for spec: NetworkSpec) -> DnsmasqConfig {
+        DnsmasqConfig(spec: spec, directory: "\(stateDirectory)/networks/\(spec.name)")
+    }
+
+    // MARK: links
+
+    /// The network's bridge exists, is up and holds `gateway/prefix`; for VLAN networks the
+    /// `vlan<N>` interface on `bridgeInterface` is enslaved to it, for flat networks the
+    /// `bridgeInterface` (if any).
+    public func ensureBridge(_ spec: NetworkSpec) throws(CloudError) {
+        if !linkExists(spec.bridge) {
+            try runner.check(["ip", "link", "add", spec.bridge, "type", "bridge"])
+        }
+        try runner.check(["ip", "link", "set", "dev", spec.bridge, "up"])
+        try runner.check(["ip", "addr", "replace", "\(spec.gateway)/\(spec.cidr.prefix)", "dev", spec.bridge])
+        if let vlanIf = spec.vlanInterface, let vlan = spec.vlan, let parent = spec.bridgeInterface {
+            try ensureVLAN(name: vlanIf, id: vlan, parent: parent)
+            try enslave(vlanIf, to: spec.bridge)
+        } else if spec.mode != .vlan, let uplink = spec.bridgeInterface {
+            try enslave(uplink, to: spec.bridge)
+        }
+    }
+
+    /// The 802.1Q interface `name` with tag `id` exists on `parent` and is up.
+    public func ensureVLAN(name: String, id: Int, parent: String) throws(CloudError) {
+        if !linkExists(name) {
+            try runner.check(["ip", "link", "add", "link", parent, "name", name, "type", "vlan", "id", "\(id)"])
+        }
+        try runner.check(["ip", "link", "set", "dev", name, "up"])
+    }
+
+    /// Removes the network's VLAN interface and bridge (absent ones are fine).
+    public func removeLinks(_ spec: NetworkSpec) throws(CloudError) {
+        if let v = spec.vlanInterface, linkExists(v) { try runner.check(["ip", "link", "del", "dev", v]) }
+        if linkExists(spec.bridge) { try runner.check(["ip", "link", "del", "dev", spec.bridge]) }
+    }
+
+    /// True when the interface exists (in the runner's namespace).
+    public func linkExists(_ name: String) -> Bool {
+        (try? runner.run(["ip", "link", "show", "dev", name]).status) == 0
+    }
+
+    private func enslave(_ port: String, to bridge: String) throws(CloudError) {
+        try runner.check(["ip", "link", "set", "dev", port, "master", bridge])
+        try runner.check(["ip", "link", "set", "dev", port, "up"])
+    }
+
+    // MARK: dnsmasq
+
+    /// Writes the network's dnsmasq files and makes dnsmasq serve them: starts it when not
+    /// running, restarts it when its configuration changed, sends SIGHUP (dnsmasq re-reads
+    /// `dhcp-hostsfile`) when only the hosts changed. The bridge must exist (`ensureBridge`).
+    @discardableResult
+    public func syncDHCP(_ spec: NetworkSpec, hosts: [DHCPHost]) throws(CloudError) -> DHCPAction {
+        let cfg = dnsmasqConfig(for: spec)
+        try Files.makeDirectory("\(stateDirectory)/networks/\(spec.name)")
+        let confChanged = try Files.replace(cfg.confFile, with: cfg.configText)
+        let hostsChanged = try Files.replace(cfg.hostsFile, with: DnsmasqConfig.hostsText(hosts))
+        if let pid = dnsmasqPID(spec) {
+            if confChanged {
+                try stop(pid: pid)
+                try start(cfg)
+                return .restarted
+            }
+            guard hostsChanged else { return .unchanged }
+            guard kill(pid, SIGHUP) == 0 else { throw CloudError.io("cannot signal dnsmasq \(pid): \(String(cString: strerror(errno)))") }
+            return .reloaded
+        }
+        try start(cfg)
+        return .started
+    }
+
+    /// Stops the network's dnsmasq if it runs (waits for it to exit).
+    public func stopDHCP(_ spec: NetworkSpec) throws(CloudError) {
+        if let pid = dnsmasqPID(spec) { try stop(pid: pid) }
+    }
+
+    /// The pid of the network's running dnsmasq: the pid file's process, if it is alive and
+    /// is a dnsmasq reading this network's configuration (a stale pid file gives nil).
+    public func dnsmasqPID(_ spec: NetworkSpec) -> pid_t? {
+        let cfg = dnsmasqConfig(for: spec)
+        guard let text = Files.read(cfg.pidFile), let pid = pid_t(text.trimmingTrailingNewlines), pid > 0,
+              let cmdline = Files.read("/proc/\(pid)/cmdline") else { return nil }
+        let args = cmdline.split(separator: "\0").map(String.init)
+        guard args.first?.hasSuffix("dnsmasq") == true, args.contains("--conf-file=\(cfg.confFile)"),
+              !Files.isZombie(pid) else { return nil }
+        return pid
+    }
+
+    private func start(_ cfg: DnsmasqConfig) throws(CloudError) {
+        // dnsmasq forks into the background; it exits non-zero (with the reason on stderr)
+        // when the configuration is bad or it cannot bind, and writes its pid file first.
+        try runner.check(["dnsmasq", "--conf-file=\(cfg.confFile)"])
+    }
+
+    private func stop(pid: pid_t) throws(CloudError) {
+        guard kill(pid, SIGTERM) == 0 || errno == ESRCH else {
+            throw CloudError.io("cannot stop dnsmasq \(pid): \(String(cString: strerror(errno)))")
+        }
+        for _ in 0..<500 where kill(pid, 0) == 0 && !Files.isZombie(pid) { usleep(10_000) }
+        if kill(pid, 0) == 0, !Files.isZombie(pid) {
+            _ = kill(pid, SIGKILL)
+            for _ in 0..<100 where kill(pid, 0) == 0 && !Files.isZombie(pid) { usleep(10_000) }
+        }
+    }
+
+    // MARK: nftables
+
+    /// Replaces cloudfs's nftables tables with the rules for these floating IP associations
+    /// and instance ports, in one `nft -f` transaction. Also turns on
+    /// `net.bridge.bridge-nf-call-iptables` so bridged guest traffic meets the filter.
+    public func applyRuleset(associations: [FloatingIPAssociation], ports: [InstancePort]) throws(CloudError) {
+        let text = try NftablesRuleset.render(associations: associations, ports: ports)
+        let r = try runner.run(["sysctl", "-q", "-w", "net.bridge.bridge-nf-call-iptables=1"])
+        guard r.status == 0 else {
+            throw CloudError.io("cannot enable bridge-nf-call-iptables (is br_netfilter loaded?): \(r.stderr.trimmingTrailingNewlines)")
+        }
+        try load(text, file: "nftables.nft")
+    }
+
+    /// Removes cloudfs's nftables tables (absent tables are fine).
+    public func removeRuleset() throws(CloudError) {
+        try load(NftablesRuleset.teardown, file: "nftables-teardown.nft")
+    }
+
+    private func load(_ text: String, file: String) throws(CloudError) {
+        try Files.makeDirectory(stateDirectory)
+        let path = "\(stateDirectory)/\(file)"
+        _ = try Files.replace(path, with: text)
+        try runner.check(["nft", "-f", path])
+    }
+
+    // MARK: everything
+
+    /// Removes everything cloudfs made on the host for `networks`: dnsmasq processes and
+    /// files, VLAN interfaces, bridges, and the nftables tables.
+    public func teardown(networks: [NetworkSpec]) throws(CloudError) {
+        for spec in networks {
+            try stopDHCP(spec)
+            try removeLinks(spec)
+            Files.removeTree("\(stateDirectory)/networks/\(spec.name)")
+        }
+        try removeRuleset()
+    }
+}

@@ -1,0 +1,78 @@
+import CloudCore
+
+/// nova-network's network manager, one per network: `FlatManager` (flat: addresses are
+/// injected, no DHCP), `FlatDHCPManager` (flatdhcp: one bridge, dnsmasq hands out the fixed
+/// IPs) and `VlanManager` (vlan: one bridge and 802.1Q interface per network, with DHCP).
+public enum NetworkMode: String, CaseIterable, Sendable, Codable {
+    case flat, flatdhcp, vlan
+
+    /// Whether the network runs a DHCP server (dnsmasq) on its bridge.
+    public var usesDHCP: Bool { self != .flat }
+}
+
+/// One nova-network network (the `networks` table row `nova-manage network create` writes):
+/// its subnet, gateway, DNS servers, bridge, optional VLAN and floating range.
+///
+/// The memberwise defaults follow nova-network: the gateway is the first host address,
+/// `dhcp_start` the address after the gateway, the bridge `br100` for flat networks and
+/// `br<vlan>` for VLAN networks. Build one with `init` and check it with `validate(against:)`.
+public struct NetworkSpec: Hashable, Sendable {
+    public var name: String
+    public var mode: NetworkMode
+    public var cidr: IPv4Network
+    /// The bridge's address on the host, the guests' default route and the DHCP server.
+    public var gateway: IPv4Address
+    /// DNS servers handed to guests; empty means the DHCP server (gateway) itself.
+    public var dns: [IPv4Address]
+    /// The Linux bridge the guests' tap devices are plugged into (nova's `bridge`).
+    public var bridge: String
+    /// The host interface enslaved to the bridge (nova's `bridge_interface`, from
+    /// `flat_interface` or `vlan_interface`): the physical uplink for flat networks, the
+    /// parent of `vlan<N>` for VLAN networks. Nil: a bridge without uplink.
+    public var bridgeInterface: String?
+    /// The 802.1Q tag (VlanManager only).
+    public var vlan: Int?
+    /// The first address handed to instances: everything below it is reserved.
+    public var dhcpStart: IPv4Address
+    /// The floating IP pool that belongs with this network, if any.
+    public var floatingRange: IPv4Network?
+
+    /// A spec with nova-network's defaults for every field not given.
+    public init(name: String, mode: NetworkMode, cidr: IPv4Network, gateway: IPv4Address? = nil,
+                dns: [IPv4Address] = [], bridge: String? = nil, bridgeInterface: String? = nil,
+                vlan: Int? = nil, dhcpStart: IPv4Address? = nil, floatingRange: IPv4Network? = nil) {
+        self.name = name
+        self.mode = mode
+        self.cidr = cidr
+        let gw = gateway ?? cidr.defaultGateway
+        self.gateway = gw
+        self.dns = dns
+        self.bridge = bridge ?? NetworkSpec.defaultBridge(mode: mode, vlan: vlan)
+        self.bridgeInterface = bridgeInterface
+        self.vlan = vlan
+        self.dhcpStart = dhcpStart ?? IPv4Address(gw.value &+ 1)
+        self.floatingRange = floatingRange
+    }
+
+    /// The network the engine creates on first mount, like nova-network's single
+    /// FlatDHCP network: `default`, flatdhcp, 10.0.0.0/16 on bridge br100.
+    public static let defaultNetwork = NetworkSpec(
+        name: "default", mode: .flatdhcp, cidr: try! IPv4Network(cidr: "10.0.0.0/16"))
+
+    /// nova-network's bridge names: `br100` (the `flat_network_bridge` default) for flat and
+    /// flatdhcp networks, `br<vlan>` for VLAN networks.
+    public static func defaultBridge(mode: NetworkMode, vlan: Int?) -> String {
+        if mode == .vlan, let vlan { return "br\(vlan)" }
+        return "br100"
+    }
+
+    /// The 802.1Q interface VlanManager creates on `bridgeInterface` and enslaves to the
+    /// bridge (`vlan<N>`); nil for flat networks.
+    public var vlanInterface: String? {
+        guard mode == .vlan, let vlan else { return nil }
+        return "vlan\(vlan)"
+    }
+
+    /// The address dnsmasq listens on (nova's `dhcp_server`, the gateway by default).
+    public var dhcpServer: IPv4Address { gateway }
+}
