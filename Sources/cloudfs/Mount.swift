@@ -42,6 +42,7 @@ struct Mount: ParsableCommand {
         guard ["auto", "kvm", "qemu"].contains(resolvedVirtType) else {
             throw ValidationError("--virt-type must be auto, kvm or qemu (got '\(resolvedVirtType)')")
         }
+        StaleMount.clear(mountpoint)
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: mountpoint, isDirectory: &isDir), isDir.boolValue else {
             throw ValidationError("mount point \(mountpoint) is not a directory")

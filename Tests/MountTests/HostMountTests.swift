@@ -33,43 +33,15 @@ final class HostMountTests: MountTestCase {
 /// started by the test on a private socket, serves the test driver and is killed and
 /// restarted underneath the mounted cloud.
 final class RemoteHostMountTests: MountTestCase {
-    var daemonDir = ""
-    var daemon: Process?
+    var libvirtd: PrivateLibvirtd!
 
     override func setUpWithError() throws {
-        guard FileManager.default.isExecutableFile(atPath: "/usr/sbin/libvirtd") else {
-            throw XCTSkip("libvirtd is not installed (scripts/install-deps.sh installs libvirt-daemon)")
-        }
         try super.setUpWithError()
-        daemonDir = work + "/libvirtd"
-        try FileManager.default.createDirectory(atPath: daemonDir, withIntermediateDirectories: true)
-        try """
-        unix_sock_dir = "\(daemonDir)"
-        listen_tls = 0
-        listen_tcp = 0
-        auth_unix_rw = "none"
-        auth_unix_ro = "none"
-        """.write(toFile: daemonDir + "/libvirtd.conf", atomically: true, encoding: .utf8)
+        libvirtd = try PrivateLibvirtd(dir: work + "/libvirtd")
     }
 
-    func startDaemon() throws {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/sbin/libvirtd")
-        p.arguments = ["--config", daemonDir + "/libvirtd.conf", "--pid-file", daemonDir + "/pid"]
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        daemon = p
-        for _ in 0..<100 where !FileManager.default.fileExists(atPath: daemonDir + "/libvirt-sock") { usleep(50_000) }
-    }
-
-    func stopDaemon() {
-        guard let p = daemon else { return }
-        p.terminate()
-        p.waitUntilExit()
-        daemon = nil
-        try? FileManager.default.removeItem(atPath: daemonDir + "/libvirt-sock")
-    }
+    func startDaemon() throws { try libvirtd.start() }
+    func stopDaemon() { libvirtd?.stop() }
 
     override func tearDown() {
         stopDaemon()
@@ -88,7 +60,7 @@ final class RemoteHostMountTests: MountTestCase {
 
     func testHostWhoseURIStopsAnsweringGoesDownAndReturns() throws {
         try startDaemon()
-        ok("mkdir hosts/remote && echo 'test+unix:///default?socket=\(daemonDir)/libvirt-sock' > hosts/remote/uri")
+        ok("mkdir hosts/remote && echo '\(libvirtd.uri)' > hosts/remote/uri")
         XCTAssertEqual(read("hosts/remote/state"), "up")
         XCTAssertEqual(read("hosts/remote/vcpus"), "16")
         stopDaemon()

@@ -56,9 +56,10 @@ class MountTestCase: XCTestCase {
         try mount()
     }
 
-    func mount(extra: [String] = []) throws {
+    /// Runs `cloudfs mount`; `env` is prepended to the command (e.g. `CLOUDFS_CRASH_AT=x`).
+    func mount(extra: [String] = [], env: String = "") throws {
         let args = ([cloudfs, "mount", mnt, "--state", state] + hostArgs + extra).map { "'\($0)'" }.joined(separator: " ")
-        let r = sh(args, timeout: 120)
+        let r = sh(env + " " + args, timeout: 120)
         guard r.status == 0 else {
             throw NSError(domain: "mount", code: Int(r.status),
                           userInfo: [NSLocalizedDescriptionKey: "cloudfs mount failed: \(r.out) \(r.err)"])

@@ -6,8 +6,8 @@ import XCTest
 final class OwnershipMountTests: MountTestCase {
     let asNobody = "setpriv --reuid=65534 --regid=65534 --clear-groups"
 
-    override func mount(extra: [String] = []) throws {
-        try super.mount(extra: extra + ["--allow-other"])
+    override func mount(extra: [String] = [], env: String = "") throws {
+        try super.mount(extra: extra + ["--allow-other"], env: env)
     }
 
     override func setUpWithError() throws {

@@ -21,25 +21,36 @@ final class QemuBootMountTests: MountTestCase {
         try super.setUpWithError()
     }
 
-    func testMkdirBootsARealGuest() {
+    /// The tiny guest as three images: kernel (aki), initramfs (ari) and a qcow2 root
+    /// whose properties name them.
+    func uploadGuest() {
         let guest = TestPaths.guestDir
-        XCTAssertEqual(read("hosts/local/state"), "up")
-        XCTAssertEqual(read("hosts/local/hypervisor_type"), "qemu")
         ok("cp '\(guest)/vmlinuz' images/vmlinuz && cp '\(guest)/initramfs.gz' images/initrd")
         XCTAssertEqual(read("images.d/vmlinuz/format"), "aki")
         XCTAssertEqual(read("images.d/initrd/format"), "ari")
         ok("qemu-img create -q -f qcow2 '\(work)/root.qcow2' 64M && cp '\(work)/root.qcow2' images/tiny")
         ok("echo vmlinuz > images.d/tiny/properties/kernel && echo initrd > images.d/tiny/properties/ramdisk")
         ok("echo 'console=ttyS0' > images.d/tiny/properties/cmdline && echo m1.nano > defaults/flavor")
+    }
+
+    func waitForConsole(_ name: String, _ marker: String = "CLOUDFS-GUEST-BOOTED") -> String {
+        var console = ""
+        for _ in 0..<180 {
+            console = read("instances/\(name)/console")
+            if console.contains(marker) { break }
+            usleep(500_000)
+        }
+        return console
+    }
+
+    func testMkdirBootsARealGuest() {
+        XCTAssertEqual(read("hosts/local/state"), "up")
+        XCTAssertEqual(read("hosts/local/hypervisor_type"), "qemu")
+        uploadGuest()
         ok("mkdir instances/vm1")
         let status = ok("timeout 120 cat instances/vm1/wait", timeout: 150)
         XCTAssertEqual(status, "ACTIVE\n", read("instances/vm1/fault"))
-        var console = ""
-        for _ in 0..<180 {
-            console = read("instances/vm1/console")
-            if console.contains("CLOUDFS-GUEST-BOOTED") { break }
-            usleep(500_000)
-        }
+        let console = waitForConsole("vm1")
         XCTAssertTrue(console.contains("CLOUDFS-GUEST-BOOTED"), "console: \(console.suffix(2000))")
         XCTAssertTrue(console.contains("cloudfs.ip=10.0.0.3"), "the guest sees its fixed IP on its command line")
         XCTAssertTrue(read("instances/vm1/domain.xml").contains("type='qemu'") || read("instances/vm1/domain.xml").contains("type=\"qemu\""))
@@ -58,6 +69,33 @@ final class QemuBootMountTests: MountTestCase {
         ok("rmdir instances/vm1")
         for _ in 0..<200 where !ok("ls instances").isEmpty { usleep(100_000) }
         XCTAssertEqual(ok("ls instances"), "")
+        XCTAssertEqual(qemuCount(), "0", "rmdir left a QEMU process")
+    }
+
+    /// kill -9 of the daemon right after libvirt started the guest, before the build
+    /// recorded ACTIVE: the restarted daemon adopts the running QEMU instead of replacing it.
+    func testKillNineDuringARealBuildNeverDisturbsTheGuest() throws {
+        uploadGuest()
+        unmount()
+        try mount(env: "CLOUDFS_CRASH_AT=build.spawned")
+        sh("mkdir '\(mnt)/instances/vm1'")
+        var dead = false
+        for _ in 0..<600 {
+            var st = stat()
+            if stat(mnt, &st) != 0 && errno == ENOTCONN { dead = true; break }
+            usleep(100_000)
+        }
+        XCTAssertTrue(dead, "the daemon reached build.spawned and was killed")
+        let qemuBefore = sh("pgrep -f '[q]emu-system.*\(state)'").out
+        XCTAssertEqual(qemuCount(), "1", "the guest kept running after the daemon died")
+        try mount()
+        let status = ok("timeout 120 cat instances/vm1/wait", timeout: 150)
+        XCTAssertEqual(status, "ACTIVE\n", read("instances/vm1/fault"))
+        XCTAssertEqual(sh("pgrep -f '[q]emu-system.*\(state)'").out, qemuBefore, "the same QEMU process: never restarted")
+        XCTAssertTrue(read("events").contains("instance.adopted vm1"))
+        XCTAssertTrue(waitForConsole("vm1").contains("CLOUDFS-GUEST-BOOTED"))
+        ok("rmdir instances/vm1")
+        for _ in 0..<200 where !ok("ls instances").isEmpty { usleep(100_000) }
         XCTAssertEqual(qemuCount(), "0", "rmdir left a QEMU process")
     }
 
