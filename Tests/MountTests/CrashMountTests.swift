@@ -119,4 +119,32 @@ final class CrashMountTests: MountTestCase {
         }
         XCTAssertEqual(Set(instanceNames()), ["base", "b0", "b1", "b2", "b3", "b4"], "nothing lost, nothing extra")
     }
+
+    /// Nova's power-state sync and orphan reaping, driven from outside with `virsh` on the
+    /// same libvirtd: the tree shows it within seconds (libvirt lifecycle events).
+    func testChangesBehindOurBackAreSyncedAndOrphansReaped() throws {
+        let disk = makeFile("disk.raw", mib: 1)
+        ok("cp '\(disk)' images/tiny && echo m1.nano > defaults/flavor")
+        ok("mkdir instances/vm && timeout 60 cat instances/vm/wait")
+        let id = read("instances/vm/id")
+        sh("virsh -c '\(libvirtd.uri)' destroy \(id)")
+        var status = ""
+        for _ in 0..<50 { status = read("instances/vm/status"); if status == "SHUTOFF" { break }; usleep(100_000) }
+        XCTAssertEqual(status, "SHUTOFF", "a guest stopped behind our back shows SHUTOFF within 5 s")
+        XCTAssertTrue(read("events").contains("instance.power_synced vm"))
+        // A domain named like ours that no instance owns: reported and reaped by the sweep.
+        let prefix = String(read("instances/vm/domain.xml").firstMatch(of: /<name>(cloudfs-[0-9a-f]+-)/)?.1 ?? "cloudfs-x-")
+        let stray = UUID().uuidString.lowercased()
+        try """
+        <domain type='test'><name>\(prefix)\(stray)</name><uuid>\(stray)</uuid><memory>65536</memory>
+        <os><type>hvm</type></os></domain>
+        """.write(toFile: work + "/stray.xml", atomically: true, encoding: .utf8)
+        XCTAssertEqual(sh("virsh -c '\(libvirtd.uri)' define '\(work)/stray.xml' && virsh -c '\(libvirtd.uri)' start \(stray)").status, 0)
+        ok("echo 1 > config/sync_power_state_interval")
+        var reaped = false
+        for _ in 0..<150 { if !libvirtd.domains().contains(stray) { reaped = true; break }; usleep(100_000) }
+        XCTAssertTrue(reaped, "the orphan domain was reaped")
+        XCTAssertTrue(read("events").contains("host.orphan_reaped"))
+        XCTAssertEqual(libvirtd.domains(), [id], "our own domain is untouched")
+    }
 }
