@@ -11,12 +11,15 @@ public enum ObjectName {
         if bytes[0] == UInt8(ascii: ".") || bytes[0] == UInt8(ascii: "-") {
             return "name may not start with '.' or '-'"
         }
-        for b in bytes {
-            let ok = (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A)
-                || b == UInt8(ascii: ".") || b == UInt8(ascii: "_") || b == UInt8(ascii: "-")
-            if !ok { return "name may only contain A-Z a-z 0-9 . _ -" }
-        }
+        if !bytes.allSatisfy(isAllowed) { return "name may only contain A-Z a-z 0-9 . _ -" }
         return nil
+    }
+
+    /// The bytes a name may hold: ASCII letters, digits, `.`, `_` and `-` (also what Linux
+    /// interface names may safely hold).
+    public static func isAllowed(_ b: UInt8) -> Bool {
+        (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A)
+            || b == UInt8(ascii: ".") || b == UInt8(ascii: "_") || b == UInt8(ascii: "-")
     }
 
     /// Throws `EINVAL` with the reason when `name` is not acceptable.

@@ -56,7 +56,9 @@ extension Engine {
     func lifecycleChanged(uuid: String, host: String) {
         guard let r = catalog.withLock({ c in c.instanceNames[uuid].flatMap { c.instances[$0] } }),
               r.host == host, idle(r), let conn = connection(forHost: host) else { return }
-        guard let observed = try? conn.powerState(uuid: uuid) else { return }   // EIO: the sweep retries
+        // (Not `try?`: it would flatten "no such domain" into the error case.)
+        let observed: PowerState?
+        do { observed = try conn.powerState(uuid: uuid) } catch { return }   // EIO: the sweep retries
         apply(observed: observed, to: r, host: host)
     }
 

@@ -57,7 +57,8 @@ extension Engine {
             commitInstance { (e) throws(CloudError) in try e.store.update(instanceID: r.id) { $0.powerState = .nostate } }
             return
         }
-        guard let observed = try? conn.powerState(uuid: r.id) else { return }
+        let observed: PowerState?   // nil: the domain is missing (`try?` would hide that)
+        do { observed = try conn.powerState(uuid: r.id) } catch { return }
         apply(observed: observed, to: r, host: host)
     }
 

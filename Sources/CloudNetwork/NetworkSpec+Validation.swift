@@ -13,10 +13,8 @@ public enum InterfaceName {
         if bytes.count > maxLength { return "'\(name.prefix(40))' is longer than \(maxLength) characters, the Linux limit for interface names" }
         if name == "." || name == ".." { return "'\(name)' is not a usable interface name" }
         if bytes[0] == UInt8(ascii: "-") { return "an interface name may not start with '-'" }
-        for b in bytes {
-            let ok = (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A)
-                || b == UInt8(ascii: ".") || b == UInt8(ascii: "_") || b == UInt8(ascii: "-")
-            if !ok { return "interface name '\(name.prefix(40))' may only contain A-Z a-z 0-9 . _ -" }
+        if !bytes.allSatisfy(ObjectName.isAllowed) {
+            return "interface name '\(name.prefix(40))' may only contain A-Z a-z 0-9 . _ -"
         }
         return nil
     }

@@ -34,8 +34,7 @@ final class ReconcileTests: EngineTestCase {
     func testUndefinedDomainIsReportedAndStartRecreatesIt() throws {
         let vm = try boot("vm")
         try behindOurBack().destroy(uuid: vm.id)
-        engine.reconcileNow()
-        eventually("reported missing") { engine.instance("vm")?.fault.contains("missing") ?? false }
+        eventually("reported missing from the undefine event alone", timeout: 5) { engine.instance("vm")?.fault.contains("missing") ?? false }
         XCTAssertEqual(engine.instance("vm")?.status, .SHUTOFF)
         XCTAssertTrue(engine.events.lines.contains { $0.contains("instance.missing vm") })
         try engine.instanceAction("vm", action: "start", caller: root)

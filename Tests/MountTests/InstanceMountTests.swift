@@ -64,13 +64,17 @@ final class InstanceMountTests: MountTestCase {
         XCTAssertFalse(isMounted())
         try mount()
         XCTAssertEqual(read("instances/keep/id"), id)
-        XCTAssertEqual(read("instances/keep/status"), "ACTIVE")
         XCTAssertEqual(read("instances/keep/ip"), "10.0.0.3")
         // libvirt's test:/// driver lives inside the daemon, so its domains went with it; the
-        // instance says so instead of pretending (QemuBootMountTests shows a real guest surviving).
-        XCTAssertEqual(read("instances/keep/power_state"), "nostate")
+        // instance says so instead of pretending (QemuBootMountTests shows a real guest surviving):
+        // SHUTOFF with the reason, and `start` defines it again over its disk.
+        XCTAssertEqual(read("instances/keep/status"), "SHUTOFF")
+        XCTAssertEqual(read("instances/keep/power_state"), "nostate", read("events"))
         XCTAssertTrue(read("instances/keep/fault").contains("missing on host default"), read("instances/keep/fault"))
         XCTAssertTrue(read("events").contains("instance.missing keep"))
+        ok("echo start > instances/keep/ctl")
+        XCTAssertEqual(ok("timeout 30 cat instances/keep/wait"), "ACTIVE\n")
+        XCTAssertEqual(read("instances/keep/fault"), "")
     }
 }
 
