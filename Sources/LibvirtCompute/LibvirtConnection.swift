@@ -98,8 +98,8 @@ public final class LibvirtConnection: ComputeConnection, @unchecked Sendable {
 
     /// Hard power-off and undefine (Nova's `destroy` + `cleanup`): `virDomainDestroy` when
     /// active (a domain that stopped meanwhile is fine), then `virDomainUndefineFlags` removing
-    /// managed-save, snapshot/checkpoint metadata and NVRAM, falling back to plain
-    /// `virDomainUndefine` where a driver refuses those flags. Idempotent: a missing domain is
+    /// managed-save, snapshot/checkpoint metadata and NVRAM, falling back to removing the
+    /// managed-save image and plain `virDomainUndefine` where a driver refuses those flags. Idempotent: a missing domain is
     /// success. Throws `EIO` with libvirt's message when the domain cannot be removed.
     public func destroy(uuid: String) throws(CloudError) {
         try Libvirt.translating { () throws(LibvirtError) in
@@ -123,6 +123,8 @@ public final class LibvirtConnection: ComputeConnection, @unchecked Sendable {
             } catch where error.isNoDomain {
                 return
             } catch {
+                // Plain undefine refuses a suspended domain (managed-save image): drop it first.
+                if virDomainHasManagedSaveImage(dom, 0) == 1 { _ = virDomainManagedSaveRemove(dom, 0) }
                 do throws(LibvirtError) {
                     try Libvirt.check("undefine domain \(name)") { virDomainUndefine(dom) }
                 } catch where error.isNoDomain {
