@@ -78,6 +78,23 @@ final class FuzzMountTests: MountTestCase {
         }
         XCTAssertEqual(RawFS.answers(mnt + "/README"), 0)
     }
+
+    /// Found by the fuzzer: "pause" padded to 1 MiB + 1 reached the daemon as two WRITEs;
+    /// the first paused the instance, the second was refused, and write(2) returned short.
+    /// Such a value is now refused whole (EINVAL) and the instance stays as it was.
+    func testHugeWriteOfAValidActionIsRefusedWhole() {
+        ok("mkdir instances/big && timeout 30 cat instances/big/wait")
+        for size in [(1 << 20) + 1, 1 << 20, 70_000] {
+            let data = Array("pause".utf8) + [UInt8](repeating: 32, count: size - 5)
+            let outcome = RawFS.write(Array("\(mnt)/instances/big/ctl".utf8), data, offset: 0)
+            XCTAssertEqual(RawFS.name(outcome.errno), "EINVAL", "\(size) bytes")
+            XCTAssertFalse(outcome.short, "\(size) bytes")
+            XCTAssertEqual(read("instances/big/status"), "ACTIVE", "\(size) bytes")
+        }
+        XCTAssertTrue(read("events").contains("a value is at most 65536 bytes"))
+        ok("echo pause > instances/big/ctl && timeout 30 cat instances/big/wait")
+        XCTAssertEqual(read("instances/big/status"), "PAUSED")
+    }
 }
 
 /// The fuzzer proper: picks operations from what the tree shows, runs them through the
