@@ -315,8 +315,13 @@ final class MountFuzzer {
         case 85..<89:
             let candidates = readOnlyFiles() + ["defaults/flavor", "flavors/fz", "groups/g1", "hosts/small/ctl", "instances"]
             guard var file = pick(candidates) else { return }
-            if chance(0.3) { file = pick(directories)! + "/" + String(decoding: weirdName().filter { $0 != 47 && $0 != 0 }, as: UTF8.self) }
-            perform("unlink \(Self.kind(of: file))", describe: "unlink \(file)", instance: instanceOf(file)) {
+            var op = "unlink \(Self.kind(of: file))"
+            if chance(0.3) {
+                let dir = pick(directories)!
+                file = dir + "/" + String(decoding: weirdName().filter { $0 != 47 && $0 != 0 }, as: UTF8.self)
+                op = "unlink in \(dir.isEmpty ? "/" : dir)"
+            }
+            perform(op, describe: "unlink \(file)", instance: instanceOf(file)) {
                 [path = bytes(file)] in RawFS.unlink(path)
             }
         case 89..<93:
