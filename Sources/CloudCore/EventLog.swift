@@ -34,7 +34,7 @@ public final class EventLog: Sendable {
 
     /// Appends a pre-formatted line.
     public func appendLine(_ line: String) {
-        let clean = line.replacingOccurrences(of: "\n", with: " ")
+        let clean = EventLog.oneLine(line)
         let (waiters, sinks) = state.withLock { s -> ([@Sendable () -> Void], [@Sendable (String) -> Void]) in
             s.bytes.append(contentsOf: (clean + "\n").utf8)
             let w = Array(s.waiters.values)
@@ -72,6 +72,15 @@ public final class EventLog: Sendable {
     }
 
     public func cancelWait(_ id: UInt64) { _ = state.withLock { $0.waiters.removeValue(forKey: id) } }
+
+    /// `text` with every line break (LF, CR) made a space, scalar by scalar: searching the
+    /// String for "\n" compares Characters, and "\n" followed by a combining mark is one
+    /// Character that does not match, so a name could split its event and forge the next.
+    static func oneLine(_ text: String) -> String {
+        var out = String.UnicodeScalarView()
+        for u in text.unicodeScalars { out.append(u == "\n" || u == "\r" ? " " : u) }
+        return String(out)
+    }
 
     static func quote(_ v: String) -> String {
         if v.isEmpty { return "\"\"" }

@@ -109,7 +109,8 @@ extension Engine {
         mutation.lock(); defer { mutation.unlock() }
         guard var rec = catalog.withLock({ $0.hosts[name]?.record }) else { throw CloudError.notFound("no host named '\(name)'") }
         change(&rec)
-        try store.updateHost(rec)
+        // A host made by mkdir is stored when its URI is written (registerURI keeps this record).
+        if !rec.uri.isEmpty { try store.updateHost(rec) }
         catalog.withLock { $0.hosts[name]?.record = rec }
         announce(ChangeNotice(.host, name))
     }

@@ -127,11 +127,19 @@ extension CloudFileSystem {
         }
     }
 
+    /// The longest value an attribute file takes. The kernel splits a longer write(2) into
+    /// several WRITEs (at max_write or max_pages, never below 128 KiB), so refusing a piece
+    /// this long keeps a split write from applying its first piece and failing afterwards.
+    static let maxAttributeValue = 64 << 10
+
     /// WRITE to an attribute file: the whole value at offset 0, in one write.
     func writeAttribute(_ h: AttributeHandle, offset: Int64, data: UnsafeRawBufferPointer,
                         _ r: Request) throws(CloudError) -> Int {
         guard offset == 0 else {
             throw refuse(.invalid, "write the whole value at once, at offset 0 (got offset \(offset))", h.node, r)
+        }
+        guard data.count <= Self.maxAttributeValue else {
+            throw refuse(.invalid, "a value is at most \(Self.maxAttributeValue) bytes (got \(data.count))", h.node, r)
         }
         try apply(h.node, value: value(of: data), r)
         h.markWritten()

@@ -115,7 +115,9 @@ extension FilterScheduler {
         private func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
         private func fmt(_ x: Double) -> String {
             let r = (x * 1000).rounded() / 1000
-            return r == r.rounded() ? "\(Int(r))" : "\(r)"
+            // Whole numbers print without ".0" only when they fit an Int: a weight can be
+            // as large as a multiplier (up to ±1.8e308) or infinite, and Int(r) would trap.
+            return r == r.rounded() && abs(r) < 1e15 ? "\(Int(r))" : "\(r)"
         }
     }
 

@@ -160,7 +160,8 @@ public struct FilterScheduler: Sendable {
 
         // Order only the best few; pick among the best host_subset_size.
         let subset = min(config.hostSubsetSize, m)
-        let best = Ranking.best(subset + config.maxAttempts - 1, of: m, weights: weights) { hosts[cand[$0]].name }
+        // At most m hosts are ranked: clamp first, so a huge max_attempts cannot overflow.
+        let best = Ranking.best(subset + min(config.maxAttempts, m) - 1, of: m, weights: weights) { hosts[cand[$0]].name }
         var pickPos: Int? = best.first
         if subset > 1 { pickPos = best[Int.random(in: 0..<subset, using: &rng)] }
         if config.shuffleBestSameWeighedHosts, let top = best.first, config.driver == .filter {

@@ -100,8 +100,8 @@ public final class LibvirtConnection: ComputeConnection, @unchecked Sendable {
 
     /// Hard power-off and undefine (Nova's `destroy` + `cleanup`): `virDomainDestroy` when
     /// active (a domain that stopped meanwhile is fine), then `virDomainUndefineFlags` removing
-    /// managed-save, snapshot/checkpoint metadata and NVRAM, falling back to plain
-    /// `virDomainUndefine` where a driver refuses those flags. Idempotent: a missing domain is
+    /// managed-save, snapshot/checkpoint metadata and NVRAM, falling back to removing the
+    /// managed-save image and plain `virDomainUndefine` where a driver refuses those flags. Idempotent: a missing domain is
     /// success. Throws `EIO` with libvirt's message when the domain cannot be removed.
     public func destroy(uuid: String) throws(CloudError) {
         try Libvirt.translating { () throws(LibvirtError) in

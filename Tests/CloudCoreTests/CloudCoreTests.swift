@@ -71,6 +71,18 @@ final class EventLogTests: XCTestCase {
         XCTAssertEqual(box.lines, ["a b"])
     }
 
+    /// Found by FuzzMountTests: a name whose "\n" is followed by a combining mark (one
+    /// Character to String's search) split its refusal over two lines of /events.
+    func testNoNameSplitsItsLine() {
+        let log = EventLog()
+        for object in ["x\n\u{301}y", "x\n\u{0612}2026-11-22T10:00:01.120Z instance.deleted web1", "a\r\nb", "c\rd"] {
+            log.append(kind: "request.refused", object: object, ["reason": "r\n\u{301}"])
+        }
+        XCTAssertEqual(log.read(offset: 0, count: 10_000).filter { $0 == 10 }.count, 4)
+        XCTAssertEqual(log.lines.count, 4)
+        XCTAssertFalse(log.lines.contains { $0.unicodeScalars.contains("\r") })
+    }
+
     func testTimestampFormat() {
         let s = Timestamp.string(Date(timeIntervalSince1970: 1_795_341_601.12))
         XCTAssertEqual(s, "2026-11-22T10:00:01.120Z")

@@ -14,6 +14,21 @@ final class HostHealthTests: EngineTestCase {
                                                hostCheckInterval: 0.2), driver: driver)
     }
 
+    /// Found by FuzzMountTests: `mkdir hosts/spare` then a write to its availability_zone
+    /// or ctl returned EIO (the row it updated is only stored once a URI is written).
+    func testHostWithoutURITakesZoneAndCtlUntilRegistered() throws {
+        try engine.createHost("spare", caller: root)
+        try engine.setHostField("spare", field: "availability_zone", value: "zone1", caller: root)
+        try engine.hostAction("spare", action: "disable", caller: root)
+        XCTAssertEqual(engine.host("spare")?.availabilityZone, "zone1")
+        XCTAssertEqual(engine.host("spare")?.state, .disabled)
+        try engine.setHostField("spare", field: "uri", value: smallURI.replacingOccurrences(of: "small", with: "medium"), caller: root)
+        XCTAssertEqual(engine.host("spare")?.availabilityZone, "zone1", "the zone is stored with the URI")
+        XCTAssertEqual(engine.host("spare")?.state, .disabled)
+        try engine.hostAction("spare", action: "enable", caller: root)
+        XCTAssertEqual(engine.host("spare")?.state, .up)
+    }
+
     func testHostThatStopsAnsweringGoesDownAndComesBack() throws {
         // libvirt's test:///default keeps its domains while any connection is open, like a
         // real host across a reconnect (each open of a test:///FILE host is a fresh one).

@@ -98,4 +98,21 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(a.filters.count, 9)
         XCTAssertEqual(a.weighers.count, 5)
     }
+
+    /// Found by FuzzMountTests: the extremes `/scheduler/*` accepts (any finite multiplier,
+    /// any count >= 1) crashed the daemon at the next decision: `Int(weight)` trapped while
+    /// formatting /scheduler/last, and `host_subset_size + max_attempts` overflowed.
+    func testExtremeAcceptedValuesDecideWithoutTrapping() throws {
+        let edits = [("ram_weight_multiplier", "1e308"), ("cpu_weight_multiplier", "-1e308"),
+                     ("disk_weight_multiplier", "9223372036854775807"),
+                     ("max_attempts", "9223372036854775807"), ("host_subset_size", "9223372036854775807")]
+        for (key, value) in edits {
+            var c = SchedulerConfig()
+            try c.set(key, to: value)
+            try c.validate()
+            let d = try FilterScheduler(config: c).select(spec(), from: [snap("a"), snap("b", ram: 8192), snap("c", vcpus: 8)])
+            XCTAssertNotNil(d.pick, "\(key)=\(value)")
+            XCTAssertTrue(d.describe().contains("pick:"), "\(key)=\(value)")
+        }
+    }
 }

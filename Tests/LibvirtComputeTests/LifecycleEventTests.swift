@@ -24,14 +24,3 @@ final class LifecycleEventTests: XCTestCase {
     }
 }
 
-/// Deleting a suspended guest: its managed save image must not block the undefine.
-final class ManagedSaveDestroyTests: XCTestCase {
-    func testDestroyOfASuspendedDomainRemovesItsSaveImage() throws {
-        let conn = try LibvirtDriver(virtType: .qemu, stateDir: "/tmp").open(uri: "test:///default")
-        let spec = Fixture.spec()
-        _ = try conn.spawn(spec)
-        try conn.perform(.managedSave, uuid: spec.uuid)
-        try conn.destroy(uuid: spec.uuid)
-        XCTAssertNil(try conn.powerState(uuid: spec.uuid))
-    }
-}

@@ -71,6 +71,19 @@ final class TestDriverTests: XCTestCase {
         try conn.destroy(uuid: spec.uuid)   // idempotent
     }
 
+    /// Found by FuzzMountTests: rmdir of a SUSPENDED instance on a test:/// host failed
+    /// ("Refusing to undefine while domain managed save image exists"): the test driver
+    /// refuses the NVRAM/checkpoint undefine flags, and the plain fallback kept the image.
+    func testDestroyOfSuspendedDomainRemovesItsManagedSave() throws {
+        let spec = Fixture.spec()
+        _ = try spawn(spec)
+        try conn.perform(.managedSave, uuid: spec.uuid)
+        XCTAssertEqual(try conn.powerState(uuid: spec.uuid), .shutdown)
+        try conn.destroy(uuid: spec.uuid)
+        XCTAssertNil(try conn.powerState(uuid: spec.uuid))
+        XCTAssertFalse(try conn.listDomains().contains { $0.uuid == spec.uuid })
+    }
+
     func testDestroyOfMissingDomainSucceeds() throws {
         try conn.destroy(uuid: Fixture.uuid())
         XCTAssertNil(try conn.powerState(uuid: Fixture.uuid()))
