@@ -77,6 +77,21 @@ final class DeleteEveryStateMountTests: MountTestCase {
         assertDeleted("z", freedIP: ip)
     }
 
+    func testDeleteVerifyResize() {
+        let ip = active("v")
+        XCTAssertEqual(ok("echo m1.tiny > instances/v/flavor && timeout 30 cat instances/v/wait"), "VERIFY_RESIZE\n")
+        ok("rmdir instances/v")
+        assertDeleted("v", freedIP: ip)
+        XCTAssertEqual((try? FileManager.default.contentsOfDirectory(atPath: state + "/instances")) ?? [], [],
+                       "the resize backup went with the instance")
+    }
+
+    func testDeleteDuringResize() {
+        let ip = active("w")
+        ok("echo m1.tiny > instances/w/flavor && rmdir instances/w")
+        assertDeleted("w", freedIP: ip)
+    }
+
     func testDeleteError() {
         // A flavor no host can hold: the build ends in ERROR, having released what it took.
         ok("mkdir flavors/giant && echo 16000000 > flavors/giant/ram_mb && echo giant > defaults/flavor")
