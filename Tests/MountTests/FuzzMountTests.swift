@@ -170,7 +170,7 @@ final class MountFuzzer {
         "9223372036854775808", "-9223372036854775808", "1e308", "-1e308", "1e-308", "nan", "inf", "-inf", "0x10",
         "1.5", "  3  ", "+3", "١٢", "true", "false", "yes", "2", "filter", "chance", "chance_scheduler",
         "m1.nano", "m1.xlarge", "fz", "disk", "g1", "nope", "small", "large", "default", "affinity",
-        "anti-affinity", "soft-affinity", "soft-anti-affinity", "RamFilter", "RamFilter\nCoreFilter",
+        "anti-affinity", "soft-affinity", "soft-anti-affinity", "m1.tiny", "m1.small", "reap", "log", "noop", "RamFilter", "RamFilter\nCoreFilter",
         "NoSuchFilter", "RAMWeigher", "RAMWeigher=1e308", "RAMWeigher=nan", "", "\n", "\r\n", "\0", "a=b",
         "\"quoted\"", "zone1", "test:///default", "../../etc/passwd", String(repeating: "x", count: 64),
     ]
@@ -225,6 +225,8 @@ final class MountFuzzer {
     private func writableFiles() -> [String] {
         var files = DefaultKeys.all.map { "defaults/\($0)" }
         files += schedulerFiles.map { "scheduler/\($0)" }
+        files += ["resize_confirm_window", "running_deleted_instance_action", "instance_build_timeout",
+                  "sync_power_state_interval", "shutdown_timeout"].map { "config/\($0)" }
         for i in instances { files += ["ctl", "group", "flavor", "image"].map { "instances/\(i)/\($0)" } }
         for h in hosts { files += ["ctl", "availability_zone"].map { "hosts/\(h)/\($0)" } }
         for f in flavors { files += ["vcpus", "ram_mb", "disk_gb"].map { "flavors/\(f)/\($0)" } }
@@ -275,7 +277,8 @@ final class MountFuzzer {
         case 38..<48:
             guard let i = pick(instances) else { return mkdirInstance() }
             let action = pick(["start", "stop", "reboot", "reboot hard", "pause", "unpause", "suspend", "resume",
-                               "lock", "unlock", "migrate", "migrate large", "migrate small"])!
+                               "lock", "unlock", "migrate", "migrate large", "migrate small",
+                               "rebuild", "confirm-resize", "revert-resize"])!
             perform("action \(action)", describe: "echo \(action) > instances/\(i)/ctl", instance: i) {
                 [path = bytes("instances/\(i)/ctl")] in RawFS.write(path, Array((action + "\n").utf8), offset: 0)
             }
