@@ -169,7 +169,7 @@ extension Engine {
         guard limit > 0 else { return }
         let now = Date().timeIntervalSince1970
         let stuck = catalog.withLock { c in
-            c.instances.values.filter { $0.vmState == .building && !$0.deleteRequested && now - $0.created > limit }
+            c.instances.values.filter { $0.vmState == .building && !$0.deleteRequested && now - max($0.created, startedAt) > limit }
         }
         for r in stuck { fail(r.id, "Instance build timed out after \(Int(limit)) s (instance_build_timeout)") }
     }

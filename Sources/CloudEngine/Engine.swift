@@ -27,6 +27,8 @@ public final class Engine: CloudAPI, @unchecked Sendable {
     let healthQueue = DispatchQueue(label: "cloudfs.engine.health")
     let reconcileQueue = DispatchQueue(label: "cloudfs.engine.reconcile")
     public let events: EventLog
+    /// When this engine started: a build resumed after a restart gets a full timeout.
+    let startedAt = Date().timeIntervalSince1970
 
     /// Opens the store, loads the catalog, connects the hosts, and resumes unfinished work.
     /// Throws `EIO` when the state directory or database cannot be used.
