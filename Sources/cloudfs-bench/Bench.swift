@@ -16,10 +16,11 @@ struct Bench: ParsableCommand {
     @Option(help: "Work directory (on the disk to measure).") var work = "/var/tmp/cloudfs-bench"
     @Option(help: "Instances stopped and started at once by the actions benchmark.") var actionInstances = 100
     @Option(help: "Stop + start rounds of the actions benchmark.") var actionRounds = 5
+    @Option(help: "Instances in the cloud the restart benchmark restarts.") var restartInstances = 1000
     @Option(help: "Sections to run, comma-separated names or numbers: \(Self.sectionNames.joined(separator: ", ")), or all.")
     var sections = "all"
 
-    static let sectionNames = ["scheduler", "copy", "latency", "listing", "burst", "actions"]
+    static let sectionNames = ["scheduler", "copy", "latency", "listing", "burst", "actions", "restart"]
 
     func validate() throws {
         _ = try selected()
@@ -64,6 +65,12 @@ struct Bench: ParsableCommand {
             defer { rig.tearDown() }
             try ActionBench(rig: rig, count: actionInstances, rounds: actionRounds,
                             reproduce: reproduce("actions", "--action-instances \(actionInstances) --action-rounds \(actionRounds)")).run()
+        }
+        if want.contains("restart") {
+            let rig = try Rig(work: work + "-restart", hosts: 4)
+            defer { rig.tearDown() }
+            try RestartBench(rig: rig, count: restartInstances,
+                             reproduce: reproduce("restart", "--restart-instances \(restartInstances)")).run()
         }
     }
 }
