@@ -14,19 +14,64 @@ struct Bench: ParsableCommand {
     @Option(help: "Instances created for the listing benchmark.") var instances = 1000
     @Option(help: "Samples of mkdir → ACTIVE latency.") var samples = 200
     @Option(help: "Work directory (on the disk to measure).") var work = "/var/tmp/cloudfs-bench"
+    @Option(help: "Instances stopped and started at once by the actions benchmark.") var actionInstances = 100
+    @Option(help: "Stop + start rounds of the actions benchmark.") var actionRounds = 5
+    @Option(help: "Instances in the cloud the restart benchmark restarts.") var restartInstances = 1000
+    @Option(help: "Sections to run, comma-separated names or numbers: \(Self.sectionNames.joined(separator: ", ")), or all.")
+    var sections = "all"
+
+    static let sectionNames = ["scheduler", "copy", "latency", "listing", "burst", "actions", "restart"]
+
+    func validate() throws {
+        _ = try selected()
+    }
+
+    /// The sections asked for, by name.
+    func selected() throws -> Set<String> {
+        var out = Set<String>()
+        for word in sections.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces).lowercased() }) {
+            if word == "all" { out.formUnion(Self.sectionNames) } else if let n = Int(word), Self.sectionNames.indices.contains(n) {
+                out.insert(Self.sectionNames[n])
+            } else if Self.sectionNames.contains(word) { out.insert(word) } else {
+                throw ValidationError("unknown section '\(word)'; sections: \(Self.sectionNames.joined(separator: ", ")), all")
+            }
+        }
+        return out
+    }
+
+    /// The command line that runs one section again with this run's options.
+    func reproduce(_ section: String, _ options: String) -> String {
+        "\(CommandLine.arguments[0]) --sections \(section) --work '\(work)' \(options)"
+    }
 
     func run() throws {
-        let rig = try Rig(work: work, hosts: 4)
-        defer { rig.tearDown() }
+        let want = try selected()
         print("cloudfs-bench  (\(ProcessInfo.processInfo.activeProcessorCount) cores, state and baseline on \(work))\n")
-        SchedulerBench().run()
-        try CopyBench(rig: rig, mib: imageMib).run()
-        try LatencyBench(rig: rig, samples: samples).run()
-        try ListingBench(rig: rig, count: instances).run()
-        rig.tearDown()
-        let burst = try Rig(work: work + "-burst", hosts: 50, cores: 2, memoryGiB: 1)
-        defer { burst.tearDown() }
-        try BurstBench(rig: burst, count: 500).run()
+        if want.contains("scheduler") { SchedulerBench().run() }
+        if !want.isDisjoint(with: ["copy", "latency", "listing"]) {
+            let rig = try Rig(work: work, hosts: 4)
+            defer { rig.tearDown() }
+            if want.contains("copy") { try CopyBench(rig: rig, mib: imageMib).run() }
+            if want.contains("latency") { try LatencyBench(rig: rig, samples: samples).run() }
+            if want.contains("listing") { try ListingBench(rig: rig, count: instances).run() }
+        }
+        if want.contains("burst") {
+            let burst = try Rig(work: work + "-burst", hosts: 50, cores: 2, memoryGiB: 1)
+            defer { burst.tearDown() }
+            try BurstBench(rig: burst, count: 500).run()
+        }
+        if want.contains("actions") {
+            let rig = try Rig(work: work + "-actions", hosts: 4)
+            defer { rig.tearDown() }
+            try ActionBench(rig: rig, count: actionInstances, rounds: actionRounds,
+                            reproduce: reproduce("actions", "--action-instances \(actionInstances) --action-rounds \(actionRounds)")).run()
+        }
+        if want.contains("restart") {
+            let rig = try Rig(work: work + "-restart", hosts: 4)
+            defer { rig.tearDown() }
+            try RestartBench(rig: rig, count: restartInstances,
+                             reproduce: reproduce("restart", "--restart-instances \(restartInstances)")).run()
+        }
     }
 }
 

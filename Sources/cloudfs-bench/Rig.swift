@@ -7,6 +7,8 @@ final class Rig {
     let mnt: String
     let state: String
     let cloudfs: String
+    /// The `--host` arguments of `cloudfs mount`, to mount the same cloud again.
+    let hostArgs: String
     var mounted = false
 
     /// `hosts` fake hosts of `cores` vCPUs and `memoryGiB` each (default: big enough for
@@ -29,10 +31,14 @@ final class Rig {
             try xml.write(toFile: path, atomically: true, encoding: .utf8)
             args += ["--host", "test://\(path)"]
         }
-        try timed("'\(cloudfs)' mount '\(mnt)' --state '\(state)' \(args.joined(separator: " ")) >/dev/null")
+        hostArgs = args.joined(separator: " ")
+        try timed(mountCommand)
         mounted = true
         try timed("head -c 1M /dev/zero > '\(work)/d.raw' && cp '\(work)/d.raw' '\(mnt)/images/disk' && echo m1.nano > '\(mnt)/defaults/flavor'")
     }
+
+    /// The shell command that mounts this rig's cloud (returns once the tree is ready).
+    var mountCommand: String { "'\(cloudfs)' mount '\(mnt)' --state '\(state)' \(hostArgs) >/dev/null" }
 
     func tearDown() {
         guard mounted else { return }
