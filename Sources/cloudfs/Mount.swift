@@ -114,10 +114,19 @@ struct Unmount: ParsableCommand {
         p.waitUntilExit()
         guard p.terminationStatus == 0 else { throw ExitCode(p.terminationStatus) }
         if let pidText, let pid = Int32(pidText.trimmingCharacters(in: .whitespacesAndNewlines)) {
-            for _ in 0..<600 where kill(pid, 0) == 0 { usleep(50_000) }
-            if kill(pid, 0) == 0 {
+            for _ in 0..<600 where Self.isRunning(pid) { usleep(50_000) }
+            if Self.isRunning(pid) {
                 FileHandle.standardError.write(Data("cloudfs: unmounted \(mp), but daemon \(pid) is still finishing its jobs\n".utf8))
             }
         }
+    }
+
+    /// True while `pid` exists and has not exited: a zombie (state `Z` in /proc/PID/stat,
+    /// waiting for its parent or init to reap it) is done.
+    static func isRunning(_ pid: Int32) -> Bool {
+        guard kill(pid, 0) == 0 else { return false }
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return true }
+        return !stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).hasPrefix("Z")
     }
 }
