@@ -71,19 +71,20 @@ extension Engine {
         let hosts = catalog.withLock { c in c.hosts.values.compactMap { h in h.connection.map { (h.record.name, $0) } } }
         for (host, conn) in hosts {
             guard let domains = try? conn.listDomains() else { continue }
-            var seen: [String: PowerState] = [:]
-            for d in domains { seen[d.uuid.lowercased()] = d.power }
-            let mine = catalog.withLock { c in c.instances.values.filter { $0.host == host } }
-            for r in mine where idle(r) {
-                let observed = seen[r.id]
-                if observed != r.powerState || (observed == nil && !r.fault.contains("missing")) {
-                    apply(observed: observed, to: r, host: host)
-                }
-            }
+            syncHost(host, domains: domains)
             handleOrphans(domains, on: host, conn: conn)
         }
         timeOutBuilds()
         confirmOverdueResizes()
+    }
+
+    /// Syncs every idle instance of `host` against one listing of its domains, committing
+    /// all changes in one transaction (a restart with 1,000 instances pays for one).
+    func syncHost(_ host: String, domains: [DomainSummary]) {
+        var seen: [String: PowerState] = [:]
+        for d in domains { seen[d.uuid.lowercased()] = d.power }
+        let mine = catalog.withLock { c in c.instances.values.filter { $0.host == host } }
+        commit(mine.filter(idle).compactMap { r in decide(observed: seen[r.id], for: r, host: host) })
     }
 
     /// No task runs or waits: every queued task set task_state in its own transaction, and
@@ -92,12 +93,28 @@ extension Engine {
 
     // MARK: power state
 
+    /// One instance's change from a power-state sync.
+    struct PowerSync {
+        var record: InstanceRecord
+        var vm: VmState
+        var power: PowerState
+        var fault: String
+        var note: String
+    }
+
+    /// Syncs one idle instance with what its host reports.
+    func apply(observed: PowerState?, to r: InstanceRecord, host: String) {
+        commit([decide(observed: observed, for: r, host: host)].compactMap { $0 })
+    }
+
     /// Nova's `_sync_instance_power_state` for an idle instance: the hypervisor's view wins
     /// for a guest that stopped, paused or vanished behind our back; a guest running while
     /// the instance is SHUTOFF is powered off again (the stored vm_state is the intent).
-    func apply(observed: PowerState?, to r: InstanceRecord, host: String) {
+    /// Returns nil when nothing changes.
+    func decide(observed: PowerState?, for r: InstanceRecord, host: String) -> PowerSync? {
         var vm = r.vmState
         var fault = r.fault
+        var power = observed ?? .nostate
         var note = ""
         switch (r.vmState, observed) {
         case (_, nil):
@@ -111,29 +128,44 @@ extension Engine {
         case (.stopped, .running?), (.stopped, .paused?):
             if let conn = connection(forHost: host), (try? conn.perform(.powerOff, uuid: r.id)) != nil {
                 note = "the guest was running while the instance is SHUTOFF; powered it off"
-                return commitObserved(r, vm: .stopped, power: .shutdown, fault: fault, note: note)
+                power = .shutdown
             }
         default: break
         }
         if observed != nil && fault.hasPrefix("the domain is missing") { fault = "" }
-        commitObserved(r, vm: vm, power: observed ?? .nostate, fault: fault, note: note)
+        guard vm != r.vmState || power != r.powerState || fault != r.fault else { return nil }
+        return PowerSync(record: r, vm: vm, power: power, fault: fault, note: note)
     }
 
-    private func commitObserved(_ r: InstanceRecord, vm: VmState, power: PowerState, fault: String, note: String) {
-        guard vm != r.vmState || power != r.powerState || fault != r.fault else { return }
-        commitInstance({ (e) throws(CloudError) in
-            try e.store.update(instanceID: r.id, expecting: [.none]) { x in
-                x.vmState = vm; x.powerState = power; x.fault = fault
-            }
-        }, event: { [self] x in
+    /// Commits power-state syncs in one transaction, each only if its instance is still
+    /// idle, then mirrors them in the catalog and writes their events.
+    func commit(_ syncs: [PowerSync]) {
+        guard !syncs.isEmpty else { return }
+        mutation.lock()
+        let rows: [InstanceRecord]
+        do {
+            rows = try store.updateEach(syncs.map { s in
+                (s.record.id, { (x: inout InstanceRecord) in x.vmState = s.vm; x.powerState = s.power; x.fault = s.fault })
+            }, expecting: [.none])
+        } catch {
+            mutation.unlock()
+            log.error("power sync failed: \(error)")
+            return
+        }
+        catalog.withLock { c in for r in rows { c.put(r) } }
+        mutation.unlock()
+        let byID = Dictionary(syncs.map { ($0.record.id, $0) }, uniquingKeysWith: { a, _ in a })
+        for x in rows {
+            guard let s = byID[x.id] else { continue }
             let status = InstanceStatus.derive(vm: x.vmState, task: x.taskState).rawValue
-            if note == "domain missing" {
-                events.append(kind: "instance.missing", object: r.name, ["host": r.host ?? "?", "status": status])
+            if s.note == "domain missing" {
+                events.append(kind: "instance.missing", object: x.name, ["host": x.host ?? "?", "status": status])
             } else {
-                events.append(kind: "instance.power_synced", object: r.name,
-                              ["power": power.rawValue, "status": status, "note": note.isEmpty ? "-" : note])
+                events.append(kind: "instance.power_synced", object: x.name,
+                              ["power": x.powerState.rawValue, "status": status, "note": s.note.isEmpty ? "-" : s.note])
             }
-        })
+            announce(ChangeNotice(.instance, x.name))
+        }
     }
 
     // MARK: orphans, timeouts, resizes

@@ -120,7 +120,7 @@ extension Engine {
     }
 
     func resyncInstances(on host: String) {
-        let all = catalog.withLock { c in c.instances.values.filter { $0.host == host && $0.taskState == .none } }
-        for r in all { syncPowerState(r, host: host) }
+        guard let conn = connection(forHost: host), let domains = try? conn.listDomains() else { return }
+        syncHost(host, domains: domains)
     }
 }

@@ -41,11 +41,19 @@ extension Engine {
             queued.insert(r.id)
         }
         let all = catalog.withLock { Array($0.instances.values) }
-        for r in all where !queued.contains(r.id) {
-            if r.taskState != .none && !r.deleteRequested && r.vmState != .building {
-                settle(r, note: "\(r.taskState.rawValue) was interrupted by a restart")
-            } else if let host = r.host {
-                syncPowerState(r, host: host)
+        for r in all where !queued.contains(r.id) && r.taskState != .none && !r.deleteRequested && r.vmState != .building {
+            settle(r, note: "\(r.taskState.rawValue) was interrupted by a restart")
+        }
+        // Power states of every idle instance: one listing per host, one transaction each.
+        let hosts = catalog.withLock { c in c.hosts.values.map { ($0.record.name, $0.connection) } }
+        for (host, conn) in hosts {
+            if let conn {
+                if let domains = try? conn.listDomains() { syncHost(host, domains: domains) }
+            } else {
+                let mine = catalog.withLock { c in c.instances.values.filter { $0.host == host && idle($0) } }
+                commit(mine.compactMap { r in
+                    r.powerState == .nostate ? nil : PowerSync(record: r, vm: r.vmState, power: .nostate, fault: r.fault, note: "host down")
+                })
             }
         }
         for id in queued { dispatch(id) }

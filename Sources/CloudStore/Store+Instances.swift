@@ -42,6 +42,24 @@ extension Store {
         }
     }
 
+    /// Applies many compare-and-set updates in one transaction (a power-state sweep): each
+    /// change applies only when its row still has one of `expected` task states and no
+    /// delete requested. Returns the rows that changed.
+    public func updateEach(_ changes: [(String, @Sendable (inout InstanceRecord) -> Void)],
+                           expecting expected: Set<TaskState>) throws(CloudError) -> [InstanceRecord] {
+        try write { db in
+            var out: [InstanceRecord] = []
+            for (id, change) in changes {
+                guard var r = try InstanceRecord.fetchOne(db, key: id), expected.contains(r.taskState), !r.deleteRequested
+                else { continue }
+                change(&r)
+                try r.update(db)
+                out.append(r)
+            }
+            return out
+        }
+    }
+
     /// Marks the instance for deletion (task_state deleting) from any state, queues the
     /// delete task and cancels work queued behind it. Returns the row.
     public func requestDelete(instanceID: String) throws(CloudError) -> InstanceRecord? {
