@@ -17,9 +17,12 @@ trap unmount_leftovers EXIT
 swift build --build-tests || exit 1
 swift test --skip-build --disable-swift-testing 2>&1 | tee .test.log   # all tests are XCTest
 status=${PIPESTATUS[0]}
-# One plain closing line: "tests: N passed, N failed" from XCTest's final summary.
-summary=$(grep -E "Executed [0-9]+ tests?, with [0-9]+ failures?" .test.log | tail -1)
+# One plain closing line: "tests: N passed, N skipped, N failed" from XCTest's final summary
+# ("Executed 269 tests, with 1 test skipped and 0 failures ...").
+summary=$(grep -E "Executed [0-9]+ tests?, with .*[0-9]+ failures?" .test.log | tail -1)
 total=$(sed -E 's/.*Executed ([0-9]+) tests?.*/\1/' <<<"$summary")
-failed=$(sed -E 's/.*with ([0-9]+) failures?.*/\1/' <<<"$summary")
-if [[ -n "$summary" ]]; then echo "tests: $((total - failed)) passed, $failed failed"; fi
+failed=$(sed -E 's/.* ([0-9]+) failures?.*/\1/' <<<"$summary")
+skipped=0
+if [[ $summary =~ ([0-9]+)\ tests?\ skipped ]]; then skipped=${BASH_REMATCH[1]}; fi
+if [[ -n "$summary" ]]; then echo "tests: $((total - failed - skipped)) passed, $skipped skipped, $failed failed"; fi
 exit "$status"
