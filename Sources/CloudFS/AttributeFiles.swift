@@ -35,6 +35,7 @@ extension CloudFileSystem {
             return k == schedulerLastName ? text(api.schedulerLast) : api.schedulerValue(k).map(text)
         case .groupFile(let name, let f):
             return api.group(name).map { f == .policy ? text($0.policy) : lines($0.members) }
+        case .networkFile, .floatingIPFile, .securityGroupFile: return networkingContent(of: node)
         default: return nil
         }
     }
@@ -97,6 +98,8 @@ extension CloudFileSystem {
             try api.setDefault(k, value, caller: r.caller)
         case .instanceFile(let name, .ctl):
             try api.instanceAction(name, action: value, caller: r.caller)
+        case .instanceFile(let name, .floatingIP):
+            try api.setInstanceFloatingIP(name, value: value, caller: r.caller)
         case .instanceFile(let name, let f) where f.isWritable:
             try api.setInstanceField(name, field: f.rawValue, value: value, caller: r.caller)
         case .flavorFile(let name, let f):
@@ -111,6 +114,12 @@ extension CloudFileSystem {
             try api.setSchedulerValue(k, value, caller: r.caller)
         case .groupFile(let name, .policy):
             try api.setGroupPolicy(name, value, caller: r.caller)
+        case .networkFile(let name, let f) where f.isWritable:
+            try api.setNetworkField(name, field: f.rawValue, value: value, caller: r.caller)
+        case .floatingIPFile(let address, .instance):
+            try api.associateFloatingIP(address, instance: value, caller: r.caller)
+        case .securityGroupFile(let name, .rules):
+            try api.setSecurityGroupRules(name, rules: value, caller: r.caller)
         default:
             throw refuse(.readOnly, "\(node.path) is read-only", node, r)
         }
@@ -123,6 +132,9 @@ extension CloudFileSystem {
         case .hostFile(let name, _): changed(.host, name)
         case .schedulerFile(let k): changed(.scheduler, k)
         case .groupFile(let name, _): changed(.group, name)
+        case .networkFile(let name, _): changed(.network, name)
+        case .floatingIPFile(let address, _): changed(.floatingIP, address)
+        case .securityGroupFile(let name, _): changed(.securityGroup, name)
         default: break
         }
     }
