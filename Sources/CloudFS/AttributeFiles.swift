@@ -139,13 +139,15 @@ extension CloudFileSystem {
         }
     }
 
-    /// WRITE to an attribute file: the whole value at offset 0, in one write.
+    /// WRITE to an attribute file: the value from offset 0, in one write or in consecutive
+    /// ones (each applies everything written so far through this descriptor).
     func writeAttribute(_ h: AttributeHandle, offset: Int64, data: UnsafeRawBufferPointer,
                         _ r: Request) throws(CloudError) -> Int {
-        guard offset == 0 else {
-            throw refuse(.invalid, "write the whole value at once, at offset 0 (got offset \(offset))", h.node, r)
+        guard let all = h.accumulate(data, at: offset) else {
+            throw refuse(.invalid, "write the whole value from offset 0 (got offset \(offset))", h.node, r)
         }
-        try apply(h.node, value: value(of: data), r)
+        let text = all.withUnsafeBytes { value(of: $0) }
+        try apply(h.node, value: text, r)
         h.markWritten()
         if h.created { pendingProperties.withLock { $0[h.node] = nil } }
         return data.count

@@ -12,11 +12,24 @@ final class AttributeHandle: Sendable {
     /// to "" at FLUSH when nothing was written.
     let created: Bool
     private let written = Mutex(false)
+    /// The bytes written through this handle so far (a value may arrive in several
+    /// WRITEs: bash's printf writes a multi-line rules file line by line).
+    private let received = Mutex<[UInt8]>([])
     init(node: Node, snapshot: [UInt8], created: Bool) {
         self.node = node; self.snapshot = snapshot; self.created = created
     }
     var wasWritten: Bool { written.withLock { $0 } }
     func markWritten() { written.withLock { $0 = true } }
+    /// Everything written so far with `data` at `offset` added: a write at 0 starts over,
+    /// one at the end continues. Nil for any other offset.
+    func accumulate(_ data: UnsafeRawBufferPointer, at offset: Int64) -> [UInt8]? {
+        received.withLock { r in
+            if offset == 0 { r = [] }
+            guard offset == Int64(r.count) else { return nil }
+            r += data
+            return r
+        }
+    }
 }
 
 /// An open descriptor on a file outside the tree (image bytes, console log).
