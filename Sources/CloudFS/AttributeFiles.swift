@@ -155,9 +155,9 @@ extension CloudFileSystem {
 
     /// FLUSH of an attribute file created empty (`touch properties/KEY`): the empty value.
     func flushAttribute(_ h: AttributeHandle, _ r: Request) throws(CloudError) {
-        guard h.created, !h.wasWritten else { return }
+        guard h.created || h.truncated, !h.wasWritten else { return }
         try apply(h.node, value: "", r)
         h.markWritten()
-        pendingProperties.withLock { $0[h.node] = nil }
+        if h.created { pendingProperties.withLock { $0[h.node] = nil } }
     }
 }

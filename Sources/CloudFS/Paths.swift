@@ -121,6 +121,16 @@ enum Node: Hashable, Sendable {
         }
     }
 
+    /// Files whose empty value is an action (disassociate, no rules, unset): truncating
+    /// them without writing (`: > file`, `echo -n > file`) applies the empty value.
+    var isEmptiedByTruncate: Bool {
+        switch self {
+        case .instanceFile(_, .floatingIP), .floatingIPFile(_, .instance), .securityGroupFile: true
+        case .networkFile(_, let f): f.isWritable
+        default: false
+        }
+    }
+
     /// The child called `name`, when such a child can exist here (existence is checked
     /// against the cloud separately).
     func child(_ name: String) -> Node? {
