@@ -141,7 +141,16 @@ extension Engine {
                 throw CloudError.busy("floating IPs of network '\(name)' are allocated: release them first")
             }
             try s.set(f, from: Array(value.utf8))
-            try s.validate(against: specs())
+            let others = specs()
+            if f == .mode, s.mode == .vlan, s.vlan == nil {
+                // VlanManager numbers networks from `vlan_start` (100): take the first free
+                // id, so `echo vlan > mode` works without a vlan written first.
+                let used = Set(others.compactMap { $0.mode == .vlan ? $0.vlan : nil })
+                if let id = (100...NetworkSpec.vlanRange.upperBound).first(where: { !used.contains($0) }) {
+                    try s.set(.vlan, text: "\(id)")
+                }
+            }
+            try s.validate(against: others)
             try store.updateNetwork(Self.record(s))
             catalog.withLock { $0.networks[name] = Self.record(s) }
             return s
