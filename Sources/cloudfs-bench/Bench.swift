@@ -14,12 +14,16 @@ struct Bench: ParsableCommand {
     @Option(help: "Instances created for the listing benchmark.") var instances = 1000
     @Option(help: "Samples of mkdir → ACTIVE latency.") var samples = 200
     @Option(help: "Work directory (on the disk to measure).") var work = "/var/tmp/cloudfs-bench"
+    @Option(help: "Fixed IPs allocated concurrently on a /16 network.") var fixedIps = 20000
+    @Flag(help: "Run only the fixed-IP allocation benchmark (no mount).") var fixedIpsOnly = false
 
     func run() throws {
+        if fixedIpsOnly { return try FixedIPBench(work: work + "-ipam", count: fixedIps).run() }
         let rig = try Rig(work: work, hosts: 4)
         defer { rig.tearDown() }
         print("cloudfs-bench  (\(ProcessInfo.processInfo.activeProcessorCount) cores, state and baseline on \(work))\n")
         SchedulerBench().run()
+        try FixedIPBench(work: work + "-ipam", count: fixedIps).run()
         try CopyBench(rig: rig, mib: imageMib).run()
         try LatencyBench(rig: rig, samples: samples).run()
         try ListingBench(rig: rig, count: instances).run()
