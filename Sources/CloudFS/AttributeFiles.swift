@@ -139,12 +139,13 @@ extension CloudFileSystem {
         }
     }
 
-    /// WRITE to an attribute file: the value from offset 0, in one write or in consecutive
-    /// ones (each applies everything written so far through this descriptor).
+    /// WRITE to an attribute file: the whole value at offset 0, in one write; files of
+    /// several lines (rules, dns) also take consecutive writes, each applying everything
+    /// written so far through this descriptor (bash's printf writes line by line).
     func writeAttribute(_ h: AttributeHandle, offset: Int64, data: UnsafeRawBufferPointer,
                         _ r: Request) throws(CloudError) -> Int {
-        guard let all = h.accumulate(data, at: offset) else {
-            throw refuse(.invalid, "write the whole value from offset 0 (got offset \(offset))", h.node, r)
+        guard offset == 0 || h.node.takesSeveralLines, let all = h.accumulate(data, at: offset) else {
+            throw refuse(.invalid, "write the whole value at once, at offset 0 (got offset \(offset))", h.node, r)
         }
         let text = all.withUnsafeBytes { value(of: $0) }
         try apply(h.node, value: text, r)

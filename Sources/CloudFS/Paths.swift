@@ -131,6 +131,14 @@ enum Node: Hashable, Sendable {
         }
     }
 
+    /// Values of several lines, which shells may write in several WRITEs.
+    var takesSeveralLines: Bool {
+        switch self {
+        case .securityGroupFile, .networkFile(_, .dns): true
+        default: false
+        }
+    }
+
     /// The child called `name`, when such a child can exist here (existence is checked
     /// against the cloud separately).
     func child(_ name: String) -> Node? {
