@@ -44,7 +44,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log")]),
         .executableTarget(name: "cloudfs-bench", dependencies: [
-            "CloudCore", "CloudEngine", "LibvirtCompute", "CloudScheduler",
+            "CloudCore", "CloudEngine", "LibvirtCompute", "CloudScheduler", "CloudStore", "CloudNetwork",
             .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .target(name: "CloudTesting", dependencies: ["CloudCore"], path: "Tests/CloudTesting"),
         .testTarget(name: "CloudCoreTests", dependencies: ["CloudCore"]),

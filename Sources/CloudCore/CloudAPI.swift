@@ -21,7 +21,8 @@ public protocol ImageUpload: AnyObject, Sendable {
 
 /// A change the tree must show: the FUSE layer invalidates its kernel caches for it.
 public struct ChangeNotice: Sendable, Equatable {
-    public enum Kind: String, Sendable { case instance, image, flavor, host, defaults, events, scheduler, group, config }
+    public enum Kind: String, Sendable { case instance, image, flavor, host, defaults, events, scheduler, group, config
+        case network, floatingIP, securityGroup }
     public var kind: Kind
     public var name: String
     public init(_ kind: Kind, _ name: String) { self.kind = kind; self.name = name }
@@ -31,7 +32,7 @@ public struct ChangeNotice: Sendable, Equatable {
 /// from memory and never block; mutations validate synchronously, record their effect,
 /// enqueue the slow part, and return. Every refusal throws a `CloudError` whose reason the
 /// implementation has already written to `/events` (and to the object's `fault`).
-public protocol CloudAPI: AnyObject, Sendable {
+public protocol CloudAPI: NetworkAPI, AnyObject, Sendable {
     /// The text of `/README`.
     var readme: String { get }
     /// The `/events` log.

@@ -34,6 +34,11 @@ public struct DomainSpec: Sendable, Equatable {
     public var ip: String?
     /// File that receives the serial console (`<serial type='file'>`).
     public var consolePath: String
+    /// The Linux bridge the NIC is plugged into (nova-network's `bridge`); nil: user-mode
+    /// networking, nothing on the host is touched.
+    public var bridge: String? = nil
+    /// The host-side tap device name (`<target dev=...>`), so firewall rules can name it.
+    public var interfaceName: String? = nil
     public init(domainName: String, uuid: String, vcpus: Int, ramMB: Int, diskPath: String,
                 diskFormat: String = "qcow2", kernelPath: String? = nil, initrdPath: String? = nil,
                 cmdline: String? = nil, mac: String? = nil, ip: String? = nil, consolePath: String) {

@@ -16,6 +16,8 @@ struct Catalog {
     var settings: [String: String] = [:]
     var networks: [String: NetworkRecord] = [:]
     var groups: [String: ServerGroupRecord] = [:]
+    var floatingIPs: [Int64: FloatingIPRecord] = [:]       // by address
+    var securityGroups: [String: SecurityGroupRecord] = [:]
     /// Instances whose task worker is running: at most one worker per instance.
     var busy: Set<String> = []
     /// Bumped by every `dispatch`, so a worker that found the queue empty knows whether a

@@ -120,23 +120,6 @@ extension Engine {
         throw CloudError.noSpace("No valid host was found. Every candidate filled up while this build was being placed.")
     }
 
-    /// nova-network's allocate_for_instance on the default flat network.
-    func allocateNetwork(_ r: InstanceRecord) throws(CloudError) {
-        let netName = defaultValue(.network).isEmpty ? "default" : defaultValue(.network)
-        guard let net = catalog.withLock({ $0.networks[netName] }) else { throw CloudError.notFound("no network named '\(netName)'") }
-        let cidr = try IPv4Network(cidr: net.cidr)
-        let gateway = IPv4Address(net.gateway) ?? cidr.defaultGateway
-        let ip = try store.allocateFixedIP(instanceID: r.id, network: net.name,
-                                           range: cidr.allocatableRange(gateway: gateway), mac: { MACAddress.random() })
-        catalog.withLock { c in c.ips[r.id] = [ip] }
-        guard commitInstance({ (e) throws(CloudError) in
-            try e.store.update(instanceID: r.id, expecting: [.networking]) { $0.taskState = .spawning }
-        }) != nil else { return }
-        events.append(kind: "instance.networked", object: r.name,
-                      ["ip": IPv4Address(UInt32(ip.address)).description, "mac": ip.mac, "network": net.name])
-        CrashPoints.pass("build.networked")
-    }
-
     /// The libvirt driver's spawn: overlay disk, then define + start. A domain left by an
     /// interrupted earlier attempt is destroyed first, so the step can be repeated.
     func spawn(_ r: InstanceRecord, started: Date) throws(CloudError) {
@@ -184,12 +167,14 @@ extension Engine {
         var cmdline: String? = nil
         if kernel != nil {
             cmdline = (img?.properties["cmdline"] ?? config.defaultCmdline)
-            if let ipText { cmdline! += " cloudfs.ip=\(ipText) cloudfs.name=\(r.name)" }
+            if let ip { cmdline! += " " + guestNetworkArguments(r, ip) }
         }
-        return DomainSpec(domainName: domainPrefix + r.id, uuid: r.id, vcpus: r.vcpus, ramMB: r.ramMb,
-                          diskPath: dir + "/disk", diskFormat: "qcow2", kernelPath: kernel?.path,
-                          initrdPath: ramdisk?.path, cmdline: cmdline, mac: ip?.mac, ip: ipText,
-                          consolePath: dir + "/console.log")
+        var spec = DomainSpec(domainName: domainPrefix + r.id, uuid: r.id, vcpus: r.vcpus, ramMB: r.ramMb,
+                              diskPath: dir + "/disk", diskFormat: "qcow2", kernelPath: kernel?.path,
+                              initrdPath: ramdisk?.path, cmdline: cmdline, mac: ip?.mac, ip: ipText,
+                              consolePath: dir + "/console.log")
+        if let ip { plugInterface(&spec, r, ip) }
+        return spec
     }
 
     /// Ends a build in ERROR: releases the domain, disk, IPs and claim, keeps the fault.
@@ -223,11 +208,15 @@ extension Engine {
         }
         if catalog.withLock({ !($0.ips[r.id] ?? []).isEmpty }) {
             mutation.lock()
+            let networks = Set(catalog.withLock { $0.ips[r.id] ?? [] }.map(\.network))
             if (try? store.releaseFixedIPs(instanceID: r.id)) != nil {
                 catalog.withLock { $0.ips[r.id] = nil }
                 released.append("ip")
             }
             mutation.unlock()
+            networkReleased(r, networks: networks.sorted())
+        } else {
+            networkReleased(r, networks: [])
         }
         if r.host != nil { released.append("claim") }
         return released

@@ -69,6 +69,7 @@ extension Engine {
             let img = try resolveImage()
             let flavor = try resolveFlavor()
             try Self.checkFits(flavor, img)
+            try checkFixedIPsLeft()
             let project = defaultValue(.project).isEmpty ? Self.userName(caller.uid) : defaultValue(.project)
             var rec = InstanceRecord(id: UUID().uuidString.lowercased(), name: name, ownerUID: caller.uid,
                                      project: project, image: img, flavor: flavor, created: Date())

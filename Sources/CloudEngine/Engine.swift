@@ -29,6 +29,8 @@ public final class Engine: CloudAPI, @unchecked Sendable {
     public let events: EventLog
     /// When this engine started: a build resumed after a restart gets a full timeout.
     let startedAt = Date().timeIntervalSince1970
+    /// The host's networking, when `config.manageNetwork` (ManagedNetworking.swift).
+    let managedNetworking: ManagedNetworking?
 
     /// Opens the store, loads the catalog, connects the hosts, and resumes unfinished work.
     /// Throws `EIO` when the state directory or database cannot be used.
@@ -36,6 +38,7 @@ public final class Engine: CloudAPI, @unchecked Sendable {
         self.config = config
         self.driver = driver
         self.log = logger
+        managedNetworking = config.manageNetwork ? ManagedNetworking(stateDir: config.stateDir) : nil
         for dir in [config.stateDir, config.imagesDir, config.instancesDir] {
             do { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) } catch {
                 throw CloudError.io("cannot create \(dir): \(error.localizedDescription)")
@@ -49,8 +52,10 @@ public final class Engine: CloudAPI, @unchecked Sendable {
         events.addSink { [weak self] line in self?.persistEvent(line) }
         try seed()
         try load()
+        try loadNetworking()
         loadSchedulerConfig()
         connectHosts()
+        applyHostNetworking()
         recover()
         startHealthChecks(interval: config.hostCheckInterval)
         startReconciler()
@@ -122,7 +127,7 @@ public final class Engine: CloudAPI, @unchecked Sendable {
             try store.setSetting("cloud.id", String(UUID().uuidString.lowercased().prefix(8)))
         }
         try store.seedFlavorsOnce(Flavor.seed)
-        try store.ensureNetwork(NetworkRecord(name: "default", cidr: "10.0.0.0/16", gateway: "10.0.0.1", mode: "flat"))
+        try seedNetworking()
     }
 
     private func load() throws(CloudError) {

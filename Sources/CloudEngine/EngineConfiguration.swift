@@ -16,6 +16,10 @@ public struct EngineConfiguration: Sendable {
     /// Seconds a guest gets to shut down cleanly on stop/soft reboot before a hard power
     /// off (Nova's `shutdown_timeout`).
     public var shutdownTimeout: TimeInterval = 30
+    /// Apply the networks on this host (bridges, VLANs, dnsmasq, nftables, routes), as
+    /// nova-network's `linux_net` does; guests' NICs then go on the networks' bridges.
+    /// Off: nothing on the host is touched and guests get user-mode NICs.
+    public var manageNetwork = false
 
     public init(stateDir: String, hostURIs: [String] = [], maxConcurrentJobs: Int = 10,
                 defaultCmdline: String = "console=ttyS0", hostCheckInterval: TimeInterval = 5) {

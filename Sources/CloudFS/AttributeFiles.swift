@@ -35,6 +35,7 @@ extension CloudFileSystem {
             return k == schedulerLastName ? text(api.schedulerLast) : api.schedulerValue(k).map(text)
         case .groupFile(let name, let f):
             return api.group(name).map { f == .policy ? text($0.policy) : lines($0.members) }
+        case .networkFile, .floatingIPFile, .securityGroupFile: return networkingContent(of: node)
         default: return nil
         }
     }
@@ -97,6 +98,8 @@ extension CloudFileSystem {
             try api.setDefault(k, value, caller: r.caller)
         case .instanceFile(let name, .ctl):
             try api.instanceAction(name, action: value, caller: r.caller)
+        case .instanceFile(let name, .floatingIP):
+            try api.setInstanceFloatingIP(name, value: value, caller: r.caller)
         case .instanceFile(let name, let f) where f.isWritable:
             try api.setInstanceField(name, field: f.rawValue, value: value, caller: r.caller)
         case .flavorFile(let name, let f):
@@ -111,6 +114,12 @@ extension CloudFileSystem {
             try api.setSchedulerValue(k, value, caller: r.caller)
         case .groupFile(let name, .policy):
             try api.setGroupPolicy(name, value, caller: r.caller)
+        case .networkFile(let name, let f) where f.isWritable:
+            try api.setNetworkField(name, field: f.rawValue, value: value, caller: r.caller)
+        case .floatingIPFile(let address, .instance):
+            try api.associateFloatingIP(address, instance: value, caller: r.caller)
+        case .securityGroupFile(let name, .rules):
+            try api.setSecurityGroupRules(name, rules: value, caller: r.caller)
         default:
             throw refuse(.readOnly, "\(node.path) is read-only", node, r)
         }
@@ -123,6 +132,9 @@ extension CloudFileSystem {
         case .hostFile(let name, _): changed(.host, name)
         case .schedulerFile(let k): changed(.scheduler, k)
         case .groupFile(let name, _): changed(.group, name)
+        case .networkFile(let name, _): changed(.network, name)
+        case .floatingIPFile(let address, _): changed(.floatingIP, address)
+        case .securityGroupFile(let name, _): changed(.securityGroup, name)
         default: break
         }
     }
@@ -132,16 +144,19 @@ extension CloudFileSystem {
     /// this long keeps a split write from applying its first piece and failing afterwards.
     static let maxAttributeValue = 64 << 10
 
-    /// WRITE to an attribute file: the whole value at offset 0, in one write.
+    /// WRITE to an attribute file: the whole value at offset 0, in one write; files of
+    /// several lines (rules, dns) also take consecutive writes, each applying everything
+    /// written so far through this descriptor (bash's printf writes line by line).
     func writeAttribute(_ h: AttributeHandle, offset: Int64, data: UnsafeRawBufferPointer,
                         _ r: Request) throws(CloudError) -> Int {
-        guard offset == 0 else {
+        guard offset == 0 || h.node.takesSeveralLines, let all = h.accumulate(data, at: offset) else {
             throw refuse(.invalid, "write the whole value at once, at offset 0 (got offset \(offset))", h.node, r)
         }
-        guard data.count <= Self.maxAttributeValue else {
-            throw refuse(.invalid, "a value is at most \(Self.maxAttributeValue) bytes (got \(data.count))", h.node, r)
+        guard data.count <= Self.maxAttributeValue, all.count <= Self.maxAttributeValue else {
+            throw refuse(.invalid, "a value is at most \(Self.maxAttributeValue) bytes (got \(max(data.count, all.count)))", h.node, r)
         }
-        try apply(h.node, value: value(of: data), r)
+        let text = all.withUnsafeBytes { value(of: $0) }
+        try apply(h.node, value: text, r)
         h.markWritten()
         if h.created { pendingProperties.withLock { $0[h.node] = nil } }
         return data.count
@@ -149,9 +164,9 @@ extension CloudFileSystem {
 
     /// FLUSH of an attribute file created empty (`touch properties/KEY`): the empty value.
     func flushAttribute(_ h: AttributeHandle, _ r: Request) throws(CloudError) {
-        guard h.created, !h.wasWritten else { return }
+        guard h.created || h.truncated, !h.wasWritten else { return }
         try apply(h.node, value: "", r)
         h.markWritten()
-        pendingProperties.withLock { $0[h.node] = nil }
+        if h.created { pendingProperties.withLock { $0[h.node] = nil } }
     }
 }

@@ -25,6 +25,7 @@ extension CloudFileSystem {
         case .group: text(i.group)
         case .infoJSON: infoJSON(i)
         case .actions: lines(api.instanceActions(i.name))
+        case .floatingIP: lines(api.floatingIPs().filter { $0.instance == i.name }.map(\.address))
         case .wait, .console, .ctl: []
         }
     }

@@ -78,6 +78,15 @@ struct Invalidation {
         case .group:
             _ = refresh(.groupDir(name), in: .groupsDir, currentIdentity: fs.api.group(name).map { _ in "" })
             for f in GroupField.allCases { inode(.groupFile(name, f)) }
+        case .network:
+            _ = refresh(.networkDir(name), in: .networksDir, currentIdentity: fs.api.network(name).map { _ in "" })
+            for f in NetworkFile.allCases { inode(.networkFile(name, f)) }
+        case .floatingIP:
+            _ = refresh(.floatingIPDir(name), in: .floatingIPsDir, currentIdentity: fs.api.floatingIP(name).map { _ in "" })
+            for f in FloatingIPFile.allCases { inode(.floatingIPFile(name, f)) }
+        case .securityGroup:
+            _ = refresh(.securityGroupDir(name), in: .securityGroupsDir, currentIdentity: fs.api.securityGroup(name).map { _ in "" })
+            for f in SecurityGroupFile.allCases { inode(.securityGroupFile(name, f)) }
         case .scheduler:
             // One option can change others (weighers sets multipliers), and every decision changes `last`.
             for k in fs.api.schedulerKeys + [schedulerLastName] { inode(.schedulerFile(k)) }

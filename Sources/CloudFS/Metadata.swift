@@ -34,11 +34,14 @@ extension CloudFileSystem {
     func meta(of node: Node) -> Meta? {
         let t = mountTime
         switch node {
-        case .root: return .directory(t, links: 2 + 8)
+        case .root: return .directory(t, links: 2 + 11)
         case .readme: return .file(text(api.readme).count, writable: false, time: t)
         case .events: return .file(api.events.size, writable: false, time: t)
         // Collections report 2 links: counting members would list them on every stat.
-        case .defaultsDir, .configDir, .imagesDDir, .flavorsDir, .hostsDir, .schedulerDir: return .directory(t)
+        case .defaultsDir, .configDir, .imagesDDir, .flavorsDir, .hostsDir, .schedulerDir, .networksDir: return .directory(t)
+        case .networkDir, .networkFile, .floatingIPsDir, .floatingIPDir, .floatingIPFile,
+             .securityGroupsDir, .securityGroupDir, .securityGroupFile:
+            return networkingMeta(of: node)
         // Every user may create server groups for their own instances.
         case .groupsDir:
             var m = Meta.directory(t)
@@ -173,6 +176,8 @@ extension CloudFileSystem {
             return fixed(api.schedulerKeys + [schedulerLastName])
         case .groupsDir:
             return api.groups().map { ($0.name, .groupDir($0.name), .directory(mountTime, uid: $0.ownerUID)) }
+        case .networksDir, .networkDir, .floatingIPsDir, .floatingIPDir, .securityGroupsDir, .securityGroupDir:
+            return networkingChildren(of: node)
         case .groupDir(let name):
             guard api.group(name) != nil else { return nil }
             return fixed(GroupField.allCases.map(\.rawValue))

@@ -28,6 +28,21 @@ extension CloudFileSystem {
             try api.createHost(name, caller: r.caller)
             changed(.host, name)
             return entry(.hostDir(name), .directory(mountTime), lookups: 1)
+        case .networksDir:
+            try validate(name, kind: "network", in: dir, r)
+            try api.createNetwork(name, caller: r.caller)
+            changed(.network, name)
+            return entry(.networkDir(name), .directory(mountTime), lookups: 1)
+        case .floatingIPsDir:
+            try validate(name, kind: "floating IP", in: dir, r)
+            try api.createFloatingIP(name, caller: r.caller)
+            changed(.floatingIP, name)
+            return entry(.floatingIPDir(name), .directory(mountTime, uid: r.caller.uid), lookups: 1)
+        case .securityGroupsDir:
+            try validate(name, kind: "security group", in: dir, r)
+            try api.createSecurityGroup(name, caller: r.caller)
+            changed(.securityGroup, name)
+            return entry(.securityGroupDir(name), .directory(mountTime, uid: r.caller.uid), lookups: 1)
         default:
             throw refuse(.notPermitted, "directories cannot be created in \(dir.path)", dir, r)
         }
@@ -49,6 +64,15 @@ extension CloudFileSystem {
         case .groupsDir:
             try api.deleteGroup(name, caller: r.caller)
             changed(.group, name)
+        case .networksDir:
+            try api.deleteNetwork(name, caller: r.caller)
+            changed(.network, name)
+        case .floatingIPsDir:
+            try api.deleteFloatingIP(name, caller: r.caller)
+            changed(.floatingIP, name)
+        case .securityGroupsDir:
+            try api.deleteSecurityGroup(name, caller: r.caller)
+            changed(.securityGroup, name)
         default:
             throw refuse(.notPermitted, "\(dir.child(name)?.path ?? name) cannot be removed", dir, r)
         }

@@ -11,12 +11,28 @@ final class AttributeHandle: Sendable {
     /// Opened by CREATE (a new image property): the value is set by the first write, or
     /// to "" at FLUSH when nothing was written.
     let created: Bool
+    /// Opened with O_TRUNC on a file whose empty value means something (`: > floating_ip`
+    /// disassociates): the empty value is applied at FLUSH when nothing was written.
+    let truncated: Bool
     private let written = Mutex(false)
-    init(node: Node, snapshot: [UInt8], created: Bool) {
-        self.node = node; self.snapshot = snapshot; self.created = created
+    /// The bytes written through this handle so far (a value may arrive in several
+    /// WRITEs: bash's printf writes a multi-line rules file line by line).
+    private let received = Mutex<[UInt8]>([])
+    init(node: Node, snapshot: [UInt8], created: Bool, truncated: Bool = false) {
+        self.node = node; self.snapshot = snapshot; self.created = created; self.truncated = truncated
     }
     var wasWritten: Bool { written.withLock { $0 } }
     func markWritten() { written.withLock { $0 = true } }
+    /// Everything written so far with `data` at `offset` added: a write at 0 starts over,
+    /// one at the end continues. Nil for any other offset.
+    func accumulate(_ data: UnsafeRawBufferPointer, at offset: Int64) -> [UInt8]? {
+        received.withLock { r in
+            if offset == 0 { r = [] }
+            guard offset == Int64(r.count) else { return nil }
+            r += data
+            return r
+        }
+    }
 }
 
 /// An open descriptor on a file outside the tree (image bytes, console log).
@@ -100,7 +116,8 @@ extension CloudFileSystem {
                 throw refuse(.readOnly, "\(node.path) is read-only", node, r)
             }
             guard let bytes = content(of: node) else { throw CloudError(.noEntry, "no such object") }
-            file = .attribute(AttributeHandle(node: node, snapshot: flags.isRead ? bytes : [], created: false))
+            file = .attribute(AttributeHandle(node: node, snapshot: flags.isRead ? bytes : [], created: false,
+                                              truncated: flags.isWrite && flags.truncate && node.isEmptiedByTruncate))
         }
         return OpenReply(handle: files.add(file), directIO: true)
     }

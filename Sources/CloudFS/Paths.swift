@@ -8,10 +8,12 @@ enum InstanceField: String, CaseIterable, Sendable {
     case status, vmState = "vm_state", taskState = "task_state", powerState = "power_state"
     case wait, fault, host, ip, mac, console, domainXML = "domain.xml", id, created
     case image, flavor, project, infoJSON = "info.json", group, ctl, actions
+    case floatingIP = "floating_ip"
 
     /// `image`, `flavor` and `group` take writes (desired state before scheduling,
-    /// `setInstanceField`); `ctl` takes actions (`instanceAction`).
-    var isWritable: Bool { self == .image || self == .flavor || self == .group || self == .ctl }
+    /// `setInstanceField`); `ctl` takes actions (`instanceAction`); `floating_ip` takes
+    /// `auto`, an address or nothing (`setInstanceFloatingIP`).
+    var isWritable: Bool { self == .image || self == .flavor || self == .group || self == .ctl || self == .floatingIP }
 }
 
 /// Files of `/images.d/NAME/` (and the `user.cloud.*` xattrs of `/images/NAME`).
@@ -40,6 +42,25 @@ enum GroupField: String, CaseIterable, Sendable {
     case policy, members
 }
 
+/// Files of `/networks/NAME/` (nova-network's networks columns): the fields are rw,
+/// `leases` (`IP MAC instance` lines) and `free` (a count) are read-only.
+enum NetworkFile: String, CaseIterable, Sendable {
+    case mode, cidr, gateway, dns, bridge, bridgeInterface = "bridge_interface", vlan
+    case dhcpStart = "dhcp_start", floatingRange = "floating_range", leases, free
+
+    var isWritable: Bool { self != .leases && self != .free }
+}
+
+/// Files of `/floating-ips/ADDR/`: `instance` (rw: associate / disassociate), `pool`, `project`.
+enum FloatingIPFile: String, CaseIterable, Sendable {
+    case pool, instance, project
+}
+
+/// Files of `/security-groups/NAME/`: `rules` (rw, one `PROTO PORTS CIDR` per line).
+enum SecurityGroupFile: String, CaseIterable, Sendable {
+    case rules
+}
+
 /// `/scheduler/last`: the read-only file beside the option files of `/scheduler/`.
 let schedulerLastName = "last"
 
@@ -57,15 +78,20 @@ enum Node: Hashable, Sendable {
     /// `/scheduler/` and its files: one per option (rw) plus `last` (ro).
     case schedulerDir, schedulerFile(String)
     case groupsDir, groupDir(String), groupFile(String, GroupField)
+    case networksDir, networkDir(String), networkFile(String, NetworkFile)
+    case floatingIPsDir, floatingIPDir(String), floatingIPFile(String, FloatingIPFile)
+    case securityGroupsDir, securityGroupDir(String), securityGroupFile(String, SecurityGroupFile)
 
     /// Names directly under the root, in listing order.
-    static let rootNames = ["README", "events", "defaults", "images", "images.d", "instances", "flavors", "hosts", "scheduler", "groups", "config"]
+    static let rootNames = ["README", "events", "defaults", "images", "images.d", "instances", "flavors", "hosts", "scheduler", "groups", "config",
+                            "networks", "floating-ips", "security-groups"]
 
     var isDirectory: Bool {
         switch self {
         case .root, .defaultsDir, .configDir, .imagesDir, .imagesDDir, .imageInfoDir, .imagePropertiesDir,
              .instancesDir, .instanceDir, .flavorsDir, .flavorDir, .hostsDir, .hostDir, .schedulerDir,
-             .groupsDir, .groupDir: true
+             .groupsDir, .groupDir, .networksDir, .networkDir, .floatingIPsDir, .floatingIPDir,
+             .securityGroupsDir, .securityGroupDir: true
         default: false
         }
     }
@@ -74,7 +100,8 @@ enum Node: Hashable, Sendable {
     /// can never appear, so the kernel may cache the miss (negative entry).
     var hasFixedChildren: Bool {
         switch self {
-        case .root, .defaultsDir, .configDir, .imageInfoDir, .instanceDir, .flavorDir, .hostDir, .schedulerDir, .groupDir: true
+        case .root, .defaultsDir, .configDir, .imageInfoDir, .instanceDir, .flavorDir, .hostDir, .schedulerDir, .groupDir,
+             .networkDir, .floatingIPDir, .securityGroupDir: true
         default: false
         }
     }
@@ -87,6 +114,27 @@ enum Node: Hashable, Sendable {
         case .hostFile(_, let f): f.isWritable
         case .schedulerFile(let k): k != schedulerLastName
         case .groupFile(_, let f): f == .policy
+        case .networkFile(_, let f): f.isWritable
+        case .floatingIPFile(_, let f): f == .instance
+        case .securityGroupFile: true
+        default: false
+        }
+    }
+
+    /// Files whose empty value is an action (disassociate, no rules, unset): truncating
+    /// them without writing (`: > file`, `echo -n > file`) applies the empty value.
+    var isEmptiedByTruncate: Bool {
+        switch self {
+        case .instanceFile(_, .floatingIP), .floatingIPFile(_, .instance), .securityGroupFile: true
+        case .networkFile(_, let f): f.isWritable
+        default: false
+        }
+    }
+
+    /// Values of several lines, which shells may write in several WRITEs.
+    var takesSeveralLines: Bool {
+        switch self {
+        case .securityGroupFile, .networkFile(_, .dns): true
         default: false
         }
     }
@@ -108,6 +156,9 @@ enum Node: Hashable, Sendable {
             case "hosts": .hostsDir
             case "scheduler": .schedulerDir
             case "groups": .groupsDir
+            case "networks": .networksDir
+            case "floating-ips": .floatingIPsDir
+            case "security-groups": .securityGroupsDir
             default: nil
             }
         case .defaultsDir: DefaultKey(rawValue: name).map { .defaultFile($0) }
@@ -126,6 +177,12 @@ enum Node: Hashable, Sendable {
         case .schedulerDir: ObjectName.problem(name) == nil ? .schedulerFile(name) : nil
         case .groupsDir: ObjectName.problem(name) == nil ? .groupDir(name) : nil
         case .groupDir(let g): GroupField(rawValue: name).map { .groupFile(g, $0) }
+        case .networksDir: ObjectName.problem(name) == nil ? .networkDir(name) : nil
+        case .networkDir(let n): NetworkFile(rawValue: name).map { .networkFile(n, $0) }
+        case .floatingIPsDir: ObjectName.problem(name) == nil ? .floatingIPDir(name) : nil
+        case .floatingIPDir(let a): FloatingIPFile(rawValue: name).map { .floatingIPFile(a, $0) }
+        case .securityGroupsDir: ObjectName.problem(name) == nil ? .securityGroupDir(name) : nil
+        case .securityGroupDir(let g): SecurityGroupFile(rawValue: name).map { .securityGroupFile(g, $0) }
         default: nil
         }
     }
@@ -166,6 +223,15 @@ enum Node: Hashable, Sendable {
         case .groupsDir: (.root, "groups")
         case .groupDir(let g): (.groupsDir, g)
         case .groupFile(let g, let f): (.groupDir(g), f.rawValue)
+        case .networksDir: (.root, "networks")
+        case .networkDir(let n): (.networksDir, n)
+        case .networkFile(let n, let f): (.networkDir(n), f.rawValue)
+        case .floatingIPsDir: (.root, "floating-ips")
+        case .floatingIPDir(let a): (.floatingIPsDir, a)
+        case .floatingIPFile(let a, let f): (.floatingIPDir(a), f.rawValue)
+        case .securityGroupsDir: (.root, "security-groups")
+        case .securityGroupDir(let g): (.securityGroupsDir, g)
+        case .securityGroupFile(let g, let f): (.securityGroupDir(g), f.rawValue)
         }
     }
 

@@ -44,8 +44,22 @@ public struct CommandRunner: Sendable {
         // action); the commands are short-lived, and dnsmasq closes them itself at startup.
         let cargs: [UnsafeMutablePointer<CChar>?] = ([path] + words.dropFirst()).map { strdup($0) } + [nil]
         defer { for a in cargs { free(a) } }
+        // A daemon (cloudfs's own) blocks SIGHUP/SIGTERM for its sigwait thread and ignores
+        // SIGPIPE; children inherit both. dnsmasq would then never see the SIGHUP that
+        // reloads its hosts file: start every command with no blocked signal and default
+        // handlers.
+        var attr = posix_spawnattr_t()
+        posix_spawnattr_init(&attr)
+        defer { posix_spawnattr_destroy(&attr) }
+        var none = sigset_t(), defaults = sigset_t()
+        sigemptyset(&none)
+        sigemptyset(&defaults)
+        for sig in [SIGHUP, SIGINT, SIGTERM, SIGPIPE, SIGCHLD] { sigaddset(&defaults, sig) }
+        posix_spawnattr_setsigmask(&attr, &none)
+        posix_spawnattr_setsigdefault(&attr, &defaults)
+        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
         var pid: pid_t = 0
-        let rc = posix_spawn(&pid, path, &actions, nil, cargs, environ)
+        let rc = posix_spawn(&pid, path, &actions, &attr, cargs, environ)
         guard rc == 0 else { throw CloudError.io("cannot run \(path): \(String(cString: strerror(rc)))") }
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 {

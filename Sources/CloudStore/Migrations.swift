@@ -123,6 +123,32 @@ enum Migrations {
             FROM instance WHERE delete_requested OR vm_state = 'building';
             """)
         }
+        m.registerMigration("v7-network-manager") { db in
+            // nova-network's networks columns, its floating_ips table (auto_assigned as Nova
+            // has it: auto-allocated addresses die with their instance) and security groups.
+            try db.execute(sql: """
+            ALTER TABLE network ADD COLUMN dns TEXT NOT NULL DEFAULT '';
+            ALTER TABLE network ADD COLUMN bridge TEXT NOT NULL DEFAULT 'br100';
+            ALTER TABLE network ADD COLUMN bridge_interface TEXT NOT NULL DEFAULT '';
+            ALTER TABLE network ADD COLUMN vlan INTEGER;
+            ALTER TABLE network ADD COLUMN dhcp_start TEXT NOT NULL DEFAULT '';
+            ALTER TABLE network ADD COLUMN floating_range TEXT NOT NULL DEFAULT '';
+            UPDATE network SET mode = 'flatdhcp' WHERE name = 'default' AND mode = 'flat' AND cidr = '10.0.0.0/16';
+            CREATE TABLE floating_ip (
+                address INTEGER PRIMARY KEY NOT NULL,
+                pool TEXT NOT NULL REFERENCES network(name),
+                project TEXT NOT NULL,
+                owner_uid INTEGER NOT NULL,
+                instance_id TEXT UNIQUE REFERENCES instance(id) ON DELETE SET NULL,
+                auto_assigned INTEGER NOT NULL DEFAULT 0,
+                created DOUBLE NOT NULL);
+            CREATE INDEX floating_ip_project ON floating_ip(project);
+            CREATE TABLE security_group (
+                name TEXT PRIMARY KEY NOT NULL,
+                rules TEXT NOT NULL DEFAULT '',
+                owner_uid INTEGER NOT NULL DEFAULT 0);
+            """)
+        }
         return m
     }
 }

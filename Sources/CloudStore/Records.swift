@@ -74,16 +74,63 @@ public struct HostRecord: Codable, Sendable, Equatable, FetchableRecord, Persist
     }
 }
 
-/// A row of `network` (nova-network's networks table, foundation subset).
+/// A row of `network` (nova-network's networks table). Addresses and CIDRs are text;
+/// an empty `dhcp_start`, `bridge_interface`, `dns` or `floating_range` means unset.
 public struct NetworkRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
     public static let databaseTableName = "network"
+    public static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
+    public static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
     public var name: String
     public var cidr: String
     public var gateway: String
     public var mode: String
-    public init(name: String, cidr: String, gateway: String, mode: String) {
+    /// DNS servers, comma separated.
+    public var dns: String
+    public var bridge: String
+    public var bridgeInterface: String
+    public var vlan: Int?
+    public var dhcpStart: String
+    public var floatingRange: String
+    public init(name: String, cidr: String, gateway: String, mode: String, dns: String = "", bridge: String = "br100",
+                bridgeInterface: String = "", vlan: Int? = nil, dhcpStart: String = "", floatingRange: String = "") {
         self.name = name; self.cidr = cidr; self.gateway = gateway; self.mode = mode
+        self.dns = dns; self.bridge = bridge; self.bridgeInterface = bridgeInterface; self.vlan = vlan
+        self.dhcpStart = dhcpStart; self.floatingRange = floatingRange
     }
+}
+
+/// A row of `floating_ip` (nova-network's floating_ips): an address of a network's
+/// floating range held by a project, associated with at most one instance.
+public struct FloatingIPRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "floating_ip"
+    public static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
+    public static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
+    public var address: Int64
+    /// The network whose floating_range holds the address.
+    public var pool: String
+    public var project: String
+    public var ownerUid: Int64
+    public var instanceId: String?
+    /// Allocated by `echo auto > floating_ip`: released with the instance (Nova's auto_assigned).
+    public var autoAssigned: Bool
+    public var created: Double
+    public init(address: Int64, pool: String, project: String, ownerUID: UInt32, instanceId: String? = nil,
+                autoAssigned: Bool = false, created: Date = Date()) {
+        self.address = address; self.pool = pool; self.project = project; ownerUid = Int64(ownerUID)
+        self.instanceId = instanceId; self.autoAssigned = autoAssigned; self.created = created.timeIntervalSince1970
+    }
+}
+
+/// A row of `security_group` (Nova's security_groups with its rules as canonical text,
+/// one `PROTO PORTS CIDR` line per rule).
+public struct SecurityGroupRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "security_group"
+    public static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
+    public static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
+    public var name: String
+    public var rules: String
+    public var ownerUid: Int64
+    public init(name: String, rules: String = "", ownerUID: UInt32 = 0) { self.name = name; self.rules = rules; ownerUid = Int64(ownerUID) }
 }
 
 /// A row of `fixed_ip` (nova-network's fixed_ips): one allocation, address as a number.

@@ -168,6 +168,11 @@ extension Store {
 
     /// Removes the instance row; its fixed IPs go with it (ON DELETE CASCADE).
     public func deleteInstance(id: String) throws(CloudError) {
-        try write { db in _ = try InstanceRecord.deleteOne(db, key: id) }
+        let freed = try write { db in
+            let ips = try FixedIPRecord.filter(Column("instance_id") == id).fetchAll(db)
+            _ = try InstanceRecord.deleteOne(db, key: id)
+            return ips
+        }
+        lowerHints(freed)
     }
 }

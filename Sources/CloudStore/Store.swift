@@ -1,6 +1,7 @@
 import CloudCore
 import Foundation
 import GRDB
+import Synchronization
 
 /// All persistent state of the cloud, in one SQLite database in WAL mode (GRDB
 /// `DatabasePool`, so readers run beside the single writer). Every public method is one
@@ -8,6 +9,8 @@ import GRDB
 /// `instance.save(expected_task_state=...)`.
 public final class Store: Sendable {
     let db: DatabasePool
+    /// Per network, the lowest fixed IP that may be free (see `allocate` in Store+Networks.swift).
+    let fixedIPHints = Mutex<[String: Int64]>([:])
 
     /// Opens (creating if needed) the database at `path` and migrates it.
     /// Throws `EIO` when the file cannot be opened or migrated.

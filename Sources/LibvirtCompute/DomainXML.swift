@@ -58,12 +58,23 @@ public enum DomainXML {
         x.append("      <target dev='vda' bus='virtio'/>")
         x.append("    </disk>")
         if let mac = spec.mac {
-            // User-mode networking (QEMU's slirp): the guest gets a NIC without touching any
-            // host network configuration. Bridged networking is CloudNetwork's business.
-            x.append("    <interface type='user'>")
-            x.append("      <mac address='\(escape(mac))'/>")
-            x.append("      <model type='virtio'/>")
-            x.append("    </interface>")
+            if let bridge = spec.bridge {
+                // nova-network's bridged VIF: a tap on the network's bridge, named so the
+                // host's firewall rules can find it.
+                x.append("    <interface type='bridge'>")
+                x.append("      <source bridge='\(escape(bridge))'/>")
+                x.append("      <mac address='\(escape(mac))'/>")
+                if let dev = spec.interfaceName { x.append("      <target dev='\(escape(dev))'/>") }
+                x.append("      <model type='virtio'/>")
+                x.append("    </interface>")
+            } else {
+                // User-mode networking (QEMU's slirp): the guest gets a NIC without touching
+                // any host network configuration (cloudfs mount without --manage-network).
+                x.append("    <interface type='user'>")
+                x.append("      <mac address='\(escape(mac))'/>")
+                x.append("      <model type='virtio'/>")
+                x.append("    </interface>")
+            }
         }
         if !isTest {
             // The serial console goes to a file (append: a hard reboot keeps the history).
@@ -113,7 +124,7 @@ public enum DomainXML {
             ("domain name", spec.domainName), ("uuid", spec.uuid), ("disk path", spec.diskPath),
             ("disk format", spec.diskFormat), ("kernel path", spec.kernelPath),
             ("initrd path", spec.initrdPath), ("cmdline", spec.cmdline), ("mac", spec.mac),
-            ("console path", spec.consolePath),
+            ("console path", spec.consolePath), ("bridge", spec.bridge), ("interface name", spec.interfaceName),
         ]
         for (name, value) in fields {
             if let value, !value.unicodeScalars.allSatisfy(isXMLChar) {

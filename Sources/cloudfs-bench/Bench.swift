@@ -17,10 +17,11 @@ struct Bench: ParsableCommand {
     @Option(help: "Instances stopped and started at once by the actions benchmark.") var actionInstances = 100
     @Option(help: "Stop + start rounds of the actions benchmark.") var actionRounds = 5
     @Option(help: "Instances in the cloud the restart benchmark restarts.") var restartInstances = 1000
+    @Option(help: "Fixed IPs allocated concurrently on a /16 network.") var fixedIps = 20000
     @Option(help: "Sections to run, comma-separated names or numbers: \(Self.sectionNames.joined(separator: ", ")), or all.")
     var sections = "all"
 
-    static let sectionNames = ["scheduler", "copy", "latency", "listing", "burst", "actions", "restart"]
+    static let sectionNames = ["scheduler", "copy", "latency", "listing", "burst", "actions", "restart", "ipam"]
 
     func validate() throws {
         _ = try selected()
@@ -48,6 +49,7 @@ struct Bench: ParsableCommand {
         let want = try selected()
         print("cloudfs-bench  (\(ProcessInfo.processInfo.activeProcessorCount) cores, state and baseline on \(work))\n")
         if want.contains("scheduler") { SchedulerBench().run() }
+        if want.contains("ipam") { try FixedIPBench(work: work + "-ipam", count: fixedIps).run() }
         if !want.isDisjoint(with: ["copy", "latency", "listing"]) {
             let rig = try Rig(work: work, hosts: 4)
             defer { rig.tearDown() }

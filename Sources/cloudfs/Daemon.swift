@@ -15,6 +15,7 @@ struct Daemon {
     var hostURIs: [String]
     var virtType: String
     var allowOther: Bool
+    var manageNetwork: Bool
     var daemonChild: Bool
 
     func run() throws {
@@ -30,7 +31,9 @@ struct Daemon {
         let driver = LibvirtDriver(virtType: VirtType(rawValue: virtType) ?? .auto, stateDir: stateDir)
         let engine: Engine
         do {
-            engine = try Engine(config: EngineConfiguration(stateDir: stateDir, hostURIs: hostURIs), driver: driver)
+            var config = EngineConfiguration(stateDir: stateDir, hostURIs: hostURIs)
+            config.manageNetwork = manageNetwork
+            engine = try Engine(config: config, driver: driver)
         } catch {
             log.critical("cannot start: \(error)")
             throw error

@@ -25,6 +25,9 @@ struct Mount: ParsableCommand {
     @Flag(help: "Let other users access the mount (-o allow_other, with default_permissions).")
     var allowOther = false
 
+    @Flag(help: "Apply the networks on this host: bridges, VLAN interfaces, dnsmasq, nftables rules and routes (nova-network's linux_net). Guests' NICs go on the networks' bridges. Off by default: nothing on the host is touched and guests get user-mode NICs.")
+    var manageNetwork = false
+
     @Flag(help: .hidden)
     var daemonChild = false
 
@@ -55,7 +58,8 @@ struct Mount: ParsableCommand {
     func run() throws {
         if foreground || daemonChild {
             try Daemon(mountpoint: absolutePath(mountpoint), stateDir: stateDir, hostURIs: hosts,
-                       virtType: resolvedVirtType, allowOther: allowOther, daemonChild: daemonChild).run()
+                       virtType: resolvedVirtType, allowOther: allowOther, manageNetwork: manageNetwork,
+                       daemonChild: daemonChild).run()
         } else {
             try Background.launch(stateDir: stateDir, mountpoint: absolutePath(mountpoint))
         }

@@ -15,7 +15,7 @@ final class BuildTests: EngineTestCase {
         XCTAssertEqual(info.status, .ACTIVE, info.fault)
         XCTAssertEqual(info.powerState, .running)
         XCTAssertEqual(info.host, "default")
-        XCTAssertEqual(info.ips, ["10.0.0.3"])
+        XCTAssertEqual(info.ips, ["10.0.0.2"])
         XCTAssertTrue(info.macs[0].hasPrefix("fa:16:3e:"))
         XCTAssertEqual(info.flavor, "m1.nano")
         XCTAssertTrue(info.domainXML.contains(info.id), "domain.xml is what libvirt holds")
@@ -36,7 +36,7 @@ final class BuildTests: EngineTestCase {
         XCTAssertEqual(engine.host("default")?.ramMBUsed, 0)
         // The address is free again: the next instance gets it.
         _ = try engine.createInstance("web2", caller: root)
-        XCTAssertEqual(waitStable("web2")?.ips, ["10.0.0.3"])
+        XCTAssertEqual(waitStable("web2")?.ips, ["10.0.0.2"])
     }
 
     func testSynchronousRefusalsHaveErrnoAndEvent() throws {
@@ -98,7 +98,7 @@ final class BuildTests: EngineTestCase {
         XCTAssertTrue(line.contains("released=ip"), line)
         driver.setFault(.none)
         _ = try engine.createInstance("fine", caller: root)
-        XCTAssertEqual(waitStable("fine")?.ips, ["10.0.0.3"], "the failed build's IP was released")
+        XCTAssertEqual(waitStable("fine")?.ips, ["10.0.0.2"], "the failed build's IP was released")
     }
 
     func testDeleteDuringBuildLeavesNothing() throws {

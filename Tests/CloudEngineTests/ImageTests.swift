@@ -89,7 +89,7 @@ final class ImageTests: EngineTestCase {
         let info = try XCTUnwrap(waitStable("kb"))
         XCTAssertEqual(info.status, .ACTIVE, info.fault)
         XCTAssertTrue(info.domainXML.contains(kernel.path), info.domainXML)
-        XCTAssertTrue(info.domainXML.contains("cloudfs.ip=10.0.0.3"), info.domainXML)
+        XCTAssertTrue(info.domainXML.contains("cloudfs.ip=10.0.0.2/16"), info.domainXML)
         assertErrno(.busy) { try self.engine.deleteImage("vmlinuz", caller: self.root) }
     }
 }

@@ -27,7 +27,7 @@ final class RescheduleTests: EngineTestCase {
         let info = try XCTUnwrap(waitStable("r1"))
         XCTAssertEqual(info.status, .ACTIVE, info.fault)
         XCTAssertEqual(info.host, "small")
-        XCTAssertEqual(info.ips, ["10.0.0.3"], "the fixed IP is kept across the reschedule")
+        XCTAssertEqual(info.ips, ["10.0.0.2"], "the fixed IP is kept across the reschedule")
         XCTAssertTrue(engine.events.lines.contains { $0.contains("instance.rescheduled r1 from=default") })
         XCTAssertEqual(engine.host("default")?.ramMBUsed, 0)
         XCTAssertTrue(engine.schedulerLast.contains("instance r1 (attempt 2)"), engine.schedulerLast)

@@ -5,7 +5,7 @@ import XCTest
 /// The static parts of the tree: root listing, README, defaults, flavors, hosts, modes.
 final class TreeTests: MountTestCase {
     func testRootListingAndReadme() {
-        XCTAssertEqual(ok("ls $MNT"), "README\nconfig\ndefaults\nevents\nflavors\ngroups\nhosts\nimages\nimages.d\ninstances\nscheduler\n")
+        XCTAssertEqual(ok("ls $MNT"), "README\nconfig\ndefaults\nevents\nflavors\nfloating-ips\ngroups\nhosts\nimages\nimages.d\ninstances\nnetworks\nscheduler\nsecurity-groups\n")
         XCTAssertEqual(ok("cat $MNT/README"), cloud.fake.readme)
         XCTAssertEqual(ok("stat -c '%a %s' $MNT/README"), "444 \(cloud.fake.readme.utf8.count)\n")
         XCTAssertEqual(ok("stat -c '%a %F' $MNT/instances $MNT/images $MNT/flavors"),

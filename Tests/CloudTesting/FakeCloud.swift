@@ -33,6 +33,8 @@ public final class FakeCloud: CloudAPI, @unchecked Sendable {
     public let root: String
     public let readme = "cloudfs (fake cloud for tests): see SPEC.md for the tree.\n"
     let state = Mutex(State())
+    /// Networks, floating IPs and security groups (FakeCloudNetworks.swift).
+    let net = Mutex(FakeNetworkState())
     let engine = DispatchQueue(label: "fakecloud.engine")
 
     /// A fake cloud storing its files under `root` (created if needed).

@@ -15,7 +15,7 @@ final class InstanceMountTests: MountTestCase {
         XCTAssertEqual(read("instances/web1/vm_state"), "active")
         XCTAssertEqual(read("instances/web1/task_state"), "none")
         XCTAssertEqual(read("instances/web1/power_state"), "running")
-        XCTAssertEqual(read("instances/web1/ip"), "10.0.0.3")
+        XCTAssertEqual(read("instances/web1/ip"), "10.0.0.2")
         XCTAssertTrue(read("instances/web1/mac").hasPrefix("fa:16:3e:"))
         XCTAssertEqual(read("instances/web1/host"), "default")
         XCTAssertEqual(read("instances/web1/image"), "disk")
@@ -45,7 +45,7 @@ final class InstanceMountTests: MountTestCase {
 
     func testForLoopOverInstancesIsSafe() {
         ok("for i in a b c; do mkdir instances/$i; done; for i in instances/*; do timeout 30 cat $i/wait; done")
-        XCTAssertEqual(ok("cat instances/*/ip | sort").split(separator: "\n"), ["10.0.0.3", "10.0.0.4", "10.0.0.5"])
+        XCTAssertEqual(ok("cat instances/*/ip | sort").split(separator: "\n"), ["10.0.0.2", "10.0.0.3", "10.0.0.4"])
     }
 
     func testBuildFailureShowsFaultAndReleases() {
@@ -64,7 +64,7 @@ final class InstanceMountTests: MountTestCase {
         XCTAssertFalse(isMounted())
         try mount()
         XCTAssertEqual(read("instances/keep/id"), id)
-        XCTAssertEqual(read("instances/keep/ip"), "10.0.0.3")
+        XCTAssertEqual(read("instances/keep/ip"), "10.0.0.2")
         // libvirt's test:/// driver lives inside the daemon, so its domains went with it; the
         // instance says so instead of pretending (QemuBootMountTests shows a real guest surviving):
         // SHUTOFF with the reason, and `start` defines it again over its disk.

@@ -52,7 +52,7 @@ final class QemuBootMountTests: MountTestCase {
         XCTAssertEqual(status, "ACTIVE\n", read("instances/vm1/fault"))
         let console = waitForConsole("vm1")
         XCTAssertTrue(console.contains("CLOUDFS-GUEST-BOOTED"), "console: \(console.suffix(2000))")
-        XCTAssertTrue(console.contains("cloudfs.ip=10.0.0.3"), "the guest sees its fixed IP on its command line")
+        XCTAssertTrue(console.contains("cloudfs.ip=10.0.0.2/16"), "the guest sees its fixed IP on its command line")
         XCTAssertTrue(read("instances/vm1/domain.xml").contains("type='qemu'") || read("instances/vm1/domain.xml").contains("type=\"qemu\""))
 
         // The guest survives an unmount and is found again on the next mount.

@@ -1,0 +1,133 @@
+import CloudTesting
+import Foundation
+import XCTest
+
+/// nova-network for real, inside a network namespace this test creates (nothing leaves it):
+/// the daemon runs there (`nsenter --net=...`, its FUSE mount stays visible here) with
+/// `--manage-network`, so it makes br100, runs dnsmasq with the fixed MAC → IP bindings and
+/// loads the nftables ruleset. A tiny guest gets its address by DHCP and prints it; a second
+/// guest gets a floating IP, and a TCP connection from the namespace to that address reaches
+/// the guest's port-80 banner through the DNAT rule.
+final class NetworkE2EMountTests: MountTestCase {
+    override var hostArgs: [String] { [] }   // the default host: qemu:///embed in the state dir
+    var namespace = ""
+
+    override func setUpWithError() throws {
+        guard getuid() == 0 else { throw XCTSkip("needs root (network namespaces, bridges, nftables)") }
+        guard FileManager.default.fileExists(atPath: "/dev/fuse") else { throw XCTSkip("no /dev/fuse") }
+        for tool in ["/usr/bin/qemu-system-x86_64", "/usr/bin/nsenter", "/usr/sbin/dnsmasq", "/usr/sbin/nft", "/usr/sbin/ip"]
+        where !FileManager.default.isExecutableFile(atPath: tool) {
+            throw XCTSkip("\(tool) is not installed (scripts/install-deps.sh installs it)")
+        }
+        let guest = TestPaths.guestDir
+        if !FileManager.default.fileExists(atPath: guest + "/vmlinuz") {
+            let r = sh("'\(TestPaths.packageRoot)/examples/make-tiny-guest.sh' '\(guest)'", timeout: 300)
+            XCTAssertEqual(r.status, 0, r.err)
+        }
+        namespace = "cfs-e2e-\(getpid())"
+        let r = sh("ip netns add \(namespace) && ip netns exec \(namespace) ip link set lo up")
+        guard r.status == 0 else { throw XCTSkip("cannot create a network namespace: \(r.err)") }
+        setenv("CLOUDFS_VIRT_TYPE", "qemu", 1)
+        try super.setUpWithError()
+    }
+
+    /// `cloudfs mount` inside the namespace, with the host's networking managed.
+    override func mount(extra: [String] = [], env: String = "") throws {
+        let args = env + " " + (["nsenter", "--net=/var/run/netns/\(namespace)", cloudfs, "mount", mnt, "--state", state, "--manage-network"]
+                    + hostArgs + extra).map { "'\($0)'" }.joined(separator: " ")
+        let r = sh(args, timeout: 120)
+        guard r.status == 0 else {
+            throw NSError(domain: "mount", code: Int(r.status), userInfo: [NSLocalizedDescriptionKey: "cloudfs mount failed: \(r.out) \(r.err)"])
+        }
+    }
+
+    override func tearDown() {
+        guard !namespace.isEmpty else { return super.tearDown() }
+        // What must not outlive the test, found before the state directory is removed.
+        let pids = sh("cat '\(state)'/network/networks/*/dnsmasq.pid '\(state)'/libvirt/run/qemu/*.pid 2>/dev/null").out
+            .split(whereSeparator: \.isWhitespace).compactMap { Int32($0) }
+        super.tearDown()   // rmdir every instance, unmount, remove the work directory
+        for pid in pids where kill(pid, 0) == 0 { kill(pid, SIGTERM) }
+        usleep(200_000)
+        for pid in pids where kill(pid, 0) == 0 { kill(pid, SIGKILL) }
+        sh("ip netns del \(namespace)")
+    }
+
+    /// Runs `script` inside the namespace.
+    func inNamespace(_ script: String, timeout: TimeInterval = 30) -> Shell {
+        sh("nsenter --net=/var/run/netns/\(namespace) bash -c \(shellQuote(script))", timeout: timeout)
+    }
+
+    func shellQuote(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+
+    /// Polls the instance's console for a line starting with `prefix`; returns its rest.
+    func consoleValue(_ instance: String, _ prefix: String, seconds: Int = 120) -> String? {
+        for _ in 0..<(seconds * 4) {
+            let console = read("instances/\(instance)/console").replacingOccurrences(of: "\r", with: "")
+            if let line = console.split(separator: "\n").first(where: { $0.hasPrefix(prefix) }) {
+                return String(line.dropFirst(prefix.count))
+            }
+            usleep(250_000)
+        }
+        return nil
+    }
+
+    /// One line from TCP port 80 of `address`, from inside the namespace ("" on failure).
+    func banner(_ address: String) -> String {
+        inNamespace("timeout 5 bash -c 'exec 3<>/dev/tcp/\(address)/80 && head -n 1 <&3'", timeout: 10)
+            .out.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    func testFlatDHCPGuestAndFloatingIP() {
+        let t0 = Date()
+        let guest = TestPaths.guestDir
+        XCTAssertEqual(read("networks/default/mode"), "flatdhcp")
+        XCTAssertEqual(read("networks/default/bridge"), "br100")
+        ok("cp '\(guest)/vmlinuz' images/vmlinuz && cp '\(guest)/initramfs.gz' images/initrd")
+        ok("qemu-img create -q -f qcow2 '\(work)/root.qcow2' 64M && cp '\(work)/root.qcow2' images/tiny")
+        ok("echo vmlinuz > images.d/tiny/properties/kernel && echo initrd > images.d/tiny/properties/ramdisk")
+        ok("echo 'console=ttyS0 panic=-1' > images.d/tiny/properties/cmdline && echo m1.nano > defaults/flavor")
+        // The default group denies ingress: open the banner port and ping.
+        ok("printf 'tcp 80 0.0.0.0/0\\nicmp - 0.0.0.0/0\\n' > security-groups/default/rules")
+        ok("echo 10.99.0.0/24 > networks/default/floating_range")
+
+        // 1. DHCP: the address dnsmasq hands out is the instance's fixed IP.
+        ok("mkdir instances/g1")
+        XCTAssertEqual(ok("timeout 150 cat instances/g1/wait", timeout: 160), "ACTIVE\n", read("instances/g1/fault"))
+        let xml = read("instances/g1/domain.xml")
+        XCTAssertTrue(xml.contains("<source bridge='br100'/>") || xml.contains("<source bridge=\"br100\"/>"), xml)
+        XCTAssertEqual(inNamespace("ip -br link show master br100").status, 0)
+        let got = consoleValue("g1", "CLOUDFS-DHCP-ADDRESS=")
+        XCTAssertNotNil(got, "no DHCP address on the console: \(read("instances/g1/console").suffix(1500))")
+        XCTAssertEqual(got, read("instances/g1/ip"))
+        XCTAssertEqual(read("instances/g1/ip"), "10.0.0.2")
+        XCTAssertTrue(read("networks/default/leases").hasPrefix("10.0.0.2 \(read("instances/g1/mac")) g1"))
+
+        // 2. A floating IP reaches the second guest from the namespace (nat OUTPUT DNAT).
+        ok("mkdir instances/g2")
+        XCTAssertEqual(ok("timeout 150 cat instances/g2/wait", timeout: 160), "ACTIVE\n", read("instances/g2/fault"))
+        ok("echo auto > instances/g2/floating_ip")
+        let fip = read("instances/g2/floating_ip")
+        XCTAssertEqual(fip, "10.99.0.1")
+        XCTAssertEqual(read("floating-ips/10.99.0.1/instance"), "g2")
+        let fixed = read("instances/g2/ip")
+        XCTAssertNotNil(consoleValue("g2", "CLOUDFS-TCP-80-LISTENING"), read("instances/g2/console").suffix(1500).description)
+        var b = ""
+        for _ in 0..<20 {
+            b = banner(fip)
+            if !b.isEmpty { break }
+            usleep(500_000)
+        }
+        XCTAssertTrue(b.hasPrefix("cloudfs-guest") && b.hasSuffix("ip=\(fixed)"), "banner via \(fip): '\(b)'")
+        XCTAssertEqual(inNamespace("busybox ping -c 1 -W 3 \(fip)").status, 0, "ping \(fip)")
+        XCTAssertTrue(inNamespace("nft list table ip cloudfs_nat").out.contains("dnat to \(fixed)"))
+
+        // 3. Disassociated: the rule is gone, the address stays allocated to the project.
+        ok("echo -n > instances/g2/floating_ip")
+        XCTAssertEqual(read("instances/g2/floating_ip"), "")
+        XCTAssertFalse(inNamespace("nft list table ip cloudfs_nat").out.contains("dnat to"))
+        XCTAssertEqual(banner(fip), "")
+        XCTAssertEqual(read("floating-ips/10.99.0.1/pool"), "default")
+        print("NetworkE2EMountTests: \(String(format: "%.1f", Date().timeIntervalSince(t0))) s")
+    }
+}
