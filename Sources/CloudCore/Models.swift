@@ -120,6 +120,8 @@ public struct InstanceInfo: Sendable, Equatable {
     public var group: String
     /// The availability zone it was asked to run in ("" for any).
     public var availabilityZone: String
+    /// Its security groups (Nova's security_groups), `default` unless changed.
+    public var securityGroups: [String] = ["default"]
 
     public var status: InstanceStatus { InstanceStatus.derive(vm: vmState, task: taskState) }
     /// Stable means no task is running (what `wait` waits for).

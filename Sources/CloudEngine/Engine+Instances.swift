@@ -16,12 +16,14 @@ extension Engine {
 
     func info(_ r: InstanceRecord, _ c: Catalog) -> InstanceInfo {
         let ips = (c.ips[r.id] ?? []).sorted { $0.address < $1.address }
-        return InstanceInfo(name: r.name, id: r.id, ownerUID: UInt32(r.ownerUid), project: r.project,
+        var info = InstanceInfo(name: r.name, id: r.id, ownerUID: UInt32(r.ownerUid), project: r.project,
                             vmState: r.vmState, taskState: r.taskState, powerState: r.powerState, fault: r.fault,
                             host: r.host ?? "", ips: ips.map { IPv4Address(UInt32($0.address)).description }, macs: ips.map(\.mac),
                             image: r.imageName, flavor: r.flavor, created: Date(timeIntervalSince1970: r.created),
                             domainXML: r.domainXml, consolePath: config.instanceDir(r.id) + "/console.log",
                             group: r.groupName ?? "", availabilityZone: r.availabilityZone ?? "")
+        info.securityGroups = r.securityGroupNames
+        return info
     }
 
     /// The image a new instance boots: `/defaults/image`, else the most recently activated
@@ -107,6 +109,7 @@ extension Engine {
     }
 
     public func setInstanceField(_ name: String, field: String, value: String, caller: Caller) throws(CloudError) {
+        if field == "security_groups" { return try setSecurityGroups(name, value, caller: caller) }
         if field == "image" || field == "flavor", let r = catalog.withLock({ $0.instances[name] }), r.vmState != .building {
             // A spawned instance: a new desired image rebuilds it, a new flavor resizes it.
             return field == "image" ? try requestRebuild(name, image: value, caller: caller)

@@ -20,9 +20,38 @@ extension Engine {
         SecurityGroupInfo(name: g.name, rules: g.rules, ownerUID: UInt32(g.ownerUid))
     }
 
-    /// The rules that apply to an instance: its groups' (today: `default`'s).
+    /// The rules that apply to an instance: the union of its groups' rules (no group: no
+    /// ingress at all but replies and DHCP).
     func securityRules(for instanceID: String, _ c: Catalog) -> [SecurityGroupRule] {
-        (try? SecurityGroupRule.parseRules(c.securityGroups["default"]?.rules ?? "")) ?? []
+        guard let r = c.instanceNames[instanceID].flatMap({ c.instances[$0] }) else { return [] }
+        var out: [SecurityGroupRule] = []
+        for g in r.securityGroupNames {
+            for rule in (try? SecurityGroupRule.parseRules(c.securityGroups[g]?.rules ?? "")) ?? [] where !out.contains(rule) {
+                out.append(rule)
+            }
+        }
+        return out
+    }
+
+    /// `instances/NAME/security_groups`: the groups, one name per line (or separated by
+    /// spaces or commas); each must exist. Applies at once to a running instance.
+    func setSecurityGroups(_ name: String, _ value: String, caller: Caller) throws(CloudError) {
+        let names = try refusing("instance", name, caller) { () throws(CloudError) -> [String] in
+            let r = try actionTarget(name, caller)
+            var names: [String] = []
+            for n in value.split(whereSeparator: { $0 == "\n" || $0 == " " || $0 == "," || $0 == "\t" }).map(String.init)
+            where !names.contains(n) {
+                guard catalog.withLock({ $0.securityGroups[n] }) != nil else { throw CloudError.notFound("no security group named '\(n.prefix(80))'") }
+                names.append(n)
+            }
+            let joined = names.joined(separator: "\n")
+            guard commitInstance({ (e) throws(CloudError) in
+                try e.store.update(instanceID: r.id) { $0.securityGroups = joined }
+            }) != nil else { throw CloudError.busy("\(name) is being deleted") }
+            return names
+        }
+        events.append(kind: "instance.security_groups", object: name, ["groups": names.isEmpty ? "-" : names.joined(separator: ","), "uid": "\(caller.uid)"])
+        try applyRuleset()
     }
 
     public func createSecurityGroup(_ name: String, caller: Caller) throws(CloudError) {
@@ -42,6 +71,10 @@ extension Engine {
             guard let g = catalog.withLock({ $0.securityGroups[name] }) else { throw CloudError.notFound("no security group named '\(name)'") }
             guard name != "default" else { throw CloudError.busy("the default security group cannot be removed") }
             guard caller.isAdmin || UInt32(g.ownerUid) == caller.uid else { throw CloudError(.accessDenied, "security group '\(name)' is not yours") }
+            let users = catalog.withLock { c in c.instances.values.filter { $0.securityGroupNames.contains(name) }.map(\.name).sorted() }
+            guard users.isEmpty else {
+                throw CloudError.busy("security group '\(name)' is in use by \(users.prefix(5).joined(separator: ", "))\(users.count > 5 ? " …" : "")")
+            }
             mutation.lock(); defer { mutation.unlock() }
             try store.deleteSecurityGroup(name)
             catalog.withLock { $0.securityGroups[name] = nil }

@@ -26,6 +26,7 @@ extension CloudFileSystem {
         case .infoJSON: infoJSON(i)
         case .actions: lines(api.instanceActions(i.name))
         case .floatingIP: lines(api.floatingIPs().filter { $0.instance == i.name }.map(\.address))
+        case .securityGroups: lines(i.securityGroups)
         case .wait, .console, .ctl: []
         }
     }

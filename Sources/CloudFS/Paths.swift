@@ -9,11 +9,14 @@ enum InstanceField: String, CaseIterable, Sendable {
     case wait, fault, host, ip, mac, console, domainXML = "domain.xml", id, created
     case image, flavor, project, infoJSON = "info.json", group, ctl, actions
     case floatingIP = "floating_ip"
+    case securityGroups = "security_groups"
 
     /// `image`, `flavor` and `group` take writes (desired state before scheduling,
     /// `setInstanceField`); `ctl` takes actions (`instanceAction`); `floating_ip` takes
     /// `auto`, an address or nothing (`setInstanceFloatingIP`).
-    var isWritable: Bool { self == .image || self == .flavor || self == .group || self == .ctl || self == .floatingIP }
+    var isWritable: Bool {
+        self == .image || self == .flavor || self == .group || self == .ctl || self == .floatingIP || self == .securityGroups
+    }
 }
 
 /// Files of `/images.d/NAME/` (and the `user.cloud.*` xattrs of `/images/NAME`).
@@ -125,7 +128,7 @@ enum Node: Hashable, Sendable {
     /// them without writing (`: > file`, `echo -n > file`) applies the empty value.
     var isEmptiedByTruncate: Bool {
         switch self {
-        case .instanceFile(_, .floatingIP), .floatingIPFile(_, .instance), .securityGroupFile: true
+        case .instanceFile(_, .floatingIP), .instanceFile(_, .securityGroups), .floatingIPFile(_, .instance), .securityGroupFile: true
         case .networkFile(_, let f): f.isWritable
         default: false
         }
@@ -134,7 +137,7 @@ enum Node: Hashable, Sendable {
     /// Values of several lines, which shells may write in several WRITEs.
     var takesSeveralLines: Bool {
         switch self {
-        case .securityGroupFile, .networkFile(_, .dns): true
+        case .securityGroupFile, .networkFile(_, .dns), .instanceFile(_, .securityGroups): true
         default: false
         }
     }

@@ -149,6 +149,10 @@ enum Migrations {
                 owner_uid INTEGER NOT NULL DEFAULT 0);
             """)
         }
+        m.registerMigration("v8-instance-security-groups") { db in
+            // Nova's instance ↔ security group association, as the group names (one per line).
+            try db.execute(sql: "ALTER TABLE instance ADD COLUMN security_groups TEXT NOT NULL DEFAULT 'default'")
+        }
         return m
     }
 }

@@ -180,6 +180,9 @@ public struct InstanceRecord: Codable, Sendable, Equatable, FetchableRecord, Per
     public var oldHost: String?
     public var oldVmState: VmState?
     public var resizedAt: Double?
+    /// The security groups whose rules let traffic in, one name per line (Nova's
+    /// security_group_instance_association).
+    public var securityGroups: String
 
     public init(id: String, name: String, ownerUID: UInt32, project: String, image: ImageInfo, flavor: Flavor, created: Date) {
         self.id = id; self.name = name; ownerUid = Int64(ownerUID); self.project = project
@@ -189,7 +192,11 @@ public struct InstanceRecord: Codable, Sendable, Equatable, FetchableRecord, Per
         self.created = created.timeIntervalSince1970; domainXml = ""; deleteRequested = false
         groupName = nil; locked = false; availabilityZone = nil
         oldFlavor = nil; oldVcpus = 0; oldRamMb = 0; oldDiskGb = 0; oldHost = nil; oldVmState = nil; resizedAt = nil
+        securityGroups = "default"
     }
+
+    /// The security group names.
+    public var securityGroupNames: [String] { securityGroups.split(separator: "\n").map(String.init) }
 
     /// Drops the resize bookkeeping (after a confirm or a revert).
     public mutating func clearResize() {

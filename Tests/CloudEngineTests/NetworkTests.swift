@@ -131,4 +131,21 @@ final class NetworkTests: EngineTestCase {
         assertErrno(.busy) { try engine.deleteSecurityGroup("default", caller: root) }
         try engine.deleteSecurityGroup("web", caller: user)
     }
+
+    func testInstancesChooseTheirSecurityGroups() throws {
+        try upload("tiny", rawDisk())
+        _ = try engine.createInstance("vm", caller: root)
+        XCTAssertEqual(waitStable("vm")?.securityGroups, ["default"])
+        try engine.createSecurityGroup("web", caller: root)
+        try engine.setSecurityGroupRules("web", rules: "tcp 80 0.0.0.0/0", caller: root)
+        try engine.setInstanceField("vm", field: "security_groups", value: "default, web\nweb", caller: root)
+        XCTAssertEqual(engine.instance("vm")?.securityGroups, ["default", "web"])
+        assertErrno(.noEntry) { try engine.setInstanceField("vm", field: "security_groups", value: "nope", caller: root) }
+        XCTAssertEqual(engine.instance("vm")?.securityGroups, ["default", "web"], "a refused write changes nothing")
+        assertErrno(.busy) { try engine.deleteSecurityGroup("web", caller: root) }
+        XCTAssertTrue(engine.events.lines.contains { $0.contains("in use by vm") })
+        try engine.setInstanceField("vm", field: "security_groups", value: "", caller: root)
+        XCTAssertEqual(engine.instance("vm")?.securityGroups, [])
+        try engine.deleteSecurityGroup("web", caller: root)
+    }
 }

@@ -47,7 +47,7 @@ final class DeleteEveryStateMountTests: MountTestCase {
         // The build runs asynchronously: right after mkdir the instance is still in BUILD.
         let seen = ok("mkdir instances/b && cat instances/b/status && rmdir instances/b")
         print("status when rmdir was called: \(seen.trimmingCharacters(in: .whitespacesAndNewlines))")
-        assertDeleted("b", freedIP: "10.0.0.3")
+        assertDeleted("b", freedIP: "10.0.0.2")
     }
 
     func testDeleteActive() {
@@ -100,7 +100,7 @@ final class DeleteEveryStateMountTests: MountTestCase {
         ok("rmdir instances/e")
         assertDeleted("e", freedIP: nil)
         ok("echo m1.nano > defaults/flavor")
-        XCTAssertEqual(active("after"), "10.0.0.3")
+        XCTAssertEqual(active("after"), "10.0.0.2")
     }
 
     func testDeleteRightAfterStop() {

@@ -20,10 +20,9 @@ final class NetworkE2EMountTests: MountTestCase {
             throw XCTSkip("\(tool) is not installed (scripts/install-deps.sh installs it)")
         }
         let guest = TestPaths.guestDir
-        if !FileManager.default.fileExists(atPath: guest + "/vmlinuz") {
-            let r = sh("'\(TestPaths.packageRoot)/examples/make-tiny-guest.sh' '\(guest)'", timeout: 300)
-            XCTAssertEqual(r.status, 0, r.err)
-        }
+        // Idempotent and quick when the guest is current; rebuilds an older guest version.
+        let made = sh("'\(TestPaths.packageRoot)/examples/make-tiny-guest.sh' '\(guest)'", timeout: 300)
+        XCTAssertEqual(made.status, 0, made.err)
         namespace = "cfs-e2e-\(getpid())"
         let r = sh("ip netns add \(namespace) && ip netns exec \(namespace) ip link set lo up")
         guard r.status == 0 else { throw XCTSkip("cannot create a network namespace: \(r.err)") }
@@ -121,6 +120,17 @@ final class NetworkE2EMountTests: MountTestCase {
         XCTAssertTrue(b.hasPrefix("cloudfs-guest") && b.hasSuffix("ip=\(fixed)"), "banner via \(fip): '\(b)'")
         XCTAssertEqual(inNamespace("busybox ping -c 1 -W 3 \(fip)").status, 0, "ping \(fip)")
         XCTAssertTrue(inNamespace("nft list table ip cloudfs_nat").out.contains("dnat to \(fixed)"))
+
+        // Security groups are enforced per instance: in `web` alone (tcp 80 only) g2 still
+        // serves its banner but no longer answers ping.
+        ok("mkdir security-groups/web && echo 'tcp 80 0.0.0.0/0' > security-groups/web/rules")
+        ok("echo web > instances/g2/security_groups")
+        XCTAssertEqual(read("instances/g2/security_groups"), "web")
+        XCTAssertNotEqual(inNamespace("busybox ping -c 1 -W 2 \(fip)").status, 0, "icmp is not in g2's groups any more")
+        XCTAssertTrue(banner(fip).hasSuffix("ip=\(fixed)"), "tcp 80 is")
+        XCTAssertTrue(fails("rmdir security-groups/web").contains("busy"), "a group in use cannot be removed")
+        ok("printf 'default\\nweb\\n' > instances/g2/security_groups")
+        XCTAssertEqual(inNamespace("busybox ping -c 1 -W 3 \(fip)").status, 0, "default's icmp rule is back")
 
         // 3. Disassociated: the rule is gone, the address stays allocated to the project.
         ok("echo -n > instances/g2/floating_ip")
