@@ -49,7 +49,6 @@ struct Bench: ParsableCommand {
         let want = try selected()
         print("cloudfs-bench  (\(ProcessInfo.processInfo.activeProcessorCount) cores, state and baseline on \(work))\n")
         if want.contains("scheduler") { SchedulerBench().run() }
-        if want.contains("ipam") { try FixedIPBench(work: work + "-ipam", count: fixedIps).run() }
         if !want.isDisjoint(with: ["copy", "latency", "listing"]) {
             let rig = try Rig(work: work, hosts: 4)
             defer { rig.tearDown() }
@@ -74,6 +73,7 @@ struct Bench: ParsableCommand {
             try RestartBench(rig: rig, count: restartInstances,
                              reproduce: reproduce("restart", "--restart-instances \(restartInstances)")).run()
         }
+        if want.contains("ipam") { try FixedIPBench(work: work + "-ipam", count: fixedIps).run() }
     }
 }
 

@@ -47,7 +47,7 @@ struct FixedIPBench {
         let dupAddresses = ips.count - Set(ips.map(\.address)).count
         let dupMACs = ips.count - Set(ips.map(\.mac)).count
         let contiguous = ips.map(\.address).max().map { $0 - Int64(bounds.lowerBound) + 1 } == Int64(ips.count)
-        print("5. fixed IPs: \(n) allocations from \(threads) threads on \(spec.cidr) (one transaction each: lowest free address + unique MAC)")
+        print("7. fixed IPs: \(n) allocations from \(threads) threads on \(spec.cidr) (one transaction each: lowest free address + unique MAC)")
         report("   allocations per second", String(format: "%8.0f /s", Double(n) / allocTime),
                String(format: "%.1f µs each; baseline write transaction %.1f µs (%.2fx)", allocTime / Double(n) * 1e6,
                       baseTime / Double(n) * 1e6, allocTime / max(baseTime, 1e-9)))
