@@ -240,6 +240,26 @@ final class NetworkTests: EngineTestCase {
         XCTAssertEqual(engine.network("v100")?.fields["project"], "", "the engine's view is unchanged")
     }
 
+    func testConcurrentFirstBuildsOfProjectsGetOneNetworkEach() throws {
+        try upload("tiny", rawDisk())
+        try engine.setDefault(.flavor, "m1.nano", caller: root)
+        for v in 100..<104 { try makeVLANNetwork("v\(v)", vlan: v) }
+        try engine.setDefault(.network, "v100", caller: root)
+        // mkdir is synchronous, the builds race: each project must end up with one network.
+        for i in 0..<8 {
+            try engine.setDefault(.project, "p\(i % 4)", caller: root)
+            _ = try engine.createInstance("i\(i)", caller: root)
+        }
+        for i in 0..<8 { XCTAssertEqual(waitStable("i\(i)")?.status, .ACTIVE) }
+        let owners = (100..<104).compactMap { engine.network("v\($0)")?.fields["project"] }
+        XCTAssertEqual(Set(owners), ["p0\n", "p1\n", "p2\n", "p3\n"])
+        for v in 100..<104 { XCTAssertEqual(engine.network("v\(v)")?.leases.count, 2) }
+        for i in 0..<4 {
+            let net = try XCTUnwrap(engine.networks().first { $0.fields["project"] == "p\(i)\n" })
+            XCTAssertEqual(Set(net.leases.map { $0.split(separator: " ").last.map(String.init) ?? "" }), ["i\(i)", "i\(i + 4)"])
+        }
+    }
+
     func testProjectFieldValidation() throws {
         try makeVLANNetwork("v100", vlan: 100)
         try makeVLANNetwork("v200", vlan: 200)
