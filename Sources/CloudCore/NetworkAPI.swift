@@ -2,7 +2,7 @@
 public struct NetworkInfo: Sendable, Equatable {
     public var name: String
     /// The text of each field file (`mode`, `cidr`, `gateway`, `dns`, `bridge`,
-    /// `bridge_interface`, `vlan`, `dhcp_start`, `floating_range`), newline-terminated or empty.
+    /// `bridge_interface`, `vlan`, `dhcp_start`, `floating_range`, `project`), newline-terminated or empty.
     public var fields: [String: String]
     /// `IP MAC instance` per fixed IP held, sorted by address.
     public var leases: [String]

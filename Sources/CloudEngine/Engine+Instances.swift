@@ -71,8 +71,8 @@ extension Engine {
             let img = try resolveImage()
             let flavor = try resolveFlavor()
             try Self.checkFits(flavor, img)
-            try checkFixedIPsLeft()
             let project = defaultValue(.project).isEmpty ? Self.userName(caller.uid) : defaultValue(.project)
+            try checkFixedIPsLeft(project: project)
             var rec = InstanceRecord(id: UUID().uuidString.lowercased(), name: name, ownerUID: caller.uid,
                                      project: project, image: img, flavor: flavor, created: Date())
             let group = defaultValue(.group)

@@ -16,14 +16,14 @@ extension Engine {
             gateway: IPv4Address(r.gateway), dns: try NetworkSpec.parseDNS(r.dns),
             bridge: r.bridge.isEmpty ? nil : r.bridge, bridgeInterface: r.bridgeInterface.isEmpty ? nil : r.bridgeInterface,
             vlan: r.vlan, dhcpStart: IPv4Address(r.dhcpStart),
-            floatingRange: r.floatingRange.isEmpty ? nil : try IPv4Network(cidr: r.floatingRange))
+            floatingRange: r.floatingRange.isEmpty ? nil : try IPv4Network(cidr: r.floatingRange), project: r.project)
     }
 
     static func record(_ s: NetworkSpec) -> NetworkRecord {
         NetworkRecord(name: s.name, cidr: s.cidr.description, gateway: s.gateway.description, mode: s.mode.rawValue,
                       dns: s.dns.map(\.description).joined(separator: ","), bridge: s.bridge,
                       bridgeInterface: s.bridgeInterface ?? "", vlan: s.vlan, dhcpStart: s.dhcpStart.description,
-                      floatingRange: s.floatingRange?.description ?? "")
+                      floatingRange: s.floatingRange?.description ?? "", project: s.project)
     }
 
     /// Every network's spec (rows that no longer parse are skipped).
@@ -126,7 +126,7 @@ extension Engine {
     }
 
     public func setNetworkField(_ name: String, field: String, value: String, caller: Caller) throws(CloudError) {
-        let spec = try refusing("network", "\(name)/\(field)", caller) { () throws(CloudError) -> NetworkSpec in
+        let (spec, old) = try refusing("network", "\(name)/\(field)", caller) { () throws(CloudError) -> (NetworkSpec, String?) in
             guard var s = self.spec(named: name) else { throw CloudError.notFound("no network named '\(name)'") }
             guard let f = NetworkField(rawValue: field) else { throw CloudError.readOnly("\(field) is read-only") }
             guard caller.isAdmin else { throw CloudError.notPermitted("only the admin changes networks") }
@@ -140,8 +140,14 @@ extension Engine {
             if held.1, f == .floatingRange {
                 throw CloudError.busy("floating IPs of network '\(name)' are allocated: release them first")
             }
+            let before = s.project
             try s.set(f, from: Array(value.utf8))
             let others = specs()
+            if f == .project, let p = s.project, p != before,
+               let owned = others.first(where: { $0.name != name && $0.project == p }) {
+                // VlanManager: one vlan network (bridge, subnet) per project.
+                throw CloudError.busy("project \(p) already has vlan network \(owned.name)")
+            }
             if f == .mode, s.mode == .vlan, s.vlan == nil {
                 // VlanManager numbers networks from `vlan_start` (100): take the first free
                 // id, so `echo vlan > mode` works without a vlan written first.
@@ -153,11 +159,18 @@ extension Engine {
             try s.validate(against: others)
             try store.updateNetwork(Self.record(s))
             catalog.withLock { $0.networks[name] = Self.record(s) }
-            return s
+            return (s, before)
         }
         events.append(kind: "network.updated", object: name, [field: value])
+        if spec.project != old {
+            if let old { events.append(kind: "network.disassociated", object: name, ["project": old, "uid": "\(caller.uid)"]) }
+            if let p = spec.project { events.append(kind: "network.associated", object: name, ["project": p, "uid": "\(caller.uid)"]) }
+        }
         announce(ChangeNotice(.network, name))
-        if managedNetworking != nil, spec.mode == .flat || spec.floatingRange != nil || networkInUse(name) {
+        // On demand: a vlan network's interface, bridge and dnsmasq appear once it is
+        // associated with a project (or used), never for an unassigned one.
+        if managedNetworking != nil,
+           spec.mode == .flat || spec.floatingRange != nil || spec.project != nil || networkInUse(name) {
             do throws(CloudError) { try applyOnHost(spec) } catch {
                 events.append(kind: "network.error", object: name, ["reason": error.reason])
             }
@@ -170,45 +183,100 @@ extension Engine {
 
     // MARK: fixed IPs
 
+    /// Which network a build takes its fixed IP from, nova-network's VlanManager rule:
+    /// - a project that owns a vlan network (`/networks/NAME/project`) always uses it;
+    /// - otherwise, when the requested network (`/defaults/network`) is in vlan mode, the
+    ///   project gets the unassigned vlan network with the lowest vlan id, associated in the
+    ///   transaction that allocates the fixed IP (`project_get_networks(associate=True)`);
+    /// - otherwise the requested network itself (flat, flatdhcp), shared by every project.
+    /// Associations outlive instances: only the admin dissociates (an empty `project` write).
+    enum NetworkPlan {
+        case network(NetworkSpec)
+        /// The project and the vlan networks it may use: its own and the unassigned ones,
+        /// lowest vlan id first.
+        case project(String, [NetworkSpec])
+    }
+
+    func networkPlan(for project: String) throws(CloudError) -> NetworkPlan {
+        let netName = defaultValue(.network)
+        let all = specs()
+        let vlans = all.filter { $0.mode == .vlan && ($0.project == nil || $0.project == project) }
+            .sorted { ($0.vlan ?? 0, $0.name) < ($1.vlan ?? 0, $1.name) }
+        let requested = all.first { $0.name == netName }
+        if vlans.contains(where: { $0.project == project }) || requested?.mode == .vlan {
+            return .project(project, vlans)
+        }
+        guard let requested else { throw CloudError.notFound("no network named '\(netName)'") }
+        return .network(requested)
+    }
+
     /// mkdir's synchronous check (SPEC: ENOSPC "no free IP"): refuses when the network a
-    /// new instance would use is already full.
-    func checkFixedIPsLeft() throws(CloudError) {
-        let name = defaultValue(.network)
-        guard let s = spec(named: name) else { return }
-        if network(name)?.free == 0 {
-            throw CloudError.noSpace("No more fixed IPs in network \(name) (\(s.cidr)): all \(s.allocatableCount) addresses are in use")
+    /// new instance of `project` would use is already full, or when it would need a vlan
+    /// network of its own and none is left ("No more networks available for project P").
+    func checkFixedIPsLeft(project: String) throws(CloudError) {
+        guard let plan = try? networkPlan(for: project) else { return }   // the build reports it
+        let target: NetworkSpec
+        switch plan {
+        case .network(let s): target = s
+        case .project(let p, let vlans):
+            if let mine = vlans.first(where: { $0.project == p }) { target = mine }
+            else if vlans.isEmpty { throw CloudError.noSpace("No more networks available for project \(p)") }
+            else { return }
+        }
+        if networkInfo(target).free == 0 {
+            throw CloudError.noSpace("No more fixed IPs in network \(target.name) (\(target.cidr)): all \(target.allocatableCount) addresses are in use")
         }
     }
 
-    /// The build's network step: nova-network's allocate_for_instance on the default
-    /// network, committed with the move to `spawning`; then, when the host's networking is
-    /// managed, dnsmasq learns the MAC → IP binding before the guest can ask for it.
+    /// The build's network step: nova-network's allocate_for_instance on the network
+    /// `networkPlan` picks (associating a vlan network with the project when it has none),
+    /// committed with the move to `spawning`; then, when the host's networking is managed,
+    /// the network is set up on demand and dnsmasq learns the MAC → IP binding before the
+    /// guest can ask for it.
     func allocateNetwork(_ r: InstanceRecord) throws(CloudError) {
-        let netName = defaultValue(.network)
-        guard let spec = spec(named: netName) else { throw CloudError.notFound("no network named '\(netName)'") }
-        guard let bounds = spec.allocatableBounds else {
-            throw CloudError.noSpace("No more fixed IPs in network \(netName): it has no allocatable address")
-        }
         var failure: CloudError?
-        var got: FixedIPRecord?
+        var got: (ip: FixedIPRecord, spec: NetworkSpec, associated: Bool)?
         commitInstance { (e) throws(CloudError) -> InstanceRecord? in
             do throws(CloudError) {
-                guard let (inst, ip) = try e.store.allocateFixedIPForBuild(
-                    instanceID: r.id, network: netName, range: bounds, reserved: Self.reserved(spec, in: bounds),
-                    mac: { MACAddress.random() }) else { return nil }
-                e.catalog.withLock { $0.ips[r.id] = [ip] }
-                got = ip
-                return inst
+                switch try e.networkPlan(for: r.project) {
+                case .network(let spec):
+                    guard let bounds = spec.allocatableBounds else {
+                        throw CloudError.noSpace("No more fixed IPs in network \(spec.name): it has no allocatable address")
+                    }
+                    guard let (inst, ip) = try e.store.allocateFixedIPForBuild(
+                        instanceID: r.id, network: spec.name, range: bounds, reserved: Self.reserved(spec, in: bounds),
+                        mac: { MACAddress.random() }) else { return nil }
+                    e.catalog.withLock { $0.ips[r.id] = [ip] }
+                    got = (ip, spec, false)
+                    return inst
+                case .project(let project, let vlans):
+                    let choices = vlans.compactMap { s in
+                        s.allocatableBounds.map { FixedIPChoice(network: s.name, range: $0, reserved: Self.reserved(s, in: $0)) }
+                    }
+                    guard let (inst, ip, associated) = try e.store.allocateProjectFixedIPForBuild(
+                        instanceID: r.id, project: project, candidates: choices, mac: { MACAddress.random() }) else { return nil }
+                    e.catalog.withLock { c in
+                        c.ips[r.id] = [ip]
+                        if let associated { c.networks[associated]?.project = project }
+                    }
+                    guard var spec = vlans.first(where: { $0.name == ip.network }) else { return inst }
+                    spec.project = project
+                    got = (ip, spec, associated != nil)
+                    return inst
+                }
             } catch {
                 failure = error
                 return nil
             }
         }
         if let failure { throw failure }
-        guard let ip = got else { return }
+        guard let (ip, spec, associated) = got else { return }
+        if associated {
+            events.append(kind: "network.associated", object: spec.name, ["project": r.project, "instance": r.name])
+        }
         events.append(kind: "instance.networked", object: r.name,
-                      ["ip": IPv4Address(UInt32(ip.address)).description, "mac": ip.mac, "network": netName])
-        announce(ChangeNotice(.network, netName))
+                      ["ip": IPv4Address(UInt32(ip.address)).description, "mac": ip.mac, "network": spec.name])
+        announce(ChangeNotice(.network, spec.name))
         CrashPoints.pass("build.networked")
         if managedNetworking != nil {
             try applyOnHost(spec)
@@ -251,13 +319,15 @@ extension Engine {
         try managedNetworking?.apply(spec, hosts: dhcpHosts(spec.name))
     }
 
-    /// At start with `--manage-network`: every network in use (and the default one) on
-    /// the host, then the ruleset. Failures are logged and recorded, not fatal: a build
+    /// At start with `--manage-network`: every network in use, associated with a project or
+    /// holding a floating range (and the default one unless it is a vlan network: those
+    /// are created on demand, when a project first gets one) on the host, then the ruleset. Failures are logged and recorded, not fatal: a build
     /// that needs the network tries again and fails with the reason.
     func applyHostNetworking() {
         guard managedNetworking != nil else { return }
         let wanted = defaultValue(.network)
-        for s in specs() where s.name == wanted || networkInUse(s.name) || s.floatingRange != nil {
+        for s in specs() where (s.name == wanted && s.mode != .vlan) || s.project != nil
+            || networkInUse(s.name) || s.floatingRange != nil {
             do throws(CloudError) { try applyOnHost(s) } catch {
                 log.error("network \(s.name): \(error)")
                 events.append(kind: "network.error", object: s.name, ["reason": error.reason])

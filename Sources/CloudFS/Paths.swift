@@ -46,10 +46,11 @@ enum GroupField: String, CaseIterable, Sendable {
 }
 
 /// Files of `/networks/NAME/` (nova-network's networks columns): the fields are rw,
-/// `leases` (`IP MAC instance` lines) and `free` (a count) are read-only.
+/// `leases` (`IP MAC instance` lines) and `free` (a count) are read-only. `project` is
+/// VlanManager's association of a vlan network with a project (empty: unassigned).
 enum NetworkFile: String, CaseIterable, Sendable {
     case mode, cidr, gateway, dns, bridge, bridgeInterface = "bridge_interface", vlan
-    case dhcpStart = "dhcp_start", floatingRange = "floating_range", leases, free
+    case dhcpStart = "dhcp_start", floatingRange = "floating_range", project, leases, free
 
     var isWritable: Bool { self != .leases && self != .free }
 }

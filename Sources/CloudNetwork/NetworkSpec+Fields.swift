@@ -7,11 +7,13 @@ public enum NetworkField: String, CaseIterable, Sendable {
     case bridgeInterface = "bridge_interface"
     case dhcpStart = "dhcp_start"
     case floatingRange = "floating_range"
+    /// The project a vlan network is associated with (VlanManager); empty: unassigned.
+    case project
 }
 
 extension NetworkSpec {
     /// Sets `field` from the bytes a user wrote to its file. An empty write clears an
-    /// optional field (dns, vlan, bridge_interface, floating_range) and gives gateway,
+    /// optional field (dns, vlan, bridge_interface, floating_range, project) and gives gateway,
     /// dhcp_start and bridge back their defaults. Defaults follow the fields they come from:
     /// a gateway still at its default moves with a new cidr, and so on. Throws `EINVAL` with
     /// the reason for a malformed value; cross-field checks are `validate(against:)`'s.
@@ -63,6 +65,10 @@ extension NetworkSpec {
             if bridge == oldBridge { bridge = Self.defaultBridge(mode: mode, vlan: vlan) }
         case .floatingRange:
             floatingRange = text.isEmpty ? nil : try Self.parse(f, text) { (t) throws(CloudError) in try IPv4Network(cidr: t) }
+        case .project:
+            if text.isEmpty { project = nil; return }
+            try ObjectName.validate(text, kind: "project")
+            project = text
         }
     }
 
@@ -78,6 +84,7 @@ extension NetworkSpec {
         case .vlan: vlan.map(String.init)
         case .dhcpStart: dhcpStart.description
         case .floatingRange: floatingRange?.description
+        case .project: project
         }
         return value.map { $0 + "\n" } ?? ""
     }

@@ -59,6 +59,7 @@ extension NetworkSpec {
         }
     }
 
+    /// Also VlanManager's rule that only vlan networks belong to a project.
     private func validateLinks() throws(CloudError) {
         try InterfaceName.validate(bridge, field: "bridge")
         if let bridgeInterface { try InterfaceName.validate(bridgeInterface, field: "bridge_interface") }
@@ -72,6 +73,9 @@ extension NetworkSpec {
             if bridgeInterface == bridge { throw CloudError.invalid("bridge_interface may not be the bridge \(bridge) itself") }
         case .flat, .flatdhcp:
             if let vlan { throw CloudError.invalid("vlan \(vlan) is only used in vlan mode, not \(mode.rawValue)") }
+            if let project {
+                throw CloudError.invalid("only vlan networks are associated with a project, and \(name) (associated with \(project)) is \(mode.rawValue)")
+            }
             if bridgeInterface == bridge { throw CloudError.invalid("bridge_interface may not be the bridge \(bridge) itself") }
         }
     }

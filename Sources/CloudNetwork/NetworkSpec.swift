@@ -36,11 +36,16 @@ public struct NetworkSpec: Hashable, Sendable {
     public var dhcpStart: IPv4Address
     /// The floating IP pool that belongs with this network, if any.
     public var floatingRange: IPv4Network?
+    /// VlanManager's project association (nova's `networks.project_id`): the project whose
+    /// instances use this vlan network; nil while it is unassigned. Only vlan networks
+    /// are associated.
+    public var project: String?
 
     /// A spec with nova-network's defaults for every field not given.
     public init(name: String, mode: NetworkMode, cidr: IPv4Network, gateway: IPv4Address? = nil,
                 dns: [IPv4Address] = [], bridge: String? = nil, bridgeInterface: String? = nil,
-                vlan: Int? = nil, dhcpStart: IPv4Address? = nil, floatingRange: IPv4Network? = nil) {
+                vlan: Int? = nil, dhcpStart: IPv4Address? = nil, floatingRange: IPv4Network? = nil,
+                project: String? = nil) {
         self.name = name
         self.mode = mode
         self.cidr = cidr
@@ -52,6 +57,7 @@ public struct NetworkSpec: Hashable, Sendable {
         self.vlan = vlan
         self.dhcpStart = dhcpStart ?? IPv4Address(gw.value &+ 1)
         self.floatingRange = floatingRange
+        self.project = project
     }
 
     /// The network the engine creates on first mount, like nova-network's single

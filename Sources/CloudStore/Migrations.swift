@@ -153,6 +153,11 @@ enum Migrations {
             // Nova's instance ↔ security group association, as the group names (one per line).
             try db.execute(sql: "ALTER TABLE instance ADD COLUMN security_groups TEXT NOT NULL DEFAULT 'default'")
         }
+        m.registerMigration("v9-network-project") { db in
+            // nova-network's networks.project_id: the project a VlanManager network belongs
+            // to (NULL: unassigned, free for the next project that needs one).
+            try db.execute(sql: "ALTER TABLE network ADD COLUMN project TEXT")
+        }
         return m
     }
 }

@@ -91,11 +91,14 @@ public struct NetworkRecord: Codable, Sendable, Equatable, FetchableRecord, Pers
     public var vlan: Int?
     public var dhcpStart: String
     public var floatingRange: String
+    /// The project a vlan network is associated with (nova's `project_id`); nil: unassigned.
+    public var project: String?
     public init(name: String, cidr: String, gateway: String, mode: String, dns: String = "", bridge: String = "br100",
-                bridgeInterface: String = "", vlan: Int? = nil, dhcpStart: String = "", floatingRange: String = "") {
+                bridgeInterface: String = "", vlan: Int? = nil, dhcpStart: String = "", floatingRange: String = "",
+                project: String? = nil) {
         self.name = name; self.cidr = cidr; self.gateway = gateway; self.mode = mode
         self.dns = dns; self.bridge = bridge; self.bridgeInterface = bridgeInterface; self.vlan = vlan
-        self.dhcpStart = dhcpStart; self.floatingRange = floatingRange
+        self.dhcpStart = dhcpStart; self.floatingRange = floatingRange; self.project = project
     }
 }
 

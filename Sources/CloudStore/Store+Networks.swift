@@ -73,6 +73,44 @@ extension Store {
         }
     }
 
+    /// VlanManager's build step in one transaction: the fixed IP comes from the vlan network
+    /// associated with `project` (the first of `candidates` it owns; they are listed lowest
+    /// vlan first); when the project owns none, the first unassigned candidate is associated
+    /// with it first (nova-network's `project_get_networks(associate=True)`), so a rolled
+    /// back allocation never leaves an association behind. Returns nil when the instance
+    /// left `networking` or is being deleted; `associated` names a network that was just
+    /// associated. `ENOSPC` "No more networks available for project P" when no candidate
+    /// is free, "No more fixed IPs" when the project's network is full.
+    public func allocateProjectFixedIPForBuild(instanceID: String, project: String, candidates: [FixedIPChoice],
+                                               mac: () -> String)
+        throws(CloudError) -> (instance: InstanceRecord, ip: FixedIPRecord, associated: String?)? {
+        do throws(CloudError) {
+            return try write { db in
+                guard var r = try InstanceRecord.fetchOne(db, key: instanceID), r.taskState == .networking,
+                      !r.deleteRequested else { return nil }
+                let owned = Set(try String.fetchAll(db, sql: "SELECT name FROM network WHERE project = ?", arguments: [project]))
+                var chosen = candidates.first { owned.contains($0.network) }
+                var associated: String?
+                if chosen == nil {
+                    for c in candidates {
+                        try db.execute(sql: "UPDATE network SET project = ? WHERE name = ? AND project IS NULL",
+                                       arguments: [project, c.network])
+                        if db.changesCount == 1 { chosen = c; associated = c.network; break }
+                    }
+                }
+                guard let c = chosen else { throw CloudError.noSpace("No more networks available for project \(project)") }
+                let ip = try allocate(db, instanceID: instanceID, network: c.network, range: c.range, reserved: c.reserved, mac: mac)
+                r.taskState = .spawning
+                try r.update(db)
+                try Self.recordStep(db, instanceID: r.id, step: r.taskState.rawValue)
+                return (r, ip, associated)
+            }
+        } catch {
+            fixedIPHints.withLock { h in for c in candidates { h[c.network] = nil } }
+            throw error
+        }
+    }
+
     /// Releases every address the instance holds.
     public func releaseFixedIPs(instanceID: String) throws(CloudError) {
         let freed = try write { db in
@@ -156,5 +194,16 @@ extension Store {
         fixedIPHints.withLock { h in
             for f in freed { if let cur = h[f.network] { h[f.network] = min(cur, f.address) } }
         }
+    }
+}
+
+/// A network a build may take its fixed IP from: its allocatable range and the addresses
+/// inside that range that are never handed out.
+public struct FixedIPChoice: Sendable, Equatable {
+    public var network: String
+    public var range: ClosedRange<UInt32>
+    public var reserved: Set<UInt32>
+    public init(network: String, range: ClosedRange<UInt32>, reserved: Set<UInt32>) {
+        self.network = network; self.range = range; self.reserved = reserved
     }
 }

@@ -7,7 +7,8 @@ import XCTest
 
 /// nova-network through the engine: networks and their validation, fixed IPs taken by the
 /// build's network step (exhaustion at mkdir and during the build, release), floating IPs
-/// (quota, auto-association, release with the instance), security group rules.
+/// (quota, auto-association, release with the instance), security group rules, and
+/// VlanManager's association of vlan networks with projects.
 final class NetworkTests: EngineTestCase {
     let user = Caller(uid: 1000, gid: 1000, pid: 7)
 
@@ -147,5 +148,131 @@ final class NetworkTests: EngineTestCase {
         try engine.setInstanceField("vm", field: "security_groups", value: "", caller: root)
         XCTAssertEqual(engine.instance("vm")?.securityGroups, [])
         try engine.deleteSecurityGroup("web", caller: root)
+    }
+
+    /// A vlan network for VlanManager tests: `eth0` uplink, vlan id `vlan`, its own bridge
+    /// (the one `mkdir` picked: `br100` is the default network's).
+    func makeVLANNetwork(_ name: String, vlan: Int) throws {
+        try engine.createNetwork(name, caller: root)
+        try engine.setNetworkField(name, field: "bridge_interface", value: "eth0", caller: root)
+        try engine.setNetworkField(name, field: "mode", value: "vlan", caller: root)
+        try engine.setNetworkField(name, field: "vlan", value: "\(vlan)", caller: root)
+    }
+
+    func build(_ name: String, project: String) throws -> InstanceInfo {
+        try engine.setDefault(.project, project, caller: root)
+        _ = try engine.createInstance(name, caller: root)
+        return try XCTUnwrap(waitStable(name))
+    }
+
+    func testVlanNetworksAreAssociatedWithProjectsOnFirstBuild() throws {
+        try upload("tiny", rawDisk())
+        try engine.setDefault(.flavor, "m1.nano", caller: root)
+        try makeVLANNetwork("v101", vlan: 101)   // created first, but the lowest vlan goes first
+        try makeVLANNetwork("v100", vlan: 100)
+        XCTAssertEqual(engine.network("v100")?.fields["project"], "")
+        try engine.setDefault(.network, "v101", caller: root)
+
+        let a1 = try build("a1", project: "alpha")
+        XCTAssertEqual(a1.status, .ACTIVE, a1.fault)
+        let v100 = try XCTUnwrap(engine.network("v100"))
+        XCTAssertEqual(v100.fields["project"], "alpha\n", "the lowest unassigned vlan network")
+        XCTAssertEqual(v100.leases, ["\(a1.ips[0]) \(a1.macs[0]) a1"])
+        XCTAssertTrue(engine.events.lines.contains { $0.contains("network.associated v100") && $0.contains("project=alpha") })
+
+        let b1 = try build("b1", project: "beta")
+        XCTAssertEqual(b1.status, .ACTIVE, b1.fault)
+        XCTAssertEqual(engine.network("v101")?.fields["project"], "beta\n")
+        XCTAssertEqual(engine.network("v101")?.leases.count, 1)
+        XCTAssertNotEqual(v100.fields["cidr"], engine.network("v101")?.fields["cidr"], "a subnet per project")
+
+        let a2 = try build("a2", project: "alpha")
+        XCTAssertEqual(a2.status, .ACTIVE, a2.fault)
+        XCTAssertEqual(engine.network("v100")?.leases.count, 2, "the project's network is reused")
+        XCTAssertEqual(engine.events.lines.filter { $0.contains("network.associated") }.count, 2)
+
+        // A project owning a vlan network keeps it even when the default is a flat network;
+        // other projects use the default.
+        try engine.setDefault(.network, "default", caller: root)
+        XCTAssertEqual(try build("a3", project: "alpha").ips.first.map { $0.hasPrefix("10.0.0.") }, false)
+        XCTAssertEqual(engine.network("v100")?.leases.count, 3)
+        XCTAssertEqual(try build("z1", project: "zeta").ips, ["10.0.0.2"])
+        try engine.setDefault(.network, "v100", caller: root)
+
+        // No vlan network is left: mkdir knows it already.
+        try engine.setDefault(.project, "gamma", caller: root)
+        assertErrno(.noSpace) { _ = try engine.createInstance("g0", caller: root) }
+        XCTAssertTrue(engine.events.lines.contains { $0.contains("instance.refused g0") && $0.contains("No more networks available for project gamma") })
+
+        // Deleting instances keeps the association (nova does too).
+        for n in ["a1", "a2", "a3"] { try engine.deleteInstance(n, caller: root) }
+        for n in ["a1", "a2", "a3"] { waitGone(n) }
+        XCTAssertEqual(engine.network("v100")?.fields["project"], "alpha\n")
+        XCTAssertEqual(engine.network("v100")?.leases, [])
+
+        // The admin dissociates a network without leases; one with leases is busy.
+        assertErrno(.busy) { try engine.setNetworkField("v101", field: "project", value: "", caller: root) }
+        assertErrno(.notPermitted) { try engine.setNetworkField("v100", field: "project", value: "", caller: user) }
+        try engine.setNetworkField("v100", field: "project", value: "", caller: root)
+        XCTAssertEqual(engine.network("v100")?.fields["project"], "")
+        XCTAssertTrue(engine.events.lines.contains { $0.contains("network.disassociated v100") && $0.contains("project=alpha") })
+
+        let g1 = try build("g1", project: "gamma")
+        XCTAssertEqual(g1.status, .ACTIVE, g1.fault)
+        XCTAssertEqual(engine.network("v100")?.fields["project"], "gamma\n", "a dissociated network is free again")
+    }
+
+    func testBuildEndsInErrorWhenNoVlanNetworkIsLeftForItsProject() throws {
+        try upload("tiny", rawDisk())
+        try engine.setDefault(.flavor, "m1.nano", caller: root)
+        try makeVLANNetwork("v100", vlan: 100)
+        try engine.setDefault(.network, "v100", caller: root)
+        // Another writer associates the only vlan network behind the engine's back: mkdir
+        // still sees it free, the build's transaction does not.
+        let other = try Store(path: stateDir + "/cloudfs.db")
+        var row = try XCTUnwrap(try other.networks().first { $0.name == "v100" })
+        row.project = "squatter"
+        try other.updateNetwork(row)
+        let info = try build("late", project: "delta")
+        XCTAssertEqual(info.status, .ERROR)
+        XCTAssertEqual(info.fault, "No more networks available for project delta")
+        XCTAssertEqual(info.ips, [])
+        XCTAssertEqual(engine.network("v100")?.fields["project"], "", "the engine's view is unchanged")
+    }
+
+    func testConcurrentFirstBuildsOfProjectsGetOneNetworkEach() throws {
+        try upload("tiny", rawDisk())
+        try engine.setDefault(.flavor, "m1.nano", caller: root)
+        for v in 100..<104 { try makeVLANNetwork("v\(v)", vlan: v) }
+        try engine.setDefault(.network, "v100", caller: root)
+        // mkdir is synchronous, the builds race: each project must end up with one network.
+        for i in 0..<8 {
+            try engine.setDefault(.project, "p\(i % 4)", caller: root)
+            _ = try engine.createInstance("i\(i)", caller: root)
+        }
+        for i in 0..<8 { XCTAssertEqual(waitStable("i\(i)")?.status, .ACTIVE) }
+        let owners = (100..<104).compactMap { engine.network("v\($0)")?.fields["project"] }
+        XCTAssertEqual(Set(owners), ["p0\n", "p1\n", "p2\n", "p3\n"])
+        for v in 100..<104 { XCTAssertEqual(engine.network("v\(v)")?.leases.count, 2) }
+        for i in 0..<4 {
+            let net = try XCTUnwrap(engine.networks().first { $0.fields["project"] == "p\(i)\n" })
+            XCTAssertEqual(Set(net.leases.map { $0.split(separator: " ").last.map(String.init) ?? "" }), ["i\(i)", "i\(i + 4)"])
+        }
+    }
+
+    func testProjectFieldValidation() throws {
+        try makeVLANNetwork("v100", vlan: 100)
+        try makeVLANNetwork("v200", vlan: 200)
+        assertErrno(.invalid) { try engine.setNetworkField("default", field: "project", value: "alpha", caller: root) }
+        XCTAssertTrue(engine.events.lines.contains { $0.contains("only vlan networks are associated with a project") })
+        assertErrno(.invalid) { try engine.setNetworkField("v100", field: "project", value: "no such/name", caller: root) }
+        assertErrno(.invalid) { try engine.setNetworkField("v100", field: "project", value: ".hidden", caller: root) }
+        try engine.setNetworkField("v100", field: "project", value: "alpha", caller: root)
+        XCTAssertEqual(engine.network("v100")?.fields["project"], "alpha\n")
+        XCTAssertTrue(engine.events.lines.contains { $0.contains("network.associated v100") && $0.contains("project=alpha") })
+        assertErrno(.busy) { try engine.setNetworkField("v200", field: "project", value: "alpha", caller: root) }
+        assertErrno(.invalid) { try engine.setNetworkField("v100", field: "mode", value: "flatdhcp", caller: root) }
+        try engine.setNetworkField("v100", field: "project", value: "beta", caller: root)   // no leases: reassigned
+        XCTAssertEqual(engine.network("v100")?.fields["project"], "beta\n")
     }
 }

@@ -10,7 +10,7 @@ struct FakeNetworkState {
 
     static let defaults = ["mode": "flatdhcp\n", "cidr": "10.0.0.0/16\n", "gateway": "10.0.0.1\n", "dns": "",
                            "bridge": "br100\n", "bridge_interface": "", "vlan": "", "dhcp_start": "10.0.0.2\n",
-                           "floating_range": ""]
+                           "floating_range": "", "project": ""]
 }
 
 extension FakeCloud {

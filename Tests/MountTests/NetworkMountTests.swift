@@ -3,12 +3,14 @@ import XCTest
 
 /// `/networks`, `/floating-ips` and `/security-groups` through a real mount (test:/// host,
 /// host networking not managed): validation errnos with reasons in /events, leases,
-/// exhaustion, floating IP association from both sides, security group rules.
+/// exhaustion, floating IP association from both sides, security group rules, VlanManager's
+/// project association.
 final class NetworkMountTests: MountTestCase {
     func testNetworksAreValidatedOnWrite() {
         XCTAssertEqual(ok("ls networks"), "default\n")
         XCTAssertEqual(ok("ls networks/default").split(separator: "\n"),
-                       ["bridge", "bridge_interface", "cidr", "dhcp_start", "dns", "floating_range", "free", "gateway", "leases", "mode", "vlan"])
+                       ["bridge", "bridge_interface", "cidr", "dhcp_start", "dns", "floating_range", "free", "gateway", "leases", "mode",
+                        "project", "vlan"])
         XCTAssertEqual(read("networks/default/mode"), "flatdhcp")
         XCTAssertEqual(read("networks/default/cidr"), "10.0.0.0/16")
         XCTAssertEqual(read("networks/default/free"), "65533")
@@ -74,5 +76,29 @@ final class NetworkMountTests: MountTestCase {
         XCTAssertTrue(read("events").contains("line 2: port 99999 is outside 1-65535"))
         ok("mkdir security-groups/web && echo 'tcp 80 0.0.0.0/0' > security-groups/web/rules && rmdir security-groups/web")
         XCTAssertTrue(fails("rmdir security-groups/default").contains("busy"))
+    }
+
+    func testVlanNetworkIsAssociatedWithTheProjectOfItsFirstInstance() {
+        ok("head -c 1M /dev/zero > '\(work)/d.raw' && cp '\(work)/d.raw' images/disk && echo m1.nano > defaults/flavor")
+        ok("mkdir networks/v100 && echo eth0 > networks/v100/bridge_interface && echo vlan > networks/v100/mode")
+        XCTAssertEqual(read("networks/v100/vlan"), "100")
+        XCTAssertEqual(read("networks/v100/project"), "")
+        XCTAssertTrue(fails("echo web > networks/default/project").contains("Invalid argument"), "flatdhcp networks have no project")
+        ok("echo v100 > defaults/network && echo web > defaults/project")
+        ok("mkdir instances/a && timeout 30 cat instances/a/wait")
+        XCTAssertEqual(read("instances/a/status"), "ACTIVE")
+        XCTAssertEqual(read("networks/v100/project"), "web")
+        XCTAssertEqual(read("networks/v100/leases"), "\(read("instances/a/ip")) \(read("instances/a/mac")) a")
+        XCTAssertTrue(read("events").contains("network.associated v100 project=web"))
+        ok("echo ops > defaults/project")
+        XCTAssertTrue(fails("mkdir instances/b").contains("No space left on device"))
+        XCTAssertTrue(read("events").contains("No more networks available for project ops"))
+        XCTAssertTrue(fails("echo > networks/v100/project").contains("busy"), "its instance holds a lease")
+        XCTAssertEqual(read("networks/v100/project"), "web")
+        ok("rmdir instances/a && for i in $(seq 100); do [ -e instances/a ] || break; sleep 0.1; done; [ ! -e instances/a ]")
+        XCTAssertEqual(read("networks/v100/project"), "web", "the association outlives the instance")
+        ok(": > networks/v100/project")
+        XCTAssertEqual(read("networks/v100/project"), "")
+        XCTAssertTrue(read("events").contains("network.disassociated v100 project=web"))
     }
 }
