@@ -51,7 +51,7 @@ let package = Package(
         .testTarget(name: "CloudStoreTests", dependencies: ["CloudStore", "CloudCore"]),
         .testTarget(name: "ImageStoreTests", dependencies: ["ImageStore", "CloudCore"]),
         .testTarget(name: "CloudNetworkTests", dependencies: ["CloudNetwork", "CloudCore"], exclude: ["Golden"]),
-        .testTarget(name: "CloudSchedulerTests", dependencies: ["CloudScheduler"]),
+        .testTarget(name: "CloudSchedulerTests", dependencies: ["CloudScheduler", "CloudTesting"]),
         .testTarget(name: "LibvirtComputeTests", dependencies: ["LibvirtCompute", "CloudCore", "CloudTesting"]),
         .testTarget(name: "CloudEngineTests", dependencies: [
             "CloudEngine", "LibvirtCompute", "CloudCore", "CloudTesting"]),

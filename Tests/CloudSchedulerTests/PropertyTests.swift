@@ -1,5 +1,6 @@
 import CloudCore
 import CloudScheduler
+import CloudTesting
 import XCTest
 
 /// No sequence of claims and releases oversubscribes a host, when every claim goes through
@@ -8,7 +9,7 @@ final class PropertyTests: XCTestCase {
     struct Claim { var host: Int; var request: ResourceRequest }
 
     func testClaimsThroughFitsNeverExceedCapacityTimesRatio() {
-        var rng = SeededGenerator(seed: 2024)
+        var rng = SeededRandom(seed: 2024)
         var claimed = 0, refused = 0
         for trial in 0..<60 {
             let ratios = AllocationRatios(cpu: [1, 2, 4, 16].randomElement(using: &rng)!,
@@ -62,7 +63,7 @@ final class PropertyTests: XCTestCase {
     }
 
     func testEveryPickFitsAndEveryRefusalIsExplained() {
-        var rng = SeededGenerator(seed: 77)
+        var rng = SeededRandom(seed: 77)
         let s = FilterScheduler()
         for _ in 0..<300 {
             let hosts = (0..<Int.random(in: 0...12, using: &rng)).map { i in

@@ -1,5 +1,6 @@
 import CloudCore
 import CloudScheduler
+import CloudTesting
 import XCTest
 
 /// The pick: host_subset_size, ties, alternates, multi-instance requests, server groups,
@@ -8,14 +9,14 @@ final class SelectionTests: XCTestCase {
     /// Hosts a0...a(n-1), a0 with the most free RAM, each next one 256 MiB less.
     func ladder(_ n: Int) -> [HostSnapshot] { (0..<n).map { snap("a\($0)", ram: 8192, ramUsed: $0 * 256) } }
 
-    func testHostSubsetSizePicksAmongTheBestNWithASeededGenerator() {
+    func testHostSubsetSizePicksAmongTheBestNWithASeededRandom() {
         let s = scheduler { $0.hostSubsetSize = 3 }
-        var rng = SeededGenerator(seed: 42)
+        var rng = SeededRandom(seed: 42)
         var seen: [String: Int] = [:]
         for _ in 0..<300 { seen[s.select(spec(), from: ladder(6), using: &rng).pick!, default: 0] += 1 }
         XCTAssertEqual(Set(seen.keys), ["a0", "a1", "a2"])
         XCTAssertTrue(seen.values.allSatisfy { $0 > 60 }, "roughly uniform: \(seen)")
-        var r1 = SeededGenerator(seed: 7), r2 = SeededGenerator(seed: 7)
+        var r1 = SeededRandom(seed: 7), r2 = SeededRandom(seed: 7)
         let p1 = (0..<20).map { _ in s.select(spec(), from: ladder(6), using: &r1).pick! }
         let p2 = (0..<20).map { _ in s.select(spec(), from: ladder(6), using: &r2).pick! }
         XCTAssertEqual(p1, p2, "same seed, same picks")
@@ -24,21 +25,21 @@ final class SelectionTests: XCTestCase {
 
     func testSubsetLargerThanTheCandidates() {
         let s = scheduler { $0.hostSubsetSize = 50 }
-        var rng = SeededGenerator(seed: 1)
+        var rng = SeededRandom(seed: 1)
         let picks = Set((0..<100).map { _ in s.select(spec(), from: ladder(3), using: &rng).pick! })
         XCTAssertEqual(picks, ["a0", "a1", "a2"])
     }
 
     func testShuffleBestSameWeighedHosts() {
         let s = scheduler { $0.shuffleBestSameWeighedHosts = true }
-        var rng = SeededGenerator(seed: 3)
+        var rng = SeededRandom(seed: 3)
         let hosts = (0..<5).map { snap("h\($0)") } + [snap("small", ram: 1024)]
         let picks = Set((0..<200).map { _ in s.select(spec(), from: hosts, using: &rng).pick! })
         XCTAssertEqual(picks, ["h0", "h1", "h2", "h3", "h4"])
     }
 
     func testPickAndAlternatesAreTheHeadOfTheFullRanking() {
-        var rng = SeededGenerator(seed: 99)
+        var rng = SeededRandom(seed: 99)
         for n in [1, 2, 5, 40, 300] {
             let hosts = (0..<n).map { i in
                 snap("h\(i)", ram: [2048, 4096, 8192][i % 3], ramUsed: Int.random(in: 0...4, using: &rng) * 256,
@@ -54,7 +55,7 @@ final class SelectionTests: XCTestCase {
     func testMultiInstanceRequestConsumesBetweenPicks() {
         let s = scheduler { $0.weighers = ["RAMWeigher"] }
         let hosts = [snap("a", ram: 4096), snap("b", ram: 3072)]
-        var rng = SeededGenerator(seed: 5)
+        var rng = SeededRandom(seed: 5)
         let three = s.select(spec(ram: 2048), from: hosts, count: 3, using: &rng)
         XCTAssertTrue(three.isComplete)
         XCTAssertEqual(three.hosts, ["a", "b", "a"])
@@ -94,7 +95,7 @@ final class SelectionTests: XCTestCase {
     func testChanceDriverPicksRandomlyAmongHostsThatFit() {
         let s = scheduler { $0.driver = .chance }
         let hosts = [snap("a"), snap("b"), snap("down", state: .down), snap("full", ram: 256), snap("c")]
-        var rng = SeededGenerator(seed: 11)
+        var rng = SeededRandom(seed: 11)
         let picks = Set((0..<200).map { _ in s.select(spec(), from: hosts, using: &rng).pick! })
         XCTAssertEqual(picks, ["a", "b", "c"])
         let d = s.select(spec(), from: hosts, using: &rng)

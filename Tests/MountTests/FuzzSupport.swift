@@ -3,19 +3,6 @@ import Foundation
 import Glibc
 #endif
 
-/// SplitMix64: a small seeded generator, so a fuzz run is replayed from its printed seed.
-struct SeededRandom: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// What one raw system call did: `errno` 0 on success; `short` when a write took fewer
 /// bytes than it was given (the kernel split it and a later piece was refused).
 struct SyscallOutcome: Sendable {
