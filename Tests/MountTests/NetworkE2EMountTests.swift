@@ -140,4 +140,30 @@ final class NetworkE2EMountTests: MountTestCase {
         XCTAssertEqual(read("floating-ips/10.99.0.1/pool"), "default")
         print("NetworkE2EMountTests: \(String(format: "%.1f", Date().timeIntervalSince(t0))) s")
     }
+
+    /// Flat mode: the instance joins a bridge that already exists (made here by the
+    /// "operator"), and its address reaches the guest on the kernel command line.
+    func testFlatGuestJoinsAnExistingBridgeWithItsAddressOnTheCommandLine() {
+        let guest = TestPaths.guestDir
+        XCTAssertEqual(inNamespace("ip link add brflat type bridge && ip addr add 192.168.50.1/24 dev brflat && ip link set brflat up").status, 0)
+        ok("mkdir networks/flat1 && echo flat > networks/flat1/mode && echo 192.168.50.0/24 > networks/flat1/cidr")
+        ok("echo brflat > networks/flat1/bridge && echo flat1 > defaults/network")
+        ok("printf 'tcp 80 0.0.0.0/0\\nicmp - 0.0.0.0/0\\n' > security-groups/default/rules")
+        ok("cp '\(guest)/vmlinuz' images/vmlinuz && cp '\(guest)/initramfs.gz' images/initrd")
+        ok("qemu-img create -q -f qcow2 '\(work)/root.qcow2' 64M && cp '\(work)/root.qcow2' images/tiny")
+        ok("echo vmlinuz > images.d/tiny/properties/kernel && echo initrd > images.d/tiny/properties/ramdisk")
+        ok("echo 'console=ttyS0 panic=-1' > images.d/tiny/properties/cmdline && echo m1.nano > defaults/flavor")
+        ok("mkdir instances/f1")
+        XCTAssertEqual(ok("timeout 150 cat instances/f1/wait", timeout: 160), "ACTIVE\n", read("instances/f1/fault"))
+        let ip = read("instances/f1/ip")
+        XCTAssertEqual(ip, "192.168.50.2")
+        XCTAssertTrue(read("instances/f1/domain.xml").contains("brflat"))
+        XCTAssertEqual(consoleValue("f1", "CLOUDFS-STATIC-ADDRESS="), ip, read("instances/f1/console").suffix(1500).description)
+        XCTAssertEqual(inNamespace("pgrep -a dnsmasq | grep -c flat1 || true").out.trimmingCharacters(in: .whitespacesAndNewlines), "0",
+                       "flat mode runs no DHCP server")
+        var b = ""
+        for _ in 0..<20 { b = banner(ip); if !b.isEmpty { break }; usleep(500_000) }
+        XCTAssertTrue(b.hasSuffix("ip=\(ip)"), "banner from \(ip): '\(b)'")
+        XCTAssertEqual(inNamespace("busybox ping -c 1 -W 3 \(ip)").status, 0)
+    }
 }
