@@ -3,6 +3,9 @@ import Foundation
 /// Test hook for crash-recovery tests: `CLOUDFS_CRASH_AT=POINT[#N][,POINT...]` makes the
 /// daemon kill itself with SIGKILL the N-th time (default first) it passes POINT, e.g.
 /// `build.spawned` (domain started, ACTIVE not yet committed). Unset, it costs one lookup.
+/// Points: create.committed, build.scheduled, build.networked, build.disk, build.spawned,
+/// delete.destroyed, delete.released, action.performed, rebuild.disk, resize.claimed,
+/// resize.disk, resize.spawned, revert.restored.
 enum CrashPoints {
     private static let wanted: [String: Int] = {
         guard let spec = ProcessInfo.processInfo.environment["CLOUDFS_CRASH_AT"], !spec.isEmpty else { return [:] }
@@ -15,11 +18,6 @@ enum CrashPoints {
     }()
     private static let counts = NSLock()
     nonisolated(unsafe) private static var seen: [String: Int] = [:]
-
-    /// Every point the engine passes, for the tests to choose from.
-    static let all = ["create.committed", "build.scheduled", "build.networked", "build.disk", "build.spawned",
-                      "delete.destroyed", "delete.released", "action.performed",
-                      "rebuild.disk", "resize.claimed", "resize.disk", "resize.spawned", "revert.restored"]
 
     static func pass(_ point: String) {
         guard let n = wanted[point] else { return }

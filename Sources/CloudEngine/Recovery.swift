@@ -59,17 +59,6 @@ extension Engine {
         for id in queued { dispatch(id) }
     }
 
-    /// Reads the domain's power state from its host and applies Nova's sync rules.
-    func syncPowerState(_ r: InstanceRecord, host: String) {
-        guard let conn = connection(forHost: host) else {
-            commitInstance { (e) throws(CloudError) in try e.store.update(instanceID: r.id) { $0.powerState = .nostate } }
-            return
-        }
-        let observed: PowerState?   // nil: the domain is missing (`try?` would hide that)
-        do { observed = try conn.powerState(uuid: r.id) } catch { return }
-        apply(observed: observed, to: r, host: host)
-    }
-
     /// Settles an instance whose action or move a restart interrupted, from what the hosts
     /// report: stale copies of its domain on other hosts are destroyed, a domain missing on
     /// its host is defined again over its disk, and vm_state follows the power state.

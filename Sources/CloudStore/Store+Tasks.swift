@@ -45,15 +45,6 @@ extension Store {
         }
     }
 
-    /// Puts a task a restart found running back in the queue (builds, deletes and other
-    /// steps that resume where the instance's recorded state says they stopped).
-    public func requeueTask(id: Int64) throws(CloudError) {
-        try write { db in
-            try db.execute(sql: "UPDATE task SET state = 'queued', updated = ? WHERE id = ?",
-                           arguments: [Date().timeIntervalSince1970, id])
-        }
-    }
-
     /// Every queued or running task, oldest first.
     public func openTasks() throws(CloudError) -> [TaskRecord] {
         try read { db in
