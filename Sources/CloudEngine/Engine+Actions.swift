@@ -40,9 +40,7 @@ extension Engine {
                 throw CloudError.invalid("unknown action '\(action.prefix(40))'; actions: "
                                          + (Self.actionRules.keys.sorted() + ["rebuild", "confirm-resize", "revert-resize", "lock", "unlock", "migrate [HOST]"]).joined(separator: ", "))
             }
-            guard let r = catalog.withLock({ $0.instances[name] }) else { throw CloudError.notFound("no instance named '\(name)'") }
-            guard caller.isAdmin || UInt32(r.ownerUid) == caller.uid else { throw CloudError(.accessDenied, "instance '\(name)' is not yours") }
-            guard !r.locked || caller.isAdmin else { throw CloudError.notPermitted("instance '\(name)' is locked") }
+            let r = try actionTarget(name, caller)
             let status = InstanceStatus.derive(vm: r.vmState, task: r.taskState).rawValue
             guard r.taskState == .none, rule.from.contains(r.vmState), r.host != nil else {
                 throw CloudError.busy("cannot \(verb) \(name) while it is \(status)")
@@ -76,7 +74,7 @@ extension Engine {
 
     /// Carries out an accepted action on the instance's host and settles its states.
     func runAction(_ id: String, _ verb: String) {
-        guard let r = catalog.withLock({ c in c.instanceNames[id].flatMap { c.instances[$0] } }),
+        guard let r = current(id),
               let rule = Self.actionRules[verb], r.taskState == rule.task else { return }
         var vm = r.vmState
         var note = ""

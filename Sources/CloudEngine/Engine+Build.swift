@@ -18,7 +18,7 @@ extension Engine {
         let started = Date()
         var tried: [String] = []
         var failures: [String] = []
-        while let r = catalog.withLock({ c in c.instanceNames[id].flatMap { c.instances[$0] } }), !r.deleteRequested {
+        while let r = current(id), !r.deleteRequested {
             do throws(CloudError) {
                 switch r.taskState {
                 case .scheduling: try schedule(r, tried: Set(tried), attempt: tried.count + 1)
@@ -179,7 +179,7 @@ extension Engine {
 
     /// Ends a build in ERROR: releases the domain, disk, IPs and claim, keeps the fault.
     func fail(_ id: String, _ reason: String) {
-        guard let r = catalog.withLock({ c in c.instanceNames[id].flatMap { c.instances[$0] } }) else { return }
+        guard let r = current(id) else { return }
         if r.deleteRequested { return }
         let released = releaseResources(r)
         commitInstance({ (e) throws(CloudError) in

@@ -7,7 +7,7 @@ import Foundation
 /// interrupted by a crash is simply run again.
 extension Engine {
     func delete(_ id: String) {
-        guard let r = catalog.withLock({ c in c.instanceNames[id].flatMap { c.instances[$0] } }) else { return }
+        guard let r = current(id) else { return }
         let t0 = Date()
         var lastError = ""
         for attempt in 1...3 {

@@ -95,10 +95,7 @@ extension Engine {
 
     public func deleteInstance(_ name: String, caller: Caller) throws(CloudError) {
         let rec = try refusing("instance", name, caller) { () throws(CloudError) -> InstanceRecord in
-            guard let r = catalog.withLock({ $0.instances[name] }) else { throw CloudError.notFound("no instance named '\(name)'") }
-            guard caller.isAdmin || UInt32(r.ownerUid) == caller.uid else { throw CloudError(.accessDenied, "instance '\(name)' is not yours") }
-            guard !r.locked || caller.isAdmin else { throw CloudError.notPermitted("instance '\(name)' is locked") }
-            return r
+            try actionTarget(name, caller)
         }
         if rec.deleteRequested { return }   // a delete is already under way
         guard let marked = commitInstance({ (e) throws(CloudError) in try e.store.requestDelete(instanceID: rec.id) }) else { return }

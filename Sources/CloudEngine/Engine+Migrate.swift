@@ -54,7 +54,7 @@ extension Engine {
     /// domain on a live source, start it on the destination. A failure puts the instance
     /// back (migration) or in ERROR (evacuation), with the reason in `fault`.
     func move(_ id: String, target: String?, sourceIsUp: Bool) {
-        guard let r = catalog.withLock({ c in c.instanceNames[id].flatMap { c.instances[$0] } }),
+        guard let r = current(id),
               let source = r.host else { return }
         let expected: TaskState = sourceIsUp ? .migrating : .rebuilding
         let scheduler = currentScheduler()

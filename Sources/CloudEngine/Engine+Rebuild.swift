@@ -34,7 +34,7 @@ extension Engine {
 
     /// The rebuild task: destroy the domain, make a new overlay, define and start again.
     func rebuild(_ id: String) {
-        guard let r = catalog.withLock({ c in c.instanceNames[id].flatMap { c.instances[$0] } }),
+        guard let r = current(id),
               r.taskState == .rebuilding else { return }
         let keepStopped = r.vmState == .stopped
         do throws(CloudError) {

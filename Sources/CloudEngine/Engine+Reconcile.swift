@@ -54,7 +54,7 @@ extension Engine {
     }
 
     func lifecycleChanged(uuid: String, host: String) {
-        guard let r = catalog.withLock({ c in c.instanceNames[uuid].flatMap { c.instances[$0] } }),
+        guard let r = current(uuid),
               r.host == host, idle(r), let conn = connection(forHost: host) else { return }
         // (Not `try?`: it would flatten "no such domain" into the error case.)
         let observed: PowerState?

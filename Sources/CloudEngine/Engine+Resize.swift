@@ -190,8 +190,4 @@ extension Engine {
             try e.store.update(instanceID: r.id) { x in x.vmState = .error; x.taskState = .none; x.fault = reason }
         }, event: { [self] _ in events.append(kind: "instance.error", object: r.name, ["fault": reason]) })
     }
-
-    func current(_ id: String) -> InstanceRecord? {
-        catalog.withLock { c in c.instanceNames[id].flatMap { c.instances[$0] } }
-    }
 }

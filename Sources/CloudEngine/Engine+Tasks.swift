@@ -45,7 +45,7 @@ extension Engine {
     /// Carries out one task and records how it ended.
     private func run(_ t: TaskRecord) {
         let id = t.instanceId
-        let faultBefore = catalog.withLock { c in c.instanceNames[id].flatMap { c.instances[$0]?.fault } }
+        let faultBefore = current(id)?.fault
         switch t.kind {
         case .build: build(id)
         case .delete: delete(id)
@@ -58,7 +58,7 @@ extension Engine {
         case .revertResize: revertResize(id)
         }
         guard let tid = t.id else { return }
-        let after = catalog.withLock { c in c.instanceNames[id].flatMap { c.instances[$0] } }
+        let after = current(id)
         var state = TaskRunState.done
         var result = "deleted"
         if let after {
@@ -73,6 +73,11 @@ extension Engine {
 }
 
 extension Engine {
+    /// The instance with this id as the catalog has it now.
+    func current(_ id: String) -> InstanceRecord? {
+        catalog.withLock { c in c.instanceNames[id].flatMap { c.instances[$0] } }
+    }
+
     public func instanceActions(_ name: String) -> [String] {
         guard let id = catalog.withLock({ $0.instances[name]?.id }),
               let tasks = try? store.tasks(instanceID: id) else { return [] }

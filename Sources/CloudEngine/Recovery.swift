@@ -23,7 +23,7 @@ extension Engine {
         var queued = Set<String>()
         for t in (try? store.openTasks()) ?? [] {
             guard let tid = t.id else { continue }
-            guard let r = catalog.withLock({ c in c.instanceNames[t.instanceId].flatMap { c.instances[$0] } }) else {
+            guard let r = current(t.instanceId) else {
                 try? store.finishTask(id: tid, .cancelled, result: "the instance no longer exists")
                 continue
             }
