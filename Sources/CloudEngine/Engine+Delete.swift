@@ -34,8 +34,11 @@ extension Engine {
             }, event: { [self] _ in events.append(kind: "instance.error", object: r.name, ["fault": "delete failed: \(reason)"]) })
             return
         }
+        // Delete steps leave task_state at `deleting`, so the task records them itself.
+        try? store.recordStep(instanceID: id, "domain_destroyed")
         CrashPoints.pass("delete.destroyed")
-        releaseResources(r)
+        let released = releaseResources(r)
+        try? store.recordStep(instanceID: id, "released:" + (released.isEmpty ? "-" : released.joined(separator: ",")))
         CrashPoints.pass("delete.released")
         mutation.lock()
         var wake: [@Sendable (InstanceInfo?) -> Void] = []

@@ -115,6 +115,8 @@ final class CrashMountTests: MountTestCase {
             try crash(at: point, "rmdir instances/d\(i)")
             for _ in 0..<100 where !read("instances").isEmpty && FileManager.default.fileExists(atPath: mnt + "/instances/d\(i)") { usleep(100_000) }
             XCTAssertFalse(FileManager.default.fileExists(atPath: mnt + "/instances/d\(i)"), "\(point): d\(i) was deleted")
+            XCTAssertTrue(sql("SELECT state || ' ' || step FROM task WHERE instance_name = 'd\(i)' AND kind = 'delete'").hasPrefix("done released:"),
+                          "\(point): the delete task recorded its steps and finished")
             assertInvariants(after: point + " + delete", file: #filePath, line: #line)
         }
         XCTAssertEqual(Set(instanceNames()), ["base", "b0", "b1", "b2", "b3", "b4"], "nothing lost, nothing extra")
