@@ -46,9 +46,7 @@ extension Engine {
             try? FileManager.default.removeItem(atPath: spec.diskPath)   // a new file, not the old one rewritten
             try makeDisk(r, path: spec.diskPath)
             CrashPoints.pass("rebuild.disk")
-            let xml = try conn.spawn(spec)
-            if keepStopped { try conn.perform(.powerOff, uuid: id) }
-            let power = (try? conn.powerState(uuid: id)) ?? nil
+            let (xml, power) = try startDomain(r, on: conn, spec: spec, stopped: keepStopped)
             commitInstance({ (e) throws(CloudError) in
                 try e.store.update(instanceID: id, expecting: [.rebuilding]) { x in
                     x.vmState = keepStopped ? .stopped : .active; x.taskState = .none
@@ -65,6 +63,18 @@ extension Engine {
                 }
             }, event: { [self] _ in events.append(kind: "instance.error", object: r.name, ["fault": reason]) })
         }
+    }
+
+    /// Defines and starts the instance's domain over its disk (Nova's `_create_guest` at
+    /// the end of a rebuild, resize or revert) and powers it off again when the instance is
+    /// to stay stopped. Returns libvirt's XML and the power state the host then reports.
+    func startDomain(_ r: InstanceRecord, on conn: any ComputeConnection, spec: DomainSpec? = nil,
+                     stopped: Bool) throws(CloudError) -> (xml: String, power: PowerState?) {
+        let definition: DomainSpec
+        if let spec { definition = spec } else { definition = try domainSpec(r) }
+        let xml = try conn.spawn(definition)
+        if stopped { try conn.perform(.powerOff, uuid: r.id) }
+        return (xml, (try? conn.powerState(uuid: r.id)) ?? nil)
     }
 
     /// A fresh copy-on-write overlay over the instance's image, sized to its flavor.

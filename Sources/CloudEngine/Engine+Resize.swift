@@ -80,10 +80,8 @@ extension Engine {
             }
             guard let conn = connection(forHost: dest) else { throw CloudError.io("host \(dest) is not connected") }
             try conn.destroy(uuid: id)
-            let xml = try conn.spawn(try domainSpec(r))
-            if r.oldVmState == .stopped { try conn.perform(.powerOff, uuid: id) }
+            let (xml, power) = try startDomain(r, on: conn, stopped: r.oldVmState == .stopped)
             CrashPoints.pass("resize.spawned")
-            let power = (try? conn.powerState(uuid: id)) ?? nil
             commitInstance({ (e) throws(CloudError) in
                 try e.store.update(instanceID: id, expecting: [.resizeFinish]) { x in
                     x.vmState = .resized; x.taskState = .none; x.powerState = power ?? .nostate
@@ -166,9 +164,7 @@ extension Engine {
         do throws(CloudError) {
             guard let host = r.host, let conn = connection(forHost: host) else { throw CloudError.io("host \(r.host ?? "?") is not connected") }
             try conn.destroy(uuid: id)
-            let xml = try conn.spawn(try domainSpec(r))
-            if r.vmState == .stopped { try conn.perform(.powerOff, uuid: id) }
-            let power = (try? conn.powerState(uuid: id)) ?? nil
+            let (xml, power) = try startDomain(r, on: conn, stopped: r.vmState == .stopped)
             commitInstance({ (e) throws(CloudError) in
                 try e.store.update(instanceID: id, expecting: expected) { x in
                     x.taskState = .none; x.powerState = power ?? .nostate; x.domainXml = xml; x.fault = failure ?? ""
