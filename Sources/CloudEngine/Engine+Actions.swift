@@ -85,8 +85,7 @@ extension Engine {
             // A domain that vanished behind our back is defined again over the instance's
             // disk by the actions that power it on (Nova's hard reboot re-creates the guest).
             if ["start", "reboot hard", "resume"].contains(verb), try conn.powerState(uuid: id) == nil {
-                _ = try conn.spawn(try domainSpec(r))
-                try conn.perform(.powerOff, uuid: id)
+                _ = try startDomain(r, on: conn, stopped: true)
                 events.append(kind: "instance.redefined", object: r.name, ["host": host])
             }
             switch verb {
