@@ -56,6 +56,7 @@ let package = Package(
         .testTarget(name: "CloudEngineTests", dependencies: [
             "CloudEngine", "LibvirtCompute", "CloudCore", "CloudTesting"]),
         .testTarget(name: "MountTests", dependencies: ["CloudCore", "CloudTesting"]),
-        .testTarget(name: "CloudFSTests", dependencies: ["CloudFS", "FuseKit", "CloudCore", "CloudTesting"]),
+        .testTarget(name: "CloudFSTests", dependencies: [
+            "CloudFS", "FuseKit", "CloudCore", "CloudEngine", "LibvirtCompute", "CloudTesting"]),
     ]
 )

@@ -13,40 +13,80 @@ public struct HostCapacity: Sendable, Equatable {
     }
 }
 
-/// Everything a driver needs to spawn one guest (Nova's instance + image_meta + network_info
-/// as handed to `ComputeDriver.spawn`).
+/// One disk of a domain (Nova's block device mapping as the libvirt driver renders it):
+/// the instance's boot disk, an attached volume, a config drive.
+public struct DiskSpec: Sendable, Equatable {
+    /// A disk the guest writes (`device='disk'`) or a read-only optical drive (`cdrom`).
+    public enum Kind: String, Sendable { case disk, cdrom }
+    public var kind: Kind
+    /// The image file on the host.
+    public var path: String
+    /// `qcow2` or `raw`.
+    public var format: String
+    /// The guest device name: `vda`, `vdb` ... for virtio disks, `hdc`/`sda` for a cdrom.
+    public var device: String
+    public init(kind: Kind = .disk, path: String, format: String = "qcow2", device: String) {
+        self.kind = kind; self.path = path; self.format = format; self.device = device
+    }
+}
+
+/// One NIC of a domain (nova-network's VIF as handed to the virt driver).
+public struct NICSpec: Sendable, Equatable {
+    /// Guest MAC (Nova's `fa:16:3e` prefix).
+    public var mac: String
+    /// The fixed IP the NIC carries (informational: the guest learns it by DHCP or the
+    /// kernel command line).
+    public var ip: String?
+    /// The Linux bridge the NIC is plugged into (nova-network's `bridge`); nil: user-mode
+    /// networking, nothing on the host is touched.
+    public var bridge: String?
+    /// The host-side tap device name (`<target dev=...>`), so firewall rules can name it.
+    public var interfaceName: String?
+    public init(mac: String, ip: String? = nil, bridge: String? = nil, interfaceName: String? = nil) {
+        self.mac = mac; self.ip = ip; self.bridge = bridge; self.interfaceName = interfaceName
+    }
+}
+
+/// Everything a driver needs to spawn one guest (Nova's instance + image_meta +
+/// block_device_info + network_info as handed to `ComputeDriver.spawn`).
 public struct DomainSpec: Sendable, Equatable {
-    /// Libvirt domain name; cloudfs uses `cloudfs-<instance uuid>`.
+    /// Libvirt domain name; cloudfs uses `cloudfs-<cloud id>-<instance uuid>`.
     public var domainName: String
     /// The instance uuid, also the libvirt domain uuid.
     public var uuid: String
     public var vcpus: Int
     public var ramMB: Int
-    /// The instance's root disk (a qcow2 overlay in the state directory).
-    public var diskPath: String
-    public var diskFormat: String
+    /// The disks in guest order: the boot disk first (a qcow2 overlay in the state
+    /// directory), then attached volumes and a config drive.
+    public var disks: [DiskSpec]
+    /// The NICs in guest order.
+    public var nics: [NICSpec]
     /// Direct kernel boot (Glance aki/ari): paths in the image store.
     public var kernelPath: String?
     public var initrdPath: String?
     public var cmdline: String?
-    /// Guest NIC MAC (Nova `fa:16:3e` prefix) and fixed IP.
-    public var mac: String?
-    public var ip: String?
     /// File that receives the serial console (`<serial type='file'>`).
     public var consolePath: String
-    /// The Linux bridge the NIC is plugged into (nova-network's `bridge`); nil: user-mode
-    /// networking, nothing on the host is touched.
-    public var bridge: String? = nil
-    /// The host-side tap device name (`<target dev=...>`), so firewall rules can name it.
-    public var interfaceName: String? = nil
+
+    public init(domainName: String, uuid: String, vcpus: Int, ramMB: Int, disks: [DiskSpec], nics: [NICSpec] = [],
+                kernelPath: String? = nil, initrdPath: String? = nil, cmdline: String? = nil, consolePath: String) {
+        self.domainName = domainName; self.uuid = uuid; self.vcpus = vcpus; self.ramMB = ramMB
+        self.disks = disks; self.nics = nics; self.kernelPath = kernelPath
+        self.initrdPath = initrdPath; self.cmdline = cmdline; self.consolePath = consolePath
+    }
+
+    /// A domain with one boot disk at `vda` and at most one NIC (the common case).
     public init(domainName: String, uuid: String, vcpus: Int, ramMB: Int, diskPath: String,
                 diskFormat: String = "qcow2", kernelPath: String? = nil, initrdPath: String? = nil,
                 cmdline: String? = nil, mac: String? = nil, ip: String? = nil, consolePath: String) {
-        self.domainName = domainName; self.uuid = uuid; self.vcpus = vcpus; self.ramMB = ramMB
-        self.diskPath = diskPath; self.diskFormat = diskFormat; self.kernelPath = kernelPath
-        self.initrdPath = initrdPath; self.cmdline = cmdline; self.mac = mac; self.ip = ip
-        self.consolePath = consolePath
+        self.init(domainName: domainName, uuid: uuid, vcpus: vcpus, ramMB: ramMB,
+                  disks: [DiskSpec(path: diskPath, format: diskFormat, device: "vda")],
+                  nics: mac.map { [NICSpec(mac: $0, ip: ip)] } ?? [],
+                  kernelPath: kernelPath, initrdPath: initrdPath, cmdline: cmdline, consolePath: consolePath)
     }
+
+    /// The boot disk (the first), if any.
+    public var bootDisk: DiskSpec? { disks.first }
 }
 
 /// One domain as listed by the hypervisor.

@@ -139,12 +139,6 @@ public struct InstanceInfo: Sendable, Equatable {
     }
 }
 
-/// Keys of `/defaults/`.
-public enum DefaultKey: String, Sendable, CaseIterable {
-    case image, flavor, network, project, group
-    /// Nova's `availability_zone` of a server create request ("" means any zone).
-    case availabilityZone = "availability_zone"
-}
 
 /// A Nova server group: a placement policy and the instances that follow it.
 public struct GroupInfo: Sendable, Equatable {
@@ -168,48 +162,5 @@ public enum Timestamp {
         let ms = Int(totalMs % 1000)
         return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tmv.tm_year + 1900, tmv.tm_mon + 1,
                       tmv.tm_mday, tmv.tm_hour, tmv.tm_min, tmv.tm_sec, max(0, min(999, ms)))
-    }
-}
-
-/// Keys of `/config/`: the compute manager's live options, named as Nova names them.
-public enum ConfigKey: String, Sendable, CaseIterable {
-    /// Seconds after which a resize waiting in VERIFY_RESIZE is confirmed (0: never).
-    case resizeConfirmWindow = "resize_confirm_window"
-    /// What to do with a domain no instance owns: `reap` (destroy it), `log`, or `noop`.
-    case runningDeletedInstanceAction = "running_deleted_instance_action"
-    /// Seconds a build may take before it goes to ERROR (0: no limit).
-    case instanceBuildTimeout = "instance_build_timeout"
-    /// Seconds between power-state sweeps of every host (the backstop to libvirt events).
-    case syncPowerStateInterval = "sync_power_state_interval"
-    /// Seconds a guest gets to shut down cleanly before a hard power off.
-    case shutdownTimeout = "shutdown_timeout"
-
-    /// The value an unset key reads as.
-    public var defaultValue: String {
-        switch self {
-        case .resizeConfirmWindow: "0"
-        case .runningDeletedInstanceAction: "reap"
-        case .instanceBuildTimeout: "600"
-        case .syncPowerStateInterval: "10"
-        case .shutdownTimeout: "30"
-        }
-    }
-
-    /// Checks a value written to the key; `EINVAL` with the reason otherwise.
-    public func validate(_ value: String) throws(CloudError) {
-        switch self {
-        case .runningDeletedInstanceAction:
-            guard ["reap", "log", "noop"].contains(value) else {
-                throw .invalid("\(rawValue) must be reap, log or noop, not '\(value.prefix(40))'")
-            }
-        case .syncPowerStateInterval:
-            guard let n = Int(value), n >= 1, n <= 86_400 else {
-                throw .invalid("\(rawValue) must be a whole number of seconds from 1 to 86400")
-            }
-        default:
-            guard let n = Int(value), n >= 0, n <= 31_536_000 else {
-                throw .invalid("\(rawValue) must be a whole number of seconds (0 or more)")
-            }
-        }
     }
 }

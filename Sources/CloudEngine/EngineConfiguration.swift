@@ -20,6 +20,9 @@ public struct EngineConfiguration: Sendable {
     /// nova-network's `linux_net` does; guests' NICs then go on the networks' bridges.
     /// Off: nothing on the host is touched and guests get user-mode NICs.
     public var manageNetwork = false
+    /// Seconds a store write waits for another connection's lock before it fails with
+    /// `EIO` (SQLite's busy timeout).
+    public var databaseBusyTimeout: Double = 10
 
     public init(stateDir: String, hostURIs: [String] = [], maxConcurrentJobs: Int = 10,
                 defaultCmdline: String = "console=ttyS0", hostCheckInterval: TimeInterval = 5) {

@@ -6,77 +6,31 @@ import FuseKit
 /// Writable ones take the whole value in one write at offset 0, applied at write time, so
 /// `echo x > file` reports the cloud's refusal as the write's error.
 extension CloudFileSystem {
-    /// The bytes of a one-value file: `value` plus a newline, or nothing for "".
-    func text(_ value: String) -> [UInt8] {
-        if value.isEmpty { return [] }
-        return value.hasSuffix("\n") ? Array(value.utf8) : Array((value + "\n").utf8)
-    }
-
-    /// Lines of a list file (`ip`, `mac`, `instances`): one item per line.
-    func lines(_ items: [String]) -> [UInt8] {
-        items.isEmpty ? [] : Array((items.joined(separator: "\n") + "\n").utf8)
-    }
-
     /// The content of a synthetic file, nil when the object is gone. `console`, `wait`,
     /// `/events` and image bytes are served elsewhere.
-    func content(of node: Node) -> [UInt8]? {
+    func content(of node: Node, _ ctx: Context) -> [UInt8]? {
         switch node {
-        case .readme: return text(api.readme)
-        case .defaultFile(let k): return text(api.defaultValue(k))
-        case .configFile(let k): return text(api.configValue(k))
-        case .imageInfoFile(let name, let f): return api.image(name).map { text(imageValue($0, f)) }
-        case .imageProperty(let name, let key):
-            guard let info = api.image(name) else { return nil }
-            return text(info.properties[key] ?? "")
-        case .instanceFile(let name, let f): return api.instance(name).map { instanceContent($0, f) }
-        case .flavorFile(let name, let f): return api.flavor(name).map { text(flavorValue($0, f)) }
-        case .hostFile(let name, let f): return api.host(name).map { hostContent($0, f) }
-        case .schedulerFile(let k):
-            return k == schedulerLastName ? text(api.schedulerLast) : api.schedulerValue(k).map(text)
-        case .groupFile(let name, let f):
-            return api.group(name).map { f == .policy ? text($0.policy) : lines($0.members) }
-        case .networkFile, .floatingIPFile, .securityGroupFile: return networkingContent(of: node)
+        case .readme: return Text.value(ctx.api.readme)
+        case .key(let id, let name, let dir, let key):
+            guard let kd = Collections[id]?.keyDirectory(dir), let m = Collections[id]?.lookup(ctx, name) else { return nil }
+            return Text.value(kd.entries(m.object)[key] ?? "")
+        default:
+            return field(of: node, ctx).map { f, m in f.read(m.object, ctx) }
+        }
+    }
+
+    /// Whether a file takes writes of a value (`echo VALUE > file`), applied at write time.
+    func isWritable(_ node: Node, _ ctx: Context) -> Bool {
+        if case .key = node { return true }
+        return writableField(node)?.write != nil
+    }
+
+    /// The field a value file node is, without looking its object up.
+    func writableField(_ node: Node) -> Field? {
+        switch node {
+        case .member(let id, let name): return Collections[id]?.memberFile(name)
+        case .field(let id, let name, let file): return Collections[id]?.field(file, member: name)
         default: return nil
-        }
-    }
-
-    /// A Glance image field as text (file under `/images.d/NAME/` and `user.cloud.*` xattr).
-    func imageValue(_ i: ImageInfo, _ f: ImageField) -> String {
-        switch f {
-        case .id: i.id
-        case .status: i.status.rawValue
-        case .format: i.format.rawValue
-        case .size: String(i.size)
-        case .virtualSize: String(i.virtualSize)
-        case .checksum: i.checksum
-        case .created: Timestamp.string(i.created)
-        case .minRam: String(i.minRamMB)
-        case .minDisk: String(i.minDiskGB)
-        }
-    }
-
-    func flavorValue(_ f: Flavor, _ field: FlavorField) -> String {
-        switch field {
-        case .vcpus: String(f.vcpus)
-        case .ramMB: String(f.ramMB)
-        case .diskGB: String(f.diskGB)
-        }
-    }
-
-    func hostContent(_ h: HostInfo, _ f: HostField) -> [UInt8] {
-        switch f {
-        case .uri: text(h.uri)
-        case .state: text(h.state.rawValue)
-        case .hypervisorType: text(h.hypervisorType)
-        case .vcpus: text(String(h.vcpus))
-        case .ramMB: text(String(h.ramMB))
-        case .diskGB: text(String(h.diskGB))
-        case .vcpusUsed: text(String(h.vcpusUsed))
-        case .ramMBUsed: text(String(h.ramMBUsed))
-        case .diskGBUsed: text(String(h.diskGBUsed))
-        case .instances: lines(h.instances)
-        case .availabilityZone: text(h.availabilityZone)
-        case .ctl: []
         }
     }
 
@@ -88,54 +42,23 @@ extension CloudFileSystem {
         return s.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    /// Applies a write to a writable attribute file through the cloud. Throws the cloud's
-    /// refusal (already recorded by the cloud).
+    /// Applies a write to a writable attribute file through the cloud, by the field's
+    /// `write`. Throws the cloud's refusal (already recorded by the cloud).
     func apply(_ node: Node, value: String, _ r: Request) throws(CloudError) {
+        let w = WriteContext(api: api, caller: r.caller, path: node.path)
         switch node {
-        case .configFile(let k):
-            try api.setConfig(k, value, caller: r.caller)
-        case .defaultFile(let k):
-            try api.setDefault(k, value, caller: r.caller)
-        case .instanceFile(let name, .ctl):
-            try api.instanceAction(name, action: value, caller: r.caller)
-        case .instanceFile(let name, .floatingIP):
-            try api.setInstanceFloatingIP(name, value: value, caller: r.caller)
-        case .instanceFile(let name, let f) where f.isWritable:
-            try api.setInstanceField(name, field: f.rawValue, value: value, caller: r.caller)
-        case .flavorFile(let name, let f):
-            try api.setFlavorField(name, field: f.rawValue, value: value, caller: r.caller)
-        case .imageProperty(let name, let key):
-            try api.setImageProperty(name, key: key, value: value, caller: r.caller)
-        case .hostFile(let name, .ctl):
-            try api.hostAction(name, action: value, caller: r.caller)
-        case .hostFile(let name, let f) where f.isWritable:
-            try api.setHostField(name, field: f.rawValue, value: value, caller: r.caller)
-        case .schedulerFile(let k) where k != schedulerLastName:
-            try api.setSchedulerValue(k, value, caller: r.caller)
-        case .groupFile(let name, .policy):
-            try api.setGroupPolicy(name, value, caller: r.caller)
-        case .networkFile(let name, let f) where f.isWritable:
-            try api.setNetworkField(name, field: f.rawValue, value: value, caller: r.caller)
-        case .floatingIPFile(let address, .instance):
-            try api.associateFloatingIP(address, instance: value, caller: r.caller)
-        case .securityGroupFile(let name, .rules):
-            try api.setSecurityGroupRules(name, rules: value, caller: r.caller)
+        case .key(let id, let name, let dir, let key):
+            guard let c = Collections[id], let kd = c.keyDirectory(dir) else { throw refuse(.readOnly, "\(node.path) is read-only", node, r) }
+            try kd.set(w, name, key, value)
+            changed(c.notice, name)
+        case .member(let id, let name), .field(let id, let name, _):
+            guard let c = Collections[id], let write = writableField(node)?.write else {
+                throw refuse(.readOnly, "\(node.path) is read-only", node, r)
+            }
+            try write(w, name, value)
+            changed(c.notice, name)
         default:
             throw refuse(.readOnly, "\(node.path) is read-only", node, r)
-        }
-        switch node {
-        case .defaultFile(let k): changed(.defaults, k.rawValue)
-        case .configFile(let k): changed(.config, k.rawValue)
-        case .instanceFile(let name, _): changed(.instance, name)
-        case .flavorFile(let name, _): changed(.flavor, name)
-        case .imageProperty(let name, _): changed(.image, name)
-        case .hostFile(let name, _): changed(.host, name)
-        case .schedulerFile(let k): changed(.scheduler, k)
-        case .groupFile(let name, _): changed(.group, name)
-        case .networkFile(let name, _): changed(.network, name)
-        case .floatingIPFile(let address, _): changed(.floatingIP, address)
-        case .securityGroupFile(let name, _): changed(.securityGroup, name)
-        default: break
         }
     }
 
@@ -149,7 +72,7 @@ extension CloudFileSystem {
     /// written so far through this descriptor (bash's printf writes line by line).
     func writeAttribute(_ h: AttributeHandle, offset: Int64, data: UnsafeRawBufferPointer,
                         _ r: Request) throws(CloudError) -> Int {
-        guard offset == 0 || h.node.takesSeveralLines, let all = h.accumulate(data, at: offset) else {
+        guard offset == 0 || writableField(h.node)?.severalLines == true, let all = h.accumulate(data, at: offset) else {
             throw refuse(.invalid, "write the whole value at once, at offset 0 (got offset \(offset))", h.node, r)
         }
         guard data.count <= Self.maxAttributeValue, all.count <= Self.maxAttributeValue else {
@@ -158,7 +81,7 @@ extension CloudFileSystem {
         let text = all.withUnsafeBytes { value(of: $0) }
         try apply(h.node, value: text, r)
         h.markWritten()
-        if h.created { pendingProperties.withLock { $0[h.node] = nil } }
+        if h.created { pendingKeys.withLock { $0[h.node] = nil } }
         return data.count
     }
 
@@ -167,6 +90,6 @@ extension CloudFileSystem {
         guard h.created || h.truncated, !h.wasWritten else { return }
         try apply(h.node, value: "", r)
         h.markWritten()
-        if h.created { pendingProperties.withLock { $0[h.node] = nil } }
+        if h.created { pendingKeys.withLock { $0[h.node] = nil } }
     }
 }

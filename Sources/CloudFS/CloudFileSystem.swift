@@ -35,8 +35,8 @@ public final class CloudFileSystem: FuseHandler {
     let files = OpenFiles()
     /// Uploads open for writing, by image name (their size is the image file's size).
     let uploads = Mutex<[String: UploadState]>([:])
-    /// Image properties created by O_CREAT but not yet written: node -> open count.
-    let pendingProperties = Mutex<[Node: Int]>([:])
+    /// Key files (image properties) created by O_CREAT but not yet written: node -> open count.
+    let pendingKeys = Mutex<[Node: Int]>([:])
     /// When the tree was made: the times of nodes that have none of their own.
     let mountTime = Date().timeIntervalSince1970
     private let sessionBox = Mutex<FuseSession?>(nil)
@@ -78,12 +78,20 @@ public final class CloudFileSystem: FuseHandler {
 
     // MARK: helpers shared by the operation files
 
-    var attributeTimeout: Double { options.attributeTimeout }
+    /// The context of a FUSE request: the cloud and the caller the kernel named.
+    func context(_ r: Request) -> Context { Context(api: api, caller: r.caller) }
 
+    /// The context of work no caller asked for (invalidation, FORGET): the cloud's own view.
+    var systemContext: Context { Context(api: api, caller: .system) }
+
+    /// The kernel's attribute cache time for `node`: files that grow or block (`/events`,
+    /// `console`, `wait`) are never cached.
     func attrTimeout(_ node: Node) -> Double {
         switch node {
-        case .events, .instanceFile(_, .console), .instanceFile(_, .wait): 0
-        default: options.attributeTimeout
+        case .events: return 0
+        case .field(let id, let m, let f):
+            return Collections[id]?.field(f, member: m).map { $0.isVolatile ? 0 : options.attributeTimeout } ?? options.attributeTimeout
+        default: return options.attributeTimeout
         }
     }
 
@@ -105,8 +113,8 @@ public final class CloudFileSystem: FuseHandler {
     }
 
     /// The node behind `inode`, checked against the object it showed when it was looked up.
-    func resolve(_ inode: Inode) throws(CloudError) -> (Node, Meta) {
-        guard let slot = table.slot(inode), let meta = meta(of: slot.node),
+    func resolve(_ inode: Inode, _ ctx: Context) throws(CloudError) -> (Node, Meta) {
+        guard let slot = table.slot(inode), let meta = meta(of: slot.node, ctx),
               slot.identity.isEmpty || meta.identity.isEmpty || slot.identity == meta.identity
         else { throw CloudError(.noEntry, "no such object (stale inode)") }
         return (slot.node, meta)
@@ -128,9 +136,9 @@ public final class CloudFileSystem: FuseHandler {
 
     public func lookup(_ r: Request, parent: Inode, name: String) throws(CloudError) -> Entry {
         guard let p = table.slot(parent) else { throw CloudError(.noEntry, "stale directory") }
-        guard let child = p.node.child(name), let meta = meta(of: child) else {
+        guard let child = child(of: p.node, name), let meta = meta(of: child, context(r)) else {
             // Fixed sets of names may cache the miss; collections may gain the name any time.
-            if p.node.hasFixedChildren { return .negative(timeout: options.entryTimeout) }
+            if hasFixedChildren(p.node) { return .negative(timeout: options.entryTimeout) }
             throw CloudError(.noEntry, "no such object")
         }
         return entry(child, meta, lookups: 1)
@@ -138,20 +146,20 @@ public final class CloudFileSystem: FuseHandler {
 
     public func forget(_ inode: Inode, lookups: UInt64) {
         table.forget(inode, count: lookups) { node, identity in
-            guard let m = meta(of: node) else { return true }
+            guard let m = meta(of: node, systemContext) else { return true }
             return !identity.isEmpty && !m.identity.isEmpty && identity != m.identity
         }
     }
 
     public func getattr(_ r: Request, inode: Inode, file: FileInfo?) throws(CloudError) -> AttributeReply {
-        let (node, meta) = try resolve(inode)
+        let (node, meta) = try resolve(inode, context(r))
         return AttributeReply(meta.attributes(inode), timeout: attrTimeout(node))
     }
 
     public func setattr(_ r: Request, inode: Inode, changes: AttributeChanges,
                         file: FileInfo?) throws(CloudError) -> AttributeReply {
-        let (node, _) = try resolve(inode)
-        if case .image(let name) = node {
+        let (node, _) = try resolve(inode, context(r))
+        if let name = imageName(node) {
             if let size = changes.size {
                 let upload = file.flatMap { files.upload($0.handle) } ?? uploads.withLock { $0[name] }
                 guard let upload else {
@@ -164,7 +172,7 @@ public final class CloudFileSystem: FuseHandler {
             if changes.mode != nil || changes.uid != nil || changes.gid != nil {
                 throw refuse(.notPermitted, "modes and owners come from the cloud", node, r)
             }
-            if changes.size != nil && !node.isAttributeWritable {
+            if changes.size != nil && !isWritable(node, context(r)) {
                 throw refuse(.readOnly, "\(node.path) is read-only", node, r)
             }
             // O_TRUNC / truncate to 0 of a writable value file and utimes: nothing to do.
@@ -185,18 +193,18 @@ public final class CloudFileSystem: FuseHandler {
         // Only the user namespace exists here. EOPNOTSUPP (not ENODATA) for security.* and
         // system.* lets `ls -l` stop asking for SELinux labels and ACLs after one file.
         guard name.hasPrefix("user.") else { throw CloudError(.notSupported, "no such namespace") }
-        let (node, _) = try resolve(inode)
-        guard case .image(let image) = node, name.hasPrefix("user.cloud."),
-              let field = ImageField(rawValue: String(name.dropFirst("user.cloud.".count))),
-              let info = api.image(image)
+        let (node, _) = try resolve(inode, context(r))
+        guard let image = imageName(node), name.hasPrefix("user.cloud."),
+              let value = Collections.imageValues.first(where: { $0.0 == name.dropFirst("user.cloud.".count) })?.1,
+              let info = api.images.get(image, r.caller)
         else { throw CloudError(.noData, "no such attribute") }
-        return Array(imageValue(info, field).utf8)
+        return Array(value(info).utf8)
     }
 
     public func listxattr(_ r: Request, inode: Inode) throws(CloudError) -> [String] {
-        let (node, _) = try resolve(inode)
-        guard case .image = node else { return [] }
-        return ImageField.allCases.map { "user.cloud.\($0.rawValue)" }
+        let (node, _) = try resolve(inode, context(r))
+        guard imageName(node) != nil else { return [] }
+        return Collections.imageValues.map { "user.cloud.\($0.0)" }
     }
 
     // MARK: invalidation (runs on the invalidator's serial queue, never in a handler)

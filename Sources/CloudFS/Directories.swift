@@ -6,11 +6,12 @@ import FuseKit
 /// contain only real objects (an instance being deleted is listed until it is gone).
 extension CloudFileSystem {
     public func opendir(_ r: Request, inode: Inode, flags: OpenFlags) throws(CloudError) -> OpenReply {
-        let (node, meta) = try resolve(inode)
-        guard node.isDirectory else { throw CloudError(.notDirectory, "not a directory") }
-        guard let kids = children(of: node) else { throw CloudError(.noEntry, "no such directory") }
+        let ctx = context(r)
+        let (node, meta) = try resolve(inode, ctx)
+        guard meta.type == .directory else { throw CloudError(.notDirectory, "not a directory") }
+        guard let kids = children(of: node, ctx) else { throw CloudError(.noEntry, "no such directory") }
         let parent = node.parentAndName.map { $0.0 } ?? .root
-        let parentMeta = self.meta(of: parent) ?? meta
+        let parentMeta = self.meta(of: parent, ctx) ?? meta
         var entries = [DirectoryEntry(name: ".", node: node, meta: meta),
                        DirectoryEntry(name: "..", node: parent, meta: parentMeta)]
         entries.reserveCapacity(kids.count + 2)

@@ -36,70 +36,49 @@ final class Invalidator: Sendable {
     }
 }
 
-/// The invalidations one notice needs: attributes of every node showing the object, and
-/// the name itself when the object is gone or was replaced by another with the same name.
+/// The invalidations one notice needs, for every collection it concerns: attributes of
+/// every node showing the object, and the name itself when the object is gone or was
+/// replaced by another with the same name.
 struct Invalidation {
     let fs: CloudFileSystem
     let session: FuseSession
 
     func apply(_ notice: ChangeNotice) {
-        let name = notice.name
-        switch notice.kind {
-        case .instance:
-            let current = fs.api.instance(name)
-            let gone = refresh(.instanceDir(name), in: .instancesDir, currentIdentity: current?.id)
-            for f in InstanceField.allCases { inode(.instanceFile(name, f)) }
-            if gone { drop([.instanceDir(name)] + InstanceField.allCases.map { .instanceFile(name, $0) }) }
-        case .image:
-            let current = fs.api.image(name)
-            let gone = refresh(.image(name), in: .imagesDir, currentIdentity: current?.id)
-            _ = refresh(.imageInfoDir(name), in: .imagesDDir, currentIdentity: current?.id)
-            for f in ImageField.allCases { inode(.imageInfoFile(name, f)) }
-            inode(.imagePropertiesDir(name))
-            if gone {
-                drop([.image(name), .imageInfoDir(name), .imagePropertiesDir(name)]
-                     + ImageField.allCases.map { .imageInfoFile(name, $0) })
-            }
-            let keys = current?.properties ?? [:]
-            let known = fs.table.nodes { if case .imageProperty(name, _) = $0 { true } else { false } }
-            for (node, ino) in known {
-                guard case .imageProperty(_, let key) = node else { continue }
-                session.notifyInvalidate(inode: ino)
-                if keys[key] == nil, let dir = fs.table.existingInode(.imagePropertiesDir(name)) {
-                    session.notifyInvalidateEntry(parent: dir, name: key)
+        for c in Collections.concerned(by: notice.kind) {
+            switch c.members {
+            case .files:
+                if c.fixedMembers {
+                    // Option files: one changed, or (a notice for the whole set) all of them.
+                    let all = c.noticeTouchesAll || c.lookup(fs.systemContext, notice.name) == nil
+                    let names = all ? c.list(fs.systemContext).map(\.name) : [notice.name]
+                    for n in names { inode(.member(c.id, n)) }
+                } else {
+                    let gone = refresh(.member(c.id, notice.name), in: .collection(c.id),
+                                       currentIdentity: c.lookup(fs.systemContext, notice.name)?.identity)
+                    if gone { drop([.member(c.id, notice.name)]) }
                 }
+            case .directories(let fields, let keys):
+                let name = notice.name
+                let current = c.lookup(fs.systemContext, name)
+                let gone = refresh(.member(c.id, name), in: .collection(c.id), currentIdentity: current?.identity)
+                let nodes = fields.map { Node.field(c.id, name, $0.name) } + keys.map { Node.field(c.id, name, $0.name) }
+                for n in nodes { inode(n) }
+                for kd in keys { refreshKeys(kd, of: c, name, current) }
+                if gone { drop([.member(c.id, name)] + nodes) }
             }
-        case .flavor:
-            _ = refresh(.flavorDir(name), in: .flavorsDir, currentIdentity: fs.api.flavor(name).map { _ in "" })
-            for f in FlavorField.allCases { inode(.flavorFile(name, f)) }
-        case .host:
-            _ = refresh(.hostDir(name), in: .hostsDir, currentIdentity: fs.api.host(name).map { _ in "" })
-            for f in HostField.allCases { inode(.hostFile(name, f)) }
-        case .group:
-            _ = refresh(.groupDir(name), in: .groupsDir, currentIdentity: fs.api.group(name).map { _ in "" })
-            for f in GroupField.allCases { inode(.groupFile(name, f)) }
-        case .network:
-            _ = refresh(.networkDir(name), in: .networksDir, currentIdentity: fs.api.network(name).map { _ in "" })
-            for f in NetworkFile.allCases { inode(.networkFile(name, f)) }
-        case .floatingIP:
-            _ = refresh(.floatingIPDir(name), in: .floatingIPsDir, currentIdentity: fs.api.floatingIP(name).map { _ in "" })
-            for f in FloatingIPFile.allCases { inode(.floatingIPFile(name, f)) }
-        case .securityGroup:
-            _ = refresh(.securityGroupDir(name), in: .securityGroupsDir, currentIdentity: fs.api.securityGroup(name).map { _ in "" })
-            for f in SecurityGroupFile.allCases { inode(.securityGroupFile(name, f)) }
-        case .scheduler:
-            // One option can change others (weighers sets multipliers), and every decision changes `last`.
-            for k in fs.api.schedulerKeys + [schedulerLastName] { inode(.schedulerFile(k)) }
-        case .config:
-            for key in ConfigKey.allCases where name.isEmpty || key.rawValue == name { inode(.configFile(key)) }
-        case .defaults:
-            if let key = DefaultKey(rawValue: name) {
-                inode(.defaultFile(key))
-            } else {
-                for key in DefaultKey.allCases { inode(.defaultFile(key)) }
+        }
+    }
+
+    /// The files of a key directory: their attributes, and the names of keys that went.
+    private func refreshKeys(_ kd: KeyDirectory, of c: Collection, _ name: String, _ current: Member?) {
+        let entries = current.map { kd.entries($0.object) } ?? [:]
+        let known = fs.table.nodes { if case .key(c.id, name, kd.name, _) = $0 { true } else { false } }
+        for (node, ino) in known {
+            guard case .key(_, _, _, let key) = node else { continue }
+            session.notifyInvalidate(inode: ino)
+            if entries[key] == nil, let dir = fs.table.existingInode(.field(c.id, name, kd.name)) {
+                session.notifyInvalidateEntry(parent: dir, name: key)
             }
-        case .events:
-            break  // attribute timeout 0 and poll wake-ups already cover /events
         }
     }
 

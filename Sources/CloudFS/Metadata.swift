@@ -14,13 +14,12 @@ struct Meta: Sendable {
     /// The identity of the object shown (instance or image uuid; "" when none).
     var identity: String = ""
 
-    static func directory(_ time: Double, uid: UInt32 = 0, links: UInt32 = 2, identity: String = "") -> Meta {
-        Meta(type: .directory, permissions: 0o755, uid: uid, links: links, modified: time, identity: identity)
+    static func directory(_ time: Double, mode: UInt32 = 0o755, uid: UInt32 = 0, links: UInt32 = 2, identity: String = "") -> Meta {
+        Meta(type: .directory, permissions: mode, uid: uid, links: links, modified: time, identity: identity)
     }
 
-    static func file(_ bytes: Int, writable: Bool, time: Double, uid: UInt32 = 0, identity: String = "") -> Meta {
-        Meta(type: .regular, permissions: writable ? 0o644 : 0o444, uid: uid, size: Int64(bytes),
-             modified: time, identity: identity)
+    static func file(_ bytes: Int, _ access: FileAccess, time: Double, uid: UInt32 = 0, identity: String = "") -> Meta {
+        Meta(type: .regular, permissions: access.permissions, uid: uid, size: Int64(bytes), modified: time, identity: identity)
     }
 
     func attributes(_ inode: Inode) -> FileAttributes {
@@ -29,160 +28,132 @@ struct Meta: Sendable {
     }
 }
 
+/// `stat` and listings of every node, from the collection descriptors (Collections/).
 extension CloudFileSystem {
     /// `stat` of `node`, or nil when the object behind it does not exist (ENOENT).
-    func meta(of node: Node) -> Meta? {
+    func meta(of node: Node, _ ctx: Context) -> Meta? {
         let t = mountTime
         switch node {
-        case .root: return .directory(t, links: 2 + 11)
-        case .readme: return .file(text(api.readme).count, writable: false, time: t)
-        case .events: return .file(api.events.size, writable: false, time: t)
-        // Collections report 2 links: counting members would list them on every stat.
-        case .defaultsDir, .configDir, .imagesDDir, .flavorsDir, .hostsDir, .schedulerDir, .networksDir: return .directory(t)
-        case .networkDir, .networkFile, .floatingIPsDir, .floatingIPDir, .floatingIPFile,
-             .securityGroupsDir, .securityGroupDir, .securityGroupFile:
-            return networkingMeta(of: node)
-        // Every user may create server groups for their own instances.
-        case .groupsDir:
-            var m = Meta.directory(t)
-            m.permissions = 0o1777
-            return m
-        case .groupDir(let name):
-            return api.group(name).map { .directory(t, uid: $0.ownerUID) }
-        case .groupFile(let name, let f):
-            guard let g = api.group(name), let bytes = content(of: node) else { return nil }
-            return .file(bytes.count, writable: f == .policy, time: t, uid: g.ownerUID)
-        // Every user may create instances and upload images (SPEC "Ownership and access");
-        // sticky, like /tmp: under default_permissions only the owner (or root) removes one.
-        case .imagesDir, .instancesDir:
-            var m = Meta.directory(t)
-            m.permissions = 0o1777
-            return m
-        case .defaultFile(let k): return .file(text(api.defaultValue(k)).count, writable: true, time: t)
-        case .configFile(let k): return .file(text(api.configValue(k)).count, writable: true, time: t)
-        case .image(let name):
-            let upload = uploads.withLock { $0[name] }
-            guard let info = api.image(name) else {
-                guard let upload else { return nil }
-                var m = Meta.file(Int(upload.upload.size), writable: true, time: t)
-                m.blockSize = 1 << 20
-                return m
+        case .root: return .directory(t, links: 2 + UInt32(Collections.all.count))
+        case .readme: return .file(Text.value(ctx.api.readme).count, .readOnly, time: t)
+        case .events: return .file(ctx.api.events.size, .readOnly, time: t)
+        case .collection(let id): return Collections[id].map { .directory(t, mode: $0.mode) }
+        case .member(let id, let name):
+            guard let c = Collections[id] else { return nil }
+            switch c.members {
+            case .directories(_, let keys):
+                return c.lookup(ctx, name).map { directoryMeta($0, keys: keys.count) }
+            case .files(let file):
+                guard let f = file(name) else { return nil }
+                if case .imageBytes = f.style { return imageFileMeta(name, ctx) }
+                return c.lookup(ctx, name).map { fileMeta(f, $0, ctx) }
             }
-            return imageMeta(info, uploadSize: upload?.upload.size)
-        case .imageInfoDir(let name):
-            return api.image(name).map { .directory(created($0.created), uid: $0.ownerUID, links: 3, identity: $0.id) }
-        case .imageInfoFile(let name, let f):
-            return api.image(name).map {
-                .file(text(imageValue($0, f)).count, writable: false, time: created($0.created), uid: $0.ownerUID, identity: $0.id)
-            }
-        case .imagePropertiesDir(let name):
-            return api.image(name).map { .directory(created($0.created), uid: $0.ownerUID, identity: $0.id) }
-        case .imageProperty(let name, let key):
-            guard let info = api.image(name) else { return nil }
-            if let v = info.properties[key] {
-                return .file(text(v).count, writable: true, time: created(info.created), uid: info.ownerUID, identity: info.id)
-            }
-            let pending = pendingProperties.withLock { $0[node] ?? 0 } > 0
-            return pending ? .file(0, writable: true, time: created(info.created), uid: info.ownerUID, identity: info.id) : nil
-        case .instanceDir(let name):
-            return api.instance(name).map(instanceDirMeta)
-        case .instanceFile(let name, let f):
-            return api.instance(name).map { instanceFileMeta($0, f) }
-        case .flavorDir(let name):
-            return api.flavor(name).map { _ in .directory(t) }
-        case .flavorFile(let name, let f):
-            return api.flavor(name).map { .file(text(flavorValue($0, f)).count, writable: true, time: t) }
-        case .hostDir(let name):
-            return api.host(name).map { _ in .directory(t) }
-        case .hostFile(let name, let f):
-            return api.host(name).map {
-                var m = Meta.file(hostContent($0, f).count, writable: f.isWritable, time: t)
-                if f == .ctl { m.permissions = 0o200 }   // write-only, like Nova's actions
-                return m
-            }
-        case .schedulerFile(let k):
-            guard let bytes = content(of: node) else { return nil }
-            return .file(bytes.count, writable: k != schedulerLastName, time: t)
+        case .field(let id, let name, let file):
+            guard let c = Collections[id], let m = c.lookup(ctx, name) else { return nil }
+            if c.keyDirectory(file) != nil { return directoryMeta(m, keys: 0) }
+            return c.field(file, member: name).map { fileMeta($0, m, ctx) }
+        case .key(let id, let name, let dir, let key):
+            guard let c = Collections[id], let kd = c.keyDirectory(dir), let m = c.lookup(ctx, name) else { return nil }
+            if let v = kd.entries(m.object)[key] { return .file(Text.value(v).count, .readWrite, time: time(m), uid: m.owner, identity: m.identity) }
+            let pending = pendingKeys.withLock { $0[node] ?? 0 } > 0
+            return pending ? .file(0, .readWrite, time: time(m), uid: m.owner, identity: m.identity) : nil
         }
     }
 
-    func created(_ d: Date) -> Double { d.timeIntervalSince1970 }
+    func time(_ m: Member) -> Double { m.created ?? mountTime }
 
-    func imageMeta(_ info: ImageInfo, uploadSize: Int64?) -> Meta {
-        var m = Meta.file(Int(max(info.size, uploadSize ?? 0)), writable: true, time: created(info.created),
-                          uid: info.ownerUID, identity: info.id)
-        m.blockSize = 1 << 20  // cp sizes its buffer from st_blksize: 1 MiB WRITEs
-        return m
+    func directoryMeta(_ m: Member, keys: Int) -> Meta {
+        .directory(time(m), uid: m.owner, links: 2 + UInt32(keys), identity: m.identity)
     }
 
-    func instanceDirMeta(_ info: InstanceInfo) -> Meta {
-        .directory(created(info.created), uid: info.ownerUID, identity: info.id)
-    }
-
-    func instanceFileMeta(_ info: InstanceInfo, _ f: InstanceField) -> Meta {
+    func fileMeta(_ f: Field, _ m: Member, _ ctx: Context) -> Meta {
         let size: Int
-        switch f {
+        switch f.style {
         case .wait: size = 0
-        case .console: size = Int(fileSize(info.consolePath))
-        default: size = instanceContent(info, f).count
+        case .log(let path): size = Int(fileSize(path(m.object)))
+        case .value, .imageBytes: size = f.read(m.object, ctx).count
         }
-        var m = Meta.file(size, writable: f.isWritable, time: created(info.created), uid: info.ownerUID, identity: info.id)
-        if f == .ctl { m.permissions = 0o200 }   // write-only: one action per write
-        return m
+        return .file(size, f.access, time: time(m), uid: m.owner, identity: m.identity)
     }
 
     /// The entries of directory `node` (without `.` and `..`), nil when it does not exist.
-    func children(of node: Node) -> [(String, Node, Meta)]? {
-        func fixed(_ names: [String]) -> [(String, Node, Meta)] {
-            names.compactMap { n in node.child(n).flatMap { c in meta(of: c).map { (n, c, $0) } } }
-        }
+    func children(of node: Node, _ ctx: Context) -> [(String, Node, Meta)]? {
         switch node {
-        case .root: return fixed(Node.rootNames)
-        case .defaultsDir: return fixed(DefaultKey.allCases.map(\.rawValue))
-        case .configDir: return fixed(ConfigKey.allCases.map(\.rawValue))
-        case .imagesDir:
-            let open = uploads.withLock { $0.mapValues { $0.upload.size } }
-            return api.images().map { ($0.name, .image($0.name), imageMeta($0, uploadSize: open[$0.name])) }
-        case .imagesDDir:
-            return api.images().map {
-                ($0.name, .imageInfoDir($0.name), .directory(created($0.created), uid: $0.ownerUID, links: 3, identity: $0.id))
+        case .root:
+            return [("README", .readme), ("events", .events)].compactMap { name, n in meta(of: n, ctx).map { (name, n, $0) } }
+                + Collections.all.map { ($0.id.rawValue, .collection($0.id), .directory(mountTime, mode: $0.mode)) }
+        case .collection(let id):
+            guard let c = Collections[id] else { return nil }
+            switch c.members {
+            case .directories(_, let keys):
+                return c.list(ctx).map { ($0.name, .member(id, $0.name), directoryMeta($0, keys: keys.count)) }
+            case .files(let file):
+                let open = uploads.withLock { $0.mapValues { $0.upload.size } }
+                return c.list(ctx).compactMap { m in
+                    guard let f = file(m.name) else { return nil }
+                    if case .imageBytes = f.style, let info = m.object as? ImageInfo {
+                        return (m.name, .member(id, m.name), imageMeta(info, uploadSize: open[m.name]))
+                    }
+                    return (m.name, .member(id, m.name), fileMeta(f, m, ctx))
+                }
             }
-        case .imageInfoDir(let name):
-            guard api.image(name) != nil else { return nil }
-            return fixed(ImageField.allCases.map(\.rawValue) + ["properties"])
-        case .imagePropertiesDir(let name):
-            guard let info = api.image(name) else { return nil }
-            return info.properties.keys.sorted().map { key in
-                (key, .imageProperty(name, key),
-                 .file(text(info.properties[key]!).count, writable: true, time: created(info.created),
-                       uid: info.ownerUID, identity: info.id))
+        case .member(let id, let name):
+            guard let c = Collections[id], case .directories(let fields, let keys) = c.members,
+                  let m = c.lookup(ctx, name) else { return nil }
+            return fields.map { ($0.name, .field(id, name, $0.name), fileMeta($0, m, ctx)) }
+                + keys.map { ($0.name, .field(id, name, $0.name), directoryMeta(m, keys: 0)) }
+        case .field(let id, let name, let dir):
+            guard let c = Collections[id], let kd = c.keyDirectory(dir), let m = c.lookup(ctx, name) else { return nil }
+            return kd.entries(m.object).sorted { $0.key < $1.key }.map { key, value in
+                (key, .key(id, name, dir, key), .file(Text.value(value).count, .readWrite, time: time(m), uid: m.owner, identity: m.identity))
             }
-        case .instancesDir:
-            return api.instances().map { ($0.name, .instanceDir($0.name), instanceDirMeta($0)) }
-        case .instanceDir(let name):
-            guard let info = api.instance(name) else { return nil }
-            return InstanceField.allCases.map { ($0.rawValue, .instanceFile(name, $0), instanceFileMeta(info, $0)) }
-        case .flavorsDir:
-            return api.flavors().map { ($0.name, .flavorDir($0.name), .directory(mountTime)) }
-        case .flavorDir(let name):
-            guard api.flavor(name) != nil else { return nil }
-            return fixed(FlavorField.allCases.map(\.rawValue))
-        case .hostsDir:
-            return api.hosts().map { ($0.name, .hostDir($0.name), .directory(mountTime)) }
-        case .hostDir(let name):
-            guard api.host(name) != nil else { return nil }
-            return fixed(HostField.allCases.map(\.rawValue))
-        case .schedulerDir:
-            return fixed(api.schedulerKeys + [schedulerLastName])
-        case .groupsDir:
-            return api.groups().map { ($0.name, .groupDir($0.name), .directory(mountTime, uid: $0.ownerUID)) }
-        case .networksDir, .networkDir, .floatingIPsDir, .floatingIPDir, .securityGroupsDir, .securityGroupDir:
-            return networkingChildren(of: node)
-        case .groupDir(let name):
-            guard api.group(name) != nil else { return nil }
-            return fixed(GroupField.allCases.map(\.rawValue))
         default:
             return nil
+        }
+    }
+
+    /// The node called `name` under `node`, when such a child can exist there (its object
+    /// is checked separately).
+    func child(of node: Node, _ name: String) -> Node? {
+        switch node {
+        case .root:
+            if name == "README" { return .readme }
+            if name == "events" { return .events }
+            return Collections[CollectionID(name)].map { .collection($0.id) }
+        case .collection(let id):
+            guard let c = Collections[id], c.fixedMembers || ObjectName.problem(name) == nil else { return nil }
+            return .member(id, name)
+        case .member(let id, let m):
+            guard let c = Collections[id], case .directories(let fields, let keys) = c.members,
+                  fields.contains(where: { $0.name == name }) || keys.contains(where: { $0.name == name }) else { return nil }
+            return .field(id, m, name)
+        case .field(let id, let m, let dir):
+            guard let kd = Collections[id]?.keyDirectory(dir), kd.isKey(name) else { return nil }
+            return .key(id, m, dir, name)
+        default: return nil
+        }
+    }
+
+    /// True for directories whose children are a fixed set of names: a missing name there
+    /// can never appear, so the kernel may cache the miss (negative entry).
+    func hasFixedChildren(_ node: Node) -> Bool {
+        switch node {
+        case .root, .member: true
+        case .collection(let id): Collections[id]?.fixedMembers ?? false
+        default: false
+        }
+    }
+
+    /// The field a file node shows, with its member (nil for directories, README, events).
+    func field(of node: Node, _ ctx: Context) -> (Field, Member)? {
+        switch node {
+        case .member(let id, let name):
+            guard let c = Collections[id], let f = c.memberFile(name), let m = c.lookup(ctx, name) else { return nil }
+            return (f, m)
+        case .field(let id, let name, let file):
+            guard let c = Collections[id], let f = c.field(file, member: name), let m = c.lookup(ctx, name) else { return nil }
+            return (f, m)
+        default: return nil
         }
     }
 

@@ -96,15 +96,18 @@ final class NodeTable: Sendable {
         }
     }
 
-    /// An image was renamed: its nodes (the file and its `/images.d` view) move along.
-    func renameImage(_ old: String, to new: String) {
+    /// A member was renamed (an image `mv`): its nodes in `collections` (the image file
+    /// and its `/images.d` view) move along.
+    func renameMember(in collections: [CollectionID], _ old: String, to new: String) {
         state.withLock { s in
-            let moving = s.byInode.filter { $0.value.node.imageName == old }
+            let moving = s.byInode.filter { slot in
+                slot.value.node.member.map { collections.contains($0.0) && $0.1 == old } ?? false
+            }
             for (ino, slot) in moving {
                 if s.byNode[slot.node] == ino { s.byNode.removeValue(forKey: slot.node) }
             }
             for (ino, var slot) in moving {
-                slot.node = slot.node.renamingImage(to: new)
+                slot.node = slot.node.renamingMember(to: new)
                 s.byInode[ino] = slot
                 if let displaced = s.byNode[slot.node], displaced != ino {
                     s.byInode[displaced]?.identity = "\u{0}replaced"

@@ -96,28 +96,30 @@ extension CloudFileSystem {
     // MARK: FuseHandler: open files
 
     public func open(_ r: Request, inode: Inode, flags: OpenFlags) throws(CloudError) -> OpenReply {
-        let (node, _) = try resolve(inode)
+        let ctx = context(r)
+        let (node, _) = try resolve(inode, ctx)
+        if let name = imageName(node) { return try openImage(name, node: node, flags: flags, r) }
         let file: OpenFile
-        switch node {
-        case .image(let name):
-            return try openImage(name, node: node, flags: flags, r)
-        case .events:
+        let style = field(of: node, ctx)
+        switch (node, style?.0.style) {
+        case (.events, _):
             if flags.isWrite { throw refuse(.readOnly, "/events is read-only", node, r) }
             file = .events(EventsReader())
-        case .instanceFile(let name, .wait):
+        case (.field(_, let name, _), .wait?):
             if flags.isWrite { throw refuse(.readOnly, "\(node.path) is read-only", node, r) }
             file = .wait(WaitState(instance: name))
-        case .instanceFile(let name, .console):
+        case (_, .log(let path)?):
             if flags.isWrite { throw refuse(.readOnly, "\(node.path) is read-only", node, r) }
-            let path = api.instance(name)?.consolePath ?? ""
-            file = .descriptor(DescriptorHandle(path: path, fd: -1))
+            file = .descriptor(DescriptorHandle(path: style.map { path($0.1.object) } ?? "", fd: -1))
         default:
-            if flags.isWrite && !node.isAttributeWritable {
+            if flags.isWrite && !isWritable(node, ctx) {
                 throw refuse(.readOnly, "\(node.path) is read-only", node, r)
             }
-            guard let bytes = content(of: node) else { throw CloudError(.noEntry, "no such object") }
+            guard let bytes = content(of: node, ctx) else { throw CloudError(.noEntry, "no such object") }
+            let emptied: Bool
+            if case .key = node { emptied = false } else { emptied = writableField(node)?.emptiedByTruncate ?? false }
             file = .attribute(AttributeHandle(node: node, snapshot: flags.isRead ? bytes : [], created: false,
-                                              truncated: flags.isWrite && flags.truncate && node.isEmptiedByTruncate))
+                                              truncated: flags.isWrite && flags.truncate && emptied))
         }
         return OpenReply(handle: files.add(file), directIO: true)
     }
@@ -136,7 +138,7 @@ extension CloudFileSystem {
         case .wait(let w):
             return readWait(w, offset: offset, size: size, r)
         case .upload(let u):
-            throw refuse(.invalid, "image \(u.name) cannot be read back while it is uploaded", .image(u.name), r)
+            throw refuse(.invalid, "image \(u.name) cannot be read back while it is uploaded", .member(Collections.images.id, u.name), r)
         case .directory:
             throw CloudError(.isDirectory, "is a directory")
         }
@@ -168,7 +170,7 @@ extension CloudFileSystem {
         case .upload(let u): releaseUpload(u)
         case .descriptor(let d): d.close()
         case .attribute(let h) where h.created:
-            pendingProperties.withLock { p in
+            pendingKeys.withLock { p in
                 if let n = p[h.node] { p[h.node] = n > 1 ? n - 1 : nil }
             }
         default: break

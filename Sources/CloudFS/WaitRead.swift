@@ -20,7 +20,7 @@ final class WaitState: Sendable {
 extension CloudFileSystem {
     func readWait(_ w: WaitState, offset: Int64, size: Int, _ r: Request) -> ReadReply {
         if let done = w.result { return .bytes(Self.slice(done, offset, size)) }
-        let token = api.waitUntilStable(w.instance) { info in
+        let token = api.instances.waitUntilStable(w.instance, r.caller) { info in
             guard let info else { return r.reply(error: .noEntry) }
             let bytes = Array("\(info.status.rawValue)\n".utf8)
             w.set(bytes)

@@ -1,16 +1,5 @@
 import CloudCore
 
-/// The writable files of `/networks/NAME/` (SPEC "The tree"), each a column of
-/// nova-network's `networks` table; the raw value is the file name.
-public enum NetworkField: String, CaseIterable, Sendable {
-    case mode, cidr, gateway, dns, bridge, vlan
-    case bridgeInterface = "bridge_interface"
-    case dhcpStart = "dhcp_start"
-    case floatingRange = "floating_range"
-    /// The project a vlan network is associated with (VlanManager); empty: unassigned.
-    case project
-}
-
 extension NetworkSpec {
     /// Sets `field` from the bytes a user wrote to its file. An empty write clears an
     /// optional field (dns, vlan, bridge_interface, floating_range, project) and gives gateway,

@@ -1,3 +1,5 @@
+import CloudCore
+import Foundation
 import GRDB
 
 /// The schema, as GRDB migrations. Constraints live here, not in Swift: names are unique,
@@ -157,6 +159,27 @@ enum Migrations {
             // nova-network's networks.project_id: the project a VlanManager network belongs
             // to (NULL: unassigned, free for the next project that needs one).
             try db.execute(sql: "ALTER TABLE network ADD COLUMN project TEXT")
+        }
+        m.registerMigration("v10-typed-tasks") { db in
+            // Tasks carry their typed request as JSON (`command`) instead of a verb in
+            // `argument` that every reader parsed again; rows already on disk are converted.
+            try db.execute(sql: "ALTER TABLE task ADD COLUMN command TEXT NOT NULL DEFAULT '{}'")
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = .sortedKeys
+            for row in try Row.fetchAll(db, sql: "SELECT id, kind, argument FROM task") {
+                let id: Int64 = row["id"]
+                if let task = InstanceTask(legacyKind: row["kind"], argument: row["argument"]) {
+                    let json = String(decoding: try encoder.encode(task), as: UTF8.self)
+                    try db.execute(sql: "UPDATE task SET command = ? WHERE id = ?", arguments: [json, id])
+                } else {
+                    // A kind cloudfs never wrote: nothing could run it or show it.
+                    try db.execute(sql: "DELETE FROM task WHERE id = ?", arguments: [id])
+                }
+            }
+            try db.execute(sql: """
+                ALTER TABLE task DROP COLUMN argument;
+                CREATE INDEX instance_old_host ON instance(old_host);
+                """)
         }
         return m
     }

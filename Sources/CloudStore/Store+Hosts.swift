@@ -34,7 +34,13 @@ extension Store {
     /// `EEXIST` when the name is taken.
     public func insertGroup(_ g: ServerGroupRecord) throws(CloudError) { try write { db in try g.insert(db) } }
     public func updateGroup(_ g: ServerGroupRecord) throws(CloudError) { try write { db in try g.update(db) } }
-    public func deleteGroup(_ name: String) throws(CloudError) {
-        try write { db in _ = try ServerGroupRecord.deleteOne(db, key: name) }
+    /// Removes a group and, in the same transaction, `/defaults/group` when it names it.
+    /// Returns whether the default was cleared.
+    @discardableResult
+    public func deleteGroup(_ name: String) throws(CloudError) -> Bool {
+        try write { db in
+            _ = try ServerGroupRecord.deleteOne(db, key: name)
+            return try Self.followDefault(db, .group, from: name, to: nil)
+        }
     }
 }

@@ -41,10 +41,15 @@ extension Store {
         try read { db in try ImageRecord.fetchOne(db, key: id) }
     }
 
-    /// Renames an image; `EEXIST` when the new name is taken.
-    public func renameImage(id: String, to name: String) throws(CloudError) {
+    /// Renames an image and, in the same transaction, the instances' copy of its name and
+    /// `/defaults/image` when it names it. `EEXIST` when the new name is taken.
+    public func renameImage(id: String, from old: String, to name: String) throws(CloudError) {
         do {
-            try db.write { db in try db.execute(sql: "UPDATE image SET name = ? WHERE id = ?", arguments: [name, id]) }
+            try db.write { db in
+                try db.execute(sql: "UPDATE image SET name = ? WHERE id = ?", arguments: [name, id])
+                try db.execute(sql: "UPDATE instance SET image_name = ? WHERE image_id = ?", arguments: [name, id])
+                _ = try Self.followDefault(db, .image, from: old, to: name)
+            }
         } catch {
             let e = Self.translate(error)
             throw e.errno == .exists ? CloudError.exists("image '\(name)' already exists") : e

@@ -15,7 +15,7 @@ extension Store {
     /// Inserts a new instance in building/scheduling with its build task; `EEXIST` when
     /// the name is taken.
     public func insertInstance(_ r: InstanceRecord) throws(CloudError) {
-        do { try db.write { db in try r.insert(db); try Self.queue(db, NewTask(.build), for: r) } } catch {
+        do { try db.write { db in try r.insert(db); try Self.queue(db, .build, for: r) } } catch {
             let e = Self.translate(error)
             throw e.errno == .exists ? CloudError.exists("instance '\(r.name)' already exists") : e
         }
@@ -27,7 +27,7 @@ extension Store {
     /// change is recorded as the step of the instance's running task. Returns the new row,
     /// or nil when the precondition failed or the row is gone.
     public func update(instanceID: String, expecting expected: Set<TaskState>? = nil, evenIfDeleting: Bool = false,
-                       queue task: NewTask? = nil,
+                       queue task: InstanceTask? = nil,
                        _ change: @Sendable (inout InstanceRecord) -> Void) throws(CloudError) -> InstanceRecord? {
         try write { db in
             guard var r = try InstanceRecord.fetchOne(db, key: instanceID) else { return nil }
@@ -74,7 +74,7 @@ extension Store {
                 """, arguments: [Date().timeIntervalSince1970, r.id])
             let open = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM task WHERE instance_id = ? AND kind = 'delete' AND state IN ('queued','running')",
                                         arguments: [r.id]) ?? 0
-            if open == 0 { try Self.queue(db, NewTask(.delete), for: r) }
+            if open == 0 { try Self.queue(db, .delete, for: r) }
             return r
         }
     }
@@ -83,17 +83,9 @@ extension Store {
     /// tracker claim, made atomic): sums what the host's instances already hold, asks
     /// `fits`, and moves the instance from scheduling to networking with the host set.
     /// Returns nil when the host no longer fits or the instance left `scheduling`.
-    public func claim(instanceID: String, host: String,
-                      fits: (_ vcpusUsed: Int, _ ramMBUsed: Int, _ diskGBUsed: Int) -> Bool) throws(CloudError) -> InstanceRecord? {
-        try claim(instanceID: instanceID, host: host) { v, r, d, _ in fits(v, r, d) }
-    }
-
-    /// The same claim, also handing `fits` the hosts of the instance's server-group
-    /// members as they are inside this transaction, so (anti-)affinity holds under
-    /// concurrent builds.
-    public func claim(instanceID: String, host: String,
-                      fits: (_ vcpusUsed: Int, _ ramMBUsed: Int, _ diskGBUsed: Int, _ groupHosts: [String]) -> Bool)
-        throws(CloudError) -> InstanceRecord? {
+    /// `fits` is also handed the hosts of the instance's server-group members as they are
+    /// inside this transaction, so (anti-)affinity holds under concurrent builds.
+    public func claim(instanceID: String, host: String, fits: ClaimCheck) throws(CloudError) -> InstanceRecord? {
         try write { db in
             guard var r = try InstanceRecord.fetchOne(db, key: instanceID),
                   r.taskState == .scheduling, !r.deleteRequested,
@@ -109,8 +101,7 @@ extension Store {
     /// evacuation): the destination's usage is summed without the instance, `fits` decides,
     /// and the source's share is released by the same update. Requires `expecting`.
     public func moveClaim(instanceID: String, to host: String, expecting: TaskState,
-                          fits: (_ vcpusUsed: Int, _ ramMBUsed: Int, _ diskGBUsed: Int, _ groupHosts: [String]) -> Bool)
-        throws(CloudError) -> InstanceRecord? {
+                          fits: ClaimCheck) throws(CloudError) -> InstanceRecord? {
         try write { db in
             guard var r = try InstanceRecord.fetchOne(db, key: instanceID),
                   r.taskState == expecting, !r.deleteRequested,
@@ -125,14 +116,14 @@ extension Store {
     /// vm_state as the `old_*` claim (kept until confirm or revert) and moves the instance
     /// to `host` with the new flavor, in one transaction. On the same host both claims count.
     public func claimResize(instanceID: String, to host: String, flavor: Flavor,
-                            fits: (_ vcpusUsed: Int, _ ramMBUsed: Int, _ diskGBUsed: Int, _ groupHosts: [String]) -> Bool)
-        throws(CloudError) -> InstanceRecord? {
+                            fits: ClaimCheck) throws(CloudError) -> InstanceRecord? {
         try write { db in
             guard var r = try InstanceRecord.fetchOne(db, key: instanceID),
                   r.taskState == .resizePrep, !r.deleteRequested, r.oldHost == nil, let current = r.host else { return nil }
             let sameHost = current == host
-            guard try Self.hostFits(db, r, host, { v, ram, d, g in
-                sameHost ? fits(v + r.vcpus, ram + r.ramMb, d + r.diskGb, g) : fits(v, ram, d, g)
+            guard try Self.hostFits(db, r, host, { used, g in
+                // On its own host the instance's current claim stays held beside the new one.
+                sameHost ? fits(used + HostUsage(vcpus: r.vcpus, ramMB: r.ramMb, diskGB: r.diskGb), g) : fits(used, g)
             }) else { return nil }
             r.oldFlavor = r.flavor; r.oldVcpus = r.vcpus; r.oldRamMb = r.ramMb; r.oldDiskGb = r.diskGb
             r.oldHost = current; r.oldVmState = r.vmState
@@ -146,24 +137,15 @@ extension Store {
     }
 
     /// Asks `fits` about `host` with what only this transaction can tell: the resources its
-    /// other instances hold, and the hosts of the instance's server-group members.
-    static func hostFits(_ db: Database, _ r: InstanceRecord, _ host: String,
-                         _ fits: (_ vcpusUsed: Int, _ ramMBUsed: Int, _ diskGBUsed: Int, _ groupHosts: [String]) -> Bool)
-        throws -> Bool {
-        // What others hold there, plus the claims resizes awaiting confirmation keep on
-        // their old host (this instance's own included: a same-host resize holds both).
-        let row = try Row.fetchOne(db, sql: """
-            SELECT COALESCE(SUM(v),0) AS v, COALESCE(SUM(r),0) AS r, COALESCE(SUM(d),0) AS d FROM (
-              SELECT vcpus AS v, ram_mb AS r, disk_gb AS d FROM instance WHERE host = ? AND id != ?
-              UNION ALL
-              SELECT old_vcpus, old_ram_mb, old_disk_gb FROM instance WHERE old_host = ?)
-            """, arguments: [host, r.id, host])!
+    /// other instances hold (`claims`), and the hosts of the instance's server-group members.
+    static func hostFits(_ db: Database, _ r: InstanceRecord, _ host: String, _ fits: ClaimCheck) throws -> Bool {
+        let used = try claims(db, hosts: [host], excluding: r.id)[host] ?? HostUsage()
         var groupHosts: [String] = []
         if let g = r.groupName {
             groupHosts = try String.fetchAll(db, sql: "SELECT host FROM instance WHERE group_name = ? AND host IS NOT NULL AND id != ?",
                                              arguments: [g, r.id])
         }
-        return fits(row["v"], row["r"], row["d"], groupHosts)
+        return fits(used, groupHosts)
     }
 
     /// Removes the instance row; its fixed IPs go with it (ON DELETE CASCADE).
@@ -174,5 +156,58 @@ extension Store {
             return ips
         }
         lowerHints(freed)
+    }
+}
+
+/// What a host's claims add up to (Nova's resource tracker usage of a compute node).
+public struct HostUsage: Sendable, Equatable {
+    public var vcpus = 0
+    public var ramMB = 0
+    public var diskGB = 0
+    public init(vcpus: Int = 0, ramMB: Int = 0, diskGB: Int = 0) { self.vcpus = vcpus; self.ramMB = ramMB; self.diskGB = diskGB }
+    public static func + (a: HostUsage, b: HostUsage) -> HostUsage {
+        HostUsage(vcpus: a.vcpus + b.vcpus, ramMB: a.ramMB + b.ramMB, diskGB: a.diskGB + b.diskGB)
+    }
+}
+
+/// The question a claim transaction asks: does the request fit next to `used`, with the
+/// instance's server-group members on `groupHosts`?
+public typealias ClaimCheck = (_ used: HostUsage, _ groupHosts: [String]) -> Bool
+
+/// Usage sums: the one place resources held on hosts are added up. Every claim
+/// transaction asks it, and the engine's in-memory view is refreshed from it.
+extension Store {
+    /// What each host's claims hold: every instance placed there, plus the claims resizes
+    /// awaiting confirmation keep on their old host (Nova keeps both until confirm).
+    /// `excluding` leaves out one instance's current placement (not its old claim), for a
+    /// claim that moves or re-sizes that instance. `hosts` nil: every host.
+    static func claims(_ db: Database, hosts: [String]?, excluding: String? = nil) throws -> [String: HostUsage] {
+        var filter = ""
+        var args: [(any DatabaseValueConvertible)?] = [excluding]
+        if let hosts {
+            filter = " WHERE host IN (" + hosts.map { _ in "?" }.joined(separator: ",") + ")"
+            args += hosts.map { $0 as (any DatabaseValueConvertible)? }
+        }
+        var out: [String: HostUsage] = [:]
+        for row in try Row.fetchAll(db, sql: """
+            SELECT host, SUM(v) AS v, SUM(r) AS r, SUM(d) AS d FROM (
+              SELECT host, vcpus AS v, ram_mb AS r, disk_gb AS d FROM instance WHERE host IS NOT NULL AND id IS NOT ?
+              UNION ALL
+              SELECT old_host, old_vcpus, old_ram_mb, old_disk_gb FROM instance WHERE old_host IS NOT NULL)
+            \(filter) GROUP BY host
+            """, arguments: StatementArguments(args)) {
+            out[row["host"]] = HostUsage(vcpus: row["v"], ramMB: row["r"], diskGB: row["d"])
+        }
+        return out
+    }
+
+    /// What the claims on `hosts` hold now (hosts holding nothing are absent).
+    public func usage(of hosts: [String]) throws(CloudError) -> [String: HostUsage] {
+        try read { db in try Self.claims(db, hosts: hosts) }
+    }
+
+    /// What the claims on every host hold now.
+    public func usageByHost() throws(CloudError) -> [String: HostUsage] {
+        try read { db in try Self.claims(db, hosts: nil) }
     }
 }

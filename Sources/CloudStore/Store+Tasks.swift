@@ -6,8 +6,8 @@ import GRDB
 /// record its steps, and finish it; a restarted engine finds every open task here.
 extension Store {
     /// Queues `task` for the instance inside an open transaction.
-    static func queue(_ db: Database, _ task: NewTask, for r: InstanceRecord) throws {
-        var t = TaskRecord(instanceID: r.id, instanceName: r.name, kind: task.kind, argument: task.argument)
+    static func queue(_ db: Database, _ task: InstanceTask, for r: InstanceRecord) throws {
+        var t = TaskRecord(instanceID: r.id, instanceName: r.name, command: task)
         try t.insert(db)
     }
 

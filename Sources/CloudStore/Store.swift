@@ -12,14 +12,15 @@ public final class Store: Sendable {
     /// Per network, the lowest fixed IP that may be free (see `allocate` in Store+Networks.swift).
     let fixedIPHints = Mutex<[String: Int64]>([:])
 
-    /// Opens (creating if needed) the database at `path` and migrates it.
+    /// Opens (creating if needed) the database at `path` and migrates it. A write waits up
+    /// to `busyTimeout` seconds for another connection's lock before it fails with `EIO`.
     /// Throws `EIO` when the file cannot be opened or migrated.
-    public init(path: String) throws(CloudError) {
+    public init(path: String, busyTimeout: Double = 10) throws(CloudError) {
         var config = Configuration()
         config.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
         }
-        config.busyMode = .timeout(10)
+        config.busyMode = .timeout(busyTimeout)
         do {
             db = try DatabasePool(path: path, configuration: config)
             try Migrations.migrator.migrate(db)
@@ -47,28 +48,51 @@ public final class Store: Sendable {
 
     // MARK: settings
 
-    /// Reads a setting (defaults and engine settings live here).
-    public func setting(_ key: String) throws(CloudError) -> String? {
-        try read { db in try String.fetchOne(db, sql: "SELECT value FROM setting WHERE key = ?", arguments: [key]) }
+    /// Reads a setting.
+    public func setting(_ key: SettingKey) throws(CloudError) -> String? {
+        try read { db in try String.fetchOne(db, sql: "SELECT value FROM setting WHERE key = ?", arguments: [key.storageKey]) }
     }
 
     /// Writes a setting; an empty value removes it.
-    public func setSetting(_ key: String, _ value: String) throws(CloudError) {
-        try write { db in
-            if value.isEmpty {
-                try db.execute(sql: "DELETE FROM setting WHERE key = ?", arguments: [key])
-            } else {
-                try db.execute(sql: "INSERT INTO setting(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                               arguments: [key, value])
-            }
+    public func setSetting(_ key: SettingKey, _ value: String) throws(CloudError) {
+        try write { db in try Self.setSetting(db, key, value) }
+    }
+
+    /// Writes many settings in one transaction (empty values remove theirs).
+    public func setSettings(_ values: [(SettingKey, String)]) throws(CloudError) {
+        try write { db in for (k, v) in values { try Self.setSetting(db, k, v) } }
+    }
+
+    static func setSetting(_ db: Database, _ key: SettingKey, _ value: String) throws {
+        if value.isEmpty {
+            try db.execute(sql: "DELETE FROM setting WHERE key = ?", arguments: [key.storageKey])
+        } else {
+            try db.execute(sql: "INSERT INTO setting(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                           arguments: [key.storageKey, value])
         }
     }
 
-    public func allSettings() throws(CloudError) -> [String: String] {
+    /// Inside a transaction that removes or renames an object: the `/defaults` key that
+    /// named `old` names `new` instead (nil: is unset), so a default never outlives its
+    /// object. Returns whether the default changed.
+    static func followDefault(_ db: Database, _ key: DefaultKey, from old: String, to new: String?) throws -> Bool {
+        let k = SettingKey.defaultValue(key).storageKey
+        if let new {
+            try db.execute(sql: "UPDATE setting SET value = ? WHERE key = ? AND value = ?", arguments: [new, k, old])
+        } else {
+            try db.execute(sql: "DELETE FROM setting WHERE key = ? AND value = ?", arguments: [k, old])
+        }
+        return db.changesCount > 0
+    }
+
+    /// Every setting this version knows (rows of unknown keys are left alone).
+    public func allSettings() throws(CloudError) -> [SettingKey: String] {
         try read { db in
-            Dictionary(uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT key, value FROM setting").map {
-                ($0["key"] as String, $0["value"] as String)
-            })
+            var out: [SettingKey: String] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT key, value FROM setting") {
+                if let k = SettingKey(storageKey: row["key"]) { out[k] = row["value"] }
+            }
+            return out
         }
     }
 
@@ -77,9 +101,10 @@ public final class Store: Sendable {
     /// Inserts the seed flavors the first time only (a "seeded" marker, so a deleted seed flavor stays deleted).
     public func seedFlavorsOnce(_ flavors: [Flavor]) throws(CloudError) {
         try write { db in
-            guard try String.fetchOne(db, sql: "SELECT value FROM setting WHERE key = 'seeded.flavors'") == nil else { return }
+            let marker = SettingKey.flavorsSeeded.storageKey
+            guard try String.fetchOne(db, sql: "SELECT value FROM setting WHERE key = ?", arguments: [marker]) == nil else { return }
             for f in flavors { try FlavorRecord(f).insert(db, onConflict: .ignore) }
-            try db.execute(sql: "INSERT INTO setting(key, value) VALUES ('seeded.flavors', '1')")
+            try Self.setSetting(db, .flavorsSeeded, "1")
         }
     }
 
@@ -90,8 +115,14 @@ public final class Store: Sendable {
     /// Inserts a flavor; `EEXIST` if the name is taken.
     public func insertFlavor(_ f: Flavor) throws(CloudError) { try write { db in try FlavorRecord(f).insert(db) } }
     public func updateFlavor(_ f: Flavor) throws(CloudError) { try write { db in try FlavorRecord(f).update(db) } }
-    public func deleteFlavor(_ name: String) throws(CloudError) {
-        try write { db in _ = try FlavorRecord.deleteOne(db, key: name) }
+    /// Removes a flavor and, in the same transaction, `/defaults/flavor` when it names it.
+    /// Returns whether the default was cleared.
+    @discardableResult
+    public func deleteFlavor(_ name: String) throws(CloudError) -> Bool {
+        try write { db in
+            _ = try FlavorRecord.deleteOne(db, key: name)
+            return try Self.followDefault(db, .flavor, from: name, to: nil)
+        }
     }
 
     // MARK: events

@@ -52,26 +52,32 @@ public enum DomainXML {
         x.append("  <on_reboot>restart</on_reboot>")
         x.append("  <on_crash>destroy</on_crash>")
         x.append("  <devices>")
-        x.append("    <disk type='file' device='disk'>")
-        x.append("      <driver name='qemu' type='\(escape(spec.diskFormat))'/>")
-        x.append("      <source file='\(escape(spec.diskPath))'/>")
-        x.append("      <target dev='vda' bus='virtio'/>")
-        x.append("    </disk>")
-        if let mac = spec.mac {
-            if let bridge = spec.bridge {
+        for disk in spec.disks {
+            // Virtio disks for the guest's own and attached volumes; a cdrom (a config
+            // drive) on the IDE bus, which every machine type has and every guest reads.
+            let bus = disk.kind == .cdrom ? "ide" : "virtio"
+            x.append("    <disk type='file' device='\(disk.kind.rawValue)'>")
+            x.append("      <driver name='qemu' type='\(escape(disk.format))'/>")
+            x.append("      <source file='\(escape(disk.path))'/>")
+            x.append("      <target dev='\(escape(disk.device))' bus='\(bus)'/>")
+            if disk.kind == .cdrom { x.append("      <readonly/>") }
+            x.append("    </disk>")
+        }
+        for nic in spec.nics {
+            if let bridge = nic.bridge {
                 // nova-network's bridged VIF: a tap on the network's bridge, named so the
                 // host's firewall rules can find it.
                 x.append("    <interface type='bridge'>")
                 x.append("      <source bridge='\(escape(bridge))'/>")
-                x.append("      <mac address='\(escape(mac))'/>")
-                if let dev = spec.interfaceName { x.append("      <target dev='\(escape(dev))'/>") }
+                x.append("      <mac address='\(escape(nic.mac))'/>")
+                if let dev = nic.interfaceName { x.append("      <target dev='\(escape(dev))'/>") }
                 x.append("      <model type='virtio'/>")
                 x.append("    </interface>")
             } else {
                 // User-mode networking (QEMU's slirp): the guest gets a NIC without touching
                 // any host network configuration (cloudfs mount without --manage-network).
                 x.append("    <interface type='user'>")
-                x.append("      <mac address='\(escape(mac))'/>")
+                x.append("      <mac address='\(escape(nic.mac))'/>")
                 x.append("      <model type='virtio'/>")
                 x.append("    </interface>")
             }
@@ -120,12 +126,12 @@ public enum DomainXML {
     /// Refuses specs libvirt could not take faithfully: characters XML 1.0 cannot carry,
     /// a malformed uuid, non-positive sizes. Throws `EINVAL` naming the field.
     public static func validate(_ spec: DomainSpec) throws(CloudError) {
-        let fields: [(String, String?)] = [
-            ("domain name", spec.domainName), ("uuid", spec.uuid), ("disk path", spec.diskPath),
-            ("disk format", spec.diskFormat), ("kernel path", spec.kernelPath),
-            ("initrd path", spec.initrdPath), ("cmdline", spec.cmdline), ("mac", spec.mac),
-            ("console path", spec.consolePath), ("bridge", spec.bridge), ("interface name", spec.interfaceName),
+        var fields: [(String, String?)] = [
+            ("domain name", spec.domainName), ("uuid", spec.uuid), ("kernel path", spec.kernelPath),
+            ("initrd path", spec.initrdPath), ("cmdline", spec.cmdline), ("console path", spec.consolePath),
         ]
+        for d in spec.disks { fields += [("disk path", d.path), ("disk format", d.format), ("disk device", d.device)] }
+        for n in spec.nics { fields += [("mac", n.mac), ("bridge", n.bridge), ("interface name", n.interfaceName)] }
         for (name, value) in fields {
             if let value, !value.unicodeScalars.allSatisfy(isXMLChar) {
                 throw .invalid("\(name) contains a control character libvirt XML cannot carry")
@@ -135,6 +141,10 @@ public enum DomainXML {
         if UUID(uuidString: spec.uuid) == nil { throw .invalid("uuid \(spec.uuid) is not a uuid") }
         if spec.vcpus < 1 { throw .invalid("vcpus must be at least 1, not \(spec.vcpus)") }
         if spec.ramMB < 1 { throw .invalid("ram must be at least 1 MB, not \(spec.ramMB)") }
+        let devices = spec.disks.map(\.device)
+        if let dup = devices.first(where: { d in devices.filter { $0 == d }.count > 1 }) {
+            throw .invalid("disk device \(dup) is used twice")
+        }
     }
 
     /// XML 1.0 `Char`: tab, LF, CR, U+0020–U+D7FF, U+E000–U+FFFD, U+10000 and above.

@@ -40,7 +40,7 @@ struct FixedIPBench {
         let allocTime = now() - t0
         let t1 = now()
         DispatchQueue.concurrentPerform(iterations: threads) { t in
-            for i in stride(from: t, to: n, by: threads) { try? store.setSetting("bench.\(i % 64)", "\(i)") }
+            for i in stride(from: t, to: n, by: threads) { try? store.setSetting(.scheduler("bench.\(i % 64)"), "\(i)") }
         }
         let baseTime = now() - t1
         let ips = try store.fixedIPs().filter { $0.network == spec.name }

@@ -9,19 +9,19 @@ final class ActionTests: EngineTestCase {
     let owner = Caller(uid: 1000, gid: 1000, pid: 9)
 
     func act(_ name: String, _ action: String, as caller: Caller? = nil) throws -> InstanceInfo {
-        try engine.instanceAction(name, action: action, caller: caller ?? root)
+        try engine.instances.perform(try InstanceAction(parsing: action), on: name, caller ?? root)
         return try XCTUnwrap(waitStable(name))
     }
 
     func testEveryActionAndItsPreconditions() throws {
         try upload("tiny", rawDisk())
-        _ = try engine.createInstance("vm", caller: root)
+        _ = try engine.instances.create("vm", root)
         XCTAssertEqual(waitStable("vm")?.status, .ACTIVE)
-        assertErrno(.busy) { try self.engine.instanceAction("vm", action: "start", caller: self.root) }
+        assertErrno(.busy) { try self.engine.instances.perform(try InstanceAction(parsing: "start"), on: "vm", self.root) }
         XCTAssertTrue(engine.events.lines.contains { $0.contains("instance.refused vm") && $0.contains("cannot start vm while it is ACTIVE") })
         var i = try act("vm", "stop")
         XCTAssertEqual(i.status, .SHUTOFF); XCTAssertEqual(i.powerState, .shutdown)
-        assertErrno(.busy) { try self.engine.instanceAction("vm", action: "pause", caller: self.root) }
+        assertErrno(.busy) { try self.engine.instances.perform(try InstanceAction(parsing: "pause"), on: "vm", self.root) }
         i = try act("vm", "start")
         XCTAssertEqual(i.status, .ACTIVE); XCTAssertEqual(i.powerState, .running)
         i = try act("vm", "pause")
@@ -30,7 +30,7 @@ final class ActionTests: EngineTestCase {
         XCTAssertEqual(i.status, .ACTIVE); XCTAssertEqual(i.powerState, .running)
         i = try act("vm", "suspend")
         XCTAssertEqual(i.status, .SUSPENDED)
-        assertErrno(.busy) { try self.engine.instanceAction("vm", action: "unpause", caller: self.root) }
+        assertErrno(.busy) { try self.engine.instances.perform(try InstanceAction(parsing: "unpause"), on: "vm", self.root) }
         i = try act("vm", "resume")
         XCTAssertEqual(i.status, .ACTIVE); XCTAssertEqual(i.powerState, .running)
         i = try act("vm", "reboot")
@@ -38,8 +38,8 @@ final class ActionTests: EngineTestCase {
         i = try act("vm", "reboot   hard")
         XCTAssertEqual(i.status, .ACTIVE); XCTAssertEqual(i.powerState, .running)
         XCTAssertEqual(i.fault, "")
-        assertErrno(.invalid) { try self.engine.instanceAction("vm", action: "explode", caller: self.root) }
-        assertErrno(.noEntry) { try self.engine.instanceAction("nope", action: "stop", caller: self.root) }
+        assertErrno(.invalid) { try self.engine.instances.perform(try InstanceAction(parsing: "explode"), on: "vm", self.root) }
+        assertErrno(.noEntry) { try self.engine.instances.perform(try InstanceAction(parsing: "stop"), on: "nope", self.root) }
         for kind in ["instance.stop vm", "instance.start vm", "instance.pause vm", "instance.suspend vm", "instance.reboot_hard vm"] {
             XCTAssertTrue(engine.events.lines.contains { $0.contains(kind) }, kind)
         }
@@ -47,24 +47,24 @@ final class ActionTests: EngineTestCase {
 
     func testLockRefusesActionsAndDeleteFromNonAdmins() throws {
         try upload("tiny", rawDisk())
-        _ = try engine.createInstance("mine", caller: owner)
+        _ = try engine.instances.create("mine", owner)
         XCTAssertEqual(waitStable("mine")?.status, .ACTIVE)
         _ = try act("mine", "lock")
-        assertErrno(.notPermitted) { try self.engine.instanceAction("mine", action: "stop", caller: self.owner) }
-        assertErrno(.notPermitted) { try self.engine.deleteInstance("mine", caller: self.owner) }
-        assertErrno(.accessDenied) { try self.engine.instanceAction("mine", action: "stop", caller: Caller(uid: 2000, gid: 2000, pid: 1)) }
+        assertErrno(.notPermitted) { try self.engine.instances.perform(try InstanceAction(parsing: "stop"), on: "mine", self.owner) }
+        assertErrno(.notPermitted) { try self.engine.instances.delete("mine", self.owner) }
+        assertErrno(.accessDenied) { try self.engine.instances.perform(try InstanceAction(parsing: "stop"), on: "mine", Caller(uid: 2000, gid: 2000, pid: 1)) }
         XCTAssertEqual(try act("mine", "stop").status, .SHUTOFF, "an admin may act on a locked instance")
-        try engine.instanceAction("mine", action: "unlock", caller: owner)
+        try engine.instances.perform(try InstanceAction(parsing: "unlock"), on: "mine", owner)
         XCTAssertEqual(try act("mine", "start", as: owner).status, .ACTIVE)
-        try engine.deleteInstance("mine", caller: owner)
+        try engine.instances.delete("mine", owner)
         waitGone("mine")
     }
 
     func testActionsAreRefusedWhileAnotherRuns() throws {
         try upload("tiny", rawDisk())
-        _ = try engine.createInstance("b", caller: root)
+        _ = try engine.instances.create("b", root)
         // Still building: every action is refused with EBUSY and the reason.
-        assertErrno(.busy) { try self.engine.instanceAction("b", action: "stop", caller: self.root) }
+        assertErrno(.busy) { try self.engine.instances.perform(try InstanceAction(parsing: "stop"), on: "b", self.root) }
         XCTAssertEqual(waitStable("b")?.status, .ACTIVE)
     }
 }

@@ -8,8 +8,8 @@ import XCTest
 final class BuildTests: EngineTestCase {
     func testMkdirBuildsToActiveAndRmdirReleasesEverything() throws {
         try upload("tiny", rawDisk())
-        try engine.setDefault(.flavor, "m1.nano", caller: root)
-        let created = try engine.createInstance("web1", caller: Caller(uid: 0, gid: 0, pid: 42))
+        try engine.settings.setDefault(.flavor, "m1.nano", root)
+        let created = try engine.instances.create("web1", Caller(uid: 0, gid: 0, pid: 42))
         XCTAssertEqual(created.status, .BUILD)
         let info = try XCTUnwrap(waitStable("web1"))
         XCTAssertEqual(info.status, .ACTIVE, info.fault)
@@ -21,7 +21,7 @@ final class BuildTests: EngineTestCase {
         XCTAssertTrue(info.domainXML.contains(info.id), "domain.xml is what libvirt holds")
         XCTAssertTrue(try domainUUIDs().contains(info.id))
         XCTAssertTrue(FileManager.default.fileExists(atPath: stateDir + "/instances/\(info.id)/disk"))
-        let host = try XCTUnwrap(engine.host("default"))
+        let host = try XCTUnwrap(engine.hosts.get("default", .system))
         XCTAssertEqual(host.ramMBUsed, 128)
         XCTAssertEqual(host.instances, ["web1"])
         let kinds = engine.events.lines.map { $0.split(separator: " ")[1] }
@@ -29,25 +29,25 @@ final class BuildTests: EngineTestCase {
             XCTAssertTrue(kinds.contains(Substring(k)), k)
         }
 
-        try engine.deleteInstance("web1", caller: root)
+        try engine.instances.delete("web1", root)
         waitGone("web1")
         XCTAssertFalse(try domainUUIDs().contains(info.id))
         XCTAssertEqual(instanceDirs(), [])
-        XCTAssertEqual(engine.host("default")?.ramMBUsed, 0)
+        XCTAssertEqual(engine.hosts.get("default", .system)?.ramMBUsed, 0)
         // The address is free again: the next instance gets it.
-        _ = try engine.createInstance("web2", caller: root)
+        _ = try engine.instances.create("web2", root)
         XCTAssertEqual(waitStable("web2")?.ips, ["10.0.0.2"])
     }
 
     func testSynchronousRefusalsHaveErrnoAndEvent() throws {
-        assertErrno(.noEntry) { _ = try engine.createInstance("web1", caller: root) }   // no image yet
+        assertErrno(.noEntry) { _ = try engine.instances.create("web1", root) }   // no image yet
         try upload("tiny", rawDisk())
-        assertErrno(.invalid) { _ = try engine.createInstance("bad name", caller: root) }
-        assertErrno(.invalid) { _ = try engine.createInstance(".x", caller: root) }
-        _ = try engine.createInstance("web1", caller: root)
-        assertErrno(.exists) { _ = try engine.createInstance("web1", caller: root) }
-        assertErrno(.noEntry) { try engine.setDefault(.flavor, "m9.huge", caller: root) }
-        assertErrno(.noEntry) { try engine.deleteInstance("nope", caller: root) }
+        assertErrno(.invalid) { _ = try engine.instances.create("bad name", root) }
+        assertErrno(.invalid) { _ = try engine.instances.create(".x", root) }
+        _ = try engine.instances.create("web1", root)
+        assertErrno(.exists) { _ = try engine.instances.create("web1", root) }
+        assertErrno(.noEntry) { try engine.settings.setDefault(.flavor, "m9.huge", root) }
+        assertErrno(.noEntry) { try engine.instances.delete("nope", root) }
         let refused = engine.events.lines.filter { $0.contains(".refused") }
         XCTAssertGreaterThanOrEqual(refused.count, 6)
         XCTAssertTrue(refused.contains { $0.contains("errno=EEXIST") && $0.contains("web1") && $0.contains("pid=1") })
@@ -56,20 +56,20 @@ final class BuildTests: EngineTestCase {
 
     func testFlavorMustFitImage() throws {
         try upload("big", rawDisk(3 << 20))
-        try engine.createFlavor("f0", caller: root)
-        try engine.setFlavorField("f0", field: "disk_gb", value: "0", caller: root)
-        try engine.setDefault(.flavor, "f0", caller: root)
-        XCTAssertNoThrow(try engine.createInstance("ok", caller: root))   // disk_gb 0 = image size
-        assertErrno(.invalid) { try engine.setFlavorField("f0", field: "ram_mb", value: "lots", caller: root) }
-        assertErrno(.notPermitted) { try engine.createFlavor("mine", caller: Caller(uid: 1000, gid: 1000, pid: 5)) }
+        try engine.flavors.create("f0", root)
+        try engine.flavors.change("f0", try FlavorChange(field: "disk_gb", parsing: "0"), root)
+        try engine.settings.setDefault(.flavor, "f0", root)
+        XCTAssertNoThrow(try engine.instances.create("ok", root))   // disk_gb 0 = image size
+        assertErrno(.invalid) { try engine.flavors.change("f0", try FlavorChange(field: "ram_mb", parsing: "lots"), root) }
+        assertErrno(.notPermitted) { try engine.flavors.create("mine", Caller(uid: 1000, gid: 1000, pid: 5)) }
     }
 
     func testNoValidHostEndsInErrorWithFaultAndReleases() throws {
         try upload("tiny", rawDisk())
-        try engine.createFlavor("huge", caller: root)
-        try engine.setFlavorField("huge", field: "ram_mb", value: "16000000", caller: root)
-        try engine.setDefault(.flavor, "huge", caller: root)
-        _ = try engine.createInstance("big", caller: root)
+        try engine.flavors.create("huge", root)
+        try engine.flavors.change("huge", try FlavorChange(field: "ram_mb", parsing: "16000000"), root)
+        try engine.settings.setDefault(.flavor, "huge", root)
+        _ = try engine.instances.create("big", root)
         let info = try XCTUnwrap(waitStable("big"))
         XCTAssertEqual(info.status, .ERROR)
         XCTAssertTrue(info.fault.contains("No valid host was found"), info.fault)
@@ -77,14 +77,14 @@ final class BuildTests: EngineTestCase {
         XCTAssertEqual(info.ips, [])
         XCTAssertEqual(info.host, "")
         XCTAssertTrue(engine.events.lines.contains { $0.contains("instance.error big") })
-        try engine.deleteInstance("big", caller: root)
+        try engine.instances.delete("big", root)
         waitGone("big")
     }
 
     func testSpawnFailureReleasesIPDiskAndClaim() throws {
         try upload("tiny", rawDisk())
         driver.setFault(.spawn("injected: QEMU refused to start"))
-        _ = try engine.createInstance("doomed", caller: root)
+        _ = try engine.instances.create("doomed", root)
         let info = try XCTUnwrap(waitStable("doomed"))
         XCTAssertEqual(info.status, .ERROR)
         // The one host failed, the build was rescheduled, and RetryFilter left no other host.
@@ -92,48 +92,48 @@ final class BuildTests: EngineTestCase {
         XCTAssertTrue(info.fault.contains("RetryFilter removed 1"), info.fault)
         XCTAssertEqual(info.ips, [])
         XCTAssertEqual(instanceDirs(), [])
-        XCTAssertEqual(engine.host("default")?.ramMBUsed, 0)
+        XCTAssertEqual(engine.hosts.get("default", .system)?.ramMBUsed, 0)
         XCTAssertTrue(engine.events.lines.contains { $0.contains("instance.rescheduled doomed from=default") })
         let line = try XCTUnwrap(engine.events.lines.first { $0.contains("instance.error doomed") })
         XCTAssertTrue(line.contains("released=ip"), line)
         driver.setFault(.none)
-        _ = try engine.createInstance("fine", caller: root)
+        _ = try engine.instances.create("fine", root)
         XCTAssertEqual(waitStable("fine")?.ips, ["10.0.0.2"], "the failed build's IP was released")
     }
 
     func testDeleteDuringBuildLeavesNothing() throws {
         try upload("tiny", rawDisk())
-        for i in 0..<20 { _ = try engine.createInstance("b\(i)", caller: root) }
-        for i in 0..<20 { try engine.deleteInstance("b\(i)", caller: root) }
+        for i in 0..<20 { _ = try engine.instances.create("b\(i)", root) }
+        for i in 0..<20 { try engine.instances.delete("b\(i)", root) }
         for i in 0..<20 { waitGone("b\(i)") }
         engine.drain()
         XCTAssertEqual(instanceDirs(), [])
-        XCTAssertTrue(engine.instances().isEmpty)
-        XCTAssertEqual(engine.host("default")?.instances, [])
+        XCTAssertTrue(engine.instances.list(.system).isEmpty)
+        XCTAssertEqual(engine.hosts.get("default", .system)?.instances, [])
         let leftover = try driver.connect(uri: "test:///default").listDomains().filter { $0.name.hasPrefix("cloudfs-") }
         XCTAssertEqual(leftover, [], "no domain outlives its instance")
     }
 
     func testConcurrentMkdirsGetUniqueAddresses() throws {
         try upload("tiny", rawDisk())
-        try engine.setDefault(.flavor, "m1.nano", caller: root)
+        try engine.settings.setDefault(.flavor, "m1.nano", root)
         // test:///default has 3 GiB: room for 24 m1.nano; the rest must end in ERROR, not oversubscribe.
         let names = (0..<40).map { "c\($0)" }
         let e = engine!, r = root
-        DispatchQueue.concurrentPerform(iterations: names.count) { i in _ = try? e.createInstance(names[i], caller: r) }
+        DispatchQueue.concurrentPerform(iterations: names.count) { i in _ = try? e.instances.create(names[i], r) }
         let infos = names.compactMap { waitStable($0) }
         XCTAssertEqual(infos.count, 40)
         let active = infos.filter { $0.status == .ACTIVE }
         XCTAssertEqual(active.count, 24)
         XCTAssertTrue(infos.filter { $0.status == .ERROR }.allSatisfy { $0.fault.contains("No valid host") && $0.ips.isEmpty })
-        XCTAssertEqual(engine.host("default")?.ramMBUsed, 24 * 128)
+        XCTAssertEqual(engine.hosts.get("default", .system)?.ramMBUsed, 24 * 128)
         XCTAssertEqual(Set(active.flatMap(\.ips)).count, 24)
         XCTAssertEqual(Set(active.flatMap(\.macs)).count, 24)
     }
 
     func testRestartFindsRunningInstancesAgain() throws {
         try upload("tiny", rawDisk())
-        _ = try engine.createInstance("keep", caller: root)
+        _ = try engine.instances.create("keep", root)
         let before = try XCTUnwrap(waitStable("keep"))
         engine.drain()
         // libvirt's test:///default forgets its domains when its last connection closes;
@@ -142,7 +142,7 @@ final class BuildTests: EngineTestCase {
         engine = nil
         engine = try makeEngine()
         _ = hostStaysUp
-        let after = try XCTUnwrap(engine.instance("keep"))
+        let after = try XCTUnwrap(engine.instances.get("keep", .system))
         XCTAssertEqual(after.id, before.id)
         XCTAssertEqual(after.status, .ACTIVE)
         XCTAssertEqual(after.powerState, .running)

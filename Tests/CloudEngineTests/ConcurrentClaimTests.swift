@@ -22,10 +22,10 @@ final class ConcurrentClaimTests: EngineTestCase {
 
     func testTwoHundredConcurrentMkdirsNeverOversubscribe() throws {
         try upload("tiny", rawDisk())
-        try engine.setDefault(.flavor, "m1.nano", caller: root)
+        try engine.settings.setDefault(.flavor, "m1.nano", root)
         let names = (0..<200).map { "burst\($0)" }
         let e = engine!, r = root
-        DispatchQueue.concurrentPerform(iterations: names.count) { i in _ = try? e.createInstance(names[i], caller: r) }
+        DispatchQueue.concurrentPerform(iterations: names.count) { i in _ = try? e.instances.create(names[i], r) }
         let infos = names.compactMap { waitStable($0, timeout: 60) }
         XCTAssertEqual(infos.count, 200)
         let active = infos.filter { $0.status == .ACTIVE }
@@ -37,16 +37,16 @@ final class ConcurrentClaimTests: EngineTestCase {
             XCTAssertTrue(err.fault.contains("RamFilter removed"), err.fault)
             XCTAssertEqual(err.ips, [])
         }
-        for h in engine.hosts() {
+        for h in engine.hosts.list(.system) {
             XCTAssertLessThanOrEqual(h.ramMBUsed, h.ramMB, "\(h.name) oversubscribed RAM")
             XCTAssertLessThanOrEqual(h.vcpusUsed, h.vcpus * 4, "\(h.name) oversubscribed vCPUs")
             XCTAssertEqual(h.instances.count, 8, h.name)
         }
         XCTAssertEqual(Set(active.flatMap(\.ips)).count, 80)
         // Resources return on delete: the losers' room is there for the next build.
-        for n in active.prefix(5).map(\.name) { try engine.deleteInstance(n, caller: root) }
+        for n in active.prefix(5).map(\.name) { try engine.instances.delete(n, root) }
         for n in active.prefix(5).map(\.name) { waitGone(n) }
-        _ = try engine.createInstance("after", caller: root)
+        _ = try engine.instances.create("after", root)
         XCTAssertEqual(waitStable("after")?.status, .ACTIVE)
     }
 }

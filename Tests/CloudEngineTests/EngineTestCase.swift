@@ -20,7 +20,7 @@ class EngineTestCase: XCTestCase {
 
     override func tearDown() {
         if let engine {
-            for i in engine.instances() { try? engine.deleteInstance(i.name, caller: root) }
+            for i in engine.instances.list(.system) { try? engine.instances.delete(i.name, root) }
             engine.drain()
         }
         engine = nil
@@ -34,7 +34,7 @@ class EngineTestCase: XCTestCase {
     /// Uploads `bytes` as an image through the same path `cp` takes.
     @discardableResult
     func upload(_ name: String, _ bytes: [UInt8]) throws -> ImageInfo {
-        let up = try engine.beginUpload(name, caller: root)
+        let up = try engine.images.beginUpload(name, root)
         try bytes.withUnsafeBytes { try up.write($0, at: 0) }
         return try up.commit()
     }
@@ -46,10 +46,10 @@ class EngineTestCase: XCTestCase {
         let done = expectation(description: "stable \(name)")
         final class Box: @unchecked Sendable { var info: InstanceInfo? }
         let box = Box()
-        _ = engine.waitUntilStable(name) { box.info = $0; done.fulfill() }
+        _ = engine.instances.waitUntilStable(name, .system) { box.info = $0; done.fulfill() }
         if XCTWaiter().wait(for: [done], timeout: timeout) != .completed {
-            XCTFail("\(name) not stable after \(timeout) s: \(String(describing: engine.instance(name)))\n"
-                    + engine.instanceActions(name).joined(separator: "\n") + "\n"
+            XCTFail("\(name) not stable after \(timeout) s: \(String(describing: engine.instances.get(name, .system)))\n"
+                    + engine.instances.actions(name, .system).joined(separator: "\n") + "\n"
                     + engine.events.lines.suffix(10).joined(separator: "\n"))
         }
         return box.info
@@ -64,8 +64,8 @@ class EngineTestCase: XCTestCase {
 
     func waitGone(_ name: String, timeout: TimeInterval = 30) {
         let deadline = Date().addingTimeInterval(timeout)
-        while engine.instance(name) != nil && Date() < deadline { usleep(10_000) }
-        XCTAssertNil(engine.instance(name), "\(name) still exists")
+        while engine.instances.get(name, .system) != nil && Date() < deadline { usleep(10_000) }
+        XCTAssertNil(engine.instances.get(name, .system), "\(name) still exists")
     }
 
     func domainUUIDs() throws -> Set<String> {

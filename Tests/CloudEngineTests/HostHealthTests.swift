@@ -17,16 +17,16 @@ final class HostHealthTests: EngineTestCase {
     /// Found by FuzzMountTests: `mkdir hosts/spare` then a write to its availability_zone
     /// or ctl returned EIO (the row it updated is only stored once a URI is written).
     func testHostWithoutURITakesZoneAndCtlUntilRegistered() throws {
-        try engine.createHost("spare", caller: root)
-        try engine.setHostField("spare", field: "availability_zone", value: "zone1", caller: root)
-        try engine.hostAction("spare", action: "disable", caller: root)
-        XCTAssertEqual(engine.host("spare")?.availabilityZone, "zone1")
-        XCTAssertEqual(engine.host("spare")?.state, .disabled)
-        try engine.setHostField("spare", field: "uri", value: smallURI.replacingOccurrences(of: "small", with: "medium"), caller: root)
-        XCTAssertEqual(engine.host("spare")?.availabilityZone, "zone1", "the zone is stored with the URI")
-        XCTAssertEqual(engine.host("spare")?.state, .disabled)
-        try engine.hostAction("spare", action: "enable", caller: root)
-        XCTAssertEqual(engine.host("spare")?.state, .up)
+        try engine.hosts.create("spare", root)
+        try engine.hosts.change("spare", .availabilityZone("zone1"), root)
+        try engine.hosts.perform(try HostAction(parsing: "disable"), on: "spare", root)
+        XCTAssertEqual(engine.hosts.get("spare", .system)?.availabilityZone, "zone1")
+        XCTAssertEqual(engine.hosts.get("spare", .system)?.state, .disabled)
+        try engine.hosts.change("spare", .uri(smallURI.replacingOccurrences(of: "small", with: "medium")), root)
+        XCTAssertEqual(engine.hosts.get("spare", .system)?.availabilityZone, "zone1", "the zone is stored with the URI")
+        XCTAssertEqual(engine.hosts.get("spare", .system)?.state, .disabled)
+        try engine.hosts.perform(try HostAction(parsing: "enable"), on: "spare", root)
+        XCTAssertEqual(engine.hosts.get("spare", .system)?.state, .up)
     }
 
     func testHostThatStopsAnsweringGoesDownAndComesBack() throws {
@@ -34,51 +34,51 @@ final class HostHealthTests: EngineTestCase {
         // real host across a reconnect (each open of a test:///FILE host is a fresh one).
         let hostKeepsRunning = try driver.connect(uri: "test:///default")
         try upload("tiny", rawDisk())
-        try engine.hostAction("small", action: "disable", caller: root)
-        _ = try engine.createInstance("ondefault", caller: root)
+        try engine.hosts.perform(try HostAction(parsing: "disable"), on: "small", root)
+        _ = try engine.instances.create("ondefault", root)
         XCTAssertEqual(waitStable("ondefault")?.host, "default")
-        try engine.hostAction("small", action: "enable", caller: root)
+        try engine.hosts.perform(try HostAction(parsing: "enable"), on: "small", root)
 
         driver.setFault(.dead(uri: "test:///default"))
-        eventually("default goes down") { engine.host("default")?.state == .down }
-        eventually("its instance shows nostate") { engine.instance("ondefault")?.powerState == .nostate }
+        eventually("default goes down") { engine.hosts.get("default", .system)?.state == .down }
+        eventually("its instance shows nostate") { engine.instances.get("ondefault", .system)?.powerState == .nostate }
         XCTAssertTrue(engine.events.lines.contains { $0.contains("host.down default") })
-        _ = try engine.createInstance("elsewhere", caller: root)
+        _ = try engine.instances.create("elsewhere", root)
         XCTAssertEqual(waitStable("elsewhere")?.host, "small", "a down host receives nothing")
 
         driver.setFault(.none)
-        eventually("default comes back") { engine.host("default")?.state == .up }
-        eventually("its instance is found running") { engine.instance("ondefault")?.powerState == .running }
+        eventually("default comes back") { engine.hosts.get("default", .system)?.state == .up }
+        eventually("its instance is found running") { engine.instances.get("ondefault", .system)?.powerState == .running }
         XCTAssertTrue(engine.events.lines.contains { $0.contains("host.up default") })
         _ = hostKeepsRunning
     }
 
     func testRegisterAndRemoveHostsAtRuntime() throws {
-        try engine.createHost("extra", caller: root)
-        XCTAssertEqual(engine.host("extra")?.state, .down)
-        assertErrno(.exists) { try self.engine.createHost("extra", caller: self.root) }
-        assertErrno(.invalid) { try self.engine.setHostField("extra", field: "uri", value: "not a uri", caller: self.root) }
-        assertErrno(.exists) { try self.engine.setHostField("extra", field: "uri", value: "test:///default", caller: self.root) }
+        try engine.hosts.create("extra", root)
+        XCTAssertEqual(engine.hosts.get("extra", .system)?.state, .down)
+        assertErrno(.exists) { try self.engine.hosts.create("extra", self.root) }
+        assertErrno(.invalid) { try self.engine.hosts.change("extra", .uri("not a uri"), self.root) }
+        assertErrno(.exists) { try self.engine.hosts.change("extra", .uri("test:///default"), self.root) }
         let medium = "test://" + TestPaths.packageRoot + "/examples/hosts/medium.xml"
-        try engine.setHostField("extra", field: "uri", value: medium, caller: root)
-        XCTAssertEqual(engine.host("extra")?.state, .up)
-        XCTAssertEqual(engine.host("extra")?.vcpus, 16)
+        try engine.hosts.change("extra", .uri(medium), root)
+        XCTAssertEqual(engine.hosts.get("extra", .system)?.state, .up)
+        XCTAssertEqual(engine.hosts.get("extra", .system)?.vcpus, 16)
         try upload("tiny", rawDisk())
-        try engine.hostAction("default", action: "disable", caller: root)
-        try engine.hostAction("small", action: "disable", caller: root)
-        _ = try engine.createInstance("there", caller: root)
+        try engine.hosts.perform(try HostAction(parsing: "disable"), on: "default", root)
+        try engine.hosts.perform(try HostAction(parsing: "disable"), on: "small", root)
+        _ = try engine.instances.create("there", root)
         XCTAssertEqual(waitStable("there")?.host, "extra")
-        assertErrno(.busy) { try self.engine.deleteHost("extra", caller: self.root) }
-        assertErrno(.busy) { try self.engine.setHostField("extra", field: "uri", value: self.smallURI + "x", caller: self.root) }
-        try engine.deleteInstance("there", caller: root)
+        assertErrno(.busy) { try self.engine.hosts.delete("extra", self.root) }
+        assertErrno(.busy) { try self.engine.hosts.change("extra", .uri(self.smallURI + "x"), self.root) }
+        try engine.instances.delete("there", root)
         waitGone("there")
-        try engine.deleteHost("extra", caller: root)
-        XCTAssertNil(engine.host("extra"))
+        try engine.hosts.delete("extra", root)
+        XCTAssertNil(engine.hosts.get("extra", .system))
         // Registered hosts persist; a removed one stays removed.
         engine.drain()
         engine = nil
         engine = try makeEngine()
-        XCTAssertNil(engine.host("extra"))
-        XCTAssertNotNil(engine.host("small"))
+        XCTAssertNil(engine.hosts.get("extra", .system))
+        XCTAssertNotNil(engine.hosts.get("small", .system))
     }
 }

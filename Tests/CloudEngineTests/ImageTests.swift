@@ -28,68 +28,68 @@ final class ImageTests: EngineTestCase {
     }
 
     func testBackingFileIsRefusedAndLeavesNothing() throws {
-        let up = try engine.beginUpload("evil", caller: root)
+        let up = try engine.images.beginUpload("evil", root)
         let bytes = qcow2Header(backing: true)
         try bytes.withUnsafeBytes { try up.write($0, at: 0) }
         XCTAssertThrowsError(try up.commit()) { e in
             XCTAssertEqual((e as? CloudError)?.errno, .invalid)
             XCTAssertTrue((e as? CloudError)?.reason.contains("backing") ?? false, "\(e)")
         }
-        XCTAssertNil(engine.image("evil"))
+        XCTAssertNil(engine.images.get("evil", .system))
         XCTAssertEqual(imageFiles(), [])
         XCTAssertTrue(engine.events.lines.contains { $0.contains("image.refused evil") && $0.contains("EINVAL") })
     }
 
     func testAbortedUploadLeavesNoBytesOrRow() throws {
-        let up = try engine.beginUpload("half", caller: root)
-        XCTAssertEqual(engine.image("half")?.status, .queued)
+        let up = try engine.images.beginUpload("half", root)
+        XCTAssertEqual(engine.images.get("half", .system)?.status, .queued)
         try rawDisk(4096).withUnsafeBytes { try up.write($0, at: 0) }
-        XCTAssertEqual(engine.image("half")?.status, .saving)
+        XCTAssertEqual(engine.images.get("half", .system)?.status, .saving)
         up.abort(reason: "writer killed by signal 9")
-        XCTAssertNil(engine.image("half"))
+        XCTAssertNil(engine.images.get("half", .system))
         XCTAssertEqual(imageFiles(), [])
         XCTAssertTrue(engine.events.lines.contains { $0.contains("image.killed half") && $0.contains("signal 9") })
     }
 
     func testUnfinishedUploadIsPurgedOnRestart() throws {
-        let up = try engine.beginUpload("crashy", caller: root)
+        let up = try engine.images.beginUpload("crashy", root)
         try rawDisk(4096).withUnsafeBytes { try up.write($0, at: 0) }
         // Simulate a crash: a new engine on the same state, the old one never finishes.
         let second = try makeEngine()
-        XCTAssertNil(second.image("crashy"))
+        XCTAssertNil(second.images.get("crashy", .system))
         XCTAssertEqual(imageFiles(), [])
         _ = up
     }
 
     func testDeleteRenameAndInUse() throws {
         try upload("disk", rawDisk())
-        try engine.renameImage("disk", to: "disk2", caller: root)
-        XCTAssertNil(engine.image("disk"))
-        XCTAssertEqual(engine.image("disk2")?.status, .active)
-        assertErrno(.exists) { _ = try self.engine.beginUpload("disk2", caller: self.root) }
-        _ = try engine.createInstance("user", caller: root)
+        try engine.images.rename("disk", to: "disk2", root)
+        XCTAssertNil(engine.images.get("disk", .system))
+        XCTAssertEqual(engine.images.get("disk2", .system)?.status, .active)
+        assertErrno(.exists) { _ = try self.engine.images.beginUpload("disk2", self.root) }
+        _ = try engine.instances.create("user", root)
         _ = waitStable("user")
-        assertErrno(.busy) { try self.engine.deleteImage("disk2", caller: self.root) }
-        assertErrno(.accessDenied) { try self.engine.deleteImage("disk2", caller: Caller(uid: 1000, gid: 1000, pid: 3)) }
-        try engine.deleteInstance("user", caller: root)
+        assertErrno(.busy) { try self.engine.images.delete("disk2", self.root) }
+        assertErrno(.accessDenied) { try self.engine.images.delete("disk2", Caller(uid: 1000, gid: 1000, pid: 3)) }
+        try engine.instances.delete("user", root)
         waitGone("user")
-        try engine.deleteImage("disk2", caller: root)
+        try engine.images.delete("disk2", root)
         XCTAssertEqual(imageFiles(), [])
     }
 
     func testKernelPropertiesMakeADirectKernelBootDomain() throws {
         let kernel = try upload("vmlinuz", rawDisk(4096))
         try upload("disk", rawDisk())
-        assertErrno(.noEntry) { try self.engine.setImageProperty("disk", key: "kernel", value: "missing", caller: self.root) }
-        try engine.setImageProperty("disk", key: "kernel", value: "vmlinuz", caller: root)
-        try engine.setImageProperty("disk", key: "cmdline", value: "console=ttyS0 quiet", caller: root)
-        XCTAssertEqual(engine.image("disk")?.properties, ["kernel": "vmlinuz", "cmdline": "console=ttyS0 quiet"])
-        try engine.setDefault(.image, "disk", caller: root)
-        _ = try engine.createInstance("kb", caller: root)
+        assertErrno(.noEntry) { try self.engine.images.setProperty("disk", key: "kernel", value: "missing", self.root) }
+        try engine.images.setProperty("disk", key: "kernel", value: "vmlinuz", root)
+        try engine.images.setProperty("disk", key: "cmdline", value: "console=ttyS0 quiet", root)
+        XCTAssertEqual(engine.images.get("disk", .system)?.properties, ["kernel": "vmlinuz", "cmdline": "console=ttyS0 quiet"])
+        try engine.settings.setDefault(.image, "disk", root)
+        _ = try engine.instances.create("kb", root)
         let info = try XCTUnwrap(waitStable("kb"))
         XCTAssertEqual(info.status, .ACTIVE, info.fault)
         XCTAssertTrue(info.domainXML.contains(kernel.path), info.domainXML)
         XCTAssertTrue(info.domainXML.contains("cloudfs.ip=10.0.0.2/16"), info.domainXML)
-        assertErrno(.busy) { try self.engine.deleteImage("vmlinuz", caller: self.root) }
+        assertErrno(.busy) { try self.engine.images.delete("vmlinuz", self.root) }
     }
 }

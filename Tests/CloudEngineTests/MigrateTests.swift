@@ -15,36 +15,36 @@ final class MigrateTests: EngineTestCase {
 
     func testMigrateMovesTheInstanceAndItsClaim() throws {
         try upload("tiny", rawDisk())
-        try engine.setDefault(.flavor, "m1.nano", caller: root)
-        _ = try engine.createInstance("m", caller: root)
+        try engine.settings.setDefault(.flavor, "m1.nano", root)
+        _ = try engine.instances.create("m", root)
         let before = try XCTUnwrap(waitStable("m"))
-        try engine.instanceAction("m", action: "migrate", caller: root)
+        try engine.instances.perform(try InstanceAction(parsing: "migrate"), on: "m", root)
         let after = try XCTUnwrap(waitStable("m"))
         XCTAssertEqual(after.status, .ACTIVE, after.fault)
         XCTAssertNotEqual(after.host, before.host)
         XCTAssertEqual(after.ips, before.ips)
-        XCTAssertEqual(engine.host(before.host)?.ramMBUsed, 0, "the source's claim was released")
-        XCTAssertEqual(engine.host(after.host)?.instances, ["m"])
+        XCTAssertEqual(engine.hosts.get(before.host, .system)?.ramMBUsed, 0, "the source's claim was released")
+        XCTAssertEqual(engine.hosts.get(after.host, .system)?.instances, ["m"])
         XCTAssertTrue(engine.events.lines.contains { $0.contains("instance.migrated m from=\(before.host) to=\(after.host)") })
         // To a named host.
         let target = ["default", "small", "medium"].first { $0 != after.host }!
-        try engine.instanceAction("m", action: "migrate \(target)", caller: root)
+        try engine.instances.perform(try InstanceAction(parsing: "migrate \(target)"), on: "m", root)
         XCTAssertEqual(waitStable("m")?.host, target)
         // Refusals.
-        assertErrno(.invalid) { try self.engine.instanceAction("m", action: "teleport", caller: self.root) }
-        assertErrno(.noEntry) { try self.engine.instanceAction("m", action: "migrate nowhere", caller: self.root) }
-        assertErrno(.invalid) { try self.engine.instanceAction("m", action: "migrate \(target)", caller: self.root) }
-        assertErrno(.accessDenied) { try self.engine.instanceAction("m", action: "migrate", caller: Caller(uid: 1000, gid: 0, pid: 1)) }
+        assertErrno(.invalid) { try self.engine.instances.perform(try InstanceAction(parsing: "teleport"), on: "m", self.root) }
+        assertErrno(.noEntry) { try self.engine.instances.perform(try InstanceAction(parsing: "migrate nowhere"), on: "m", self.root) }
+        assertErrno(.invalid) { try self.engine.instances.perform(try InstanceAction(parsing: "migrate \(target)"), on: "m", self.root) }
+        assertErrno(.accessDenied) { try self.engine.instances.perform(try InstanceAction(parsing: "migrate"), on: "m", Caller(uid: 1000, gid: 0, pid: 1)) }
     }
 
     func testMigrationWithNowhereToGoStaysActiveWithAFault() throws {
         try upload("tiny", rawDisk())
-        try engine.createFlavor("big", caller: root)
-        try engine.setFlavorField("big", field: "ram_mb", value: "20000", caller: root)   // only medium (32 GiB) fits
-        try engine.setDefault(.flavor, "big", caller: root)
-        _ = try engine.createInstance("stuck", caller: root)
+        try engine.flavors.create("big", root)
+        try engine.flavors.change("big", try FlavorChange(field: "ram_mb", parsing: "20000"), root)   // only medium (32 GiB) fits
+        try engine.settings.setDefault(.flavor, "big", root)
+        _ = try engine.instances.create("stuck", root)
         XCTAssertEqual(waitStable("stuck")?.host, "medium")
-        try engine.instanceAction("stuck", action: "migrate", caller: root)
+        try engine.instances.perform(try InstanceAction(parsing: "migrate"), on: "stuck", root)
         let info = try XCTUnwrap(waitStable("stuck"))
         XCTAssertEqual(info.status, .ACTIVE)
         XCTAssertEqual(info.host, "medium")
@@ -54,25 +54,25 @@ final class MigrateTests: EngineTestCase {
     func testEvacuateRebuildsElsewhereAndCleansTheSourceWhenItReturns() throws {
         let hostKeepsRunning = try driver.connect(uri: "test:///default")
         try upload("tiny", rawDisk())
-        try engine.setDefault(.flavor, "m1.nano", caller: root)
-        for h in ["small", "medium"] { try engine.hostAction(h, action: "disable", caller: root) }
-        _ = try engine.createInstance("ev", caller: root)
+        try engine.settings.setDefault(.flavor, "m1.nano", root)
+        for h in ["small", "medium"] { try engine.hosts.perform(try HostAction(parsing: "disable"), on: h, root) }
+        _ = try engine.instances.create("ev", root)
         let before = try XCTUnwrap(waitStable("ev"))
         XCTAssertEqual(before.host, "default")
-        for h in ["small", "medium"] { try engine.hostAction(h, action: "enable", caller: root) }
-        assertErrno(.busy) { try self.engine.hostAction("default", action: "evacuate", caller: self.root) }   // still up
+        for h in ["small", "medium"] { try engine.hosts.perform(try HostAction(parsing: "enable"), on: h, root) }
+        assertErrno(.busy) { try self.engine.hosts.perform(try HostAction(parsing: "evacuate"), on: "default", self.root) }   // still up
 
         driver.setFault(.dead(uri: "test:///default"))
-        eventually("default goes down") { engine.host("default")?.state == .down }
-        try engine.hostAction("default", action: "evacuate", caller: root)
-        eventually("ev is rebuilt elsewhere") { engine.instance("ev").map { $0.isStable && $0.host != "default" } ?? false }
-        let after = try XCTUnwrap(engine.instance("ev"))
+        eventually("default goes down") { engine.hosts.get("default", .system)?.state == .down }
+        try engine.hosts.perform(try HostAction(parsing: "evacuate"), on: "default", root)
+        eventually("ev is rebuilt elsewhere") { engine.instances.get("ev", .system).map { $0.isStable && $0.host != "default" } ?? false }
+        let after = try XCTUnwrap(engine.instances.get("ev", .system))
         XCTAssertEqual(after.status, .ACTIVE, after.fault)
         XCTAssertEqual(after.powerState, .running)
         XCTAssertTrue(engine.events.lines.contains { $0.contains("instance.evacuated ev from=default") })
 
         driver.setFault(.none)
-        eventually("default comes back") { engine.host("default")?.state == .up }
+        eventually("default comes back") { engine.hosts.get("default", .system)?.state == .up }
         eventually("the stale domain on default is destroyed") {
             !((try? hostKeepsRunning.listDomains()) ?? []).contains { $0.uuid == before.id }
         }

@@ -8,8 +8,8 @@ import XCTest
 /// and sweeps, orphan domains, and the build timeout.
 final class ReconcileTests: EngineTestCase {
     func boot(_ name: String) throws -> InstanceInfo {
-        if engine.image("tiny") == nil { try upload("tiny", rawDisk()) }
-        _ = try engine.createInstance(name, caller: root)
+        if engine.images.get("tiny", .system) == nil { try upload("tiny", rawDisk()) }
+        _ = try engine.instances.create(name, root)
         return try XCTUnwrap(waitStable(name))
     }
 
@@ -20,24 +20,24 @@ final class ReconcileTests: EngineTestCase {
         let vm = try boot("vm")
         try behindOurBack().perform(.powerOff, uuid: vm.id)
         // No sweep is run here: the lifecycle event alone must do it.
-        eventually("SHUTOFF from the lifecycle event", timeout: 5) { engine.instance("vm")?.status == .SHUTOFF }
-        XCTAssertEqual(engine.instance("vm")?.powerState, .shutdown)
+        eventually("SHUTOFF from the lifecycle event", timeout: 5) { engine.instances.get("vm", .system)?.status == .SHUTOFF }
+        XCTAssertEqual(engine.instances.get("vm", .system)?.powerState, .shutdown)
         XCTAssertTrue(engine.events.lines.contains { $0.contains("instance.power_synced vm") && $0.contains("behind") })
         // Started behind our back while SHUTOFF: the stored intent wins, it is powered off.
         try behindOurBack().perform(.start, uuid: vm.id)
         eventually("powered off again", timeout: 5) {
             (try? self.behindOurBack().powerState(uuid: vm.id)) == .shutdown
         }
-        XCTAssertEqual(engine.instance("vm")?.status, .SHUTOFF)
+        XCTAssertEqual(engine.instances.get("vm", .system)?.status, .SHUTOFF)
     }
 
     func testUndefinedDomainIsReportedAndStartRecreatesIt() throws {
         let vm = try boot("vm")
         try behindOurBack().destroy(uuid: vm.id)
-        eventually("reported missing from the undefine event alone", timeout: 5) { engine.instance("vm")?.fault.contains("missing") ?? false }
-        XCTAssertEqual(engine.instance("vm")?.status, .SHUTOFF)
+        eventually("reported missing from the undefine event alone", timeout: 5) { engine.instances.get("vm", .system)?.fault.contains("missing") ?? false }
+        XCTAssertEqual(engine.instances.get("vm", .system)?.status, .SHUTOFF)
         XCTAssertTrue(engine.events.lines.contains { $0.contains("instance.missing vm") })
-        try engine.instanceAction("vm", action: "start", caller: root)
+        try engine.instances.perform(try InstanceAction(parsing: "start"), on: "vm", root)
         let i = try XCTUnwrap(waitStable("vm"))
         XCTAssertEqual(i.status, .ACTIVE, i.fault)
         XCTAssertEqual(i.fault, "")
@@ -49,7 +49,7 @@ final class ReconcileTests: EngineTestCase {
         let conn = try behindOurBack()
         func orphan() throws -> String {
             let uuid = UUID().uuidString.lowercased()
-            let prefix = String(try XCTUnwrap(self.engine.instance("vm")?.domainXML.firstMatch(of: /<name>(cloudfs-[0-9a-f]+-)/)?.1))
+            let prefix = String(try XCTUnwrap(self.engine.instances.get("vm", .system)?.domainXML.firstMatch(of: /<name>(cloudfs-[0-9a-f]+-)/)?.1))
             _ = try conn.spawn(DomainSpec(domainName: prefix + uuid, uuid: uuid, vcpus: 1, ramMB: 64,
                                           diskPath: stateDir + "/none", diskFormat: "qcow2", consolePath: stateDir + "/c.log"))
             return uuid
@@ -59,27 +59,27 @@ final class ReconcileTests: EngineTestCase {
         _ = try conn.spawn(DomainSpec(domainName: "not-ours", uuid: foreign, vcpus: 1, ramMB: 64,
                                       diskPath: stateDir + "/none", diskFormat: "qcow2", consolePath: stateDir + "/c.log"))
         defer { try? conn.destroy(uuid: foreign) }
-        try engine.setConfig(.runningDeletedInstanceAction, "log", caller: root)
+        try engine.settings.setConfig(.runningDeletedInstanceAction, "log", root)
         engine.reconcileNow()
         XCTAssertTrue(try domainUUIDs().contains(stray), "log only reports")
         XCTAssertTrue(engine.events.lines.contains { $0.contains("host.orphan_domain default") && $0.contains(stray) })
-        try engine.setConfig(.runningDeletedInstanceAction, "reap", caller: root)
+        try engine.settings.setConfig(.runningDeletedInstanceAction, "reap", root)
         engine.reconcileNow()
         let left = try domainUUIDs()
         XCTAssertFalse(left.contains(stray), "reaped")
         XCTAssertTrue(left.contains(foreign), "a domain not named like ours is never touched")
-        XCTAssertTrue(left.contains(engine.instance("vm")!.id))
+        XCTAssertTrue(left.contains(engine.instances.get("vm", .system)!.id))
         XCTAssertTrue(engine.events.lines.contains { $0.contains("host.orphan_reaped default") && $0.contains(stray) })
     }
 
     func testBuildStuckPastTheTimeoutGoesToErrorAndItsLateDomainIsReaped() throws {
         try upload("tiny", rawDisk())
-        try engine.setConfig(.instanceBuildTimeout, "1", caller: root)
+        try engine.settings.setConfig(.instanceBuildTimeout, "1", root)
         driver.setFault(.slowSpawn(2.5))
-        let vm = try engine.createInstance("slow", caller: root)
+        let vm = try engine.instances.create("slow", root)
         Thread.sleep(forTimeInterval: 1.3)
         engine.reconcileNow()
-        let i = try XCTUnwrap(engine.instance("slow"))
+        let i = try XCTUnwrap(engine.instances.get("slow", .system))
         XCTAssertEqual(i.status, .ERROR)
         XCTAssertTrue(i.fault.contains("timed out"), i.fault)
         XCTAssertTrue(i.ips.isEmpty, "the fixed IP was released")
@@ -88,6 +88,6 @@ final class ReconcileTests: EngineTestCase {
         engine.drain()
         engine.reconcileNow()
         XCTAssertFalse(try domainUUIDs().contains(vm.id), "the late domain is reaped")
-        XCTAssertEqual(engine.instance("slow")?.status, .ERROR)
+        XCTAssertEqual(engine.instances.get("slow", .system)?.status, .ERROR)
     }
 }

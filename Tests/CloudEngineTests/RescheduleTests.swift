@@ -15,30 +15,30 @@ final class RescheduleTests: EngineTestCase {
 
     /// Makes `default` (16 vCPUs) win over `small` (4 vCPUs): weigh free vCPUs only.
     func preferDefault() throws {
-        try engine.setSchedulerValue("ram_weight_multiplier", "0", caller: root)
-        try engine.setSchedulerValue("disk_weight_multiplier", "0", caller: root)
+        try engine.scheduler.set("ram_weight_multiplier", "0", root)
+        try engine.scheduler.set("disk_weight_multiplier", "0", root)
     }
 
     func testSpawnFailureIsRescheduledOntoAnotherHost() throws {
         try upload("tiny", rawDisk())
         try preferDefault()
         driver.setFault(.spawnOn(uri: "test:///default", "injected: default is broken"))
-        _ = try engine.createInstance("r1", caller: root)
+        _ = try engine.instances.create("r1", root)
         let info = try XCTUnwrap(waitStable("r1"))
         XCTAssertEqual(info.status, .ACTIVE, info.fault)
         XCTAssertEqual(info.host, "small")
         XCTAssertEqual(info.ips, ["10.0.0.2"], "the fixed IP is kept across the reschedule")
         XCTAssertTrue(engine.events.lines.contains { $0.contains("instance.rescheduled r1 from=default") })
-        XCTAssertEqual(engine.host("default")?.ramMBUsed, 0)
-        XCTAssertTrue(engine.schedulerLast.contains("instance r1 (attempt 2)"), engine.schedulerLast)
-        XCTAssertTrue(engine.schedulerLast.contains("RetryFilter"), engine.schedulerLast)
+        XCTAssertEqual(engine.hosts.get("default", .system)?.ramMBUsed, 0)
+        XCTAssertTrue(engine.scheduler.last(.system).contains("instance r1 (attempt 2)"), engine.scheduler.last(.system))
+        XCTAssertTrue(engine.scheduler.last(.system).contains("RetryFilter"), engine.scheduler.last(.system))
     }
 
     func testMaxAttemptsBoundsTheRetries() throws {
         try upload("tiny", rawDisk())
-        try engine.setSchedulerValue("max_attempts", "1", caller: root)
+        try engine.scheduler.set("max_attempts", "1", root)
         driver.setFault(.spawn("injected: nothing starts"))
-        _ = try engine.createInstance("r2", caller: root)
+        _ = try engine.instances.create("r2", root)
         let info = try XCTUnwrap(waitStable("r2"))
         XCTAssertEqual(info.status, .ERROR)
         XCTAssertEqual(info.fault, "injected: nothing starts")
@@ -47,23 +47,23 @@ final class RescheduleTests: EngineTestCase {
 
     func testDisabledHostGetsNothingAndOptionsSurviveRestart() throws {
         try upload("tiny", rawDisk())
-        try engine.hostAction("default", action: "disable", caller: root)
-        XCTAssertEqual(engine.host("default")?.state, .disabled)
-        for i in 0..<3 { _ = try engine.createInstance("d\(i)", caller: root) }
+        try engine.hosts.perform(try HostAction(parsing: "disable"), on: "default", root)
+        XCTAssertEqual(engine.hosts.get("default", .system)?.state, .disabled)
+        for i in 0..<3 { _ = try engine.instances.create("d\(i)", root) }
         for i in 0..<3 { XCTAssertEqual(waitStable("d\(i)")?.host, "small") }
-        assertErrno(.invalid) { try self.engine.hostAction("default", action: "reboot", caller: self.root) }
-        assertErrno(.notPermitted) { try self.engine.hostAction("default", action: "enable", caller: Caller(uid: 7, gid: 7, pid: 1)) }
-        assertErrno(.invalid) { try self.engine.setSchedulerValue("filters", "RamFilter NoSuchFilter", caller: self.root) }
-        try engine.setSchedulerValue("ram_weight_multiplier", "-1.5", caller: root)
-        try engine.setHostField("small", field: "availability_zone", value: "az1", caller: root)
+        assertErrno(.invalid) { try self.engine.hosts.perform(try HostAction(parsing: "reboot"), on: "default", self.root) }
+        assertErrno(.notPermitted) { try self.engine.hosts.perform(try HostAction(parsing: "enable"), on: "default", Caller(uid: 7, gid: 7, pid: 1)) }
+        assertErrno(.invalid) { try self.engine.scheduler.set("filters", "RamFilter NoSuchFilter", self.root) }
+        try engine.scheduler.set("ram_weight_multiplier", "-1.5", root)
+        try engine.hosts.change("small", .availabilityZone("az1"), root)
         engine.drain()
         let keep = try driver.connect(uri: "test:///default")
         engine = nil
         engine = try makeEngine()
         _ = keep
-        XCTAssertEqual(engine.host("default")?.state, .disabled)
-        XCTAssertEqual(engine.host("small")?.availabilityZone, "az1")
-        XCTAssertEqual(engine.schedulerValue("ram_weight_multiplier"), "-1.5\n")
+        XCTAssertEqual(engine.hosts.get("default", .system)?.state, .disabled)
+        XCTAssertEqual(engine.hosts.get("small", .system)?.availabilityZone, "az1")
+        XCTAssertEqual(engine.scheduler.value("ram_weight_multiplier", .system), "-1.5\n")
     }
 }
 
@@ -77,24 +77,24 @@ final class AvailabilityZoneTests: EngineTestCase {
 
     func testInstancesLandInTheirZone() throws {
         try upload("tiny", rawDisk())
-        try engine.setDefault(.flavor, "m1.nano", caller: root)
-        assertErrno(.noEntry) { try self.engine.setDefault(.availabilityZone, "az1", caller: self.root) }
-        try engine.setHostField("small", field: "availability_zone", value: "az1", caller: root)
-        try engine.setDefault(.availabilityZone, "az1", caller: root)
-        for i in 0..<3 { _ = try engine.createInstance("z\(i)", caller: root) }
+        try engine.settings.setDefault(.flavor, "m1.nano", root)
+        assertErrno(.noEntry) { try self.engine.settings.setDefault(.availabilityZone, "az1", self.root) }
+        try engine.hosts.change("small", .availabilityZone("az1"), root)
+        try engine.settings.setDefault(.availabilityZone, "az1", root)
+        for i in 0..<3 { _ = try engine.instances.create("z\(i)", root) }
         for i in 0..<3 {
             let info = try XCTUnwrap(waitStable("z\(i)"))
             XCTAssertEqual(info.host, "small", "spread would pick large; the zone keeps it on small")
             XCTAssertEqual(info.availabilityZone, "az1")
         }
-        XCTAssertTrue(engine.schedulerLast.contains("AvailabilityZoneFilter"), engine.schedulerLast)
+        XCTAssertTrue(engine.scheduler.last(.system).contains("AvailabilityZoneFilter"), engine.scheduler.last(.system))
         // The zone is the instance's, not the default's: clearing the default changes nothing for it.
-        try engine.setDefault(.availabilityZone, "", caller: root)
-        try engine.instanceAction("z0", action: "migrate", caller: root)
+        try engine.settings.setDefault(.availabilityZone, "", root)
+        try engine.instances.perform(try InstanceAction(parsing: "migrate"), on: "z0", root)
         let after = try XCTUnwrap(waitStable("z0"))
         XCTAssertEqual(after.host, "small")
         XCTAssertTrue(after.fault.contains("No valid host"), "no other host is in az1: \(after.fault)")
-        _ = try engine.createInstance("anywhere", caller: root)
+        _ = try engine.instances.create("anywhere", root)
         XCTAssertEqual(waitStable("anywhere")?.host, "large")
     }
 }

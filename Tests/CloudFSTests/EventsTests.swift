@@ -4,9 +4,10 @@ import XCTest
 
 /// `/events`: growing size, reads by offset, `tail -f`, poll.
 final class EventsTests: MountTestCase {
-    func testSizeGrowsAndTailFollows() {
+    func testSizeGrowsAndTailFollows() throws {
+        try cloud.addImage()
         let before = Int(ok("stat -c %s $MNT/events").trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
-        cloud.fake.events.append(kind: "test.marker", object: "one")
+        cloud.engine.events.append(kind: "test.marker", object: "one")
         let after = Int(ok("stat -c %s $MNT/events").trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
         XCTAssertGreaterThan(after, before)
         XCTAssertTrue(ok("cat $MNT/events").contains("test.marker one"))
@@ -17,7 +18,7 @@ final class EventsTests: MountTestCase {
             sleep 2
             cat $T/tail.out
             """)
-        XCTAssertTrue(r.out.contains("instance.create tailed"), r.out + r.err)
+        XCTAssertTrue(r.out.contains("instance.created tailed"), r.out + r.err)
     }
 
     func testPollWakesAtAppend() throws {
@@ -28,7 +29,7 @@ final class EventsTests: MountTestCase {
         while read(fd, &buf, buf.count) > 0 {}
         var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
         XCTAssertEqual(poll(&p, 1, 200), 0, "nothing new: not readable")
-        let events = cloud.fake.events
+        let events = cloud.engine.events
         DispatchQueue.global().asyncAfter(deadline: .now() + 0.3) { events.append(kind: "test.wake", object: "x") }
         let start = Date()
         p.revents = 0

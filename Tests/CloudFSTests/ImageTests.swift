@@ -12,7 +12,7 @@ private let listxattr = unsafeBitCast(dlsym(nil, "listxattr"), to: ListXattr.sel
 final class ImageTests: MountTestCase {
     func testCopyInAndOutOneMebibyte() {
         ok("head -c 1048576 /dev/urandom > $T/src && cp $T/src $MNT/images/disk1")
-        XCTAssertEqual(cloud.fake.image("disk1")?.status, .active)
+        XCTAssertEqual(engine.images.get("disk1", admin)?.status, .active)
         ok("cmp $T/src $MNT/images/disk1 && cp $MNT/images/disk1 $T/back && cmp $T/src $T/back")
         XCTAssertEqual(ok("stat -c %s $MNT/images/disk1"), "1048576\n")
         XCTAssertTrue(ok("ls -l $MNT/images").contains(" 1048576 "))
@@ -30,8 +30,8 @@ final class ImageTests: MountTestCase {
         XCTAssertEqual(ok("stat -c %s $MNT/images/sparse1"), "8388608\n")
         // bash opens, dup2s and closes the first descriptor before writing: no early commit.
         ok("printf 'hello image' > $T/small && cat $T/small > $MNT/images/small1 && cmp $T/small $MNT/images/small1")
-        XCTAssertEqual(cloud.fake.image("small1")?.size, 11)
-        XCTAssertEqual(cloud.fake.image("small1")?.status, .active)
+        XCTAssertEqual(engine.images.get("small1", admin)?.size, 11)
+        XCTAssertEqual(engine.images.get("small1", admin)?.status, .active)
     }
 
     func testXattrs() throws {
@@ -73,20 +73,20 @@ final class ImageTests: MountTestCase {
         ok("touch $MNT/images.d/kernel1/properties/empty")
         XCTAssertEqual(ok("ls $MNT/images.d/kernel1/properties"), "cmdline\nempty\n")
         XCTAssertEqual(ok("cat $MNT/images.d/kernel1/properties/cmdline"), "console=ttyS0 quiet\n")
-        XCTAssertEqual(cloud.fake.image("kernel1")?.properties, ["cmdline": "console=ttyS0 quiet", "empty": ""])
+        XCTAssertEqual(engine.images.get("kernel1", admin)?.properties, ["cmdline": "console=ttyS0 quiet", "empty": ""])
         ok("echo 'console=ttyS1' > $MNT/images.d/kernel1/properties/cmdline")
         XCTAssertEqual(ok("cat $MNT/images.d/kernel1/properties/cmdline"), "console=ttyS1\n")
         ok("rm $MNT/images.d/kernel1/properties/cmdline")
         XCTAssertEqual(ok("ls $MNT/images.d/kernel1/properties"), "empty\n")
         ok("rm $MNT/images/kernel1")
         XCTAssertEqual(ok("ls $MNT/images $MNT/images.d | wc -l"), "3\n")
-        XCTAssertNil(cloud.fake.image("kernel1"))
+        XCTAssertNil(engine.images.get("kernel1", admin))
         // The name can be used again at once: a new object, a new inode.
         ok("cp $T/k $MNT/images/kernel1 && cmp $T/k $MNT/images/kernel1")
     }
 
     func testRefusedCommitIsReportedByCp() {
-        // A qcow2 header with a backing file: the fake refuses it as unsafe at commit.
+        // A qcow2 header with a backing file: the cloud refuses it as unsafe at commit.
         ok("""
            printf 'QFI\\373\\0\\0\\0\\3\\0\\0\\0\\0\\0\\0\\0\\150' > $T/bad.qcow2
            head -c 1000 /dev/zero >> $T/bad.qcow2
@@ -94,7 +94,7 @@ final class ImageTests: MountTestCase {
         let r = cloud.sh("cp $T/bad.qcow2 $MNT/images/bad")
         XCTAssertNotEqual(r.status, 0)
         XCTAssertTrue(r.err.contains("Invalid argument"), r.err)
-        XCTAssertNil(cloud.fake.image("bad"))
+        XCTAssertNil(engine.images.get("bad", admin))
         XCTAssertTrue(cloud.eventually { !self.ok("ls $MNT/images").contains("bad") })
     }
 
@@ -114,7 +114,7 @@ final class ImageTests: MountTestCase {
             """)
         XCTAssertEqual(slow.out, "slow\nabcdef", slow.err)
         XCTAssertTrue(slow.err.contains("Device or resource busy"), slow.err)
-        XCTAssertEqual(cloud.fake.image("slow")?.status, .active)
+        XCTAssertEqual(engine.images.get("slow", admin)?.status, .active)
         XCTAssertTrue(events(containing: "refused /images/slow").contains { $0.contains("EBUSY") })
     }
 
@@ -141,15 +141,15 @@ final class ImageTests: MountTestCase {
             """)
         XCTAssertTrue(r2.out.contains("done"), r2.err)
         assertAborted("huge", signal: 9, r2)
-        let files = (try? FileManager.default.contentsOfDirectory(atPath: cloud.fake.root + "/images")) ?? []
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: cloud.state + "/images")) ?? []
         XCTAssertEqual(files, [], "no bytes left behind")
     }
 
     private func assertAborted(_ name: String, signal: Int, _ r: ShellResult, line: UInt = #line) {
-        XCTAssertTrue(cloud.eventually { self.cloud.fake.image(name) == nil },
-                      "upload should be aborted: \(r.out) \(r.err)\n\(cloud.fake.events.lines.suffix(8).joined(separator: "\n"))",
+        XCTAssertTrue(cloud.eventually { self.engine.images.get(name, self.admin) == nil },
+                      "upload should be aborted: \(r.out) \(r.err)\n\(engine.events.lines.suffix(8).joined(separator: "\n"))",
                       line: line)
-        let aborted = events(containing: "image.upload_aborted \(name)").last ?? ""
+        let aborted = events(containing: "image.killed \(name)").last ?? ""
         XCTAssertTrue(aborted.contains("writer killed by signal \(signal)"), aborted, line: line)
         XCTAssertTrue(events(containing: "image.active \(name) ").isEmpty, line: line)
         XCTAssertFalse(ok("ls $MNT/images").contains(name), line: line)

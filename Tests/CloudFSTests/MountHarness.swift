@@ -1,8 +1,10 @@
 import CloudCore
+import CloudEngine
 import CloudFS
 import CloudTesting
 import Foundation
 import FuseKit
+import LibvirtCompute
 import XCTest
 
 /// The output of one shell command run against the mount.
@@ -13,26 +15,38 @@ struct ShellResult {
     var seconds: Double
 }
 
-/// `CloudFileSystem` over a `FakeCloud`, mounted in a temporary directory, served by
-/// `run()` on a background thread of this test process (go-fuse's test habit: mount for
-/// real, drive with real processes, always unmount).
+/// `CloudFileSystem` over the real engine on libvirt's `test:///default` host (through a
+/// `FaultyDriver` that makes builds and deletes take a moment, and can hold spawns),
+/// mounted in a temporary directory, served by `run()` on a background thread of this
+/// test process (go-fuse's test habit: mount for real, drive with real processes, always
+/// unmount).
 final class MountedCloud: @unchecked Sendable {
     let root: String
     let mnt: String
-    let fake: FakeCloud
+    let state: String
+    let engine: Engine
+    let driver: FaultyDriver
     let fs: CloudFileSystem
     private let finished = DispatchSemaphore(value: 0)
     private var unmounted = false
+    static let admin = Caller(uid: 0, gid: 0, pid: 1)
 
-    init(options: CloudFileSystem.Options = .init(), mountOptions: FuseSession.Options = .init()) throws {
+    /// `maxConcurrentJobs` bounds the task workers (Nova's max_concurrent_builds): with 1,
+    /// a held build keeps the next one waiting in `scheduling`.
+    init(options: CloudFileSystem.Options = .init(), mountOptions: FuseSession.Options = .init(),
+         maxConcurrentJobs: Int = 10) throws {
         root = TestPaths.makeTempDir("cloudfs-fs")
         chmod(root, 0o755)  // other users (allow_other tests) must reach the mount point
         mnt = root + "/mnt"
+        state = root + "/state"
         try FileManager.default.createDirectory(atPath: mnt, withIntermediateDirectories: true)
-        fake = FakeCloud(root: root + "/cloud")
-        fake.buildDelay = 0.6
-        fake.deleteDelay = 0.4
-        fs = CloudFileSystem(api: fake, options: options)
+        driver = FaultyDriver(wrapping: LibvirtDriver(virtType: .qemu, stateDir: state))
+        // Builds and deletes take a moment, so a test sees BUILD and DELETING.
+        driver.setDelays(spawn: 0.6, destroy: 0.2)
+        engine = try Engine(config: EngineConfiguration(stateDir: state, hostURIs: ["test:///default"],
+                                                        maxConcurrentJobs: maxConcurrentJobs), driver: driver)
+        try engine.settings.setDefault(.flavor, "m1.nano", Self.admin)
+        fs = CloudFileSystem(api: engine, options: options)
         try fs.start(mountpoint: mnt, mountOptions: mountOptions)
         let fs = self.fs, done = finished
         let t = Thread {
@@ -87,10 +101,32 @@ final class MountedCloud: @unchecked Sendable {
         return mounts.split(separator: "\n").contains { $0.split(separator: " ").dropFirst().first.map(String.init) == mnt }
     }
 
-    /// Stops the file system and makes sure nothing stays mounted; removes the files.
+    /// Registers a small bootable raw image (instances need one), as `cp` would.
+    func addImage(_ name: String = "tiny") throws {
+        let up = try engine.images.beginUpload(name, Self.admin)
+        let bytes = [UInt8](repeating: 0, count: 1 << 20)
+        try bytes.withUnsafeBytes { try up.write($0, at: 0) }
+        try up.commit()
+    }
+
+    /// Creates `count` instances `vm0`… through the engine, many at once, and waits until
+    /// every one is stable.
+    func seedInstances(count: Int) {
+        let engine = self.engine
+        DispatchQueue.concurrentPerform(iterations: count) { i in _ = try? engine.instances.create("vm\(i)", Self.admin) }
+        _ = eventually(120) { engine.instances.list(Self.admin).allSatisfy(\.isStable) }
+    }
+
+    /// Stops the file system and makes sure nothing stays mounted; deletes what the test
+    /// made (held builds are released first) and removes the files.
     func unmount() {
         guard !unmounted else { return }
         unmounted = true
+        driver.release()
+        driver.setDelays(spawn: 0, destroy: 0)
+        for i in engine.instances.list(Self.admin) { try? engine.instances.delete(i.name, Self.admin) }
+        _ = eventually(30) { self.engine.instances.list(Self.admin).isEmpty }
+        engine.drain()
         fs.stop()
         if finished.wait(timeout: .now() + 10) == .timedOut {
             print("run() did not return after stop(); forcing the unmount")
@@ -140,6 +176,10 @@ class MountTestCase: XCTestCase {
     }
 
     func events(containing text: String) -> [String] {
-        cloud.fake.events.lines.filter { $0.contains(text) }
+        cloud.engine.events.lines.filter { $0.contains(text) }
     }
+
+    /// The engine, as the tests' own caller (root) sees it.
+    var engine: Engine { cloud.engine }
+    let admin = MountedCloud.admin
 }

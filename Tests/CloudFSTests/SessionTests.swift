@@ -1,8 +1,10 @@
 import CloudCore
+import CloudEngine
 import CloudFS
 import CloudTesting
 import Foundation
 import FuseKit
+import LibvirtCompute
 import XCTest
 
 /// FuseKit's session contract: run() returns after exit() or an external unmount, pending
@@ -22,7 +24,8 @@ final class SessionTests: XCTestCase {
         try XCTSkipUnless(FileManager.default.fileExists(atPath: "/dev/fuse"))
         let cloud = try MountedCloud()
         defer { cloud.unmount() }
-        cloud.fake.stall("blocked")
+        try cloud.addImage()
+        cloud.driver.hold()
         XCTAssertEqual(cloud.sh("mkdir $MNT/instances/blocked").status, 0)
         let done = DispatchSemaphore(value: 0)
         nonisolated(unsafe) var result: ShellResult?
@@ -50,10 +53,12 @@ final class SessionTests: XCTestCase {
         XCTAssertFalse(cloud.isMounted)
     }
 
-    func testMountFailureThrows() {
+    func testMountFailureThrows() throws {
         let dir = TestPaths.makeTempDir("cloudfs-nomount")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let fs = CloudFileSystem(api: FakeCloud(root: dir))
+        let engine = try Engine(config: EngineConfiguration(stateDir: dir, hostURIs: ["test:///default"]),
+                                driver: LibvirtDriver(virtType: .qemu, stateDir: dir))
+        let fs = CloudFileSystem(api: engine)
         XCTAssertThrowsError(try fs.start(mountpoint: "/nonexistent/cloudfs-mnt")) { error in
             XCTAssertEqual((error as? CloudError)?.errno, .noEntry, "\(error)")
         }
@@ -62,8 +67,10 @@ final class SessionTests: XCTestCase {
 
 /// Listing cost: `ls -l` over 1000 instances (printed; DESIGN "Performance").
 final class ListingPerformanceTests: MountTestCase {
-    func testLsLongOverThousandInstances() {
-        cloud.fake.seedInstances(count: 1000)
+    func testLsLongOverThousandInstances() throws {
+        try cloud.addImage()
+        cloud.driver.setDelays(spawn: 0, destroy: 0)
+        cloud.seedInstances(count: 1000)
         ok("mkdir -p $T/ref && cd $T/ref && for i in $(seq 0 999); do mkdir vm$i; done")
         // Best of 5, in microseconds, including the process start of ls (measured too).
         let r = ok("""
@@ -94,6 +101,7 @@ final class PermissionTests: XCTestCase {
         try XCTSkipUnless(FileManager.default.fileExists(atPath: "/usr/bin/setpriv") && getuid() == 0)
         let cloud = try MountedCloud(mountOptions: .init(allowOther: true, defaultPermissions: true))
         defer { cloud.unmount() }
+        try cloud.addImage()
         let asNobody = "setpriv --reuid=65534 --regid=65534 --clear-groups"
         XCTAssertEqual(cloud.sh("mkdir $MNT/instances/rootvm").status, 0)
         let mk = cloud.sh("\(asNobody) mkdir $MNT/instances/uservm && stat -c %u $MNT/instances/uservm")

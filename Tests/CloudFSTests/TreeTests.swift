@@ -6,8 +6,8 @@ import XCTest
 final class TreeTests: MountTestCase {
     func testRootListingAndReadme() {
         XCTAssertEqual(ok("ls $MNT"), "README\nconfig\ndefaults\nevents\nflavors\nfloating-ips\ngroups\nhosts\nimages\nimages.d\ninstances\nnetworks\nscheduler\nsecurity-groups\n")
-        XCTAssertEqual(ok("cat $MNT/README"), cloud.fake.readme)
-        XCTAssertEqual(ok("stat -c '%a %s' $MNT/README"), "444 \(cloud.fake.readme.utf8.count)\n")
+        XCTAssertEqual(ok("cat $MNT/README"), engine.readme)
+        XCTAssertEqual(ok("stat -c '%a %s' $MNT/README"), "444 \(engine.readme.utf8.count)\n")
         XCTAssertEqual(ok("stat -c '%a %F' $MNT/instances $MNT/images $MNT/flavors"),
                        "1777 directory\n1777 directory\n755 directory\n")
         XCTAssertEqual(ok("ls $MNT/defaults"), "availability_zone\nflavor\ngroup\nimage\nnetwork\nproject\n")
@@ -28,20 +28,20 @@ extension TreeTests {
         XCTAssertTrue(bad.err.contains("Invalid argument"), bad.err)
         ok("rmdir $MNT/flavors/f1")
         XCTAssertFalse(ok("ls $MNT/flavors").contains("f1"))
-        XCTAssertEqual(ok("ls $MNT/hosts"), "node1\n")
-        XCTAssertEqual(ok("cat $MNT/hosts/node1/uri $MNT/hosts/node1/state"), "test:///default\nup\n")
-        XCTAssertEqual(ok("cat $MNT/hosts/node1/instances | wc -c"), "0\n")
-        XCTAssertEqual(ok("stat -c '%a %u' $MNT/hosts/node1/vcpus"), "444 0\n")
+        XCTAssertEqual(ok("ls $MNT/hosts"), "default\n")
+        XCTAssertEqual(ok("cat $MNT/hosts/default/uri $MNT/hosts/default/state"), "test:///default\nup\n")
+        XCTAssertEqual(ok("cat $MNT/hosts/default/instances | wc -c"), "0\n")
+        XCTAssertEqual(ok("stat -c '%a %u' $MNT/hosts/default/vcpus"), "444 0\n")
     }
 
     func testDefaultsWriteApplyAtWriteTime() {
         ok("echo m1.small > $MNT/defaults/flavor")
         XCTAssertEqual(ok("cat $MNT/defaults/flavor"), "m1.small\n")
-        XCTAssertEqual(cloud.fake.defaultValue(.flavor), "m1.small")
+        XCTAssertEqual(engine.settings.defaultValue(.flavor, admin), "m1.small")
         // The value is applied at write time: the shell sees the refusal as a write error.
         let r = cloud.sh("echo no-such-flavor > $MNT/defaults/flavor")
         XCTAssertEqual(r.status, 1)
-        XCTAssertTrue(r.err.contains("write error: Invalid argument"), r.err)
+        XCTAssertTrue(r.err.contains("write error: No such file or directory"), r.err)
         XCTAssertEqual(ok("cat $MNT/defaults/flavor"), "m1.small\n")
         // A second write at an offset > 0 is refused; O_TRUNC / truncate is accepted.
         let two = cloud.sh("printf 'm1.tiny\\n' > $MNT/defaults/flavor && truncate -s 0 $MNT/defaults/flavor")
@@ -49,7 +49,7 @@ extension TreeTests {
         let append = cloud.sh("(printf abc; printf def) > $MNT/defaults/project")
         XCTAssertNotEqual(append.status, 0)
         XCTAssertTrue(append.err.contains("Invalid argument"), append.err)
-        XCTAssertEqual(cloud.fake.defaultValue(.project), "abc", "first write applied, second refused")
+        XCTAssertEqual(engine.settings.defaultValue(.project, admin), "abc", "first write applied, second refused")
     }
 
     func testReadOnlyFilesAreEROFSAndRecorded() {
@@ -60,12 +60,13 @@ extension TreeTests {
         XCTAssertTrue(line.contains("errno=EROFS"), line)
         XCTAssertTrue(line.contains("pid="), line)
         XCTAssertTrue(line.contains("uid=0"), line)
-        let t = cloud.sh("touch $MNT/hosts/node1/newfile")
+        let t = cloud.sh("touch $MNT/hosts/default/newfile")
         XCTAssertNotEqual(t.status, 0)
-        let rm = cloud.sh("rm -f $MNT/hosts/node1/uri")
+        let rm = cloud.sh("rm -f $MNT/hosts/default/uri")
         XCTAssertNotEqual(rm.status, 0)
         XCTAssertTrue(rm.err.contains("Operation not permitted"), rm.err)
-        XCTAssertEqual(cloud.sh("mkdir $MNT/hosts/node2").status, 1)
+        XCTAssertEqual(cloud.sh("mkdir $MNT/hosts/.node2").status, 1)
+        XCTAssertEqual(cloud.sh("mkdir $MNT/images.d/x").status, 1)
         XCTAssertEqual(cloud.sh("mv $MNT/flavors/m1.tiny $MNT/flavors/m1.tiny2").status, 1)
     }
 

@@ -35,10 +35,10 @@ final class StoreTests: XCTestCase {
         try store.deleteFlavor("m1.tiny")
         try store.seedFlavorsOnce(Flavor.seed)   // a deleted seed flavor stays deleted
         XCTAssertEqual(try store.flavors().count, Flavor.seed.count - 1)
-        try store.setSetting("default.image", "x")
-        XCTAssertEqual(try store.setting("default.image"), "x")
-        try store.setSetting("default.image", "")
-        XCTAssertNil(try store.setting("default.image"))
+        try store.setSetting(.defaultValue(.image), "x")
+        XCTAssertEqual(try store.setting(.defaultValue(.image)), "x")
+        try store.setSetting(.defaultValue(.image), "")
+        XCTAssertNil(try store.setting(.defaultValue(.image)))
     }
 
     func testDuplicateNamesAreEEXIST() throws {
@@ -63,7 +63,7 @@ final class StoreTests: XCTestCase {
         let capacity = 4096   // room for 8
         let store = self.store!
         DispatchQueue.concurrentPerform(iterations: ids.count) { i in
-            _ = try? store.claim(instanceID: ids[i], host: "h1") { _, ram, _ in ram + 512 <= capacity }
+            _ = try? store.claim(instanceID: ids[i], host: "h1") { used, _ in used.ramMB + 512 <= capacity }
         }
         let placed = try store.instances().filter { $0.host == "h1" }
         XCTAssertEqual(placed.count, 8)

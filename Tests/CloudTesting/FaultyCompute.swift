@@ -16,8 +16,18 @@ public final class FaultyDriver: ComputeDriver, Sendable {
     }
     let inner: any ComputeDriver
     let fault: Mutex<Fault>
+    /// Seconds every spawn and every destroy take before they go on (slow hypervisor calls).
+    let delays = Mutex((spawn: 0.0, destroy: 0.0))
+    /// While held, spawns wait for `release()` (a hung hypervisor call the test ends itself).
+    let gate = Gate()
     public init(wrapping inner: any ComputeDriver, fault: Fault = .none) { self.inner = inner; self.fault = Mutex(fault) }
     public func setFault(_ f: Fault) { fault.withLock { $0 = f } }
+    /// Makes every spawn and destroy take this long.
+    public func setDelays(spawn: Double, destroy: Double) { delays.withLock { $0 = (spawn, destroy) } }
+    /// From now on, spawns hang until `release()`.
+    public func hold() { gate.close() }
+    /// Lets every held spawn (and later ones) go on.
+    public func release() { gate.open() }
     public func connect(uri: String) throws(CloudError) -> any ComputeConnection {
         if case .dead(let u) = current, u == uri { throw CloudError.io("cannot connect to \(uri): injected: host unreachable") }
         return FaultyConnection(inner: try inner.connect(uri: uri), driver: self)
@@ -40,10 +50,15 @@ final class FaultyConnection: ComputeConnection, Sendable {
         if case .spawn(let why) = driver.current { throw CloudError.io(why) }
         if case .spawnOn(let u, let why) = driver.current, u == inner.uri { throw CloudError.io(why) }
         if case .slowSpawn(let s) = driver.current { Thread.sleep(forTimeInterval: s) }
+        let delay = driver.delays.withLock { $0.spawn }
+        if delay > 0 { Thread.sleep(forTimeInterval: delay) }
+        driver.gate.pass()
         return try inner.spawn(spec)
     }
     func destroy(uuid: String) throws(CloudError) {
         if case .destroy(let why) = driver.current { throw CloudError.io(why) }
+        let delay = driver.delays.withLock { $0.destroy }
+        if delay > 0 { Thread.sleep(forTimeInterval: delay) }
         try inner.destroy(uuid: uuid)
     }
     func powerState(uuid: String) throws(CloudError) -> PowerState? { try inner.powerState(uuid: uuid) }
@@ -51,4 +66,23 @@ final class FaultyConnection: ComputeConnection, Sendable {
     func perform(_ op: DomainOperation, uuid: String) throws(CloudError) { try inner.perform(op, uuid: uuid) }
     func isAlive() -> Bool { !isDead && inner.isAlive() }
     func observeLifecycle(_ handler: @escaping @Sendable (String) -> Void) { inner.observeLifecycle(handler) }
+}
+
+/// A gate threads wait at while it is closed.
+final class Gate: Sendable {
+    private let condition = NSCondition()
+    private let closed = Mutex(false)
+    func close() { closed.withLock { $0 = true } }
+    func open() {
+        condition.lock()
+        closed.withLock { $0 = false }
+        condition.broadcast()
+        condition.unlock()
+    }
+    /// Returns at once while open; waits for `open()` while closed.
+    func pass() {
+        condition.lock()
+        while closed.withLock({ $0 }) { condition.wait() }
+        condition.unlock()
+    }
 }

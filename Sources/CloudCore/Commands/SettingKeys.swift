@@ -1,0 +1,96 @@
+/// Keys of `/defaults/`.
+public enum DefaultKey: String, Sendable, CaseIterable {
+    case image, flavor, network, project, group
+    /// Nova's `availability_zone` of a server create request ("" means any zone).
+    case availabilityZone = "availability_zone"
+}
+
+/// Keys of `/config/`: the compute manager's live options, named as Nova names them.
+public enum ConfigKey: String, Sendable, CaseIterable {
+    /// Seconds after which a resize waiting in VERIFY_RESIZE is confirmed (0: never).
+    case resizeConfirmWindow = "resize_confirm_window"
+    /// What to do with a domain no instance owns: `reap` (destroy it), `log`, or `noop`.
+    case runningDeletedInstanceAction = "running_deleted_instance_action"
+    /// Seconds a build may take before it goes to ERROR (0: no limit).
+    case instanceBuildTimeout = "instance_build_timeout"
+    /// Seconds between power-state sweeps of every host (the backstop to libvirt events).
+    case syncPowerStateInterval = "sync_power_state_interval"
+    /// Seconds a guest gets to shut down cleanly before a hard power off.
+    case shutdownTimeout = "shutdown_timeout"
+
+    /// The value an unset key reads as.
+    public var defaultValue: String {
+        switch self {
+        case .resizeConfirmWindow: "0"
+        case .runningDeletedInstanceAction: "reap"
+        case .instanceBuildTimeout: "600"
+        case .syncPowerStateInterval: "10"
+        case .shutdownTimeout: "30"
+        }
+    }
+
+    /// Checks a value written to the key; `EINVAL` with the reason otherwise.
+    public func validate(_ value: String) throws(CloudError) {
+        switch self {
+        case .runningDeletedInstanceAction:
+            guard ["reap", "log", "noop"].contains(value) else {
+                throw .invalid("\(rawValue) must be reap, log or noop, not '\(value.prefix(40))'")
+            }
+        case .syncPowerStateInterval:
+            guard let n = Int(value), n >= 1, n <= 86_400 else {
+                throw .invalid("\(rawValue) must be a whole number of seconds from 1 to 86400")
+            }
+        default:
+            guard let n = Int(value), n >= 0, n <= 31_536_000 else {
+                throw .invalid("\(rawValue) must be a whole number of seconds (0 or more)")
+            }
+        }
+    }
+}
+
+/// A key of the store's `setting` table: every persistent option of the cloud, typed, so no
+/// code builds a prefixed string key by hand. `storageKey` is the column value.
+public enum SettingKey: Hashable, Sendable {
+    /// This cloud's id (8 hex digits): its domains are named `cloudfs-ID-UUID`.
+    case cloudID
+    /// Set once the seed flavors were inserted (a deleted seed flavor stays deleted).
+    case flavorsSeeded
+    /// A `/defaults/` file.
+    case defaultValue(DefaultKey)
+    /// A `/config/` file.
+    case config(ConfigKey)
+    /// A `/scheduler/` option, by its Nova name.
+    case scheduler(String)
+    /// Nova's `floating_ips` quota per project.
+    case floatingIPQuota
+
+    /// The key as stored.
+    public var storageKey: String {
+        switch self {
+        case .cloudID: "cloud.id"
+        case .flavorsSeeded: "seeded.flavors"
+        case .defaultValue(let k): "default." + k.rawValue
+        case .config(let k): "config." + k.rawValue
+        case .scheduler(let k): "scheduler." + k
+        case .floatingIPQuota: "quota.floating_ips"
+        }
+    }
+
+    /// The key a stored row names; nil for a key this version does not know.
+    public init?(storageKey key: String) {
+        let (prefix, rest) = key.firstIndex(of: ".").map { (String(key[..<$0]), String(key[key.index(after: $0)...])) } ?? (key, "")
+        switch prefix {
+        case "cloud" where rest == "id": self = .cloudID
+        case "seeded" where rest == "flavors": self = .flavorsSeeded
+        case "default":
+            guard let k = DefaultKey(rawValue: rest) else { return nil }
+            self = .defaultValue(k)
+        case "config":
+            guard let k = ConfigKey(rawValue: rest) else { return nil }
+            self = .config(k)
+        case "scheduler" where !rest.isEmpty: self = .scheduler(rest)
+        case "quota" where rest == "floating_ips": self = .floatingIPQuota
+        default: return nil
+        }
+    }
+}

@@ -1,0 +1,99 @@
+import CloudCore
+import CloudNetwork
+import CloudStore
+import Foundation
+
+/// The engine's in-memory view of the cloud, rebuilt from the store at start and updated
+/// after every committed transaction. FUSE reads are served from here and never touch
+/// SQLite (DESIGN: "we keep host state in memory, updated by our own claims"). What hosts'
+/// claims add up to is not computed here: it is read back from the store's usage sums
+/// (`Store.usage(of:)`) after each transaction that changes a claim.
+struct Catalog {
+    var instances: [String: InstanceRecord] = [:]          // by name
+    var instanceNames: [String: String] = [:]              // id → name
+    var ips: [String: [FixedIPRecord]] = [:]               // by instance id
+    var images: [String: ImageInfo] = [:]                  // by name
+    var imageActivated: [String: Double] = [:]             // by image id
+    var flavors: [String: Flavor] = [:]
+    var hosts: [String: HostRuntime] = [:]
+    var settings: [SettingKey: String] = [:]
+    /// What each host's claims hold, as the store's usage sums last said.
+    var usage: [String: HostUsage] = [:]
+    /// A usage read failed: reload it all before the next decision.
+    var usageStale = false
+    var networks: [String: NetworkRecord] = [:]
+    var groups: [String: ServerGroupRecord] = [:]
+    var floatingIPs: [Int64: FloatingIPRecord] = [:]       // by address
+    var securityGroups: [String: SecurityGroupRecord] = [:]
+    /// Instances whose task worker is running: at most one worker per instance.
+    var busy: Set<String> = []
+    /// Bumped by every `dispatch`, so a worker that found the queue empty knows whether a
+    /// task arrived before it let go of the instance.
+    var kicks: [String: UInt64] = [:]
+    /// Orphan domains already reported (host/uuid), so the sweep reports each once.
+    var reportedOrphans: Set<String> = []
+    var waiters: [String: [UInt64: @Sendable (InstanceInfo?) -> Void]] = [:]
+    var nextWaiter: UInt64 = 0
+
+    mutating func put(_ r: InstanceRecord) {
+        if let old = instanceNames[r.id], old != r.name { instances[old] = nil }
+        instances[r.name] = r
+        instanceNames[r.id] = r.name
+    }
+
+    mutating func remove(instanceID: String) {
+        if let name = instanceNames.removeValue(forKey: instanceID) { instances[name] = nil }
+        ips[instanceID] = nil
+    }
+
+    func imageName(id: String) -> String? { images.values.first { $0.id == id }?.name }
+
+    /// The instances holding a claim on `host` (placed there, or keeping a resize's old
+    /// claim there), by name.
+    func instanceNames(on host: String) -> [String] {
+        instances.values.filter { $0.host == host || $0.oldHost == host }.map(\.name).sorted()
+    }
+
+    /// What an instance's claims are, for telling whether a transaction changed them.
+    static func claim(of r: InstanceRecord?) -> [String?] {
+        guard let r else { return [] }
+        return [r.host, "\(r.vcpus)/\(r.ramMb)/\(r.diskGb)", r.oldHost, "\(r.oldVcpus)/\(r.oldRamMb)/\(r.oldDiskGb)"]
+    }
+
+    /// The hosts an instance holds claims on.
+    static func claimedHosts(_ r: InstanceRecord?) -> Set<String> {
+        Set([r?.host, r?.oldHost].compactMap { $0 })
+    }
+
+    /// The tree's view of an instance record.
+    func info(_ r: InstanceRecord, consolePath: String) -> InstanceInfo {
+        let ips = (self.ips[r.id] ?? []).sorted { $0.address < $1.address }
+        var info = InstanceInfo(name: r.name, id: r.id, ownerUID: UInt32(r.ownerUid), project: r.project,
+                                vmState: r.vmState, taskState: r.taskState, powerState: r.powerState, fault: r.fault,
+                                host: r.host ?? "", ips: ips.map { IPv4Address(UInt32($0.address)).description },
+                                macs: ips.map(\.mac), image: r.imageName, flavor: r.flavor,
+                                created: Date(timeIntervalSince1970: r.created), domainXML: r.domainXml,
+                                consolePath: consolePath, group: r.groupName ?? "", availabilityZone: r.availabilityZone ?? "")
+        info.securityGroups = r.securityGroupNames
+        return info
+    }
+
+    /// The image a record names, by id.
+    func image(id: String) -> ImageInfo? { images.values.first { $0.id == id } }
+}
+
+/// A registered compute host and its live connection (Nova's compute service + node).
+struct HostRuntime: Sendable {
+    var record: HostRecord
+    var connection: (any ComputeConnection)?
+    var capacity: HostCapacity?
+    var lastError: String = ""
+    /// Health-check bookkeeping: consecutive failed reconnects and when to try next.
+    var failures = 0
+    var nextRetry = Date.distantPast
+
+    var state: HostState {
+        if !record.enabled { return .disabled }
+        return connection != nil && capacity != nil && !record.uri.isEmpty ? .up : .down
+    }
+}

@@ -1,0 +1,208 @@
+import CloudCore
+import CloudStore
+import Foundation
+import Logging
+import Synchronization
+
+/// The engine's small core, shared by every service: the store, the in-memory catalog,
+/// `/events`, change notices for the tree, and the one compare-and-set `commit` of an
+/// instance transaction. Services meet here and through the small protocols in
+/// `Services.swift`; none reaches into another's internals.
+///
+/// Lock order: `mutation` (serialises store writes with catalog updates) before `catalog`.
+final class EngineCore: @unchecked Sendable {
+    // @unchecked: every mutable field is a Mutex/NSLock or immutable after init.
+    let config: EngineConfiguration
+    let store: Store
+    let log: Logger
+    let catalog = Mutex(Catalog())
+    let mutation = NSLock()
+    let events: EventLog
+    /// When this engine started: a build resumed after a restart gets a full timeout.
+    let startedAt = Date().timeIntervalSince1970
+    private let notifyQueue = DispatchQueue(label: "cloudfs.engine.notify")
+    private let subscribers = Mutex<[@Sendable (ChangeNotice) -> Void]>([])
+    private let eventBuffer = Mutex<[String]>([])
+
+    /// Creates the state directories and opens the store. Throws `EIO` when they cannot be used.
+    init(config: EngineConfiguration, logger: Logger) throws(CloudError) {
+        self.config = config
+        log = logger
+        for dir in [config.stateDir, config.imagesDir, config.instancesDir] {
+            do { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) } catch {
+                throw CloudError.io("cannot create \(dir): \(error.localizedDescription)")
+            }
+        }
+        store = try Store(path: config.databasePath, busyTimeout: config.databaseBusyTimeout)
+        events = EventLog(history: try store.eventLines())
+        events.addSink { [weak self] line in self?.persistEvent(line) }
+    }
+
+    // MARK: notices
+
+    func subscribe(_ handler: @escaping @Sendable (ChangeNotice) -> Void) {
+        subscribers.withLock { $0.append(handler) }
+    }
+
+    /// Announces a change to subscribers on the notify queue (never in the caller's stack).
+    func announce(_ kind: ChangeNotice.Kind, _ name: String) {
+        let subs = subscribers.withLock { $0 }
+        guard !subs.isEmpty else { return }
+        let notice = ChangeNotice(kind, name)
+        notifyQueue.async { for s in subs { s(notice) } }
+    }
+
+    // MARK: events
+
+    /// Events are written to SQLite in batches on the notify queue, so a mutation does not
+    /// pay for a second transaction.
+    private func persistEvent(_ line: String) {
+        let first = eventBuffer.withLock { buf -> Bool in buf.append(line); return buf.count == 1 }
+        if first { notifyQueue.async { [weak self] in self?.flushEvents() } }
+    }
+
+    private func flushEvents() {
+        let lines = eventBuffer.withLock { buf -> [String] in let l = buf; buf.removeAll(); return l }
+        guard !lines.isEmpty else { return }
+        // Not `events.append`: a failed event write would queue another event to write.
+        do { try store.appendEvents(lines) } catch { log.error("cannot persist \(lines.count) event(s): \(error)") }
+    }
+
+    /// Waits until every event appended so far is in SQLite (behind any batch already taken).
+    func flushEventsNow() { notifyQueue.sync { flushEvents() } }
+
+    /// Writes a refusal to /events and returns the error for throwing.
+    @discardableResult
+    func refuse(_ error: CloudError, kind: String, object: String, caller: Caller) -> CloudError {
+        events.append(kind: "\(kind).refused", object: object,
+                      ["errno": error.errno.name, "pid": "\(caller.pid)", "uid": "\(caller.uid)", "reason": error.reason])
+        return error
+    }
+
+    /// Runs `body`; on a `CloudError`, records the refusal and rethrows it.
+    func refusing<T>(_ kind: String, _ object: String, _ caller: Caller,
+                     _ body: () throws(CloudError) -> T) throws(CloudError) -> T {
+        do { return try body() } catch { throw refuse(error, kind: kind, object: object, caller: caller) }
+    }
+
+    /// Records a failure that no caller is waiting for (a worker's storage or driver
+    /// error), so it is never lost: `KIND.failed OBJECT errno=… reason=…`.
+    func recordFailure(_ error: CloudError, kind: String, object: String, doing what: String) {
+        log.error("\(kind) \(object): \(what): \(error)")
+        events.append(kind: "\(kind).failed", object: object, ["while": what, "errno": error.errno.name, "reason": error.reason])
+    }
+
+    // MARK: writes
+
+    /// Runs one store write under the mutation lock and mirrors it in the catalog with
+    /// `apply`, so readers never see the catalog ahead of or behind SQLite.
+    @discardableResult
+    func write<T>(_ body: (Store) throws(CloudError) -> T,
+                  apply: (inout Catalog, T) -> Void = { _, _ in }) throws(CloudError) -> T {
+        mutation.lock(); defer { mutation.unlock() }
+        let result = try body(store)
+        catalog.withLock { apply(&$0, result) }
+        return result
+    }
+
+    /// A compare-and-set instance transaction (Nova's `instance.save(expected_task_state=)`):
+    /// runs `body` under the mutation lock; `nil` from it is a conflict (the row moved on or
+    /// is gone), a thrown error is a storage failure (`EIO` with SQLite's reason) and never
+    /// a conflict. An applied row is mirrored in the catalog with the claims it changed
+    /// (read back from the store's usage sums), then `event` is written (so a script that
+    /// ran `cat wait` finds the line), the change announced, and `wait`ers woken when the
+    /// instance became stable.
+    @discardableResult
+    func commit(_ body: (Store) throws(CloudError) -> InstanceRecord?,
+                event: ((InstanceRecord) -> Void)? = nil) throws(CloudError) -> Commit<InstanceRecord> {
+        mutation.lock()
+        let r: InstanceRecord?
+        do { r = try body(store) } catch { mutation.unlock(); throw error }
+        guard let r else { mutation.unlock(); return .conflict }
+        var wake: [@Sendable (InstanceInfo?) -> Void] = []
+        let before = catalog.withLock { c -> InstanceRecord? in
+            let before = c.instanceNames[r.id].flatMap { c.instances[$0] }
+            c.put(r)
+            if r.taskState == .none, let w = c.waiters.removeValue(forKey: r.name) { wake = Array(w.values) }
+            return before
+        }
+        if Catalog.claim(of: before) != Catalog.claim(of: r) {
+            refreshUsage(of: Catalog.claimedHosts(before).union(Catalog.claimedHosts(r)))
+        }
+        let info = wake.isEmpty ? nil : instanceInfo(r)
+        mutation.unlock()
+        event?(r)
+        announce(.instance, r.name)
+        for w in wake { w(info) }
+        return .applied(r)
+    }
+
+    /// Removes an instance's row (the end of a delete), its catalog entry and its claims,
+    /// and wakes its waiters with nothing. Returns false when the row was already gone.
+    func removeInstance(_ r: InstanceRecord) throws(CloudError) {
+        mutation.lock()
+        do { try store.deleteInstance(id: r.id) } catch { mutation.unlock(); throw error }
+        let wake = catalog.withLock { c -> [@Sendable (InstanceInfo?) -> Void] in
+            c.remove(instanceID: r.id)
+            return Array((c.waiters.removeValue(forKey: r.name) ?? [:]).values)
+        }
+        let hosts = Catalog.claimedHosts(r)
+        if !hosts.isEmpty { refreshUsage(of: hosts) }
+        mutation.unlock()
+        announce(.instance, r.name)
+        for w in wake { w(nil) }
+    }
+
+    /// Re-reads what the claims on `hosts` hold from the store's usage sums (the one place
+    /// they are added up). Call under the mutation lock, after the transaction that changed
+    /// them. A failed read marks the cached usage stale: the next snapshot reads it all.
+    func refreshUsage(of hosts: Set<String>) {
+        do {
+            let fresh = try store.usage(of: Array(hosts))
+            catalog.withLock { c in for h in hosts { c.usage[h] = fresh[h] ?? HostUsage() } }
+        } catch {
+            catalog.withLock { $0.usageStale = true }
+            recordFailure(error, kind: "store", object: hosts.sorted().joined(separator: ","), doing: "reading host usage")
+        }
+    }
+
+    /// Reloads every host's usage when a refresh failed earlier.
+    func reloadUsageIfStale() {
+        guard catalog.withLock({ $0.usageStale }) else { return }
+        mutation.lock(); defer { mutation.unlock() }
+        do {
+            let all = try store.usageByHost()
+            catalog.withLock { c in c.usage = all; c.usageStale = false }
+        } catch {
+            recordFailure(error, kind: "store", object: "-", doing: "reading host usage")
+        }
+    }
+
+    // MARK: lookups shared by the services
+
+    /// The instance with this id as the catalog has it now.
+    func instance(id: String) -> InstanceRecord? {
+        catalog.withLock { c in c.instanceNames[id].flatMap { c.instances[$0] } }
+    }
+
+    /// A setting as the catalog has it.
+    func setting(_ key: SettingKey) -> String? { catalog.withLock { $0.settings[key] } }
+
+    /// The tree's view of an instance record.
+    func instanceInfo(_ r: InstanceRecord) -> InstanceInfo {
+        catalog.withLock { c in c.info(r, consolePath: config.instanceDir(r.id) + "/console.log") }
+    }
+}
+
+/// The outcome of a compare-and-set commit: the row as written, or a conflict (the row
+/// no longer had the expected state, or is gone). Storage failures are thrown instead.
+enum Commit<T> {
+    case applied(T)
+    case conflict
+
+    /// The row when applied, nil on a conflict.
+    var applied: T? {
+        if case .applied(let t) = self { return t }
+        return nil
+    }
+}

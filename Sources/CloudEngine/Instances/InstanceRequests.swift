@@ -1,0 +1,191 @@
+import CloudCore
+import CloudStore
+import Foundation
+
+/// Nova's server actions and updates with Nova's preconditions (compute/api.py
+/// `check_instance_state`): an action not valid in the current state is refused with EBUSY
+/// and the reason; a locked instance refuses every action from non-admins (EPERM). An
+/// accepted request is a task row committed with the instance's new task_state, then
+/// dispatched to the task worker.
+extension InstanceService {
+    func perform(_ action: InstanceAction, on name: String, _ caller: Caller) throws(CloudError) {
+        let (r, fields) = try core.refusing("instance", name, caller) { () throws(CloudError) -> (InstanceRecord?, KeyValuePairs<String, String>) in
+            switch action {
+            case .power(let p):
+                let r = try target(name, caller, .operate)
+                try require(p.allowedFrom.contains(r.vmState) && r.host != nil, r, p.rawValue)
+                return (try queue(r, .power(p)) { $0.taskState = p.taskState }, ["action": p.rawValue, "uid": "\(caller.uid)"])
+            case .lock, .unlock:
+                // Nova's lock/unlock: the owner or an admin, locked or not.
+                let r = try target(name, caller, .change)
+                try core.commit { (s) throws(CloudError) in
+                    try s.update(instanceID: r.id, evenIfDeleting: true) { $0.locked = action == .lock }
+                }
+                return (nil, ["uid": "\(caller.uid)"])
+            case .rebuild:
+                return (try rebuild(name, image: nil, caller), [:])
+            case .confirmResize, .revertResize:
+                let r = try target(name, caller, .operate)
+                try require(r.vmState == .resized, r, action.verb)
+                let confirm = action == .confirmResize
+                let moved = try queue(r, confirm ? .confirmResize : .revertResize) {
+                    $0.taskState = confirm ? .resizeConfirming : .resizeReverting
+                }
+                return (moved, ["action": action.verb, "uid": "\(caller.uid)"])
+            case .migrate(let host):
+                let r = try target(name, caller, .operate)
+                try core.authorize(caller, .administer("migrate instances"), Self.ref(r))
+                if let host {
+                    guard ctx.hosts.hostExists(host) else { throw CloudError.notFound("no host named '\(host)'") }
+                    guard host != r.host else { throw CloudError.invalid("\(name) is already on \(host)") }
+                }
+                try require(r.vmState == .active && r.host != nil, r, "migrate")
+                return (try queue(r, .migrate(host: host)) { $0.taskState = .migrating }, ["from": r.host ?? "", "to": host ?? "(scheduler)"])
+            }
+        }
+        switch action {
+        case .lock, .unlock:
+            core.events.append(kind: action == .lock ? "instance.locked" : "instance.unlocked", object: name, fields)
+        case .migrate:
+            core.events.append(kind: "instance.migrating", object: name, fields)
+        case .rebuild:
+            break   // told by `rebuild`, which the image file shares
+        case .power, .confirmResize, .revertResize:
+            core.events.append(kind: "instance.action", object: name, fields)
+        }
+        if let r { worker.dispatch(r.id) }
+    }
+
+    func change(_ name: String, _ change: InstanceChange, _ caller: Caller) throws(CloudError) {
+        switch change {
+        case .securityGroups(let names): return try setSecurityGroups(name, names, caller)
+        case .floatingIP(let request):
+            return try core.refusing("instance", name, caller) { () throws(CloudError) in
+                try ctx.networks.setFloatingIP(of: try target(name, caller, .change), request, caller)
+            }
+        case .image(let image):
+            if let r = visible(name, caller), r.vmState != .building {
+                // A spawned instance: a new desired image rebuilds it.
+                let moved = try core.refusing("instance", name, caller) { () throws(CloudError) in
+                    try rebuild(name, image: image, caller)
+                }
+                return worker.dispatch(moved.id)
+            }
+        case .flavor(let flavor):
+            if let r = visible(name, caller), r.vmState != .building {
+                // A spawned instance: a new flavor resizes it.
+                return try resize(name, to: flavor, caller)
+            }
+        case .group: break
+        }
+        // The desired state of a build not scheduled yet.
+        let (field, value): (String, String)
+        switch change {
+        case .image(let v), .flavor(let v), .group(let v): (field, value) = (change.field, v)
+        default: return
+        }
+        try core.refusing("instance", name, caller) { () throws(CloudError) in
+            let r = try target(name, caller, .change)
+            guard r.taskState == .scheduling else {
+                throw CloudError.busy("\(field) can only be changed before the instance is scheduled")
+            }
+            let update: @Sendable (inout InstanceRecord) -> Void
+            switch change {
+            case .image(let v):
+                let img = try ctx.images.activeImage(named: v)
+                try Self.checkFits(Flavor(name: r.flavor, vcpus: r.vcpus, ramMB: r.ramMb, diskGB: r.diskGb), img)
+                update = { x in x.imageId = img.id; x.imageName = img.name }
+            case .flavor(let v):
+                let f = try flavor(v)
+                if let img = ctx.images.image(id: r.imageId) { try Self.checkFits(f, img) }
+                update = { x in x.flavor = f.name; x.vcpus = f.vcpus; x.ramMb = f.ramMB; x.diskGb = f.diskGB }
+            default:
+                if !value.isEmpty, core.catalog.withLock({ $0.groups[value] }) == nil {
+                    throw CloudError.notFound("no group named '\(value)'")
+                }
+                update = { x in x.groupName = value.isEmpty ? nil : value }
+            }
+            guard try core.commit({ (s) throws(CloudError) in
+                try s.update(instanceID: r.id, expecting: [.scheduling], update)
+            }).applied != nil else { throw CloudError.busy("the build has already moved on") }
+            if case .group = change {
+                for g in [r.groupName, value].compactMap({ $0 }) where !g.isEmpty { core.announce(.group, g) }
+            }
+        }
+        core.events.append(kind: "instance.updated", object: name, [field: value])
+    }
+
+    // MARK: the requests behind them
+
+    /// Refuses with `EBUSY` "cannot VERB NAME while it is STATUS" unless the instance is
+    /// idle and `allowed`.
+    private func require(_ allowed: Bool, _ r: InstanceRecord, _ verb: String) throws(CloudError) {
+        guard r.taskState == .none, allowed else {
+            throw CloudError.busy("cannot \(verb) \(r.name) while it is \(InstanceStatus.derive(vm: r.vmState, task: r.taskState).rawValue)")
+        }
+    }
+
+    /// Commits `task` with the instance's new task_state, only while it is idle; `EBUSY`
+    /// "is busy" when another request got there first.
+    private func queue(_ r: InstanceRecord, _ task: InstanceTask,
+                       _ change: @escaping @Sendable (inout InstanceRecord) -> Void) throws(CloudError) -> InstanceRecord {
+        guard let moved = try core.commit({ (s) throws(CloudError) in
+            try s.update(instanceID: r.id, expecting: [.none], queue: task, change)
+        }).applied else { throw CloudError.busy("\(r.name) is busy") }
+        return moved
+    }
+
+    /// Nova's rebuild request, from `ctl` (the current image) or a write to `image`.
+    private func rebuild(_ name: String, image imageName: String?, _ caller: Caller) throws(CloudError) -> InstanceRecord {
+        let r = try target(name, caller, .operate)
+        try require([.active, .stopped, .error].contains(r.vmState) && r.host != nil, r, "rebuild")
+        var chosen: ImageInfo?
+        if let imageName {
+            let img = try ctx.images.activeImage(named: imageName)
+            try Self.checkFits(Flavor(name: r.flavor, vcpus: r.vcpus, ramMB: r.ramMb, diskGB: r.diskGb), img)
+            chosen = img
+        }
+        let image = chosen
+        let moved = try queue(r, .rebuild) { x in
+            x.taskState = .rebuilding
+            if let image { x.imageId = image.id; x.imageName = image.name }
+        }
+        core.events.append(kind: "instance.action", object: name, ["action": "rebuild", "image": moved.imageName, "uid": "\(caller.uid)"])
+        return moved
+    }
+
+    /// Nova's resize request: a write to `flavor` of a spawned instance.
+    private func resize(_ name: String, to flavorName: String, _ caller: Caller) throws(CloudError) {
+        let r = try core.refusing("instance", name, caller) { () throws(CloudError) -> InstanceRecord in
+            let r = try target(name, caller, .operate)
+            let f = try flavor(flavorName)
+            try require([.active, .stopped].contains(r.vmState) && r.host != nil, r, "resize")
+            guard f.name != r.flavor else { throw CloudError.invalid("\(name) already has flavor \(f.name)") }
+            guard f.diskGB >= r.diskGb else {
+                throw CloudError.invalid("resize to a smaller disk is not allowed (\(r.diskGb) GB → \(f.diskGB) GB)")
+            }
+            if let img = ctx.images.image(id: r.imageId) { try Self.checkFits(f, img) }
+            return try queue(r, .resize(flavor: f.name)) { $0.taskState = .resizePrep }
+        }
+        core.events.append(kind: "instance.action", object: name, ["action": "resize", "flavor": flavorName, "uid": "\(caller.uid)"])
+        worker.dispatch(r.id)
+    }
+
+    /// `instances/NAME/security_groups`: each group must exist; applies at once to a
+    /// running instance.
+    private func setSecurityGroups(_ name: String, _ names: [String], _ caller: Caller) throws(CloudError) {
+        try core.refusing("instance", name, caller) { () throws(CloudError) in
+            let r = try target(name, caller, .operate)
+            for n in names where core.catalog.withLock({ $0.securityGroups[n] }) == nil {
+                throw CloudError.notFound("no security group named '\(n.prefix(80))'")
+            }
+            let joined = names.joined(separator: "\n")
+            guard try core.commit({ (s) throws(CloudError) in
+                try s.update(instanceID: r.id) { $0.securityGroups = joined }
+            }).applied != nil else { throw CloudError.busy("\(name) is being deleted") }
+        }
+        core.events.append(kind: "instance.security_groups", object: name,
+                           ["groups": names.isEmpty ? "-" : names.joined(separator: ","), "uid": "\(caller.uid)"])
+        try ctx.networks.securityGroupsChanged()
+    }
+}

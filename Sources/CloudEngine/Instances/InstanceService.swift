@@ -1,0 +1,193 @@
+import CloudCore
+import CloudStore
+import Foundation
+
+/// Nova's servers API: `/instances`. mkdir validates and records (the build runs later in
+/// the task worker), rmdir requests a delete, `ctl` and the writable files request actions
+/// with Nova's preconditions (InstanceRequests.swift), `wait` subscribes to the next
+/// stable state. Every request is authorized against the instance first.
+final class InstanceService: InstancesAPI, @unchecked Sendable {
+    // @unchecked: immutable after init.
+    let ctx: TaskContext
+    let worker: TaskWorker
+    /// Re-reads power states when a host comes back (set by `Engine`).
+    weak var reconciler: Reconciler?
+    var core: EngineCore { ctx.core }
+
+    init(ctx: TaskContext, worker: TaskWorker) { self.ctx = ctx; self.worker = worker }
+
+    /// How `authorize` sees an instance.
+    static func ref(_ r: InstanceRecord) -> ObjectRef {
+        ObjectRef("instance", r.name, ownerUID: UInt32(r.ownerUid), project: r.project, locked: r.locked)
+    }
+
+    // MARK: reads
+
+    func list(_ caller: Caller) -> [InstanceInfo] {
+        let consoleDir = core.config.instancesDir
+        return core.catalog.withLock { c in
+            c.instances.values.filter { core.visible(caller, Self.ref($0)) }
+                .map { c.info($0, consolePath: consoleDir + "/" + $0.id + "/console.log") }
+        }.sorted { $0.name < $1.name }
+    }
+
+    func get(_ name: String, _ caller: Caller) -> InstanceInfo? {
+        guard let r = visible(name, caller) else { return nil }
+        return core.instanceInfo(r)
+    }
+
+    /// The record behind `name`, if `caller` may see it.
+    func visible(_ name: String, _ caller: Caller) -> InstanceRecord? {
+        guard let r = core.catalog.withLock({ $0.instances[name] }), core.visible(caller, Self.ref(r)) else { return nil }
+        return r
+    }
+
+    /// The instance `caller` asks to act on with `access`: it exists (and is visible), and
+    /// `authorize` allows it. Throws `ENOENT`, `EACCES` or `EPERM`.
+    func target(_ name: String, _ caller: Caller, _ access: Access) throws(CloudError) -> InstanceRecord {
+        guard let r = visible(name, caller) else { throw CloudError.notFound("no instance named '\(name)'") }
+        try core.authorize(caller, access, Self.ref(r))
+        return r
+    }
+
+    func actions(_ name: String, _ caller: Caller) -> [String] {
+        guard let r = visible(name, caller) else { return [] }
+        let tasks: [TaskRecord]
+        do throws(CloudError) { tasks = try core.store.tasks(instanceID: r.id) } catch {
+            core.recordFailure(error, kind: "instance", object: name, doing: "reading its task history")
+            return ["the task history cannot be read: \(error.reason)"]
+        }
+        return tasks.map { t in
+            let what = t.kind + (t.command.argument.isEmpty ? "" : "(\(t.command.argument))")
+            let when = Timestamp.string(Date(timeIntervalSince1970: t.created))
+            return "\(t.id ?? 0) \(when) \(what) \(t.state.rawValue) step=\(t.step.isEmpty ? "-" : t.step)"
+                + (t.result.isEmpty ? "" : " \(t.result)")
+        }
+    }
+
+    func waitUntilStable(_ name: String, _ caller: Caller,
+                         _ completion: @escaping @Sendable (InstanceInfo?) -> Void) -> WaitToken {
+        guard visible(name, caller) != nil else {
+            DispatchQueue.global().async { completion(nil) }
+            return WaitToken {}
+        }
+        let consoleDir = core.config.instancesDir
+        let (id, ready) = core.catalog.withLock { c -> (UInt64?, InstanceInfo??) in
+            guard let r = c.instances[name] else { return (nil, .some(nil)) }
+            if r.taskState == .none { return (nil, .some(c.info(r, consolePath: consoleDir + "/" + r.id + "/console.log"))) }
+            c.nextWaiter += 1
+            c.waiters[name, default: [:]][c.nextWaiter] = completion
+            return (c.nextWaiter, nil)
+        }
+        if let ready { DispatchQueue.global().async { completion(ready) }; return WaitToken {} }
+        return WaitToken { [weak self] in
+            _ = self?.core.catalog.withLock { c in c.waiters[name]?.removeValue(forKey: id!) }
+        }
+    }
+
+    /// Waits registered and not yet answered (tests check that interrupted ones go).
+    var pendingWaits: Int { core.catalog.withLock { $0.waiters.values.reduce(0) { $0 + $1.count } } }
+
+    // MARK: create and delete
+
+    /// Nova's checks that a flavor can hold an image (FlavorMemoryTooSmall, FlavorDiskSmallerThanImage...).
+    static func checkFits(_ f: Flavor, _ img: ImageInfo) throws(CloudError) {
+        if f.ramMB < img.minRamMB {
+            throw CloudError.invalid("flavor \(f.name) has \(f.ramMB) MB of RAM, image \(img.name) needs min_ram \(img.minRamMB) MB")
+        }
+        if f.diskGB > 0 && f.diskGB < img.minDiskGB {
+            throw CloudError.invalid("flavor \(f.name) has a \(f.diskGB) GB disk, image \(img.name) needs min_disk \(img.minDiskGB) GB")
+        }
+        if f.diskGB > 0 && Int64(f.diskGB) << 30 < img.virtualSize {
+            throw CloudError.invalid("flavor \(f.name)'s \(f.diskGB) GB disk is smaller than image \(img.name) (\(img.virtualSize) bytes)")
+        }
+    }
+
+    /// A flavor by name, as an instance request names it.
+    func flavor(_ name: String) throws(CloudError) -> Flavor {
+        guard let f = core.catalog.withLock({ $0.flavors[name] }) else { throw CloudError.notFound("no flavor named '\(name)'") }
+        return f
+    }
+
+    func create(_ name: String, _ caller: Caller) throws(CloudError) -> InstanceInfo {
+        let rec = try core.refusing("instance", name, caller) { () throws(CloudError) -> InstanceRecord in
+            try ObjectName.validate(name, kind: "instance")
+            try core.authorize(caller, .create, ObjectRef("instance", name))
+            if core.catalog.withLock({ $0.instances[name] }) != nil { throw CloudError.exists("instance '\(name)' already exists") }
+            let img = try ctx.images.bootImage()
+            let flavorName = ctx.settings.defaultValue(.flavor)
+            guard let flavor = core.catalog.withLock({ $0.flavors[flavorName] }) else {
+                throw CloudError.notFound("the default flavor '\(flavorName)' does not exist")
+            }
+            try Self.checkFits(flavor, img)
+            let project = core.project(of: caller)
+            try ctx.networks.checkFixedIPsLeft(project: project)
+            var rec = InstanceRecord(id: UUID().uuidString.lowercased(), name: name, ownerUID: caller.uid,
+                                     project: project, image: img, flavor: flavor, created: Date())
+            let group = ctx.settings.defaultValue(.group)
+            if !group.isEmpty { rec.groupName = group }
+            let zone = ctx.settings.defaultValue(.availabilityZone)
+            if !zone.isEmpty { rec.availabilityZone = zone }
+            let new = rec
+            try core.write({ (s) throws(CloudError) in try s.insertInstance(new) }) { c, _ in c.put(new) }
+            CrashPoints.pass("create.committed")
+            return rec
+        }
+        core.events.append(kind: "instance.created", object: name, ["id": rec.id, "image": rec.imageName, "flavor": rec.flavor,
+                                                                   "uid": "\(caller.uid)", "pid": "\(caller.pid)"])
+        core.announce(.instance, name)
+        if let g = rec.groupName { core.announce(.group, g) }
+        worker.dispatch(rec.id)
+        return core.instanceInfo(rec)
+    }
+
+    func delete(_ name: String, _ caller: Caller) throws(CloudError) {
+        let marked = try core.refusing("instance", name, caller) { () throws(CloudError) -> InstanceRecord? in
+            let r = try target(name, caller, .operate)
+            if r.deleteRequested { return nil }   // a delete is already under way
+            return try core.commit { (s) throws(CloudError) in try s.requestDelete(instanceID: r.id) }.applied
+        }
+        guard let marked else { return }
+        core.events.append(kind: "instance.deleting", object: name, ["from": marked.vmState.rawValue, "uid": "\(caller.uid)"])
+        // One worker per instance: a running task notices the request and stops; the
+        // delete task then runs next.
+        worker.dispatch(marked.id)
+    }
+}
+
+/// What the host service tells the instances.
+extension InstanceService: HostEvents {
+    func hostWentDown(_ host: String) {
+        let ids = core.catalog.withLock { c in c.instances.values.filter { $0.host == host }.map(\.id) }
+        for id in ids {
+            do throws(CloudError) {
+                try core.commit { (s) throws(CloudError) in try s.update(instanceID: id) { $0.powerState = .nostate } }
+            } catch {
+                core.recordFailure(error, kind: "instance", object: core.instance(id: id)?.name ?? id, doing: "marking its power state unknown")
+            }
+        }
+    }
+
+    func hostCameBack(_ host: String) {
+        MoveTask(ctx: ctx).destroyEvacuatedDomains(on: host)
+        guard let conn = ctx.hosts.connection(forHost: host) else { return }
+        do throws(CloudError) { reconciler?.syncHost(host, domains: try conn.listDomains()) } catch {
+            core.recordFailure(error, kind: "host", object: host, doing: "listing domains after it came back")
+        }
+    }
+
+    func evacuate(host: String) throws(CloudError) -> Int {
+        let ids = core.catalog.withLock { c in c.instances.values.filter { $0.host == host && $0.taskState == .none }.map(\.id) }
+        var count = 0
+        for id in ids {
+            guard try core.commit({ (s) throws(CloudError) in
+                try s.update(instanceID: id, expecting: [.none], queue: .evacuate) { $0.taskState = .rebuilding }
+            }).applied != nil else { continue }
+            worker.dispatch(id)
+            count += 1
+        }
+        return count
+    }
+
+    func instances(on host: String) -> [String] { core.catalog.withLock { $0.instanceNames(on: host) } }
+}

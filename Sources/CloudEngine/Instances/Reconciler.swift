@@ -1,0 +1,222 @@
+import CloudCore
+import CloudStore
+import Foundation
+
+/// Nova's periodic tasks and event handling: `_sync_power_states` (driven by libvirt
+/// lifecycle events, with a sweep every `sync_power_state_interval` as backstop),
+/// `_cleanup_running_deleted_instances` (domains no instance owns: reported, and reaped
+/// when `running_deleted_instance_action` is `reap`), `_check_instance_build_time`
+/// (`instance_build_timeout`) and `_poll_unconfirmed_resizes` (`resize_confirm_window`).
+final class Reconciler: @unchecked Sendable {
+    // @unchecked: immutable after init.
+    let ctx: TaskContext
+    /// Queues the tasks the sweep starts (set by `Engine`).
+    let dispatch: @Sendable (String) -> Void
+    let queue = DispatchQueue(label: "cloudfs.engine.reconcile")
+    private var core: EngineCore { ctx.core }
+
+    init(ctx: TaskContext, dispatch: @escaping @Sendable (String) -> Void) { self.ctx = ctx; self.dispatch = dispatch }
+
+    /// Runs `reconcile` every `sync_power_state_interval` seconds until the reconciler is gone.
+    func start() {
+        let interval = max(1, ctx.settings.seconds(.syncPowerStateInterval))
+        queue.asyncAfter(deadline: .now() + interval) { [weak self] in
+            guard let self else { return }
+            reconcile()
+            start()
+        }
+    }
+
+    /// Subscribes to a fresh connection's lifecycle events: each one syncs that instance.
+    func observe(_ conn: any ComputeConnection, host: String) {
+        // The callback runs on libvirt's event thread: it must never hold the last reference
+        // to the engine (its deinit closes connections, which waits for that thread).
+        let queue = self.queue
+        conn.observeLifecycle { [weak self] uuid in
+            queue.async { [weak self] in self?.lifecycleChanged(uuid: uuid, host: host) }
+        }
+    }
+
+    private func lifecycleChanged(uuid: String, host: String) {
+        guard let r = core.instance(id: uuid), r.host == host, Self.idle(r),
+              let conn = ctx.hosts.connection(forHost: host) else { return }
+        let observed: PowerState?
+        do throws(CloudError) { observed = try conn.powerState(uuid: uuid) } catch { return }   // EIO: the sweep retries
+        commit([decide(observed: observed, for: r, host: host)].compactMap { $0 })
+    }
+
+    /// Runs one sweep now, on the reconcile queue, and returns when it is done.
+    func reconcileNow() { queue.sync { reconcile() } }
+
+    /// One sweep over every connected host, then the time-based checks.
+    private func reconcile() {
+        for (host, conn) in ctx.hosts.connectedHosts() {
+            let domains: [DomainSummary]
+            do throws(CloudError) { domains = try conn.listDomains() } catch { continue }   // the health check takes it down
+            syncHost(host, domains: domains)
+            handleOrphans(domains, on: host, conn: conn)
+        }
+        timeOutBuilds()
+        confirmOverdueResizes()
+    }
+
+    /// Syncs every idle instance of `host` against one listing of its domains, committing
+    /// all changes in one transaction (a restart with 1,000 instances pays for one).
+    func syncHost(_ host: String, domains: [DomainSummary]) {
+        var seen: [String: PowerState] = [:]
+        for d in domains { seen[d.uuid.lowercased()] = d.power }
+        let mine = core.catalog.withLock { c in c.instances.values.filter { $0.host == host } }
+        commit(mine.filter(Self.idle).compactMap { r in decide(observed: seen[r.id], for: r, host: host) })
+    }
+
+    /// Every idle instance of a host that went down: power state unknown.
+    func hostDown(_ host: String) {
+        let mine = core.catalog.withLock { c in c.instances.values.filter { $0.host == host && Self.idle($0) } }
+        commit(mine.compactMap { r in
+            r.powerState == .nostate ? nil : PowerSync(record: r, vm: r.vmState, power: .nostate, fault: r.fault, note: "host down")
+        })
+    }
+
+    /// No task runs or waits: every queued task set task_state in its own transaction, and
+    /// a sync commits only while task_state is still `none` (compare-and-set).
+    static func idle(_ r: InstanceRecord) -> Bool { r.taskState == .none && !r.deleteRequested }
+
+    // MARK: power state
+
+    /// One instance's change from a power-state sync.
+    struct PowerSync {
+        var record: InstanceRecord
+        var vm: VmState
+        var power: PowerState
+        var fault: String
+        var note: String
+    }
+
+    /// Nova's `_sync_instance_power_state` for an idle instance: the hypervisor's view wins
+    /// for a guest that stopped, paused or vanished behind our back; a guest running while
+    /// the instance is SHUTOFF is powered off again (the stored vm_state is the intent).
+    /// Returns nil when nothing changes.
+    private func decide(observed: PowerState?, for r: InstanceRecord, host: String) -> PowerSync? {
+        var vm = r.vmState
+        var fault = r.fault
+        var power = observed ?? .nostate
+        var note = ""
+        switch (r.vmState, observed) {
+        case (_, nil):
+            fault = "the domain is missing on host \(host); start or reboot hard re-creates it"
+            if r.vmState == .active || r.vmState == .paused { vm = .stopped }
+            note = "domain missing"
+        case (.active, .shutdown?), (.active, .crashed?), (.paused, .shutdown?), (.paused, .crashed?):
+            vm = .stopped; note = "the guest stopped behind cloudfs's back"
+        case (.active, .paused?): vm = .paused; note = "the guest was paused behind cloudfs's back"
+        case (.paused, .running?): vm = .active; note = "the guest was resumed behind cloudfs's back"
+        case (.stopped, .running?), (.stopped, .paused?):
+            if let conn = ctx.hosts.connection(forHost: host) {
+                do throws(CloudError) {
+                    try conn.perform(.powerOff, uuid: r.id)
+                    note = "the guest was running while the instance is SHUTOFF; powered it off"
+                    power = .shutdown
+                } catch {
+                    core.recordFailure(error, kind: "instance", object: r.name, doing: "powering off a guest that should be stopped")
+                }
+            }
+        default: break
+        }
+        if observed != nil && fault.hasPrefix("the domain is missing") { fault = "" }
+        guard vm != r.vmState || power != r.powerState || fault != r.fault else { return nil }
+        return PowerSync(record: r, vm: vm, power: power, fault: fault, note: note)
+    }
+
+    /// Commits power-state syncs in one transaction, each only if its instance is still
+    /// idle, then mirrors them in the catalog and writes their events.
+    private func commit(_ syncs: [PowerSync]) {
+        guard !syncs.isEmpty else { return }
+        let rows: [InstanceRecord]
+        do throws(CloudError) {
+            rows = try core.write({ (s) throws(CloudError) in
+                try s.updateEach(syncs.map { sync in
+                    (sync.record.id, { (x: inout InstanceRecord) in x.vmState = sync.vm; x.powerState = sync.power; x.fault = sync.fault })
+                }, expecting: [.none])
+            }) { c, rows in for r in rows { c.put(r) } }
+        } catch {
+            return core.recordFailure(error, kind: "store", object: "-", doing: "committing \(syncs.count) power state(s)")
+        }
+        let byID = Dictionary(syncs.map { ($0.record.id, $0) }, uniquingKeysWith: { a, _ in a })
+        for x in rows {
+            guard let s = byID[x.id] else { continue }
+            let status = InstanceStatus.derive(vm: x.vmState, task: x.taskState).rawValue
+            if s.note == "domain missing" {
+                core.events.append(kind: "instance.missing", object: x.name, ["host": x.host ?? "?", "status": status])
+            } else {
+                core.events.append(kind: "instance.power_synced", object: x.name,
+                                   ["power": x.powerState.rawValue, "status": status, "note": s.note.isEmpty ? "-" : s.note])
+            }
+            core.announce(.instance, x.name)
+        }
+    }
+
+    // MARK: orphans, timeouts, resizes
+
+    /// Domains named like this cloud's (`cloudfs-ID-`) that no instance on this host owns.
+    private func handleOrphans(_ domains: [DomainSummary], on host: String, conn: any ComputeConnection) {
+        let action = ctx.settings.configValue(.runningDeletedInstanceAction)
+        guard action != "noop" else { return }
+        let owned = core.catalog.withLock { c -> Set<String> in
+            Set(c.instances.values.filter { $0.host == host || $0.taskState != .none || c.busy.contains($0.id) }.map(\.id))
+        }
+        let prefix = ctx.guests.domainPrefix
+        for d in domains where d.name.hasPrefix(prefix) && !owned.contains(d.uuid.lowercased()) {
+            let uuid = d.uuid.lowercased()
+            let first = core.catalog.withLock { $0.reportedOrphans.insert(host + "/" + uuid).inserted }
+            if action == "reap" {
+                do throws(CloudError) {
+                    try conn.destroy(uuid: uuid)
+                    core.events.append(kind: "host.orphan_reaped", object: host, ["domain": d.name, "power": d.power.rawValue])
+                } catch {
+                    if first { core.events.append(kind: "host.orphan_domain", object: host, ["domain": d.name, "reason": error.reason]) }
+                }
+            } else if first {
+                core.events.append(kind: "host.orphan_domain", object: host, ["domain": d.name, "power": d.power.rawValue])
+            }
+        }
+    }
+
+    /// Builds running longer than `instance_build_timeout` go to ERROR (their worker's
+    /// later steps then fail their compare-and-set, and the sweep reaps a late domain).
+    private func timeOutBuilds() {
+        let limit = ctx.settings.seconds(.instanceBuildTimeout)
+        guard limit > 0 else { return }
+        let now = Date().timeIntervalSince1970
+        let startedAt = core.startedAt
+        let stuck = core.catalog.withLock { c in
+            c.instances.values.filter { $0.vmState == .building && !$0.deleteRequested && now - max($0.created, startedAt) > limit }
+        }
+        for r in stuck {
+            do throws(CloudError) { try BuildTask(ctx: ctx).fail(r.id, "Instance build timed out after \(Int(limit)) s (instance_build_timeout)") } catch {
+                core.recordFailure(error, kind: "instance", object: r.name, doing: "ending a timed-out build")
+            }
+        }
+    }
+
+    /// Resizes waiting longer than `resize_confirm_window` are confirmed.
+    private func confirmOverdueResizes() {
+        let window = ctx.settings.seconds(.resizeConfirmWindow)
+        guard window > 0 else { return }
+        let now = Date().timeIntervalSince1970
+        let due = core.catalog.withLock { c in
+            c.instances.values.filter { $0.vmState == .resized && $0.taskState == .none && now - ($0.resizedAt ?? now) >= window }
+        }
+        for r in due {
+            do throws(CloudError) {
+                guard try core.commit({ (s) throws(CloudError) in
+                    try s.update(instanceID: r.id, expecting: [.none], queue: .confirmResize) { $0.taskState = .resizeConfirming }
+                }).applied != nil else { continue }
+            } catch {
+                core.recordFailure(error, kind: "instance", object: r.name, doing: "queueing the automatic confirm-resize")
+                continue
+            }
+            core.events.append(kind: "instance.resize_auto_confirm", object: r.name, ["after_s": "\(Int(window))"])
+            dispatch(r.id)
+        }
+    }
+}

@@ -1,0 +1,303 @@
+import CloudCore
+import CloudNetwork
+import CloudStore
+import Foundation
+
+/// nova-network's networks (`nova-manage network create` as `mkdir /networks/NAME` plus
+/// field writes) and its fixed IPs: `allocate_for_instance` as the build's network step,
+/// in the same transaction that moves the build on, and the release on delete or failure.
+final class NetworkService: NetworksAPI, NetworkProvider, @unchecked Sendable {
+    // @unchecked: immutable after init (the weak reference is set once by `Engine`).
+    let core: EngineCore
+    let host: NetworkHost
+    /// `/defaults/network` (SettingsService).
+    let settings: any SettingsReader
+    /// Instances' floating IP writes go there (set by `Engine`).
+    weak var floating: FloatingIPService?
+
+    init(core: EngineCore, host: NetworkHost, settings: any SettingsReader) {
+        self.core = core; self.host = host; self.settings = settings
+    }
+
+    static func ref(_ name: String) -> ObjectRef { ObjectRef("network", name) }
+
+    /// The `default` flatdhcp network (10.0.0.0/16 on br100), then every network.
+    func load() throws(CloudError) {
+        try core.store.ensureNetwork(NetworkSpec.defaultNetwork.record)
+        let networks = try core.store.networks()
+        let ips = try core.store.fixedIPs()
+        core.catalog.withLock { c in
+            for n in networks { c.networks[n.name] = n }
+            for ip in ips { c.ips[ip.instanceId, default: []].append(ip) }
+        }
+    }
+
+    // MARK: NetworksAPI
+
+    func list(_ caller: Caller) -> [NetworkInfo] {
+        core.catalog.withLock { c in c.networkSpecs().map { info($0, c) } }.filter { core.visible(caller, Self.ref($0.name)) }
+    }
+
+    func get(_ name: String, _ caller: Caller) -> NetworkInfo? {
+        guard core.visible(caller, Self.ref(name)) else { return nil }
+        return core.catalog.withLock { c in c.networkSpec(named: name).map { info($0, c) } }
+    }
+
+    private func info(_ s: NetworkSpec, _ c: Catalog) -> NetworkInfo {
+        let ips = c.ips.values.joined().filter { $0.network == s.name }.sorted { $0.address < $1.address }
+        let leases = ips.map { "\(IPv4Address(UInt32($0.address))) \($0.mac) \(c.instanceNames[$0.instanceId] ?? $0.instanceId)" }
+        var fields: [String: String] = [:]
+        for f in NetworkField.allCases { fields[f.rawValue] = s.text(of: f) }
+        return NetworkInfo(name: s.name, fields: fields, leases: leases,
+                           free: s.freeCount(used: Set(ips.map { IPv4Address(UInt32($0.address)) })))
+    }
+
+    func create(_ name: String, _ caller: Caller) throws(CloudError) {
+        let spec = try core.refusing("network", name, caller) { () throws(CloudError) -> NetworkSpec in
+            try ObjectName.validate(name, kind: "network")
+            try core.authorize(caller, .administer("create networks"), Self.ref(name))
+            var made: NetworkSpec?
+            try core.write({ (s) throws(CloudError) in
+                let others = core.catalog.withLock { $0.networkSpecs() }
+                guard !others.contains(where: { $0.name == name }) else { throw CloudError.exists("network '\(name)' already exists") }
+                let spec = try Self.freshSpec(name, beside: others)
+                try s.insertNetwork(spec.record)
+                made = spec
+            }) { c, _ in if let made { c.networks[name] = made.record } }
+            return made!
+        }
+        core.events.append(kind: "network.created", object: name, ["cidr": spec.cidr.description, "bridge": spec.bridge, "uid": "\(caller.uid)"])
+        core.announce(.network, name)
+    }
+
+    /// A new network's starting point: flatdhcp on the first 10.X.Y.0/24 and `brN` bridge
+    /// no other network uses (fields are then written one by one, like configfs).
+    static func freshSpec(_ name: String, beside others: [NetworkSpec]) throws(CloudError) -> NetworkSpec {
+        let bridges = Set(others.map(\.bridge))
+        let bridge = (101...4095).lazy.map { "br\($0)" }.first { !bridges.contains($0) } ?? "br-\(name.prefix(12))"
+        for n in UInt32(1 << 8)..<UInt32(1 << 16) {
+            let cidr = try IPv4Network(cidr: "\(IPv4Address(0x0A00_0000 | n << 8))/24")
+            let s = NetworkSpec(name: name, mode: .flatdhcp, cidr: cidr, bridge: bridge)
+            do throws(CloudError) { try s.validate(against: others); return s } catch { continue }   // overlaps: the next /24
+        }
+        throw CloudError.noSpace("no free 10.x.y.0/24 is left for a new network")
+    }
+
+    func delete(_ name: String, _ caller: Caller) throws(CloudError) {
+        let spec = try core.refusing("network", name, caller) { () throws(CloudError) -> NetworkSpec in
+            try core.authorize(caller, .administer("remove networks"), Self.ref(name))
+            guard let s = core.catalog.withLock({ $0.networkSpec(named: name) }) else { throw CloudError.notFound("no network named '\(name)'") }
+            try core.write({ (st) throws(CloudError) in try st.deleteNetwork(name) }) { c, _ in c.networks[name] = nil }
+            return s
+        }
+        do throws(CloudError) { try host.remove(spec) } catch {
+            core.events.append(kind: "network.error", object: name, ["reason": error.reason])
+        }
+        core.events.append(kind: "network.deleted", object: name, ["uid": "\(caller.uid)"])
+        core.announce(.network, name)
+    }
+
+    func change(_ name: String, _ field: NetworkField, _ value: String, _ caller: Caller) throws(CloudError) {
+        let (spec, old) = try core.refusing("network", "\(name)/\(field.rawValue)", caller) { () throws(CloudError) -> (NetworkSpec, String?) in
+            try core.authorize(caller, .administer("change networks"), Self.ref(name))
+            guard core.catalog.withLock({ $0.networks[name] }) != nil else { throw CloudError.notFound("no network named '\(name)'") }
+            var result: (NetworkSpec, String?)?
+            try core.write({ (st) throws(CloudError) in
+                let (current, others, held) = core.catalog.withLock { c in
+                    (c.networkSpec(named: name), c.networkSpecs().filter { $0.name != name },
+                     (c.networkInUse(name), c.floatingIPs.values.contains { $0.pool == name }))
+                }
+                guard var s = current else { throw CloudError.notFound("no network named '\(name)'") }
+                if held.0, field != .dns, field != .floatingRange {
+                    throw CloudError.busy("network '\(name)' has leases: its \(field.rawValue) cannot change until they are released")
+                }
+                if held.1, field == .floatingRange {
+                    throw CloudError.busy("floating IPs of network '\(name)' are allocated: release them first")
+                }
+                let before = s.project
+                try s.set(field, from: Array(value.utf8))
+                if field == .project, let p = s.project, p != before, let owned = others.first(where: { $0.project == p }) {
+                    // VlanManager: one vlan network (bridge, subnet) per project.
+                    throw CloudError.busy("project \(p) already has vlan network \(owned.name)")
+                }
+                if field == .mode, s.mode == .vlan, s.vlan == nil {
+                    // VlanManager numbers networks from `vlan_start` (100): take the first free
+                    // id, so `echo vlan > mode` works without a vlan written first.
+                    let used = Set(others.compactMap { $0.mode == .vlan ? $0.vlan : nil })
+                    if let id = (100...NetworkSpec.vlanRange.upperBound).first(where: { !used.contains($0) }) {
+                        try s.set(.vlan, text: "\(id)")
+                    }
+                }
+                try s.validate(against: others)
+                try st.updateNetwork(s.record)
+                result = (s, before)
+            }) { c, _ in if let r = result { c.networks[name] = r.0.record } }
+            return result!
+        }
+        core.events.append(kind: "network.updated", object: name, [field.rawValue: value])
+        if spec.project != old {
+            if let old { core.events.append(kind: "network.disassociated", object: name, ["project": old, "uid": "\(caller.uid)"]) }
+            if let p = spec.project { core.events.append(kind: "network.associated", object: name, ["project": p, "uid": "\(caller.uid)"]) }
+        }
+        core.announce(.network, name)
+        // On demand: a vlan network's interface, bridge and dnsmasq appear once it is
+        // associated with a project (or used), never for an unassigned one.
+        if host.isManaged, spec.mode == .flat || spec.floatingRange != nil || spec.project != nil
+            || core.catalog.withLock({ $0.networkInUse(name) }) {
+            host.applyRecording(spec)
+        }
+    }
+
+    // MARK: fixed IPs (NetworkProvider)
+
+    /// Which network a build takes its fixed IP from, nova-network's VlanManager rule:
+    /// - a project that owns a vlan network (`/networks/NAME/project`) always uses it;
+    /// - otherwise, when the requested network (`/defaults/network`) is in vlan mode, the
+    ///   project gets the unassigned vlan network with the lowest vlan id, associated in the
+    ///   transaction that allocates the fixed IP (`project_get_networks(associate=True)`);
+    /// - otherwise the requested network itself (flat, flatdhcp), shared by every project.
+    /// Associations outlive instances: only the admin dissociates (an empty `project` write).
+    enum Plan {
+        case network(NetworkSpec)
+        /// The project and the vlan networks it may use: its own and the unassigned ones,
+        /// lowest vlan id first.
+        case project(String, [NetworkSpec])
+    }
+
+    func plan(for project: String) throws(CloudError) -> Plan {
+        let netName = settings.defaultValue(.network)
+        let all = core.catalog.withLock { $0.networkSpecs() }
+        let vlans = all.filter { $0.mode == .vlan && ($0.project == nil || $0.project == project) }
+            .sorted { ($0.vlan ?? 0, $0.name) < ($1.vlan ?? 0, $1.name) }
+        let requested = all.first { $0.name == netName }
+        if vlans.contains(where: { $0.project == project }) || requested?.mode == .vlan {
+            return .project(project, vlans)
+        }
+        guard let requested else { throw CloudError.notFound("no network named '\(netName)'") }
+        return .network(requested)
+    }
+
+    func checkFixedIPsLeft(project: String) throws(CloudError) {
+        let target: NetworkSpec
+        let planned: Plan
+        // A default network that does not exist is the build's to report (in `fault`).
+        do throws(CloudError) { planned = try plan(for: project) } catch { return }
+        switch planned {
+        case .network(let s): target = s
+        case .project(let p, let vlans):
+            if let mine = vlans.first(where: { $0.project == p }) { target = mine }
+            else if vlans.isEmpty { throw CloudError.noSpace("No more networks available for project \(p)") }
+            else { return }
+        }
+        let used = core.catalog.withLock { c in Set(c.ips.values.joined().filter { $0.network == target.name }.map { IPv4Address(UInt32($0.address)) }) }
+        if target.freeCount(used: used) == 0 {
+            throw CloudError.noSpace("No more fixed IPs in network \(target.name) (\(target.cidr)): all \(target.allocatableCount) addresses are in use")
+        }
+    }
+
+    /// The build's network step: nova-network's allocate_for_instance on the network
+    /// `plan` picks (associating a vlan network with the project when it has none),
+    /// committed with the move to `spawning`; then, when the host's networking is managed,
+    /// the network is set up on demand and dnsmasq learns the MAC → IP binding before the
+    /// guest can ask for it.
+    func allocate(for r: InstanceRecord) throws(CloudError) -> Commit<InstanceRecord> {
+        var got: (ip: FixedIPRecord, spec: NetworkSpec, associated: Bool)?
+        let plan = try plan(for: r.project)
+        let outcome = try core.commit { (s) throws(CloudError) -> InstanceRecord? in
+            switch plan {
+            case .network(let spec):
+                guard let bounds = spec.allocatableBounds else {
+                    throw CloudError.noSpace("No more fixed IPs in network \(spec.name): it has no allocatable address")
+                }
+                guard let (inst, ip) = try s.allocateFixedIPForBuild(
+                    instanceID: r.id, network: spec.name, range: bounds, reserved: spec.reserved(in: bounds),
+                    mac: { MACAddress.random() }) else { return nil }
+                core.catalog.withLock { $0.ips[r.id] = [ip] }
+                got = (ip, spec, false)
+                return inst
+            case .project(let project, let vlans):
+                let choices = vlans.compactMap { s in
+                    s.allocatableBounds.map { FixedIPChoice(network: s.name, range: $0, reserved: s.reserved(in: $0)) }
+                }
+                guard let (inst, ip, associated) = try s.allocateProjectFixedIPForBuild(
+                    instanceID: r.id, project: project, candidates: choices, mac: { MACAddress.random() }) else { return nil }
+                core.catalog.withLock { c in
+                    c.ips[r.id] = [ip]
+                    if let associated { c.networks[associated]?.project = project }
+                }
+                guard var spec = vlans.first(where: { $0.name == ip.network }) else { return inst }
+                spec.project = project
+                got = (ip, spec, associated != nil)
+                return inst
+            }
+        }
+        guard case .applied = outcome, let (ip, spec, associated) = got else { return outcome }
+        if associated {
+            core.events.append(kind: "network.associated", object: spec.name, ["project": r.project, "instance": r.name])
+        }
+        core.events.append(kind: "instance.networked", object: r.name,
+                           ["ip": IPv4Address(UInt32(ip.address)).description, "mac": ip.mac, "network": spec.name])
+        core.announce(.network, spec.name)
+        CrashPoints.pass("build.networked")
+        try host.apply(spec)
+        try host.applyRuleset()
+        return outcome
+    }
+
+    func release(_ r: InstanceRecord) throws(CloudError) -> Bool {
+        let held = core.catalog.withLock { $0.ips[r.id] ?? [] }
+        if !held.isEmpty {
+            try core.write({ (s) throws(CloudError) in try s.releaseFixedIPs(instanceID: r.id) }) { c, _ in c.ips[r.id] = nil }
+        }
+        // nova-network's deallocate_for_instance: auto-assigned floating IPs go, others are
+        // disassociated.
+        let touched = try core.write({ (s) throws(CloudError) -> ([Int64], [FloatingIPRecord]) in
+            let touched = try s.releaseFloatingIPs(instanceID: r.id)
+            return (touched, touched.isEmpty ? [] : try s.floatingIPs())
+        }) { c, result in
+            if !result.0.isEmpty { c.floatingIPs = Dictionary(uniqueKeysWithValues: result.1.map { ($0.address, $0) }) }
+        }.0
+        let networks = Set(held.map(\.network)).sorted()
+        for n in networks { core.announce(.network, n) }
+        for a in touched { core.announce(.floatingIP, IPv4Address(UInt32(a)).description) }
+        if host.isManaged {
+            do throws(CloudError) {
+                try host.syncBindings(networks)
+                try host.applyRuleset()
+            } catch {
+                core.events.append(kind: "network.error", object: r.name, ["reason": error.reason])
+            }
+        }
+        return !held.isEmpty
+    }
+
+    // MARK: the guest's side (NetworkProvider)
+
+    /// The guest's NIC (a tap on the network's bridge when the host's networking is
+    /// managed, else a user-mode NIC) and the kernel command line words for direct kernel
+    /// boot: `cloudfs.dhcp=1` when dnsmasq serves the guest (flatdhcp and vlan, managed),
+    /// else the address injected as `cloudfs.ip=A/P cloudfs.gw=G` (flat: nova's injected
+    /// network configuration).
+    func guestNetwork(for r: InstanceRecord) -> (nics: [NICSpec], cmdline: String?) {
+        guard let (ip, s) = core.catalog.withLock({ c in c.ips[r.id]?.first.map { ($0, c.networkSpec(named: $0.network)) } }) else {
+            return ([], nil)
+        }
+        let addr = IPv4Address(UInt32(ip.address))
+        var nic = NICSpec(mac: ip.mac, ip: addr.description)
+        guard let s else { return ([nic], "cloudfs.ip=\(addr) cloudfs.name=\(r.name)") }
+        if host.isManaged {
+            nic.bridge = s.bridge
+            nic.interfaceName = ManagedNetworking.tapName(instanceID: r.id)
+        }
+        let words = host.isManaged && s.mode.usesDHCP ? "cloudfs.dhcp=1 cloudfs.name=\(r.name)"
+            : "cloudfs.ip=\(addr)/\(s.cidr.prefix) cloudfs.gw=\(s.gateway) cloudfs.name=\(r.name)"
+        return ([nic], words)
+    }
+
+    func securityGroupsChanged() throws(CloudError) { try host.applyRuleset() }
+
+    func setFloatingIP(of r: InstanceRecord, _ request: FloatingIPRequest, _ caller: Caller) throws(CloudError) {
+        guard let floating else { throw CloudError.io("the floating IP service is not running") }
+        try floating.setInstanceFloatingIP(r, request, caller)
+    }
+}
