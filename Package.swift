@@ -48,13 +48,15 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .target(name: "CloudTesting", dependencies: ["CloudCore"], path: "Tests/CloudTesting"),
         .testTarget(name: "CloudCoreTests", dependencies: ["CloudCore"]),
-        .testTarget(name: "CloudStoreTests", dependencies: ["CloudStore", "CloudCore"]),
+        .testTarget(name: "CloudStoreTests", dependencies: [
+            "CloudStore", "CloudCore", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "ImageStoreTests", dependencies: ["ImageStore", "CloudCore"]),
         .testTarget(name: "CloudNetworkTests", dependencies: ["CloudNetwork", "CloudCore"], exclude: ["Golden"]),
         .testTarget(name: "CloudSchedulerTests", dependencies: ["CloudScheduler", "CloudTesting"]),
         .testTarget(name: "LibvirtComputeTests", dependencies: ["LibvirtCompute", "CloudCore", "CloudTesting"]),
         .testTarget(name: "CloudEngineTests", dependencies: [
-            "CloudEngine", "LibvirtCompute", "CloudCore", "CloudTesting"]),
+            "CloudEngine", "LibvirtCompute", "CloudCore", "CloudTesting",
+            .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "MountTests", dependencies: ["CloudCore", "CloudTesting"]),
         .testTarget(name: "CloudFSTests", dependencies: [
             "CloudFS", "FuseKit", "CloudCore", "CloudEngine", "LibvirtCompute", "CloudTesting"]),

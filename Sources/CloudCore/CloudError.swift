@@ -6,10 +6,20 @@ public struct CloudError: Error, Sendable, CustomStringConvertible, Equatable {
     public var errno: Errno
     /// The human reason, in plain English.
     public var reason: String
+    /// The state database failed (an `EIO` the store raised): work that meets it stops and
+    /// is resumed later, instead of being handled as a refusal or a hypervisor failure.
+    public var fromStore = false
 
     public init(_ errno: Errno, _ reason: String) {
         self.errno = errno
         self.reason = reason
+    }
+
+    /// A failure of the state database: `EIO` with SQLite's reason.
+    public static func store(_ reason: String) -> CloudError {
+        var e = CloudError(.io, reason)
+        e.fromStore = true
+        return e
     }
 
     public var description: String { "\(errno.name): \(reason)" }

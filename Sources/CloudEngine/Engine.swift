@@ -42,8 +42,7 @@ public final class Engine: CloudAPI, @unchecked Sendable {
         let guests = Guests(core: core, hosts: hostService, images: imageService, networks: networkService)
         let ctx = TaskContext(core: core, guests: guests, placement: schedulingService, settings: settingsService)
         worker = TaskWorker(ctx: ctx, maxConcurrentJobs: config.maxConcurrentJobs)
-        let dispatch: @Sendable (String) -> Void = { [worker] id in worker.dispatch(id) }
-        reconciler = Reconciler(ctx: ctx, dispatch: dispatch)
+        reconciler = Reconciler(ctx: ctx, worker: worker)
         instanceService = InstanceService(ctx: ctx, worker: worker)
         instanceService.reconciler = reconciler
         hostService.instances = instanceService

@@ -43,7 +43,7 @@ public final class Store: Sendable {
         if let e = error as? DatabaseError, e.resultCode == .SQLITE_CONSTRAINT {
             return CloudError.exists("already exists (\(e.message ?? "constraint"))")
         }
-        return CloudError.io("database: \(error)")
+        return CloudError.store("database: \(error)")
     }
 
     // MARK: settings

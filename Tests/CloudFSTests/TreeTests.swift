@@ -77,3 +77,21 @@ extension TreeTests {
         XCTAssertNotEqual(cloud.sh("ls $MNT/defaults/nothing").status, 0)
     }
 }
+
+/// The tree comes from the collection registry: every collection is a directory of the
+/// root (whose link count follows them), and every member directory lists its field table.
+final class RegistryTests: MountTestCase {
+    func testRootListsEveryCollectionAndCountsItsLinks() throws {
+        let dirs = ok("find $MNT -mindepth 1 -maxdepth 1 -type d | wc -l").trimmingCharacters(in: .whitespacesAndNewlines)
+        XCTAssertEqual(ok("stat -c %h $MNT"), "\(2 + (Int(dirs) ?? -1))\n", "2 + one link per subdirectory")
+        XCTAssertEqual(Int(dirs), 12)
+        try cloud.addImage()
+        ok("mkdir $MNT/groups/g1 $MNT/security-groups/s1 $MNT/instances/vm1")
+        XCTAssertEqual(ok("ls $MNT/groups/g1"), "members\npolicy\n")
+        XCTAssertEqual(ok("ls $MNT/security-groups/s1"), "rules\n")
+        XCTAssertEqual(ok("ls $MNT/networks/default | wc -l"), "12\n")
+        XCTAssertEqual(ok("stat -c %h $MNT/images.d/tiny"), "3\n", "a member with a key directory")
+        XCTAssertEqual(ok("stat -c '%a %U' $MNT/instances/vm1/ctl $MNT/hosts/default/ctl"), "200 root\n200 root\n")
+        ok("cat $MNT/instances/vm1/wait")
+    }
+}

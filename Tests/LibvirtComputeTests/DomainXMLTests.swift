@@ -104,3 +104,45 @@ final class DomainXMLTests: XCTestCase {
         XCTAssertEqual(VirtType(rawValue: "qemu"), .qemu)
     }
 }
+
+/// The compute contract holds several disks (boot disk, volumes, a config-drive cdrom)
+/// and several NICs, in guest order.
+final class DomainDevicesTests: XCTestCase {
+    func testSeveralDisksAndNICsRenderInOrder() throws {
+        var spec = Fixture.spec(diskPath: "/s/disk")
+        spec.disks += [DiskSpec(path: "/v/data", format: "raw", device: "vdb"),
+                       DiskSpec(kind: .cdrom, path: "/s/config.iso", format: "raw", device: "hdc")]
+        spec.nics += [NICSpec(mac: "fa:16:3e:00:00:02", ip: "10.1.0.5", bridge: "br101", interfaceName: "tap0123")]
+        XCTAssertNoThrow(try DomainXML.validate(spec))
+        let doc = try XMLDocument(xmlString: DomainXML.render(spec, as: .qemu(type: "qemu", machine: "pc")), options: [])
+        let root = try XCTUnwrap(doc.rootElement())
+        func values(_ xpath: String) throws -> [String] { try root.nodes(forXPath: xpath).compactMap(\.stringValue) }
+        XCTAssertEqual(try values("/domain/devices/disk/target/@dev"), ["vda", "vdb", "hdc"])
+        XCTAssertEqual(try values("/domain/devices/disk/@device"), ["disk", "disk", "cdrom"])
+        XCTAssertEqual(try values("/domain/devices/disk/target/@bus"), ["virtio", "virtio", "ide"])
+        XCTAssertEqual(try values("/domain/devices/disk/driver/@type"), ["qcow2", "raw", "raw"])
+        XCTAssertEqual(try root.nodes(forXPath: "/domain/devices/disk[@device='cdrom']/readonly").count, 1)
+        XCTAssertEqual(try values("/domain/devices/interface/@type"), ["user", "bridge"])
+        XCTAssertEqual(try values("/domain/devices/interface/mac/@address"), ["fa:16:3e:00:00:01", "fa:16:3e:00:00:02"])
+        XCTAssertEqual(try values("/domain/devices/interface/target/@dev"), ["tap0123"])
+        XCTAssertEqual(spec.bootDisk?.path, "/s/disk")
+    }
+
+    func testADeviceNameUsedTwiceOrAControlCharacterIsRefused() {
+        var spec = Fixture.spec()
+        spec.disks.append(DiskSpec(path: "/v/x", device: "vda"))
+        XCTAssertThrowsError(try DomainXML.validate(spec)) { XCTAssertEqual(($0 as? CloudError)?.errno, .invalid) }
+        var nic = Fixture.spec()
+        nic.nics.append(NICSpec(mac: "fa:16:3e:00:00:02", bridge: "br\u{1}"))
+        XCTAssertThrowsError(try DomainXML.validate(nic)) { XCTAssertEqual(($0 as? CloudError)?.errno, .invalid) }
+    }
+
+    func testTheTestDriverDefinesEveryDisk() throws {
+        let conn = try LibvirtDriver(virtType: .qemu, stateDir: NSTemporaryDirectory()).connect(uri: "test:///default")
+        var spec = Fixture.spec()
+        spec.disks.append(DiskSpec(path: "/v/data", format: "raw", device: "vdb"))
+        let xml = try conn.spawn(spec)
+        defer { try? conn.destroy(uuid: spec.uuid) }
+        XCTAssertTrue(xml.contains("vdb"), xml)
+    }
+}

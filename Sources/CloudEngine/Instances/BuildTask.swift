@@ -24,13 +24,14 @@ struct BuildTask {
                 case .scheduling: try schedule(r, attempts)
                 case .networking: _ = try ctx.networks.allocate(for: r)
                 case .blockDeviceMapping, .spawning:
-                    do throws(CloudError) { try spawn(r, started: started) } catch {
+                    do throws(CloudError) { try spawn(r, started: started) } catch where !error.fromStore {
                         if let end = attempts.failed(on: r.host ?? "?", error) { throw end }
                         guard try reschedule(r, after: error.reason) else { return }
                     }
                 default: return
                 }
-            } catch {
+            } catch where !error.fromStore {
+                // A store failure is not the build's: it goes up, and the build is resumed.
                 try fail(id, attempts.fault(error))
                 return
             }

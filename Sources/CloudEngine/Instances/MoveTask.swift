@@ -54,7 +54,7 @@ struct MoveTask {
                                        ["from": source, "to": dest])
                 })
                 return
-            } catch {
+            } catch where !error.fromStore {
                 // The claim goes back to the source while another host is looked for.
                 try core.commit { (s) throws(CloudError) in
                     try s.moveClaim(instanceID: id, to: source, expecting: moving) { _, _ in true }

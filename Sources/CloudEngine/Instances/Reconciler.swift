@@ -10,12 +10,18 @@ import Foundation
 final class Reconciler: @unchecked Sendable {
     // @unchecked: immutable after init.
     let ctx: TaskContext
-    /// Queues the tasks the sweep starts (set by `Engine`).
+    /// Queues the tasks the sweep starts.
     let dispatch: @Sendable (String) -> Void
+    /// Resumes tasks a failure left open (the task worker's `resumeLeftTasks`).
+    let resumeLeftTasks: @Sendable () -> Void
     let queue = DispatchQueue(label: "cloudfs.engine.reconcile")
     private var core: EngineCore { ctx.core }
 
-    init(ctx: TaskContext, dispatch: @escaping @Sendable (String) -> Void) { self.ctx = ctx; self.dispatch = dispatch }
+    init(ctx: TaskContext, worker: TaskWorker) {
+        self.ctx = ctx
+        dispatch = { [weak worker] id in worker?.dispatch(id) }
+        resumeLeftTasks = { [weak worker] in worker?.resumeLeftTasks() }
+    }
 
     /// Runs `reconcile` every `sync_power_state_interval` seconds until the reconciler is gone.
     func start() {
@@ -58,6 +64,7 @@ final class Reconciler: @unchecked Sendable {
         }
         timeOutBuilds()
         confirmOverdueResizes()
+        resumeLeftTasks()
     }
 
     /// Syncs every idle instance of `host` against one listing of its domains, committing

@@ -24,27 +24,7 @@ struct Recovery {
         // step the instance's row records; an action or move caught half-way is settled
         // from what its host reports (Nova's init_host handling of task_states).
         var queued = Set<String>()
-        for t in try core.store.openTasks() {
-            guard let tid = t.id else { continue }
-            guard let r = core.instance(id: t.instanceId) else {
-                try core.store.finishTask(id: tid, .cancelled, result: "the instance no longer exists")
-                continue
-            }
-            if t.state == .running {
-                switch t.command {
-                case .build, .delete, .rebuild, .resize, .confirmResize, .revertResize:
-                    core.events.append(kind: "instance.resumed", object: r.name,
-                                       ["task": t.kind, "step": t.step.isEmpty ? r.taskState.rawValue : t.step])
-                case .power, .migrate, .evacuate:
-                    let what: String
-                    if case .power(let p) = t.command { what = p.rawValue } else { what = t.kind }
-                    let settled = try settle(r, note: "\(what) was interrupted by a restart")
-                    try core.store.finishTask(id: tid, .interrupted, result: settled)
-                    continue
-                }
-            }
-            queued.insert(r.id)
-        }
+        for t in try core.store.openTasks() where try resume(t, cause: "a restart") { queued.insert(t.instanceId) }
         let all = core.catalog.withLock { Array($0.instances.values) }
         for r in all where !queued.contains(r.id) && r.taskState != .none && !r.deleteRequested && r.vmState != .building {
             try settle(r, note: "\(r.taskState.rawValue) was interrupted by a restart")
@@ -61,6 +41,32 @@ struct Recovery {
             }
         }
         return queued
+    }
+
+    /// What becomes of a task found open with no worker (after a restart, or left by a
+    /// worker whose store failed): builds, deletes and the idempotent multi-step tasks
+    /// resume from the step the instance's row records (true: dispatch it); an action or
+    /// move caught half-way is settled from what its host reports (Nova's init_host
+    /// handling of task_states) and the task ends `interrupted`.
+    func resume(_ t: TaskRecord, cause: String) throws(CloudError) -> Bool {
+        guard let tid = t.id else { return false }
+        guard let r = core.instance(id: t.instanceId) else {
+            try core.store.finishTask(id: tid, .cancelled, result: "the instance no longer exists")
+            return false
+        }
+        guard t.state == .running else { return true }
+        switch t.command {
+        case .build, .delete, .rebuild, .resize, .confirmResize, .revertResize:
+            core.events.append(kind: "instance.resumed", object: r.name,
+                               ["task": t.kind, "step": t.step.isEmpty ? r.taskState.rawValue : t.step])
+            return true
+        case .power, .migrate, .evacuate:
+            let what: String
+            if case .power(let p) = t.command { what = p.rawValue } else { what = t.kind }
+            let settled = try settle(r, note: "\(what) was interrupted by \(cause)")
+            try core.store.finishTask(id: tid, .interrupted, result: settled)
+            return false
+        }
     }
 
     /// Settles an instance whose action or move a restart interrupted, from what the hosts
@@ -103,23 +109,6 @@ struct Recovery {
                                ["status": InstanceStatus.derive(vm: x.vmState, task: x.taskState).rawValue, "reason": note])
         })
         return settled.applied.map { InstanceStatus.derive(vm: $0.vmState, task: $0.taskState).rawValue } ?? "deleted"
-    }
-
-    /// After a task threw (a storage or driver failure it could not settle itself): a
-    /// build ends in ERROR, a delete keeps the instance in ERROR so rmdir can retry, any
-    /// other task settles the instance from what its host reports. If that fails too (the
-    /// store is still failing), it is recorded; the next start settles it.
-    func settle(afterFailed task: InstanceTask, _ id: String, _ failure: CloudError) {
-        guard let r = core.instance(id: id) else { return }
-        do throws(CloudError) {
-            switch task {
-            case .build: try BuildTask(ctx: ctx).fail(id, failure.reason)
-            case .delete: try DeleteTask(ctx: ctx).keep(r, because: failure.reason)
-            default: if r.taskState != .none { try settle(r, note: "\(task.kind) failed: \(failure.reason)") }
-            }
-        } catch {
-            core.recordFailure(error, kind: "instance", object: r.name, doing: "settling after a failed \(task.kind) task")
-        }
     }
 
     /// The vm_state a power state means, keeping what power cannot tell apart.

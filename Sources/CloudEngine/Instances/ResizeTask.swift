@@ -53,7 +53,7 @@ struct ResizeTask {
             try conn.destroy(uuid: id)
             outcome = try ctx.guests.startDomain(r, on: conn, stopped: r.oldVmState == .stopped)
             CrashPoints.pass("resize.spawned")
-        } catch {
+        } catch where !error.fromStore {
             // Undo: the revert path restores the disk, the old claim and the old domain.
             return try revert(id, failure: "resize to \(r.flavor) failed: \(error.reason)")
         }

@@ -44,23 +44,25 @@ final class TaskWorker: @unchecked Sendable {
     }
 
     /// The worker: takes tasks until the queue is empty and no `dispatch` came meanwhile.
-    /// A task that cannot be taken or finished (the store fails) stops the worker: the row
-    /// stays open and the next start resumes or settles it.
+    /// A task that fails, or cannot be taken or finished (the store fails), stops the
+    /// worker: the row stays open for `resumeLeftTasks` or the next start.
     private func work(_ id: String) {
         while true {
             let kick = core.catalog.withLock { $0.kicks[id] ?? 0 }
+            let next: TaskRecord?
             do throws(CloudError) {
                 // Under the mutation lock: a task committed by `commit` is in the catalog
                 // too by the time it can be taken.
                 core.mutation.lock()
-                let next: TaskRecord?
-                do throws(CloudError) { next = try core.store.takeTask(instanceID: id) } catch { core.mutation.unlock(); throw error }
-                core.mutation.unlock()
-                if let t = next { try run(t); continue }
+                defer { core.mutation.unlock() }
+                next = try core.store.takeTask(instanceID: id)
             } catch {
-                core.recordFailure(error, kind: "task", object: core.instance(id: id)?.name ?? id, doing: "taking or finishing a task")
-                core.catalog.withLock { c in c.busy.remove(id); c.kicks[id] = nil }
-                return
+                core.recordFailure(error, kind: "task", object: core.instance(id: id)?.name ?? id, doing: "taking the next task")
+                return stop(id)
+            }
+            if let t = next {
+                do throws(CloudError) { try run(t) } catch { return stop(id) }   // recorded by `run`
+                continue
             }
             let idle = core.catalog.withLock { c -> Bool in
                 guard (c.kicks[id] ?? 0) == kick else { return false }
@@ -72,32 +74,51 @@ final class TaskWorker: @unchecked Sendable {
         }
     }
 
+    /// Lets go of the instance without finishing its task.
+    private func stop(_ id: String) {
+        core.catalog.withLock { c in c.busy.remove(id); c.kicks[id] = nil }
+    }
+
     /// Carries out one task and records how it ended. A task that throws (a storage or
-    /// driver failure it could not settle itself) is recorded in /events and ends
-    /// `failed`; the instance is then settled from what its host reports.
+    /// driver failure it could not settle itself) is recorded in /events and stays open:
+    /// the worker stops, and the reconciler's next sweep (or the next start) resumes or
+    /// settles it as a restart would, once the store answers again.
     private func run(_ t: TaskRecord) throws(CloudError) {
         let id = t.instanceId
         let faultBefore = core.instance(id: id)?.fault
-        var failure: CloudError?
-        do throws(CloudError) { try perform(t.command, id) } catch { failure = error }
-        if let failure {
-            let name = core.instance(id: id)?.name ?? t.instanceName
-            core.recordFailure(failure, kind: "instance", object: name, doing: "\(t.kind) task")
-            Recovery(ctx: ctx).settle(afterFailed: t.command, id, failure)
+        do throws(CloudError) { try perform(t.command, id) } catch {
+            core.recordFailure(error, kind: "instance", object: core.instance(id: id)?.name ?? t.instanceName,
+                               doing: "\(t.kind) task (left open: it is resumed once the cause is gone)")
+            throw error
         }
         guard let tid = t.id else { return }
-        var state = failure == nil ? TaskRunState.done : .failed
+        var state = TaskRunState.done
         var result = "deleted"
         if let after = core.instance(id: id) {
             result = InstanceStatus.derive(vm: after.vmState, task: after.taskState).rawValue
             if !after.fault.isEmpty && after.fault != faultBefore {
                 state = .failed
                 result += ": " + after.fault
-            } else if let failure {
-                result += ": " + failure.reason
             }
         }
-        try core.store.finishTask(id: tid, state, result: result)
+        do throws(CloudError) { try core.store.finishTask(id: tid, state, result: result) } catch {
+            core.recordFailure(error, kind: "task", object: t.instanceName, doing: "finishing a \(t.kind) task (it is resumed)")
+            throw error
+        }
+    }
+
+    /// Tasks left open with no worker (a worker stopped by a failure) are resumed or
+    /// settled as a restart would (`Recovery.resume`), then dispatched. Run by the
+    /// reconciler's sweep.
+    func resumeLeftTasks() {
+        do throws(CloudError) {
+            for t in try core.store.openTasks() where t.state == .running {
+                let orphaned = core.catalog.withLock { !$0.busy.contains(t.instanceId) }
+                if orphaned, try Recovery(ctx: ctx).resume(t, cause: "a failure") { dispatch(t.instanceId) }
+            }
+        } catch {
+            core.recordFailure(error, kind: "store", object: "-", doing: "looking for tasks a failure left open")
+        }
     }
 
     /// The task's work.

@@ -1,0 +1,70 @@
+import CloudCore
+@testable import CloudStore
+import Foundation
+import GRDB
+import XCTest
+
+/// Upgrades keep what is on disk: task rows written before tasks were typed (schema v9:
+/// a `kind` and a verb in `argument`) read back as the same typed tasks.
+final class MigrationTests: XCTestCase {
+    var dir = ""
+
+    override func setUpWithError() throws {
+        dir = NSTemporaryDirectory() + "migrate-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    }
+
+    override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
+
+    func testV9TaskRowsBecomeTypedTasks() throws {
+        let path = dir + "/cloudfs.db"
+        do {
+            let old = try DatabaseQueue(path: path)
+            try Migrations.migrator.migrate(old, upTo: "v9-network-project")
+            try old.write { db in
+                let rows: [(String, String, String)] = [
+                    ("build", "", "running"), ("action", "reboot hard", "queued"), ("migrate", "node2", "done"),
+                    ("migrate", "", "done"), ("resize", "m1.small", "failed"), ("confirm_resize", "", "done"),
+                    ("delete", "", "queued"), ("teleport", "mars", "queued"),
+                ]
+                for (kind, argument, state) in rows {
+                    try db.execute(sql: """
+                        INSERT INTO task (instance_id, instance_name, kind, argument, state, created, updated)
+                        VALUES ('i-1', 'web1', ?, ?, ?, 1, 1)
+                        """, arguments: [kind, argument, state])
+                }
+            }
+        }
+        let store = try Store(path: path)
+        let tasks = try store.tasks(instanceID: "i-1").reversed().map(\.command)
+        XCTAssertEqual(tasks, [.build, .power(.rebootHard), .migrate(host: "node2"), .migrate(host: nil),
+                               .resize(flavor: "m1.small"), .confirmResize, .delete],
+                       "every row converted; the kind cloudfs never wrote is dropped")
+        XCTAssertEqual(try store.openTasks().map(\.command), [.build, .power(.rebootHard), .delete])
+        XCTAssertEqual(try store.tasks(instanceID: "i-1").first?.kind, "delete")
+        let columns = try DatabaseQueue(path: path).read { db in try db.columns(in: "task").map(\.name) }
+        XCTAssertFalse(columns.contains("argument"), "the verb column is gone: \(columns)")
+    }
+
+    func testDefaultsFollowTheirObjectInTheSameTransaction() throws {
+        let store = try Store(path: dir + "/db.sqlite")
+        try store.seedFlavorsOnce(Flavor.seed)
+        try store.setSetting(.defaultValue(.flavor), "m1.small")
+        XCTAssertFalse(try store.deleteFlavor("m1.tiny"), "another flavor's default stays")
+        XCTAssertTrue(try store.deleteFlavor("m1.small"))
+        XCTAssertNil(try store.setting(.defaultValue(.flavor)))
+        try store.insertGroup(ServerGroupRecord(name: "g", policy: "affinity", ownerUID: 0))
+        try store.setSetting(.defaultValue(.group), "g")
+        XCTAssertTrue(try store.deleteGroup("g"))
+        XCTAssertNil(try store.setting(.defaultValue(.group)))
+        let rec = ImageRecord(id: "img", name: "old", status: .active, format: .raw, created: Date(), ownerUID: 0, path: "/x")
+        try store.insertImage(rec)
+        try store.setSetting(.defaultValue(.image), "old")
+        let inst = InstanceRecord(id: "i", name: "vm", ownerUID: 0, project: "p", image: rec.info(properties: [:]),
+                                  flavor: Flavor.seed[0], created: Date())
+        try store.insertInstance(inst)
+        try store.renameImage(id: "img", from: "old", to: "new")
+        XCTAssertEqual(try store.setting(.defaultValue(.image)), "new")
+        XCTAssertEqual(try store.instance(id: "i")?.imageName, "new", "the instance's copy of the name is renamed on disk too")
+    }
+}
