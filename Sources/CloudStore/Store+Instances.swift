@@ -120,11 +120,8 @@ extension Store {
         try write { db in
             guard var r = try InstanceRecord.fetchOne(db, key: instanceID),
                   r.taskState == .resizePrep, !r.deleteRequested, r.oldHost == nil, let current = r.host else { return nil }
-            let sameHost = current == host
-            guard try Self.hostFits(db, r, host, { used, g in
-                // On its own host the instance's current claim stays held beside the new one.
-                sameHost ? fits(used + HostUsage(vcpus: r.vcpus, ramMB: r.ramMb, diskGB: r.diskGb), g) : fits(used, g)
-            }) else { return nil }
+            // On its own host the instance's current claim stays held beside the new one.
+            guard try Self.hostFits(db, r, host, countingItself: current == host, fits) else { return nil }
             r.oldFlavor = r.flavor; r.oldVcpus = r.vcpus; r.oldRamMb = r.ramMb; r.oldDiskGb = r.diskGb
             r.oldHost = current; r.oldVmState = r.vmState
             r.flavor = flavor.name; r.vcpus = flavor.vcpus; r.ramMb = flavor.ramMB; r.diskGb = flavor.diskGB
@@ -138,8 +135,11 @@ extension Store {
 
     /// Asks `fits` about `host` with what only this transaction can tell: the resources its
     /// other instances hold (`claims`), and the hosts of the instance's server-group members.
-    static func hostFits(_ db: Database, _ r: InstanceRecord, _ host: String, _ fits: ClaimCheck) throws -> Bool {
-        let used = try claims(db, hosts: [host], excluding: r.id)[host] ?? HostUsage()
+    /// `countingItself`: the instance's own current placement counts too (a resize on the
+    /// same host holds both claims).
+    static func hostFits(_ db: Database, _ r: InstanceRecord, _ host: String, countingItself: Bool = false,
+                         _ fits: ClaimCheck) throws -> Bool {
+        let used = try claims(db, hosts: [host], excluding: countingItself ? nil : r.id)[host] ?? HostUsage()
         var groupHosts: [String] = []
         if let g = r.groupName {
             groupHosts = try String.fetchAll(db, sql: "SELECT host FROM instance WHERE group_name = ? AND host IS NOT NULL AND id != ?",
@@ -165,9 +165,6 @@ public struct HostUsage: Sendable, Equatable {
     public var ramMB = 0
     public var diskGB = 0
     public init(vcpus: Int = 0, ramMB: Int = 0, diskGB: Int = 0) { self.vcpus = vcpus; self.ramMB = ramMB; self.diskGB = diskGB }
-    public static func + (a: HostUsage, b: HostUsage) -> HostUsage {
-        HostUsage(vcpus: a.vcpus + b.vcpus, ramMB: a.ramMB + b.ramMB, diskGB: a.diskGB + b.diskGB)
-    }
 }
 
 /// The question a claim transaction asks: does the request fit next to `used`, with the

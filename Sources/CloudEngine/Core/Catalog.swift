@@ -46,7 +46,7 @@ struct Catalog {
         ips[instanceID] = nil
     }
 
-    func imageName(id: String) -> String? { images.values.first { $0.id == id }?.name }
+    func imageName(id: String) -> String? { image(id: id)?.name }
 
     /// The instances holding a claim on `host` (placed there, or keeping a resize's old
     /// claim there), by name.

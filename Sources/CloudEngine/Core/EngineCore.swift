@@ -190,8 +190,11 @@ final class EngineCore: @unchecked Sendable {
 
     /// The tree's view of an instance record.
     func instanceInfo(_ r: InstanceRecord) -> InstanceInfo {
-        catalog.withLock { c in c.info(r, consolePath: config.instanceDir(r.id) + "/console.log") }
+        catalog.withLock { c in c.info(r, consolePath: consolePath(r.id)) }
     }
+
+    /// Where an instance's serial console is written (`<serial type='file'>`).
+    func consolePath(_ id: String) -> String { config.instanceDir(id) + "/console.log" }
 }
 
 /// The outcome of a compare-and-set commit: the row as written, or a conflict (the row

@@ -83,6 +83,4 @@ protocol HostEvents: AnyObject, Sendable {
     func hostCameBack(_ host: String)
     /// `evacuate` of a down host: its idle instances are rebuilt elsewhere. Returns how many.
     func evacuate(host: String) throws(CloudError) -> Int
-    /// The instances holding a claim on `host`, by name.
-    func instances(on host: String) -> [String]
 }

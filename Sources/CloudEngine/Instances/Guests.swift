@@ -27,7 +27,6 @@ struct Guests: Sendable {
     /// The DomainSpec for an instance: its overlay, console file, NICs, and direct kernel
     /// boot when the image names a `kernel` (and `ramdisk`, `cmdline`) property.
     func domainSpec(_ r: InstanceRecord) throws(CloudError) -> DomainSpec {
-        let dir = core.config.instanceDir(r.id)
         let (img, kernel, ramdisk) = try images.bootFiles(imageID: r.imageId)
         let (nics, words) = networks.guestNetwork(for: r)
         var cmdline: String? = nil
@@ -38,7 +37,7 @@ struct Guests: Sendable {
         return DomainSpec(domainName: domainPrefix + r.id, uuid: r.id, vcpus: r.vcpus, ramMB: r.ramMb,
                           disks: [DiskSpec(path: diskPath(r.id), format: "qcow2", device: "vda")], nics: nics,
                           kernelPath: kernel?.path, initrdPath: ramdisk?.path, cmdline: cmdline,
-                          consolePath: dir + "/console.log")
+                          consolePath: core.consolePath(r.id))
     }
 
     func diskPath(_ id: String) -> String { core.config.instanceDir(id) + "/disk" }

@@ -24,10 +24,8 @@ final class InstanceService: InstancesAPI, @unchecked Sendable {
     // MARK: reads
 
     func list(_ caller: Caller) -> [InstanceInfo] {
-        let consoleDir = core.config.instancesDir
-        return core.catalog.withLock { c in
-            c.instances.values.filter { core.visible(caller, Self.ref($0)) }
-                .map { c.info($0, consolePath: consoleDir + "/" + $0.id + "/console.log") }
+        core.catalog.withLock { c in
+            c.instances.values.filter { core.visible(caller, Self.ref($0)) }.map { c.info($0, consolePath: core.consolePath($0.id)) }
         }.sorted { $0.name < $1.name }
     }
 
@@ -71,10 +69,9 @@ final class InstanceService: InstancesAPI, @unchecked Sendable {
             DispatchQueue.global().async { completion(nil) }
             return WaitToken {}
         }
-        let consoleDir = core.config.instancesDir
         let (id, ready) = core.catalog.withLock { c -> (UInt64?, InstanceInfo??) in
             guard let r = c.instances[name] else { return (nil, .some(nil)) }
-            if r.taskState == .none { return (nil, .some(c.info(r, consolePath: consoleDir + "/" + r.id + "/console.log"))) }
+            if r.taskState == .none { return (nil, .some(c.info(r, consolePath: core.consolePath(r.id)))) }
             c.nextWaiter += 1
             c.waiters[name, default: [:]][c.nextWaiter] = completion
             return (c.nextWaiter, nil)
@@ -189,5 +186,4 @@ extension InstanceService: HostEvents {
         return count
     }
 
-    func instances(on host: String) -> [String] { core.catalog.withLock { $0.instanceNames(on: host) } }
 }

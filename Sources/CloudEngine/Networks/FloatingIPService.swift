@@ -76,7 +76,7 @@ final class FloatingIPService: FloatingIPsAPI, @unchecked Sendable {
     private func allocate(_ address: Int64?, pool: String, range: IPv4Network, caller: Caller,
                           instanceID: String?) throws(CloudError) -> FloatingIPRecord {
         let project = core.project(of: caller)
-        let (rec, all) = try core.write({ (s) throws(CloudError) -> (FloatingIPRecord, [FloatingIPRecord]) in
+        let rec = try core.write({ (s) throws(CloudError) -> (FloatingIPRecord, [FloatingIPRecord]) in
             let rec = try s.allocateFloatingIP(address: address, pool: pool, range: NetworkSpec.floatingBounds(range),
                                                project: project, ownerUID: caller.uid, quota: quota, instanceID: instanceID)
             // Associating at once may have moved the instance's previous address off it.
@@ -84,8 +84,7 @@ final class FloatingIPService: FloatingIPsAPI, @unchecked Sendable {
         }) { c, result in
             if instanceID == nil { c.floatingIPs[result.0.address] = result.0 }
             else { c.floatingIPs = Dictionary(uniqueKeysWithValues: result.1.map { ($0.address, $0) }) }
-        }
-        _ = all
+        }.0
         let text = IPv4Address(UInt32(rec.address)).description
         core.events.append(kind: "floating_ip.allocated", object: text, ["pool": pool, "project": rec.project, "uid": "\(caller.uid)"])
         core.announce(.floatingIP, text)

@@ -56,15 +56,13 @@ final class NetworkService: NetworksAPI, NetworkProvider, @unchecked Sendable {
         let spec = try core.refusing("network", name, caller) { () throws(CloudError) -> NetworkSpec in
             try ObjectName.validate(name, kind: "network")
             try core.authorize(caller, .administer("create networks"), Self.ref(name))
-            var made: NetworkSpec?
-            try core.write({ (s) throws(CloudError) in
+            return try core.write({ (s) throws(CloudError) -> NetworkSpec in
                 let others = core.catalog.withLock { $0.networkSpecs() }
                 guard !others.contains(where: { $0.name == name }) else { throw CloudError.exists("network '\(name)' already exists") }
                 let spec = try Self.freshSpec(name, beside: others)
                 try s.insertNetwork(spec.record)
-                made = spec
-            }) { c, _ in if let made { c.networks[name] = made.record } }
-            return made!
+                return spec
+            }) { c, spec in c.networks[name] = spec.record }
         }
         core.events.append(kind: "network.created", object: name, ["cidr": spec.cidr.description, "bridge": spec.bridge, "uid": "\(caller.uid)"])
         core.announce(.network, name)
@@ -101,8 +99,7 @@ final class NetworkService: NetworksAPI, NetworkProvider, @unchecked Sendable {
         let (spec, old) = try core.refusing("network", "\(name)/\(field.rawValue)", caller) { () throws(CloudError) -> (NetworkSpec, String?) in
             try core.authorize(caller, .administer("change networks"), Self.ref(name))
             guard core.catalog.withLock({ $0.networks[name] }) != nil else { throw CloudError.notFound("no network named '\(name)'") }
-            var result: (NetworkSpec, String?)?
-            try core.write({ (st) throws(CloudError) in
+            return try core.write({ (st) throws(CloudError) -> (NetworkSpec, String?) in
                 let (current, others, held) = core.catalog.withLock { c in
                     (c.networkSpec(named: name), c.networkSpecs().filter { $0.name != name },
                      (c.networkInUse(name), c.floatingIPs.values.contains { $0.pool == name }))
@@ -130,9 +127,8 @@ final class NetworkService: NetworksAPI, NetworkProvider, @unchecked Sendable {
                 }
                 try s.validate(against: others)
                 try st.updateNetwork(s.record)
-                result = (s, before)
-            }) { c, _ in if let r = result { c.networks[name] = r.0.record } }
-            return result!
+                return (s, before)
+            }) { c, result in c.networks[name] = result.0.record }
         }
         core.events.append(kind: "network.updated", object: name, [field.rawValue: value])
         if spec.project != old {
