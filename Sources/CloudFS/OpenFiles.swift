@@ -115,7 +115,10 @@ extension CloudFileSystem {
             if flags.isWrite && !isWritable(node, ctx) {
                 throw refuse(.readOnly, "\(node.path) is read-only", node, r)
             }
-            guard let bytes = content(of: node, ctx) else { throw CloudError(.noEntry, "no such object") }
+            // The field and its object were looked up above: read them, not the cloud again.
+            guard let bytes = style.map({ f, m in f.read(m.object, ctx) }) ?? content(of: node, ctx) else {
+                throw CloudError(.noEntry, "no such object")
+            }
             let emptied: Bool
             if case .key = node { emptied = false } else { emptied = writableField(node)?.emptiedByTruncate ?? false }
             file = .attribute(AttributeHandle(node: node, snapshot: flags.isRead ? bytes : [], created: false,

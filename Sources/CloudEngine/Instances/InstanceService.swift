@@ -30,8 +30,11 @@ final class InstanceService: InstancesAPI, @unchecked Sendable {
     }
 
     func get(_ name: String, _ caller: Caller) -> InstanceInfo? {
-        guard let r = visible(name, caller) else { return nil }
-        return core.instanceInfo(r)
+        // One catalog lock: the tree asks this several times for every file it serves.
+        core.catalog.withLock { c in
+            guard let r = c.instances[name], core.visible(caller, Self.ref(r)) else { return nil }
+            return c.info(r, consolePath: core.consolePath(r.id))
+        }
     }
 
     /// The record behind `name`, if `caller` may see it.
