@@ -55,9 +55,16 @@ struct Catalog {
     }
 
     /// What an instance's claims are, for telling whether a transaction changed them.
-    static func claim(of r: InstanceRecord?) -> [String?] {
-        guard let r else { return [] }
-        return [r.host, "\(r.vcpus)/\(r.ramMb)/\(r.diskGb)", r.oldHost, "\(r.oldVcpus)/\(r.oldRamMb)/\(r.oldDiskGb)"]
+    struct Claim: Equatable {
+        let host: String?
+        let vcpus, ramMB, diskGB: Int
+        let oldHost: String?
+        let oldVcpus, oldRamMB, oldDiskGB: Int
+    }
+
+    static func claim(of r: InstanceRecord?) -> Claim? {
+        r.map { Claim(host: $0.host, vcpus: $0.vcpus, ramMB: $0.ramMb, diskGB: $0.diskGb,
+                      oldHost: $0.oldHost, oldVcpus: $0.oldVcpus, oldRamMB: $0.oldRamMb, oldDiskGB: $0.oldDiskGb) }
     }
 
     /// The hosts an instance holds claims on.

@@ -138,7 +138,7 @@ final class EngineCore: @unchecked Sendable {
     }
 
     /// Removes an instance's row (the end of a delete), its catalog entry and its claims,
-    /// and wakes its waiters with nothing. Returns false when the row was already gone.
+    /// and wakes its waiters with nothing.
     func removeInstance(_ r: InstanceRecord) throws(CloudError) {
         mutation.lock()
         do { try store.deleteInstance(id: r.id) } catch { mutation.unlock(); throw error }

@@ -24,9 +24,15 @@ final class SchedulingService: SchedulerAPI, Placement, @unchecked Sendable {
 
     var keys: [String] { SchedulerConfig.keys() }
 
-    func value(_ key: String, _ caller: Caller) -> String? { state.withLock { $0.config.value(of: key) } }
+    func value(_ key: String, _ caller: Caller) -> String? {
+        guard core.visible(caller, ObjectRef("scheduler option", key)) else { return nil }
+        return state.withLock { $0.config.value(of: key) }
+    }
 
-    func last(_ caller: Caller) -> String { state.withLock { $0.last } }
+    func last(_ caller: Caller) -> String {
+        guard core.visible(caller, ObjectRef("scheduler option", "last")) else { return "" }
+        return state.withLock { $0.last }
+    }
 
     func set(_ key: String, _ value: String, _ caller: Caller) throws(CloudError) {
         try core.refusing("scheduler", key, caller) { () throws(CloudError) in

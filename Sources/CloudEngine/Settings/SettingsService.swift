@@ -31,7 +31,9 @@ final class SettingsService: SettingsAPI, SettingsReader, @unchecked Sendable {
 
     // MARK: SettingsAPI
 
-    func defaultValue(_ key: DefaultKey, _ caller: Caller) -> String { defaultValue(key) }
+    func defaultValue(_ key: DefaultKey, _ caller: Caller) -> String {
+        core.visible(caller, ObjectRef("default", key.rawValue)) ? defaultValue(key) : ""
+    }
 
     func setDefault(_ key: DefaultKey, _ value: String, _ caller: Caller) throws(CloudError) {
         try core.refusing("defaults", key.rawValue, caller) { () throws(CloudError) in
@@ -61,7 +63,9 @@ final class SettingsService: SettingsAPI, SettingsReader, @unchecked Sendable {
         core.announce(.defaults, key.rawValue)
     }
 
-    func configValue(_ key: ConfigKey, _ caller: Caller) -> String { configValue(key) }
+    func configValue(_ key: ConfigKey, _ caller: Caller) -> String {
+        core.visible(caller, ObjectRef("option", key.rawValue)) ? configValue(key) : ""
+    }
 
     func setConfig(_ key: ConfigKey, _ value: String, _ caller: Caller) throws(CloudError) {
         try core.refusing("config", key.rawValue, caller) { () throws(CloudError) in

@@ -3,22 +3,30 @@ import CloudCore
 extension Collections {
     /// `/defaults/`: what mkdir uses (image, flavor, network, project, group,
     /// availability_zone), one rw value file each.
-    static let defaults = settingsDirectory(
-        "defaults", notice: .defaults, keys: { _ in DefaultKey.allCases.map(\.rawValue) },
-        read: { ctx, key in DefaultKey(rawValue: key).map { ctx.api.settings.defaultValue($0, ctx.caller) } },
-        write: { w, key, v throws(CloudError) in
-            guard let k = DefaultKey(rawValue: key) else { throw CloudError.readOnly("\(key) is read-only") }
-            try w.api.settings.setDefault(k, v, w.caller)
-        })
+    static let defaults = keyedDirectory(
+        "defaults", notice: .defaults, DefaultKey.self,
+        read: { ctx, k in ctx.api.settings.defaultValue(k, ctx.caller) },
+        write: { w, k, v throws(CloudError) in try w.api.settings.setDefault(k, v, w.caller) })
 
     /// `/config/`: the compute manager's live options (admin, validated on write).
-    static let config = settingsDirectory(
-        "config", notice: .config, keys: { _ in ConfigKey.allCases.map(\.rawValue) },
-        read: { ctx, key in ConfigKey(rawValue: key).map { ctx.api.settings.configValue($0, ctx.caller) } },
-        write: { w, key, v throws(CloudError) in
-            guard let k = ConfigKey(rawValue: key) else { throw CloudError.readOnly("\(key) is read-only") }
-            try w.api.settings.setConfig(k, v, w.caller)
-        })
+    static let config = keyedDirectory(
+        "config", notice: .config, ConfigKey.self,
+        read: { ctx, k in ctx.api.settings.configValue(k, ctx.caller) },
+        write: { w, k, v throws(CloudError) in try w.api.settings.setConfig(k, v, w.caller) })
+
+    /// A directory with one rw file per case of a key type (`DefaultKey`, `ConfigKey`).
+    static func keyedDirectory<K: RawRepresentable & CaseIterable & Sendable>(
+        _ id: String, notice: ChangeNotice.Kind, _ type: K.Type,
+        read: @escaping @Sendable (Context, K) -> String,
+        write: @escaping @Sendable (WriteContext, K, String) throws(CloudError) -> Void) -> Collection where K.RawValue == String {
+        settingsDirectory(
+            id, notice: notice, keys: { _ in K.allCases.map(\.rawValue) },
+            read: { ctx, key in K(rawValue: key).map { read(ctx, $0) } },
+            write: { w, key, v throws(CloudError) in
+                guard let k = K(rawValue: key) else { throw CloudError.readOnly("\(key) is read-only") }
+                try write(w, k, v)
+            })
+    }
 
     /// `/scheduler/`: Nova's FilterScheduler options (rw), plus `last` (ro): the most
     /// recent decision, filter by filter. One option can change others (`weighers` sets
