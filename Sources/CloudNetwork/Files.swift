@@ -52,14 +52,21 @@ enum Files {
         }
     }
 
-    /// Removes a directory holding only files (our per-network directories); best effort.
-    static func removeTree(_ path: String) {
-        guard let dir = opendir(path) else { return }
+    /// The names in a directory (without `.` and `..`); empty when it cannot be read.
+    static func list(_ path: String) -> [String] {
+        guard let dir = opendir(path) else { return [] }
+        defer { closedir(dir) }
+        var names: [String] = []
         while let entry = readdir(dir) {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if name != "." && name != ".." { unlink(path + "/" + name) }
+            if name != "." && name != ".." { names.append(name) }
         }
-        closedir(dir)
+        return names.sorted()
+    }
+
+    /// Removes a directory holding only files (our per-network directories); best effort.
+    static func removeTree(_ path: String) {
+        for name in list(path) { unlink(path + "/" + name) }
         rmdir(path)
     }
 

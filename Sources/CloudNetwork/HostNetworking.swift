@@ -55,10 +55,25 @@ public struct HostNetworking: Sendable {
         try runner.check(["ip", "link", "set", "dev", name, "up"])
     }
 
-    /// Removes the network's VLAN interface and bridge (absent ones are fine).
+    /// Removes the network's VLAN interface and bridge (absent ones are fine). A flat
+    /// network's bridge is the operator's, joined but never made: it stays.
     public func removeLinks(_ spec: NetworkSpec) throws(CloudError) {
         if let v = spec.vlanInterface, linkExists(v) { try runner.check(["ip", "link", "del", "dev", v]) }
-        if linkExists(spec.bridge) { try runner.check(["ip", "link", "del", "dev", spec.bridge]) }
+        if spec.mode != .flat, linkExists(spec.bridge) { try runner.check(["ip", "link", "del", "dev", spec.bridge]) }
+    }
+
+    /// The host reaches the network's floating addresses through its bridge (the nat
+    /// OUTPUT hook runs after routing, see examples/netns-dhcp-demo.sh); nothing without a
+    /// floating range.
+    public func ensureFloatingRoute(_ spec: NetworkSpec) throws(CloudError) {
+        guard let f = spec.floatingRange else { return }
+        try runner.check(["ip", "route", "replace", f.description, "dev", spec.bridge])
+    }
+
+    /// Removes the floating range's route (an absent one is fine).
+    public func removeFloatingRoute(_ spec: NetworkSpec) throws(CloudError) {
+        guard let f = spec.floatingRange else { return }
+        _ = try runner.run(["ip", "route", "del", f.description, "dev", spec.bridge])
     }
 
     /// True when the interface exists (in the runner's namespace).
@@ -105,12 +120,30 @@ public struct HostNetworking: Sendable {
     /// is a dnsmasq reading this network's configuration (a stale pid file gives nil).
     public func dnsmasqPID(_ spec: NetworkSpec) -> pid_t? {
         let cfg = dnsmasqConfig(for: spec)
-        guard let text = Files.read(cfg.pidFile), let pid = pid_t(text.trimmingTrailingNewlines), pid > 0,
+        return Self.dnsmasqPID(pidFile: cfg.pidFile, confFile: cfg.confFile)
+    }
+
+    /// The running dnsmasq whose pid file and configuration are `pidFile` and `confFile`.
+    static func dnsmasqPID(pidFile: String, confFile: String) -> pid_t? {
+        guard let text = Files.read(pidFile), let pid = pid_t(text.trimmingTrailingNewlines), pid > 0,
               let cmdline = Files.read("/proc/\(pid)/cmdline") else { return nil }
         let args = cmdline.split(separator: "\0").map(String.init)
-        guard args.first?.hasSuffix("dnsmasq") == true, args.contains("--conf-file=\(cfg.confFile)"),
+        guard args.first?.hasSuffix("dnsmasq") == true, args.contains("--conf-file=\(confFile)"),
               !Files.isZombie(pid) else { return nil }
         return pid
+    }
+
+    /// The networks whose directory under the state directory still has a dnsmasq
+    /// running from it, by directory name (a network removed from the database while its
+    /// dnsmasq survived, e.g. a crash between the two).
+    public func runningDHCPDirectories() -> [String: pid_t] {
+        var out: [String: pid_t] = [:]
+        let root = "\(stateDirectory)/networks"
+        for name in Files.list(root) {
+            let d = "\(root)/\(name)"
+            if let pid = Self.dnsmasqPID(pidFile: d + "/dnsmasq.pid", confFile: d + "/dnsmasq.conf") { out[name] = pid }
+        }
+        return out
     }
 
     private func start(_ cfg: DnsmasqConfig) throws(CloudError) {
@@ -156,16 +189,73 @@ public struct HostNetworking: Sendable {
         try runner.check(["nft", "-f", path])
     }
 
+    // MARK: namespace
+
+    /// The network namespace the commands run in, as the kernel names it (`net:[4026531840]`).
+    public func namespaceID() throws(CloudError) -> String {
+        try runner.check(["readlink", "/proc/self/ns/net"]).trimmingTrailingNewlines
+    }
+
+    /// Notes the namespace the host networking is made in (`STATE/namespace`), so a
+    /// teardown run from another one is refused instead of removing nothing.
+    public func recordNamespace() throws(CloudError) {
+        try Files.makeDirectory(stateDirectory)
+        _ = try Files.replace("\(stateDirectory)/namespace", with: try namespaceID() + "\n")
+    }
+
+    /// `EINVAL` when the networking was recorded in another namespace than the one the
+    /// commands run in now, naming it (and its `ip netns` name when it has one).
+    public func checkNamespace() throws(CloudError) {
+        guard let recorded = Files.read("\(stateDirectory)/namespace")?.trimmingTrailingNewlines, !recorded.isEmpty else { return }
+        let here = try namespaceID()
+        guard recorded != here else { return }
+        var hint = ""
+        if let inode = UInt64(recorded.filter(\.isNumber)) {
+            for name in Files.list("/var/run/netns") {
+                var st = stat()
+                if stat("/var/run/netns/\(name)", &st) == 0, UInt64(st.st_ino) == inode {
+                    hint = " (nsenter --net=/var/run/netns/\(name) ...)"
+                }
+            }
+        }
+        throw CloudError.invalid("the host networking of this cloud was made in network namespace \(recorded), but this runs in \(here): run it there\(hint)")
+    }
+
     // MARK: everything
 
-    /// Removes everything cloudfs made on the host for `networks`: dnsmasq processes and
-    /// files, VLAN interfaces, bridges, and the nftables tables.
-    public func teardown(networks: [NetworkSpec]) throws(CloudError) {
+    /// What `teardown` removed.
+    public struct Teardown: Sendable, Equatable {
+        /// Networks whose dnsmasq was stopped, with its pid.
+        public var stoppedDHCP: [String: pid_t] = [:]
+        /// Bridges and VLAN interfaces deleted.
+        public var removedLinks: [String] = []
+    }
+
+    /// Removes everything cloudfs made on the host for `networks`: floating routes,
+    /// dnsmasq processes and files, VLAN interfaces, bridges (not a flat network's, which
+    /// the operator made), the nftables tables, and any dnsmasq still running from a
+    /// network directory of a network no longer listed.
+    @discardableResult
+    public func teardown(networks: [NetworkSpec]) throws(CloudError) -> Teardown {
+        var done = Teardown()
         for spec in networks {
-            try stopDHCP(spec)
+            try removeFloatingRoute(spec)
+            if let pid = dnsmasqPID(spec) {
+                try stop(pid: pid)
+                done.stoppedDHCP[spec.name] = pid
+            }
+            for link in [spec.vlanInterface, spec.mode == .flat ? nil : spec.bridge].compactMap({ $0 }) where linkExists(link) {
+                done.removedLinks.append(link)
+            }
             try removeLinks(spec)
             Files.removeTree("\(stateDirectory)/networks/\(spec.name)")
         }
+        for (name, pid) in runningDHCPDirectories() {
+            try stop(pid: pid)
+            done.stoppedDHCP[name] = pid
+            Files.removeTree("\(stateDirectory)/networks/\(name)")
+        }
         try removeRuleset()
+        return done
     }
 }

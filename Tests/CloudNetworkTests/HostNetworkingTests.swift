@@ -113,6 +113,31 @@ final class HostNetworkingTests: XCTestCase {
         XCTAssertFalse(host.linkExists("vlan79")); XCTAssertFalse(host.linkExists("br79"))
     }
 
+    /// A flat network joins the operator's bridge: the teardown leaves it, but removes the
+    /// floating route through it and any dnsmasq still running from a network directory
+    /// whose network is gone.
+    func testTeardownKeepsAFlatBridgeAndStopsAStrayDNSMasq() throws {
+        _ = try inNS(["ip", "link", "add", "brop", "type", "bridge"])
+        _ = try inNS(["ip", "link", "set", "brop", "up"])
+        let flat = NetworkSpec(name: "flat1", mode: .flat, cidr: cidr("10.81.0.0/24"), bridge: "brop",
+                               floatingRange: cidr("10.82.0.0/24"))
+        try host.ensureFloatingRoute(flat)
+        XCTAssertTrue(try inNS(["ip", "route"]).contains("10.82.0.0/24 dev brop"))
+        let gone = NetworkSpec(name: "gone", mode: .flatdhcp, cidr: cidr("10.83.0.0/24"))
+        try host.ensureBridge(gone)
+        try host.syncDHCP(gone, hosts: [])
+        let stray = try XCTUnwrap(host.dnsmasqPID(gone))
+        XCTAssertEqual(host.runningDHCPDirectories(), ["gone": stray])
+
+        let done = try host.teardown(networks: [flat])
+        XCTAssertEqual(done.stoppedDHCP, ["gone": stray])
+        XCTAssertEqual(done.removedLinks, [])
+        XCTAssertFalse(alive(stray), "the stray dnsmasq was stopped")
+        XCTAssertTrue(host.linkExists("brop"), "the operator's bridge stays")
+        XCTAssertFalse(try inNS(["ip", "route"]).contains("10.82.0.0/24"), "the floating route is gone")
+        XCTAssertEqual(host.runningDHCPDirectories(), [:])
+    }
+
     /// True while `pid` runs (an exited daemon not yet reaped by init is a zombie: not running).
     func alive(_ pid: pid_t) -> Bool {
         guard kill(pid, 0) == 0, let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),

@@ -36,11 +36,7 @@ final class ManagedNetworking: Sendable {
                 try host.ensureBridge(spec)
                 try host.syncDHCP(spec, hosts: hosts)
             }
-            if let f = spec.floatingRange {
-                // The host reaches its floating addresses only with a route to them: the nat
-                // OUTPUT hook runs after routing (see examples/netns-dhcp-demo.sh).
-                try host.runner.check(["ip", "route", "replace", f.description, "dev", spec.bridge])
-            }
+            try host.ensureFloatingRoute(spec)
         }
     }
 
@@ -63,10 +59,8 @@ final class ManagedNetworking: Sendable {
     func remove(_ spec: NetworkSpec) throws(CloudError) {
         try serialized { () throws(CloudError) in
             try host.stopDHCP(spec)
-            if let f = spec.floatingRange {
-                _ = try host.runner.run(["ip", "route", "del", f.description, "dev", spec.bridge])
-            }
-            if spec.mode != .flat { try host.removeLinks(spec) }
+            try host.removeFloatingRoute(spec)
+            try host.removeLinks(spec)
         }
     }
 

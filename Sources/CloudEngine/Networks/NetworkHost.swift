@@ -81,7 +81,10 @@ final class NetworkHost: @unchecked Sendable {
     /// demand, when a project first gets one), then the ruleset. Failures are recorded,
     /// not fatal: a build that needs the network tries again and fails with the reason.
     func applyAtStart(defaultNetwork wanted: String) {
-        guard isManaged else { return }
+        guard let managed else { return }
+        do throws(CloudError) { try managed.host.recordNamespace() } catch {
+            core.events.append(kind: "network.error", object: "-", ["reason": error.reason])
+        }
         let specs = core.catalog.withLock { c in
             c.networkSpecs().filter { s in
                 (s.name == wanted && s.mode != .vlan) || s.project != nil || c.networkInUse(s.name) || s.floatingRange != nil
