@@ -48,8 +48,9 @@ struct Daemon {
             throw error
         }
         fs.attach(session)
-        try? FileManager.default.createDirectory(atPath: PidFile.dir, withIntermediateDirectories: true)
-        try? "\(getpid())\n".write(toFile: PidFile.path(for: mountpoint), atomically: true, encoding: .utf8)
+        do { try PidFile.write(mountpoint: mountpoint, stateDir: stateDir) } catch {
+            log.warning("cannot record the daemon in \(PidFile.dir) (unmount will not wait for it): \(error)")
+        }
         engine.events.append(kind: "cloud.mounted", object: mountpoint, ["pid": "\(getpid())"])
 
         let waitSet = set

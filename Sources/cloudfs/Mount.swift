@@ -45,24 +45,57 @@ struct Mount: ParsableCommand {
         guard ["auto", "kvm", "qemu"].contains(resolvedVirtType) else {
             throw ValidationError("--virt-type must be auto, kvm or qemu (got '\(resolvedVirtType)')")
         }
-        StaleMount.clear(mountpoint)
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: mountpoint, isDirectory: &isDir), isDir.boolValue else {
-            throw ValidationError("mount point \(mountpoint) is not a directory")
-        }
         for h in hosts where !h.contains(":") {
             throw ValidationError("--host \(h) is not a libvirt URI (e.g. test:///default, qemu:///system)")
         }
     }
 
     func run() throws {
-        if foreground || daemonChild {
-            try Daemon(mountpoint: absolutePath(mountpoint), stateDir: stateDir, hostURIs: hosts,
-                       virtType: resolvedVirtType, allowOther: allowOther, manageNetwork: manageNetwork,
-                       daemonChild: daemonChild).run()
-        } else {
-            try Background.launch(stateDir: stateDir, mountpoint: absolutePath(mountpoint))
+        do {
+            try start()
+        } catch let exit as ExitCode {
+            throw exit
+        } catch {
+            // The launching process shows the child's refusal (see `Background.launch`).
+            if daemonChild { FileHandle.standardOutput.write(Data("error \(error)\n".utf8)) }
+            FileHandle.standardError.write(Data("cloudfs: \(error)\n".utf8))
+            throw ExitCode(1)
         }
+    }
+
+    /// Refuses a mount point that is already one and a state directory another process
+    /// holds before anything is opened, then runs the daemon (holding the state lock for
+    /// its whole life) or launches it in the background.
+    private func start() throws {
+        let mp = absolutePath(mountpoint)
+        StaleMount.clear(mp)
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: mp, isDirectory: &isDir), isDir.boolValue else {
+            throw ValidationFailure("mount point \(mp) is not a directory")
+        }
+        let mountPointLock = foreground || daemonChild ? try MountPointLock(mp) : nil
+        if let existing = MountTable.entry(at: mp) {
+            throw ValidationFailure("\(mp) is already a mount point (\(Self.describe(existing))); unmount it first or choose another directory")
+        }
+        if foreground || daemonChild {
+            let lock = try StateLock.acquire(stateDir, role: "mounted on \(mp)")
+            try withExtendedLifetime((lock, mountPointLock)) {
+                try Daemon(mountpoint: mp, stateDir: stateDir, hostURIs: hosts,
+                           virtType: resolvedVirtType, allowOther: allowOther, manageNetwork: manageNetwork,
+                           daemonChild: daemonChild).run()
+            }
+        } else {
+            if let holder = StateLock.holder(of: stateDir) { throw StateLock.Busy(stateDir: stateDir, holder: holder) }
+            try Background.launch(stateDir: stateDir, mountpoint: mp)
+        }
+    }
+
+    /// What is mounted: a cloudfs daemon by its pid and state, anything else by type and source.
+    static func describe(_ entry: MountTable.Entry) -> String {
+        if entry.type == "fuse.cloudfs", let daemon = PidFile.read(mountpoint: entry.mountPoint) {
+            return "cloudfs pid \(daemon.pid)" + (daemon.stateDir.map { ", state \($0)" } ?? "")
+        }
+        return "\(entry.type) from \(entry.source)"
     }
 }
 
@@ -95,42 +128,12 @@ enum Background {
             return
         }
         child.waitUntilExit()
+        if line.hasPrefix("error ") {
+            FileHandle.standardError.write(Data("cloudfs: \(line.dropFirst(6))\n".utf8))
+            throw ExitCode(1)
+        }
         let tail = (try? String(contentsOfFile: logPath, encoding: .utf8))?.split(separator: "\n").suffix(5).joined(separator: "\n") ?? ""
         FileHandle.standardError.write(Data("cloudfs: mount failed\n\(tail)\n".utf8))
         throw ExitCode(1)
-    }
-}
-
-/// `cloudfs unmount MOUNTPOINT`: unmounts and waits for the daemon to finish its work.
-struct Unmount: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Unmount the cloud mounted on MOUNTPOINT.")
-
-    @Argument(help: "The mount point.")
-    var mountpoint: String
-
-    func run() throws {
-        let mp = absolutePath(mountpoint)
-        let pidText = try? String(contentsOfFile: PidFile.path(for: mp), encoding: .utf8)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/fusermount3")
-        p.arguments = ["-u", mp]
-        try p.run()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else { throw ExitCode(p.terminationStatus) }
-        if let pidText, let pid = Int32(pidText.trimmingCharacters(in: .whitespacesAndNewlines)) {
-            for _ in 0..<600 where Self.isRunning(pid) { usleep(50_000) }
-            if Self.isRunning(pid) {
-                FileHandle.standardError.write(Data("cloudfs: unmounted \(mp), but daemon \(pid) is still finishing its jobs\n".utf8))
-            }
-        }
-    }
-
-    /// True while `pid` exists and has not exited: a zombie (state `Z` in /proc/PID/stat,
-    /// waiting for its parent or init to reap it) is done.
-    static func isRunning(_ pid: Int32) -> Bool {
-        guard kill(pid, 0) == 0 else { return false }
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { return true }
-        return !stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).hasPrefix("Z")
     }
 }

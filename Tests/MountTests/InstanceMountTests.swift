@@ -5,7 +5,7 @@ import XCTest
 final class InstanceMountTests: MountTestCase {
     override func setUpWithError() throws {
         try super.setUpWithError()
-        ok("head -c 1M /dev/zero > '\(work)/d.raw' && cp '\(work)/d.raw' images/disk && echo m1.nano > defaults/flavor")
+        addDiskImage()
     }
 
     func testMkdirWaitFilesAndRmdir() throws {
@@ -81,7 +81,7 @@ final class InstanceMountTests: MountTestCase {
 /// Lifecycle actions through `ctl`.
 final class ActionMountTests: MountTestCase {
     func testStopStartAndRefusals() {
-        ok("head -c 1M /dev/zero > '\(work)/d.raw' && cp '\(work)/d.raw' images/disk && echo m1.nano > defaults/flavor")
+        addDiskImage()
         ok("mkdir instances/a && timeout 30 cat instances/a/wait")
         ok("echo stop > instances/a/ctl")
         XCTAssertEqual(ok("timeout 30 cat instances/a/wait"), "SHUTOFF\n")

@@ -106,6 +106,12 @@ class MountTestCase: XCTestCase {
         ((try? String(contentsOfFile: mnt + "/" + rel, encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
+    /// A 1 MiB raw image as `images/disk` and m1.nano as the default flavor: enough for a
+    /// plain `mkdir instances/NAME` on test:/// hosts.
+    func addDiskImage(file: StaticString = #filePath, line: UInt = #line) {
+        ok("head -c 1M /dev/zero > '\(work)/d.raw' && cp '\(work)/d.raw' images/disk && echo m1.nano > defaults/flavor", file: file, line: line)
+    }
+
     /// A raw disk image file in the work directory.
     func makeFile(_ name: String, mib: Int) -> String {
         let path = work + "/" + name

@@ -8,56 +8,20 @@ import XCTest
 /// loads the nftables ruleset. A tiny guest gets its address by DHCP and prints it; a second
 /// guest gets a floating IP, and a TCP connection from the namespace to that address reaches
 /// the guest's port-80 banner through the DNAT rule.
-final class NetworkE2EMountTests: MountTestCase {
+final class NetworkE2EMountTests: NamespaceMountTestCase {
     override var hostArgs: [String] { [] }   // the default host: qemu:///embed in the state dir
-    var namespace = ""
 
     override func setUpWithError() throws {
-        guard getuid() == 0 else { throw XCTSkip("needs root (network namespaces, bridges, nftables)") }
-        guard FileManager.default.fileExists(atPath: "/dev/fuse") else { throw XCTSkip("no /dev/fuse") }
-        for tool in ["/usr/bin/qemu-system-x86_64", "/usr/bin/nsenter", "/usr/sbin/dnsmasq", "/usr/sbin/nft", "/usr/sbin/ip"]
-        where !FileManager.default.isExecutableFile(atPath: tool) {
-            throw XCTSkip("\(tool) is not installed (scripts/install-deps.sh installs it)")
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/qemu-system-x86_64") else {
+            throw XCTSkip("/usr/bin/qemu-system-x86_64 is not installed (scripts/install-deps.sh installs it)")
         }
         let guest = TestPaths.guestDir
         // Idempotent and quick when the guest is current; rebuilds an older guest version.
         let made = sh("'\(TestPaths.packageRoot)/examples/make-tiny-guest.sh' '\(guest)'", timeout: 300)
         XCTAssertEqual(made.status, 0, made.err)
-        namespace = "cfs-e2e-\(getpid())"
-        let r = sh("ip netns add \(namespace) && ip netns exec \(namespace) ip link set lo up")
-        guard r.status == 0 else { throw XCTSkip("cannot create a network namespace: \(r.err)") }
         setenv("CLOUDFS_VIRT_TYPE", "qemu", 1)
         try super.setUpWithError()
     }
-
-    /// `cloudfs mount` inside the namespace, with the host's networking managed.
-    override func mount(extra: [String] = [], env: String = "") throws {
-        let args = env + " " + (["nsenter", "--net=/var/run/netns/\(namespace)", cloudfs, "mount", mnt, "--state", state, "--manage-network"]
-                    + hostArgs + extra).map { "'\($0)'" }.joined(separator: " ")
-        let r = sh(args, timeout: 120)
-        guard r.status == 0 else {
-            throw NSError(domain: "mount", code: Int(r.status), userInfo: [NSLocalizedDescriptionKey: "cloudfs mount failed: \(r.out) \(r.err)"])
-        }
-    }
-
-    override func tearDown() {
-        guard !namespace.isEmpty else { return super.tearDown() }
-        // What must not outlive the test, found before the state directory is removed.
-        let pids = sh("cat '\(state)'/network/networks/*/dnsmasq.pid '\(state)'/libvirt/run/qemu/*.pid 2>/dev/null").out
-            .split(whereSeparator: \.isWhitespace).compactMap { Int32($0) }
-        super.tearDown()   // rmdir every instance, unmount, remove the work directory
-        for pid in pids where kill(pid, 0) == 0 { kill(pid, SIGTERM) }
-        usleep(200_000)
-        for pid in pids where kill(pid, 0) == 0 { kill(pid, SIGKILL) }
-        sh("ip netns del \(namespace)")
-    }
-
-    /// Runs `script` inside the namespace.
-    func inNamespace(_ script: String, timeout: TimeInterval = 30) -> Shell {
-        sh("nsenter --net=/var/run/netns/\(namespace) bash -c \(shellQuote(script))", timeout: timeout)
-    }
-
-    func shellQuote(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'" }
 
     /// Polls the instance's console for a line starting with `prefix`; returns its rest.
     func consoleValue(_ instance: String, _ prefix: String, seconds: Int = 120) -> String? {

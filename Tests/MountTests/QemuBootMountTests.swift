@@ -42,6 +42,15 @@ final class QemuBootMountTests: MountTestCase {
         return console
     }
 
+    /// The pids with `path` open (from /proc/PID/fd).
+    func processesHolding(_ path: String) -> [Int32] {
+        let procs = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return procs.compactMap { Int32($0) }.filter { pid in
+            let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")) ?? []
+            return fds.contains { (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\($0)")) == path }
+        }
+    }
+
     func testMkdirBootsARealGuest() {
         XCTAssertEqual(read("hosts/local/state"), "up")
         XCTAssertEqual(read("hosts/local/hypervisor_type"), "qemu")
@@ -59,6 +68,7 @@ final class QemuBootMountTests: MountTestCase {
         unmount()
         XCTAssertFalse(isMounted())
         XCTAssertEqual(qemuCount(), "1", "the guest kept running while cloudfs was unmounted")
+        XCTAssertEqual(processesHolding(state + "/cloudfs.lock"), [], "QEMU did not inherit the state lock")
         XCTAssertNoThrow(try mount())
         XCTAssertEqual(read("instances/vm1/id"), id)
         XCTAssertEqual(read("instances/vm1/status"), "ACTIVE")
