@@ -10,6 +10,7 @@ public final class EventLog: Sendable {
         var waiters: [UInt64: @Sendable () -> Void] = [:]
         var nextWaiter: UInt64 = 0
         var sinks: [@Sendable (String) -> Void] = []
+        var tagger: (@Sendable (String, String) -> String?)?
     }
     private let state = Mutex(State())
 
@@ -22,12 +23,23 @@ public final class EventLog: Sendable {
         state.withLock { $0.sinks.append(sink) }
     }
 
+    /// Sets what names the project an event is about (`KIND`, `OBJECT` → project), for
+    /// events whose fields do not: the line gets `project=NAME`, which per-user views of
+    /// the log filter on.
+    public func setTagger(_ tagger: @escaping @Sendable (String, String) -> String?) {
+        state.withLock { $0.tagger = tagger }
+    }
+
     /// Formats and appends one event. Values containing spaces are quoted.
     @discardableResult
     public func append(kind: String, object: String, _ fields: KeyValuePairs<String, String> = [:],
                        at date: Date = Date()) -> String {
         var line = "\(Timestamp.string(date)) \(kind) \(object.isEmpty ? "-" : object)"
-        for (k, v) in fields { line += " \(k)=\(EventLog.quote(v))" }
+        for (k, v) in fields where k != "project" { line += " \(k)=\(EventLog.quote(v))" }
+        // The project goes last, so no value before it can pose as it (`project(ofLine:)`).
+        var project = fields.first(where: { $0.key == "project" })?.value
+        if project == nil, let tagger = state.withLock({ $0.tagger }) { project = tagger(kind, object) }
+        if let project, !project.isEmpty { line += " project=\(EventLog.quote(project))" }
         appendLine(line)
         return line
     }
@@ -80,6 +92,14 @@ public final class EventLog: Sendable {
         var out = String.UnicodeScalarView()
         for u in text.unicodeScalars { out.append(u == "\n" || u == "\r" ? " " : u) }
         return String(out)
+    }
+
+    /// The project a line is about: its last field when that is `project=NAME` (where
+    /// `append` puts it), else nil.
+    public static func project(ofLine line: Substring) -> Substring? {
+        guard let r = line.range(of: " project=", options: .backwards) else { return nil }
+        let rest = line[r.upperBound...]
+        return rest.contains(" ") ? nil : rest
     }
 
     static func quote(_ v: String) -> String {

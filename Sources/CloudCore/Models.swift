@@ -8,8 +8,6 @@ public struct Caller: Sendable, Equatable {
     public init(uid: UInt32, gid: UInt32, pid: Int32) { self.uid = uid; self.gid = gid; self.pid = pid }
     /// The daemon itself (root, pid of this process).
     public static let system = Caller(uid: 0, gid: 0, pid: 0)
-    /// Root may see and change everything (SPEC "Ownership and access").
-    public var isAdmin: Bool { uid == 0 }
 }
 
 /// A Nova flavor: the size of an instance.
@@ -59,14 +57,31 @@ public struct ImageInfo: Sendable, Equatable {
     public var ownerUID: UInt32
     /// Where the bytes live in the image store (QEMU reads them there, never through FUSE).
     public var path: String
+    /// The project that owns it (Glance's `owner`).
+    public var project: String
+    public var visibility: ImageVisibility
+    /// The projects a `shared` image is shared with (Glance's image members).
+    public var sharedWith: [String]
     public init(name: String, id: String, status: ImageStatus, format: DiskFormat, size: Int64,
                 virtualSize: Int64, checksum: String, created: Date, minRamMB: Int, minDiskGB: Int,
-                properties: [String: String], ownerUID: UInt32, path: String) {
+                properties: [String: String], ownerUID: UInt32, path: String,
+                project: String = "default", visibility: ImageVisibility = .public, sharedWith: [String] = []) {
         self.name = name; self.id = id; self.status = status; self.format = format; self.size = size
         self.virtualSize = virtualSize; self.checksum = checksum; self.created = created
         self.minRamMB = minRamMB; self.minDiskGB = minDiskGB; self.properties = properties
         self.ownerUID = ownerUID; self.path = path
+        self.project = project; self.visibility = visibility; self.sharedWith = sharedWith
     }
+}
+
+/// Glance's image `visibility`: who besides the owning project sees an image.
+public enum ImageVisibility: String, Sendable, Codable, CaseIterable {
+    /// Every user of the cloud.
+    case `public`
+    /// The owning project only.
+    case `private`
+    /// The owning project and the projects in the image's `shared_with` (its members).
+    case shared
 }
 
 /// Host state as the scheduler and `/hosts` see it (Nova's compute node record).
@@ -147,8 +162,9 @@ public struct GroupInfo: Sendable, Equatable {
     public var policy: String
     public var members: [String]
     public var ownerUID: UInt32
-    public init(name: String, policy: String, members: [String], ownerUID: UInt32) {
-        self.name = name; self.policy = policy; self.members = members; self.ownerUID = ownerUID
+    public var project: String
+    public init(name: String, policy: String, members: [String], ownerUID: UInt32, project: String = "default") {
+        self.name = name; self.policy = policy; self.members = members; self.ownerUID = ownerUID; self.project = project
     }
 }
 

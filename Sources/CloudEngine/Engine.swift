@@ -19,6 +19,8 @@ public final class Engine: CloudAPI, @unchecked Sendable {
     let networkService: NetworkService
     let floatingIPService: FloatingIPService
     let securityGroupService: SecurityGroupService
+    let userService: UserService
+    let projectService: ProjectService
     let instanceService: InstanceService
     let worker: TaskWorker
     let reconciler: Reconciler
@@ -29,6 +31,8 @@ public final class Engine: CloudAPI, @unchecked Sendable {
                 logger: Logger = Logger(label: "cloudfs.engine")) throws(CloudError) {
         core = try EngineCore(config: config, logger: logger)
         settingsService = SettingsService(core: core)
+        userService = UserService(core: core, accounts: config.accounts)
+        projectService = ProjectService(core: core)
         schedulingService = SchedulingService(core: core)
         hostService = HostService(core: core, driver: driver)
         flavorService = FlavorService(core: core)
@@ -65,6 +69,7 @@ public final class Engine: CloudAPI, @unchecked Sendable {
         }
         let settings = try core.store.allSettings()
         core.catalog.withLock { $0.settings = settings }
+        try userService.load()
         try flavorService.load()
         try imageService.load()
         try groupService.load()
@@ -105,6 +110,9 @@ public final class Engine: CloudAPI, @unchecked Sendable {
 
     public var readme: String { Readme.text }
     public var events: EventLog { core.events }
+    public func events(for caller: Caller) -> EventLog {
+        core.identity(of: caller).isAdmin ? core.events : core.eventViews.view(for: caller.uid)
+    }
     public func subscribe(_ handler: @escaping @Sendable (ChangeNotice) -> Void) { core.subscribe(handler) }
     public func recordRefusal(_ error: CloudError, object: String, caller: Caller) {
         core.refuse(error, kind: "request", object: object, caller: caller)
@@ -119,4 +127,10 @@ public final class Engine: CloudAPI, @unchecked Sendable {
     public var networks: any NetworksAPI { networkService }
     public var floatingIPs: any FloatingIPsAPI { floatingIPService }
     public var securityGroups: any SecurityGroupsAPI { securityGroupService }
+    public var users: any UsersAPI { userService }
+    public var projects: any ProjectsAPI { projectService }
+    public func identity(of caller: Caller) -> CallerIdentity { core.identity(of: caller) }
+    public func projectGID(_ project: String) -> UInt32? {
+        core.directory.withLock { $0.projects[project].map { UInt32($0.gid) } }
+    }
 }

@@ -21,11 +21,13 @@ enum Readme {
     hosts/       libvirt hosts: uri state vcpus ram_mb disk_gb *_used instances,
                  availability_zone (rw), ctl (enable | disable | evacuate)
     groups/      server groups: policy (anti-affinity|affinity), members; join via defaults/group
+    users/       registered users (admin mkdir): uid, project (rw: where your objects go), projects
+    projects/    members (USER ROLE), gid, quota/ (admin), usage/ (live)
     scheduler/   Nova's FilterScheduler options (rw): driver filters weighers
                  host_subset_size max_attempts *_allocation_ratio *_weight_multiplier;
                  last (ro): the most recent decision, filter by filter
 
-    Errors come back as errno (EINVAL, EEXIST, ENOENT, EBUSY, ENOSPC, EROFS, ...);
+    Errors come back as errno (EINVAL, EEXIST, ENOENT, EBUSY, ENOSPC, EDQUOT, EACCES, ...);
     the reason is in events and in the instance's fault file.
 
     """

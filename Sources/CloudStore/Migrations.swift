@@ -181,6 +181,57 @@ enum Migrations {
                 CREATE INDEX instance_old_host ON instance(old_host);
                 """)
         }
+        m.registerMigration("v11-projects-and-quotas") { db in
+            // Keystone's projects, users and role assignments, and Nova's/Cinder's per-project
+            // quota limits (a missing row is the default limit). Everything already in the
+            // state moves into the `default` project, owned by root; images stay visible to
+            // all (Glance's `public`), new ones are `private` until shared.
+            try db.execute(sql: """
+            CREATE TABLE project (
+                name TEXT PRIMARY KEY NOT NULL,
+                gid INTEGER NOT NULL UNIQUE,
+                created DOUBLE NOT NULL);
+            CREATE TABLE user_account (
+                name TEXT PRIMARY KEY NOT NULL,
+                uid INTEGER NOT NULL UNIQUE,
+                project TEXT NOT NULL DEFAULT '');
+            CREATE TABLE membership (
+                project TEXT NOT NULL REFERENCES project(name) ON DELETE CASCADE,
+                user TEXT NOT NULL REFERENCES user_account(name) ON DELETE CASCADE,
+                role TEXT NOT NULL,
+                PRIMARY KEY (project, user));
+            CREATE TABLE quota (
+                project TEXT NOT NULL REFERENCES project(name) ON DELETE CASCADE,
+                resource TEXT NOT NULL,
+                hard_limit INTEGER NOT NULL,
+                PRIMARY KEY (project, resource));
+            INSERT INTO project (name, gid, created) VALUES ('default', \(ProjectRecord.firstGID), \(Date().timeIntervalSince1970));
+            UPDATE instance SET project = 'default', owner_uid = 0;
+            UPDATE floating_ip SET project = 'default', owner_uid = 0;
+            ALTER TABLE image ADD COLUMN project TEXT NOT NULL DEFAULT 'default';
+            ALTER TABLE image ADD COLUMN visibility TEXT NOT NULL DEFAULT 'public';
+            ALTER TABLE image ADD COLUMN shared_with TEXT NOT NULL DEFAULT '';
+            UPDATE image SET owner_uid = 0;
+            ALTER TABLE server_group ADD COLUMN project TEXT NOT NULL DEFAULT 'default';
+            UPDATE server_group SET owner_uid = 0;
+            ALTER TABLE security_group ADD COLUMN project TEXT NOT NULL DEFAULT '';
+            UPDATE security_group SET project = 'default', owner_uid = 0 WHERE name != 'default';
+            CREATE INDEX instance_project ON instance(project);
+            ALTER TABLE instance ADD COLUMN locked_by TEXT;
+            UPDATE instance SET locked_by = 'admin' WHERE locked = 1;
+            """)
+            // The `default` project is the single-user cloud this state was until now: it
+            // keeps having no limits but the floating IP quota it had. New projects get
+            // Nova's and Cinder's defaults.
+            for r in QuotaResource.allCases {
+                try db.execute(sql: "INSERT INTO quota (project, resource, hard_limit) VALUES ('default', ?, -1)", arguments: [r.rawValue])
+            }
+            try db.execute(sql: """
+                UPDATE quota SET hard_limit = COALESCE((SELECT CAST(value AS INTEGER) FROM setting WHERE key = 'quota.floating_ips'), 10)
+                WHERE project = 'default' AND resource = 'floating_ips';
+                DELETE FROM setting WHERE key = 'quota.floating_ips';
+                """)
+        }
         return m
     }
 }

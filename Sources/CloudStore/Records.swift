@@ -34,16 +34,26 @@ public struct ImageRecord: Codable, Sendable, Equatable, FetchableRecord, Persis
     public var minDiskGb: Int
     public var ownerUid: Int64
     public var path: String
-    public init(id: String, name: String, status: ImageStatus, format: DiskFormat, created: Date, ownerUID: UInt32, path: String) {
+    /// The project that owns it (Glance's `owner`).
+    public var project: String
+    /// Glance's `visibility`: public | private | shared.
+    public var visibility: String
+    /// The projects a `shared` image is shared with (Glance's image members), one per line.
+    public var sharedWith: String
+    public init(id: String, name: String, status: ImageStatus, format: DiskFormat, created: Date, ownerUID: UInt32, path: String,
+                project: String = "default", visibility: ImageVisibility = .private) {
         self.id = id; self.name = name; self.status = status.rawValue; self.format = format.rawValue
         size = 0; virtualSize = 0; checksum = ""; self.created = created.timeIntervalSince1970; activated = nil
         minRamMb = 0; minDiskGb = 0; ownerUid = Int64(ownerUID); self.path = path
+        self.project = project; self.visibility = visibility.rawValue; sharedWith = ""
     }
     public func info(properties: [String: String]) -> ImageInfo {
         ImageInfo(name: name, id: id, status: ImageStatus(rawValue: status) ?? .killed,
                   format: DiskFormat(rawValue: format) ?? .unknown, size: size, virtualSize: virtualSize,
                   checksum: checksum, created: Date(timeIntervalSince1970: created), minRamMB: minRamMb,
-                  minDiskGB: minDiskGb, properties: properties, ownerUID: UInt32(ownerUid), path: path)
+                  minDiskGB: minDiskGb, properties: properties, ownerUID: UInt32(ownerUid), path: path,
+                  project: project, visibility: ImageVisibility(rawValue: visibility) ?? .private,
+                  sharedWith: sharedWith.split(separator: "\n").map(String.init))
     }
 }
 
@@ -133,7 +143,11 @@ public struct SecurityGroupRecord: Codable, Sendable, Equatable, FetchableRecord
     public var name: String
     public var rules: String
     public var ownerUid: Int64
-    public init(name: String, rules: String = "", ownerUID: UInt32 = 0) { self.name = name; self.rules = rules; ownerUid = Int64(ownerUID) }
+    /// The project that owns it; "" for the cloud-wide `default` group every project uses.
+    public var project: String
+    public init(name: String, rules: String = "", ownerUID: UInt32 = 0, project: String = "") {
+        self.name = name; self.rules = rules; ownerUid = Int64(ownerUID); self.project = project
+    }
 }
 
 /// A row of `fixed_ip` (nova-network's fixed_ips): one allocation, address as a number.
@@ -172,6 +186,8 @@ public struct InstanceRecord: Codable, Sendable, Equatable, FetchableRecord, Per
     public var deleteRequested: Bool
     public var groupName: String?
     public var locked: Bool
+    /// Nova's `locked_by`: `admin` (binds the project's members) or `owner`; nil unlocked.
+    public var lockedBy: String?
     /// Requested availability zone; nil for any.
     public var availabilityZone: String?
     /// While a resize waits for confirmation (Nova's migration record, folded in): the
@@ -193,7 +209,7 @@ public struct InstanceRecord: Codable, Sendable, Equatable, FetchableRecord, Per
         imageId = image.id; imageName = image.name; self.flavor = flavor.name
         vcpus = flavor.vcpus; ramMb = flavor.ramMB; diskGb = flavor.diskGB
         self.created = created.timeIntervalSince1970; domainXml = ""; deleteRequested = false
-        groupName = nil; locked = false; availabilityZone = nil
+        groupName = nil; locked = false; lockedBy = nil; availabilityZone = nil
         oldFlavor = nil; oldVcpus = 0; oldRamMb = 0; oldDiskGb = 0; oldHost = nil; oldVmState = nil; resizedAt = nil
         securityGroups = "default"
     }
@@ -215,5 +231,52 @@ public struct ServerGroupRecord: Codable, Sendable, Equatable, FetchableRecord, 
     public var name: String
     public var policy: String
     public var ownerUid: Int64
-    public init(name: String, policy: String, ownerUID: UInt32) { self.name = name; self.policy = policy; ownerUid = Int64(ownerUID) }
+    public var project: String
+    public init(name: String, policy: String, ownerUID: UInt32, project: String = "default") {
+        self.name = name; self.policy = policy; ownerUid = Int64(ownerUID); self.project = project
+    }
+}
+
+/// A row of `project` (Keystone's projects): its name and the group id its objects show.
+public struct ProjectRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "project"
+    /// Project gids are handed out upwards from here, in creation order, and never reused
+    /// while the project exists (far above the ids `useradd` gives local groups).
+    public static let firstGID: Int64 = 200_000
+    public var name: String
+    public var gid: Int64
+    public var created: Double
+    public init(name: String, gid: Int64, created: Double) { self.name = name; self.gid = gid; self.created = created }
+}
+
+/// A row of `user_account` (Keystone's users): a local account, by uid.
+public struct UserRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "user_account"
+    public var name: String
+    public var uid: Int64
+    /// The project the user's new objects go into ("" until chosen).
+    public var project: String
+    public init(name: String, uid: UInt32, project: String = "") { self.name = name; self.uid = Int64(uid); self.project = project }
+}
+
+/// A row of `membership` (Keystone's role assignments): one role of one user in one project.
+public struct MembershipRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "membership"
+    public var project: String
+    public var user: String
+    public var role: String
+    public init(project: String, user: String, role: Role) { self.project = project; self.user = user; self.role = role.rawValue }
+}
+
+/// A row of `quota` (Nova's/Cinder's per-project limits); a missing row is the default.
+public struct QuotaRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "quota"
+    public static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
+    public static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
+    public var project: String
+    public var resource: String
+    public var hardLimit: Int
+    public init(project: String, resource: QuotaResource, hardLimit: Int) {
+        self.project = project; self.resource = resource.rawValue; self.hardLimit = hardLimit
+    }
 }

@@ -12,15 +12,12 @@ extension Store {
     /// Allocates a floating IP of `pool` to `project` (nova's `allocate_floating_ip`): the
     /// given `address`, or the lowest free one of `range`; when `instanceID` is given it is
     /// associated at once (replacing the instance's previous association). `EDQUOT` when the
-    /// project already holds `quota` addresses, `EEXIST` when the address is taken, `ENOSPC`
-    /// when the pool is empty.
+    /// project's `floating_ips` quota is reached, `EEXIST` when the address is taken,
+    /// `ENOSPC` when the pool is empty.
     public func allocateFloatingIP(address: Int64?, pool: String, range: ClosedRange<UInt32>, project: String,
-                                   ownerUID: UInt32, quota: Int, instanceID: String? = nil) throws(CloudError) -> FloatingIPRecord {
+                                   ownerUID: UInt32, instanceID: String? = nil) throws(CloudError) -> FloatingIPRecord {
         try write { db in
-            let held = try FloatingIPRecord.filter(Column("project") == project).fetchCount(db)
-            guard held < quota else {
-                throw CloudError(.quota, "Quota exceeded for floating_ips: project \(project) holds \(held) of \(quota)")
-            }
+            try Self.checkQuota(db, QuotaRequest(project: project, [.floatingIPs: 1]))
             let lo = Int64(range.lowerBound), hi = Int64(range.upperBound)
             let chosen: Int64
             if let address {

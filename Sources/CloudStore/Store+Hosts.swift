@@ -32,7 +32,13 @@ extension Store {
     }
 
     /// `EEXIST` when the name is taken.
-    public func insertGroup(_ g: ServerGroupRecord) throws(CloudError) { try write { db in try g.insert(db) } }
+    /// Creates a server group; `EDQUOT` past the project's `server_groups` quota.
+    public func insertGroup(_ g: ServerGroupRecord) throws(CloudError) {
+        try write { db in
+            try Self.checkQuota(db, QuotaRequest(project: g.project, [.serverGroups: 1]))
+            try g.insert(db)
+        }
+    }
     public func updateGroup(_ g: ServerGroupRecord) throws(CloudError) { try write { db in try g.update(db) } }
     /// Removes a group and, in the same transaction, `/defaults/group` when it names it.
     /// Returns whether the default was cleared.

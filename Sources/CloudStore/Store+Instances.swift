@@ -13,9 +13,12 @@ extension Store {
     }
 
     /// Inserts a new instance in building/scheduling with its build task; `EEXIST` when
-    /// the name is taken.
+    /// the name is taken, `EDQUOT` when the project's instances, cores, ram_mb or the
+    /// group's server_group_members quota would be passed (counted in this transaction).
     public func insertInstance(_ r: InstanceRecord) throws(CloudError) {
-        do { try db.write { db in try r.insert(db); try Self.queue(db, .build, for: r) } } catch {
+        let quota = QuotaRequest(project: r.project, [.instances: 1, .cores: r.vcpus, .ramMB: r.ramMb,
+                                                      .serverGroupMembers: r.groupName == nil ? 0 : 1], group: r.groupName)
+        do { try db.write { db in try Self.checkQuota(db, quota); try r.insert(db); try Self.queue(db, .build, for: r) } } catch {
             let e = Self.translate(error)
             throw e.errno == .exists ? CloudError.exists("instance '\(r.name)' already exists") : e
         }
@@ -24,15 +27,17 @@ extension Store {
     /// Compare-and-set update: applies `change` only when the row still has one of
     /// `expected` task states (any, when nil) and, unless `evenIfDeleting`, no delete was
     /// requested. `task`, when given, is queued by the same transaction. A task_state
-    /// change is recorded as the step of the instance's running task. Returns the new row,
-    /// or nil when the precondition failed or the row is gone.
+    /// change is recorded as the step of the instance's running task; `quota` is checked
+    /// in the same transaction (`EDQUOT`, nothing changed). Returns the new row, or nil
+    /// when the precondition failed or the row is gone.
     public func update(instanceID: String, expecting expected: Set<TaskState>? = nil, evenIfDeleting: Bool = false,
-                       queue task: InstanceTask? = nil,
+                       queue task: InstanceTask? = nil, quota: QuotaRequest? = nil,
                        _ change: @Sendable (inout InstanceRecord) -> Void) throws(CloudError) -> InstanceRecord? {
         try write { db in
             guard var r = try InstanceRecord.fetchOne(db, key: instanceID) else { return nil }
             if let expected, !expected.contains(r.taskState) { return nil }
             if r.deleteRequested && !evenIfDeleting { return nil }
+            if let quota { try Self.checkQuota(db, quota) }
             let before = r.taskState
             change(&r)
             try r.update(db)

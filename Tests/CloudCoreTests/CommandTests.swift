@@ -55,7 +55,7 @@ final class CommandTests: XCTestCase {
     }
 
     func testSettingKeysRoundTripTheirStoredNames() {
-        let keys: [SettingKey] = [.cloudID, .flavorsSeeded, .floatingIPQuota, .scheduler("max_attempts")]
+        let keys: [SettingKey] = [.cloudID, .flavorsSeeded, .scheduler("max_attempts")]
             + DefaultKey.allCases.map { .defaultValue($0) } + ConfigKey.allCases.map { .config($0) }
         for k in keys { XCTAssertEqual(SettingKey(storageKey: k.storageKey), k, k.storageKey) }
         XCTAssertEqual(SettingKey.defaultValue(.availabilityZone).storageKey, "default.availability_zone")

@@ -6,7 +6,6 @@ import XCTest
 
 /// Nova's server actions through `ctl`, with their preconditions, on libvirt's test driver.
 final class ActionTests: EngineTestCase {
-    let owner = Caller(uid: 1000, gid: 1000, pid: 9)
 
     func act(_ name: String, _ action: String, as caller: Caller? = nil) throws -> InstanceInfo {
         try engine.instances.perform(try InstanceAction(parsing: action), on: name, caller ?? root)
@@ -47,15 +46,22 @@ final class ActionTests: EngineTestCase {
 
     func testLockRefusesActionsAndDeleteFromNonAdmins() throws {
         try upload("tiny", rawDisk())
+        let owner = try register("alice")
+        let stranger = try register("dave", in: "other")
         _ = try engine.instances.create("mine", owner)
         XCTAssertEqual(waitStable("mine")?.status, .ACTIVE)
         _ = try act("mine", "lock")
-        assertErrno(.notPermitted) { try self.engine.instances.perform(try InstanceAction(parsing: "stop"), on: "mine", self.owner) }
-        assertErrno(.notPermitted) { try self.engine.instances.delete("mine", self.owner) }
-        assertErrno(.accessDenied) { try self.engine.instances.perform(try InstanceAction(parsing: "stop"), on: "mine", Caller(uid: 2000, gid: 2000, pid: 1)) }
+        assertErrno(.notPermitted) { try self.engine.instances.perform(try InstanceAction(parsing: "stop"), on: "mine", owner) }
+        assertErrno(.notPermitted) { try self.engine.instances.delete("mine", owner) }
+        assertErrno(.noEntry) { try self.engine.instances.perform(try InstanceAction(parsing: "stop"), on: "mine", stranger) }
         XCTAssertEqual(try act("mine", "stop").status, .SHUTOFF, "an admin may act on a locked instance")
-        try engine.instances.perform(try InstanceAction(parsing: "unlock"), on: "mine", owner)
+        // An admin's lock binds the project's members (Nova's locked_by=admin).
+        assertErrno(.notPermitted) { try self.engine.instances.perform(try InstanceAction(parsing: "unlock"), on: "mine", owner) }
+        try engine.instances.perform(try InstanceAction(parsing: "unlock"), on: "mine", root)
         XCTAssertEqual(try act("mine", "start", as: owner).status, .ACTIVE)
+        // The owner's own lock is theirs to lift.
+        try engine.instances.perform(try InstanceAction(parsing: "lock"), on: "mine", owner)
+        try engine.instances.perform(try InstanceAction(parsing: "unlock"), on: "mine", owner)
         try engine.instances.delete("mine", owner)
         waitGone("mine")
     }

@@ -61,7 +61,7 @@ final class BuildTests: EngineTestCase {
         try engine.settings.setDefault(.flavor, "f0", root)
         XCTAssertNoThrow(try engine.instances.create("ok", root))   // disk_gb 0 = image size
         assertErrno(.invalid) { try engine.flavors.change("f0", try FlavorChange(field: "ram_mb", parsing: "lots"), root) }
-        assertErrno(.notPermitted) { try engine.flavors.create("mine", Caller(uid: 1000, gid: 1000, pid: 5)) }
+        assertErrno(.accessDenied) { try engine.flavors.create("mine", try self.register("alice")) }
     }
 
     func testNoValidHostEndsInErrorWithFaultAndReleases() throws {

@@ -17,7 +17,7 @@ final class ConcurrentClaimTests: EngineTestCase {
                 .write(toFile: path, atomically: true, encoding: .utf8)
             uris.append("test://" + path)
         }
-        return try Engine(config: EngineConfiguration(stateDir: stateDir, hostURIs: uris), driver: driver)
+        return try Engine(config: engineConfiguration(hostURIs: uris), driver: driver)
     }
 
     func testTwoHundredConcurrentMkdirsNeverOversubscribe() throws {

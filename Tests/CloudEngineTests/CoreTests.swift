@@ -9,7 +9,7 @@ import XCTest
 /// never EBUSY), and a failure no caller waits for is recorded and settled.
 final class StorageFailureTests: EngineTestCase {
     override func makeEngine() throws -> Engine {
-        var config = EngineConfiguration(stateDir: stateDir, hostURIs: ["test:///default"])
+        var config = engineConfiguration(hostURIs: ["test:///default"])
         config.databaseBusyTimeout = 0.2
         return try Engine(config: config, driver: driver)
     }
@@ -80,7 +80,7 @@ final class StorageFailureTests: EngineTestCase {
 final class UsageTests: EngineTestCase {
     override func makeEngine() throws -> Engine {
         let hosts = ["small", "medium"].map { "test://" + TestPaths.packageRoot + "/examples/hosts/\($0).xml" }
-        return try Engine(config: EngineConfiguration(stateDir: stateDir, hostURIs: ["test:///default"] + hosts), driver: driver)
+        return try Engine(config: engineConfiguration(hostURIs: ["test:///default"] + hosts), driver: driver)
     }
 
     func assertUsageAgrees(_ step: String, file: StaticString = #filePath, line: UInt = #line) throws {
@@ -125,44 +125,106 @@ final class UsageTests: EngineTestCase {
     }
 }
 
-/// The one authorization seam: ownership, the admin, and the lock, the same for every
-/// request; reads show everything (the projects work narrows them there).
+/// The one authorization seam: Keystone's roles in the object's project, the admin, and
+/// Nova's lock, the same for every request; another project's objects are not there.
 final class AuthorizationTests: EngineTestCase {
-    let user = Caller(uid: 1000, gid: 1000, pid: 1)
-    let other = Caller(uid: 1001, gid: 1001, pid: 1)
-
-    func testOwnersAdminsAndLocksAcrossTheAPI() throws {
+    func testRolesProjectsAdminsAndLocksAcrossTheAPI() throws {
         try upload("tiny", rawDisk())
         try engine.settings.setDefault(.flavor, "m1.nano", root)
-        _ = try engine.instances.create("mine", user)
+        let member = try register("alice")
+        let reader = try register("bob", .reader)
+        let manager = try register("carol", .manager)
+        let stranger = try register("dave", in: "other")
+        let unknown = Caller(uid: 4242, gid: 4242, pid: 1)
+        _ = try engine.instances.create("mine", member)
         XCTAssertEqual(waitStable("mine")?.status, .ACTIVE)
-        // Not yours: EACCES, whatever the request.
-        assertErrno(.accessDenied) { try self.engine.instances.perform(.power(.stop), on: "mine", self.other) }
-        assertErrno(.accessDenied) { try self.engine.instances.change("mine", .image("tiny"), self.other) }
-        assertErrno(.accessDenied) { try self.engine.instances.change("mine", .securityGroups(["default"]), self.other) }
-        assertErrno(.accessDenied) { try self.engine.instances.change("mine", .floatingIP(.auto), self.other) }
-        assertErrno(.accessDenied) { try self.engine.instances.delete("mine", self.other) }
-        assertErrno(.accessDenied) { try self.engine.images.delete("tiny", self.other) }
-        // Admin only: EPERM with what only an admin may do.
-        assertErrno(.notPermitted) { try self.engine.flavors.create("f", self.user) }
-        assertErrno(.notPermitted) { try self.engine.hosts.perform(.disable, on: "default", self.user) }
-        assertErrno(.notPermitted) { try self.engine.scheduler.set("max_attempts", "2", self.user) }
-        assertErrno(.notPermitted) { try self.engine.settings.setConfig(.shutdownTimeout, "5", self.user) }
-        assertErrno(.notPermitted) { try self.engine.networks.create("n", self.user) }
-        assertErrno(.notPermitted) { try self.engine.instances.perform(.migrate(host: nil), on: "mine", self.user) }
+        XCTAssertEqual(engine.instances.get("mine", root)?.project, "default")
+
+        // Visibility: the project's members see it; another project's user does not.
+        XCTAssertEqual(engine.instances.list(reader).map(\.name), ["mine"])
+        XCTAssertEqual(engine.instances.list(stranger).map(\.name), [])
+        XCTAssertNil(engine.instances.get("mine", stranger))
+        XCTAssertEqual(engine.instances.actions("mine", stranger), [])
+        assertErrno(.noEntry) { try self.engine.instances.perform(.power(.stop), on: "mine", stranger) }
+        assertErrno(.noEntry) { try self.engine.instances.delete("mine", stranger) }
+        // A reader sees but may not act.
+        assertErrno(.accessDenied) { try self.engine.instances.perform(.power(.stop), on: "mine", reader) }
+        assertErrno(.accessDenied) { try self.engine.instances.change("mine", .securityGroups(["default"]), reader) }
+        assertErrno(.accessDenied) { _ = try self.engine.instances.create("r1", reader) }
+        XCTAssertTrue(engine.events.lines.contains { $0.contains("needs the member role") })
+        // Unregistered: nothing at all.
+        assertErrno(.accessDenied) { _ = try self.engine.instances.create("u1", unknown) }
+        XCTAssertEqual(engine.instances.list(unknown).map(\.name), [])
+        // Admin only: EACCES with what only an admin may do.
+        assertErrno(.accessDenied) { try self.engine.flavors.create("f", member) }
+        assertErrno(.accessDenied) { try self.engine.hosts.perform(.disable, on: "default", manager) }
+        assertErrno(.accessDenied) { try self.engine.scheduler.set("max_attempts", "2", member) }
+        assertErrno(.accessDenied) { try self.engine.settings.setConfig(.shutdownTimeout, "5", member) }
+        assertErrno(.accessDenied) { try self.engine.networks.create("n", member) }
+        assertErrno(.accessDenied) { try self.engine.instances.perform(.migrate(host: nil), on: "mine", member) }
+        assertErrno(.accessDenied) { try self.engine.projects.create("p", manager) }
+        assertErrno(.accessDenied) { try self.engine.projects.setQuota("default", .instances, 100, manager) }
         XCTAssertTrue(engine.events.lines.contains { $0.contains("only an admin may create flavors") })
-        // Locked by the admin: the owner may no longer act on it; the admin may.
+        XCTAssertEqual(engine.hosts.list(member).map(\.name), [], "hosts are the admin's")
+        XCTAssertEqual(engine.flavors.get("m1.nano", member)?.vcpus, 1, "flavors are everyone's to read")
+        // Members: a manager edits them, a member may not, and only an admin grants admin.
+        assertErrno(.accessDenied) { try self.engine.projects.setMembers("default", ["alice": .manager], member) }
+        var members = try XCTUnwrap(engine.projects.get("default", manager)).members
+        members["erin"] = .reader
+        assertErrno(.invalid) { try self.engine.projects.setMembers("default", members, manager) }   // erin is not a user yet
+        _ = try register("erin", .reader, in: "other")
+        try engine.projects.setMembers("default", members, manager)
+        XCTAssertEqual(engine.projects.get("default", root)?.members["erin"], .reader)
+        members["erin"] = .admin
+        assertErrno(.accessDenied) { try self.engine.projects.setMembers("default", members, manager) }
+        // A user chooses among their own projects.
+        XCTAssertEqual(engine.users.get("erin", root)?.project, "default", "the first by name until chosen")
+        try engine.users.setProject("erin", "other", Caller(uid: 7, gid: 7, pid: 1))
+        XCTAssertEqual(engine.users.get("erin", root)?.project, "other")
+        assertErrno(.invalid) { try self.engine.users.setProject("erin", "nowhere", Caller(uid: 7, gid: 7, pid: 1)) }
+        assertErrno(.noEntry) { try self.engine.users.setProject("erin", "default", member) }   // alice does not see erin
+        XCTAssertEqual(engine.users.list(member).map(\.name), ["alice"], "a user sees their own entry")
+
+        // Locked by the admin: members may no longer act on it; the admin may.
         try engine.instances.perform(.lock, on: "mine", root)
-        assertErrno(.notPermitted) { try self.engine.instances.perform(.power(.stop), on: "mine", self.user) }
-        assertErrno(.notPermitted) { try self.engine.instances.delete("mine", self.user) }
+        assertErrno(.notPermitted) { try self.engine.instances.perform(.power(.stop), on: "mine", member) }
+        assertErrno(.notPermitted) { try self.engine.instances.delete("mine", member) }
+        assertErrno(.notPermitted) { try self.engine.instances.perform(.unlock, on: "mine", member) }
         try engine.instances.perform(.power(.stop), on: "mine", root)
         XCTAssertEqual(waitStable("mine")?.status, .SHUTOFF)
-        try engine.instances.perform(.unlock, on: "mine", user)
-        try engine.instances.perform(.power(.start), on: "mine", user)
+        try engine.instances.perform(.unlock, on: "mine", root)
+        try engine.instances.perform(.power(.start), on: "mine", member)
         XCTAssertEqual(waitStable("mine")?.status, .ACTIVE)
-        // Reads: everyone sees everything today.
-        XCTAssertEqual(engine.instances.list(other).map(\.name), ["mine"])
-        XCTAssertNotNil(engine.instances.get("mine", other))
-        XCTAssertFalse(engine.instances.actions("mine", other).isEmpty)
+        // Another member of the project may act on it too (Nova: the project's server).
+        try engine.instances.perform(.power(.stop), on: "mine", manager)
+        XCTAssertEqual(waitStable("mine")?.status, .SHUTOFF)
+    }
+
+    /// /events per user: only the lines about their projects; the admin reads all.
+    func testEventsAreFilteredByProject() throws {
+        try upload("tiny", rawDisk())
+        try engine.settings.setDefault(.flavor, "m1.nano", root)
+        try engine.images.setVisibility("tiny", .public, root)
+        let alice = try register("alice")
+        let dave = try register("dave", in: "other")
+        _ = try engine.instances.create("a1", alice)
+        _ = try engine.instances.create("d1", dave)
+        XCTAssertEqual(waitStable("a1")?.status, .ACTIVE)
+        XCTAssertEqual(waitStable("d1")?.status, .ACTIVE)
+        assertErrno(.exists) { _ = try self.engine.instances.create("a1", dave) }
+        try engine.instances.delete("a1", alice)
+        waitGone("a1")
+        let seenByAlice = engine.events(for: alice).lines
+        let seenByDave = engine.events(for: dave).lines
+        XCTAssertTrue(seenByAlice.contains { $0.contains("instance.created a1") })
+        XCTAssertTrue(seenByAlice.contains { $0.contains("instance.deleted a1") }, "lines after the object is gone keep its project")
+        XCTAssertFalse(seenByAlice.contains { $0.contains(" d1 ") })
+        XCTAssertTrue(seenByDave.contains { $0.contains("instance.created d1") })
+        XCTAssertFalse(seenByDave.contains { $0.contains("instance.created a1") || $0.contains("instance.deleted a1") })
+        XCTAssertTrue(seenByDave.contains { $0.contains("instance.refused a1") && $0.contains("errno=EEXIST") }, "the caller sees their own refusal")
+        XCTAssertTrue(engine.events(for: root).lines.contains { $0.contains("instance.created d1") })
+        // A value cannot pose as the project field (it is always last).
+        try engine.images.setProperty("tiny", key: "note", value: "x project=other", root)
+        XCTAssertFalse(engine.events(for: dave).lines.contains { $0.contains("image.property tiny") })
     }
 }

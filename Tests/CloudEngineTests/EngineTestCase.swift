@@ -28,7 +28,38 @@ class EngineTestCase: XCTestCase {
     }
 
     func makeEngine() throws -> Engine {
-        try Engine(config: EngineConfiguration(stateDir: stateDir, hostURIs: ["test:///default"]), driver: driver)
+        try Engine(config: engineConfiguration(hostURIs: ["test:///default"]), driver: driver)
+    }
+
+    /// The engine's configuration in this test's state directory, with the test accounts.
+    func engineConfiguration(hostURIs: [String], maxConcurrentJobs: Int = 10, hostCheckInterval: TimeInterval = 5) -> EngineConfiguration {
+        var config = EngineConfiguration(stateDir: stateDir, hostURIs: hostURIs, maxConcurrentJobs: maxConcurrentJobs,
+                                         hostCheckInterval: hostCheckInterval)
+        config.accounts = Self.accounts
+        return config
+    }
+
+    /// The local accounts tests register (`mkdir /users/NAME` looks them up).
+    static let accounts: @Sendable (String) -> UInt32? = { name in
+        ["alice": 1000, "bob": 1001, "carol": 1002, "dave": 2000, "erin": 7][name]
+    }
+
+    /// Makes `name` a project when it is not one yet (as the admin).
+    func ensureProject(_ name: String) throws {
+        if engine.projects.get(name, root) == nil { try engine.projects.create(name, root) }
+    }
+
+    /// Registers the account `name` (see `accounts`) with `role` in `project`, as the admin
+    /// does through /users and /projects; returns it as a caller.
+    @discardableResult
+    func register(_ name: String, _ role: Role = .member, in project: String = "default") throws -> Caller {
+        let uid = try XCTUnwrap(Self.accounts(name))
+        if engine.users.get(name, root) == nil { try engine.users.create(name, root) }
+        try ensureProject(project)
+        var members = engine.projects.get(project, root)?.members ?? [:]
+        members[name] = role
+        try engine.projects.setMembers(project, members, root)
+        return Caller(uid: uid, gid: uid, pid: 1)
     }
 
     /// Uploads `bytes` as an image through the same path `cp` takes.

@@ -10,7 +10,7 @@ final class HostHealthTests: EngineTestCase {
     var smallURI: String { "test://" + TestPaths.packageRoot + "/examples/hosts/small.xml" }
 
     override func makeEngine() throws -> Engine {
-        try Engine(config: EngineConfiguration(stateDir: stateDir, hostURIs: ["test:///default", smallURI],
+        try Engine(config: engineConfiguration(hostURIs: ["test:///default", smallURI],
                                                hostCheckInterval: 0.2), driver: driver)
     }
 

@@ -70,7 +70,9 @@ final class ImageTests: EngineTestCase {
         _ = try engine.instances.create("user", root)
         _ = waitStable("user")
         assertErrno(.busy) { try self.engine.images.delete("disk2", self.root) }
-        assertErrno(.accessDenied) { try self.engine.images.delete("disk2", Caller(uid: 1000, gid: 1000, pid: 3)) }
+        let reader = try register("alice", .reader)
+        assertErrno(.accessDenied) { try self.engine.images.delete("disk2", reader) }   // reader: sees, cannot delete
+        assertErrno(.noEntry) { try self.engine.images.delete("disk2", try self.register("dave", in: "other")) }   // private to default
         try engine.instances.delete("user", root)
         waitGone("user")
         try engine.images.delete("disk2", root)

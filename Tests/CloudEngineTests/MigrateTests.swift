@@ -9,7 +9,7 @@ final class MigrateTests: EngineTestCase {
     var fileHosts: [String] { ["small", "medium"].map { "test://" + TestPaths.packageRoot + "/examples/hosts/\($0).xml" } }
 
     override func makeEngine() throws -> Engine {
-        try Engine(config: EngineConfiguration(stateDir: stateDir, hostURIs: ["test:///default"] + fileHosts,
+        try Engine(config: engineConfiguration(hostURIs: ["test:///default"] + fileHosts,
                                                hostCheckInterval: 0.2), driver: driver)
     }
 
@@ -34,7 +34,8 @@ final class MigrateTests: EngineTestCase {
         assertErrno(.invalid) { try self.engine.instances.perform(try InstanceAction(parsing: "teleport"), on: "m", self.root) }
         assertErrno(.noEntry) { try self.engine.instances.perform(try InstanceAction(parsing: "migrate nowhere"), on: "m", self.root) }
         assertErrno(.invalid) { try self.engine.instances.perform(try InstanceAction(parsing: "migrate \(target)"), on: "m", self.root) }
-        assertErrno(.accessDenied) { try self.engine.instances.perform(try InstanceAction(parsing: "migrate"), on: "m", Caller(uid: 1000, gid: 0, pid: 1)) }
+        let member = try register("alice")
+        assertErrno(.accessDenied) { try self.engine.instances.perform(try InstanceAction(parsing: "migrate"), on: "m", member) }
     }
 
     func testMigrationWithNowhereToGoStaysActiveWithAFault() throws {

@@ -10,7 +10,15 @@ import XCTest
 /// (quota, auto-association, release with the instance), security group rules, and
 /// VlanManager's association of vlan networks with projects.
 final class NetworkTests: EngineTestCase {
-    let user = Caller(uid: 1000, gid: 1000, pid: 7)
+    /// A member of the `default` project; `stranger` belongs to another project.
+    var user = Caller.system
+    var stranger = Caller.system
+
+    override func setUpWithError() throws {
+        try super.setUpWithError()
+        user = try register("alice")
+        stranger = try register("bob", in: "other")
+    }
 
     func testDefaultNetworkAndFieldValidation() throws {
         let d = try XCTUnwrap(engine.networks.get("default", .system))
@@ -24,8 +32,8 @@ final class NetworkTests: EngineTestCase {
         let n = try XCTUnwrap(engine.networks.get("net2", .system))
         XCTAssertEqual(n.fields["cidr"], "10.1.0.0/24\n")
         XCTAssertEqual(n.fields["bridge"], "br101\n")
-        assertErrno(.notPermitted) { try engine.networks.create("mine", user) }
-        assertErrno(.notPermitted) { try engine.networks.change("net2", NetworkField(rawValue: "dns")!, "10.1.0.1", user) }
+        assertErrno(.accessDenied) { try engine.networks.create("mine", user) }
+        assertErrno(.accessDenied) { try engine.networks.change("net2", NetworkField(rawValue: "dns")!, "10.1.0.1", user) }
         assertErrno(.invalid) { try engine.networks.change("net2", NetworkField(rawValue: "cidr")!, "10.0.5.0/24", root) }
         assertErrno(.invalid) { try engine.networks.change("net2", NetworkField(rawValue: "cidr")!, "10.1.0.7/24", root) }
         assertErrno(.invalid) { try engine.networks.change("net2", NetworkField(rawValue: "gateway")!, "10.2.0.1", root) }
@@ -96,12 +104,15 @@ final class NetworkTests: EngineTestCase {
         assertErrno(.invalid) { try engine.networks.change("default", NetworkField(rawValue: "floating_range")!, "10.0.128.0/24", root) }
         for i in 1...10 { try engine.floatingIPs.create("10.99.0.\(i)", user) }
         assertErrno(.quota) { try engine.floatingIPs.create("10.99.0.11", user) }
-        assertErrno(.exists) { try engine.floatingIPs.create("10.99.0.1", root) }
+        assertErrno(.exists) { try engine.floatingIPs.create("10.99.0.1", stranger) }   // another project, with room
         XCTAssertEqual(engine.floatingIPs.list(.system).count, 10)
         XCTAssertEqual(engine.floatingIPs.get("10.99.0.3", .system)?.pool, "default")
-        assertErrno(.accessDenied) { try engine.floatingIPs.delete("10.99.0.3", Caller(uid: 1001, gid: 1001, pid: 8)) }
+        assertErrno(.noEntry) { try engine.floatingIPs.delete("10.99.0.3", stranger) }   // another project's: not there
         try engine.floatingIPs.delete("10.99.0.3", user)
         try engine.floatingIPs.create("10.99.0.11", user)   // room again
+        assertErrno(.quota) { try engine.floatingIPs.create("10.99.0.12", user) }
+        XCTAssertTrue(engine.events.lines.contains { $0.contains("Quota exceeded for floating_ips: requested 1, used 10 of 10") })
+        try engine.projects.setQuota("default", .floatingIPs, 12, root)   // the web instance below needs one more
 
         try upload("tiny", rawDisk())
         try engine.settings.setDefault(.flavor, "m1.nano", root)
@@ -128,7 +139,8 @@ final class NetworkTests: EngineTestCase {
         assertErrno(.invalid) { try engine.securityGroups.setRules("default", "tcp 22 0.0.0.0/0\nudp 70000 0.0.0.0/0", root) }
         XCTAssertTrue(engine.events.lines.contains { $0.contains("security_group.refused") && $0.contains("line 2") })
         try engine.securityGroups.create("web", user)
-        assertErrno(.accessDenied) { try engine.securityGroups.setRules("web", "", Caller(uid: 1001, gid: 1001, pid: 8)) }
+        assertErrno(.noEntry) { try engine.securityGroups.setRules("web", "", stranger) }
+        assertErrno(.accessDenied) { try engine.securityGroups.setRules("default", "", user) }   // the cloud-wide group: admin only
         assertErrno(.busy) { try engine.securityGroups.delete("default", root) }
         try engine.securityGroups.delete("web", user)
     }
@@ -160,6 +172,7 @@ final class NetworkTests: EngineTestCase {
     }
 
     func build(_ name: String, project: String) throws -> InstanceInfo {
+        try ensureProject(project)
         try engine.settings.setDefault(.project, project, root)
         _ = try engine.instances.create(name, root)
         return try XCTUnwrap(waitStable(name))
@@ -200,6 +213,7 @@ final class NetworkTests: EngineTestCase {
         try engine.settings.setDefault(.network, "v100", root)
 
         // No vlan network is left: mkdir knows it already.
+        try ensureProject("gamma")
         try engine.settings.setDefault(.project, "gamma", root)
         assertErrno(.noSpace) { _ = try engine.instances.create("g0", root) }
         XCTAssertTrue(engine.events.lines.contains { $0.contains("instance.refused g0") && $0.contains("No more networks available for project gamma") })
@@ -212,7 +226,7 @@ final class NetworkTests: EngineTestCase {
 
         // The admin dissociates a network without leases; one with leases is busy.
         assertErrno(.busy) { try engine.networks.change("v101", NetworkField(rawValue: "project")!, "", root) }
-        assertErrno(.notPermitted) { try engine.networks.change("v100", NetworkField(rawValue: "project")!, "", user) }
+        assertErrno(.accessDenied) { try engine.networks.change("v100", NetworkField(rawValue: "project")!, "", user) }
         try engine.networks.change("v100", NetworkField(rawValue: "project")!, "", root)
         XCTAssertEqual(engine.networks.get("v100", .system)?.fields["project"], "")
         XCTAssertTrue(engine.events.lines.contains { $0.contains("network.disassociated v100") && $0.contains("project=alpha") })
@@ -247,6 +261,7 @@ final class NetworkTests: EngineTestCase {
         try engine.settings.setDefault(.network, "v100", root)
         // mkdir is synchronous, the builds race: each project must end up with one network.
         for i in 0..<8 {
+            try ensureProject("p\(i % 4)")
             try engine.settings.setDefault(.project, "p\(i % 4)", root)
             _ = try engine.instances.create("i\(i)", root)
         }

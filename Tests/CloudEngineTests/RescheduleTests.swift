@@ -10,7 +10,7 @@ final class RescheduleTests: EngineTestCase {
     var smallURI: String { "test://" + TestPaths.packageRoot + "/examples/hosts/small.xml" }
 
     override func makeEngine() throws -> Engine {
-        try Engine(config: EngineConfiguration(stateDir: stateDir, hostURIs: ["test:///default", smallURI]), driver: driver)
+        try Engine(config: engineConfiguration(hostURIs: ["test:///default", smallURI]), driver: driver)
     }
 
     /// Makes `default` (16 vCPUs) win over `small` (4 vCPUs): weigh free vCPUs only.
@@ -52,7 +52,7 @@ final class RescheduleTests: EngineTestCase {
         for i in 0..<3 { _ = try engine.instances.create("d\(i)", root) }
         for i in 0..<3 { XCTAssertEqual(waitStable("d\(i)")?.host, "small") }
         assertErrno(.invalid) { try self.engine.hosts.perform(try HostAction(parsing: "reboot"), on: "default", self.root) }
-        assertErrno(.notPermitted) { try self.engine.hosts.perform(try HostAction(parsing: "enable"), on: "default", Caller(uid: 7, gid: 7, pid: 1)) }
+        assertErrno(.accessDenied) { try self.engine.hosts.perform(try HostAction(parsing: "enable"), on: "default", try self.register("erin")) }
         assertErrno(.invalid) { try self.engine.scheduler.set("filters", "RamFilter NoSuchFilter", self.root) }
         try engine.scheduler.set("ram_weight_multiplier", "-1.5", root)
         try engine.hosts.change("small", .availabilityZone("az1"), root)
@@ -72,7 +72,7 @@ final class RescheduleTests: EngineTestCase {
 final class AvailabilityZoneTests: EngineTestCase {
     override func makeEngine() throws -> Engine {
         let hosts = ["small", "medium", "large"].map { "test://" + TestPaths.packageRoot + "/examples/hosts/\($0).xml" }
-        return try Engine(config: EngineConfiguration(stateDir: stateDir, hostURIs: hosts), driver: driver)
+        return try Engine(config: engineConfiguration(hostURIs: hosts), driver: driver)
     }
 
     func testInstancesLandInTheirZone() throws {

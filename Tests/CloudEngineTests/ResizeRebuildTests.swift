@@ -109,7 +109,7 @@ final class ResizeRebuildTests: EngineTestCase {
         XCTAssertEqual(waitStable("vm")?.status, .ACTIVE)
         XCTAssertTrue(engine.events.lines.contains { $0.contains("instance.resize_auto_confirm vm") })
         assertErrno(.invalid) { try self.engine.settings.setConfig(.resizeConfirmWindow, "soon", self.root) }
-        assertErrno(.notPermitted) { try self.engine.settings.setConfig(.resizeConfirmWindow, "5", Caller(uid: 1000, gid: 1000, pid: 2)) }
+        assertErrno(.accessDenied) { try self.engine.settings.setConfig(.resizeConfirmWindow, "5", try self.register("alice")) }
     }
 
     func testRebuildMakesAFreshDiskAndKeepsIPAndName() throws {

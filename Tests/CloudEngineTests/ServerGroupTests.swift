@@ -9,7 +9,7 @@ import XCTest
 final class ServerGroupTests: EngineTestCase {
     override func makeEngine() throws -> Engine {
         let hosts = ["small", "medium", "large"].map { "test://" + TestPaths.packageRoot + "/examples/hosts/\($0).xml" }
-        return try Engine(config: EngineConfiguration(stateDir: stateDir, hostURIs: hosts), driver: driver)
+        return try Engine(config: engineConfiguration(hostURIs: hosts), driver: driver)
     }
 
     func testAntiAffinityPutsMembersOnDistinctHostsAndRefusesTheFourth() throws {

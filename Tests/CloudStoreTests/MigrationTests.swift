@@ -46,6 +46,44 @@ final class MigrationTests: XCTestCase {
         XCTAssertFalse(columns.contains("argument"), "the verb column is gone: \(columns)")
     }
 
+    /// A single-user state directory (v10) becomes the `default` project, owned by root:
+    /// every object moves in, images stay visible to all, the old floating IP quota setting
+    /// becomes the project's limit, and nothing else is limited there.
+    func testV10StateMovesIntoTheDefaultProjectOwnedByRoot() throws {
+        let path = dir + "/cloudfs.db"
+        do {
+            let old = try DatabaseQueue(path: path)
+            try Migrations.migrator.migrate(old, upTo: "v10-typed-tasks")
+            try old.write { db in
+                try db.execute(sql: """
+                    INSERT INTO image (id, name, status, format, size, virtual_size, checksum, created, min_ram_mb, min_disk_gb, owner_uid, path)
+                        VALUES ('img', 'tiny', 'active', 'raw', 1, 1, '', 1, 0, 0, 1000, '/x');
+                    INSERT INTO instance (id, name, owner_uid, project, vm_state, task_state, power_state, fault, image_id, image_name,
+                                          flavor, vcpus, ram_mb, disk_gb, created, domain_xml, delete_requested, locked)
+                        VALUES ('i-1', 'web1', 1000, 'alice', 'active', 'none', 'running', '', 'img', 'tiny', 'm1.nano', 1, 128, 1, 1, '', 0, 1);
+                    INSERT INTO server_group (name, policy, owner_uid) VALUES ('g', 'affinity', 1000);
+                    INSERT INTO security_group (name, rules, owner_uid) VALUES ('web', '', 1000);
+                    INSERT INTO setting (key, value) VALUES ('quota.floating_ips', '3');
+                    """)
+            }
+        }
+        let store = try Store(path: path)
+        XCTAssertEqual(try store.projects().map(\.name), ["default"])
+        let i = try XCTUnwrap(try store.instances().first)
+        XCTAssertEqual([i.project, String(i.ownerUid)], ["default", "0"])
+        XCTAssertEqual(i.lockedBy, "admin", "an old lock binds members, as an admin's does")
+        let img = try XCTUnwrap(try store.imageRecord(id: "img"))
+        XCTAssertEqual([img.project, img.visibility, String(img.ownerUid)], ["default", "public", "0"])
+        XCTAssertEqual(try store.groups().map(\.project), ["default"])
+        XCTAssertEqual(try store.securityGroups().first { $0.name == "web" }?.project, "default")
+        let limits = Dictionary(uniqueKeysWithValues: try store.quotas().map { ($0.resource, $0.hardLimit) })
+        XCTAssertEqual(limits["floating_ips"], 3)
+        XCTAssertEqual(limits["instances"], -1)
+        XCTAssertEqual(limits.count, QuotaResource.allCases.count)
+        XCTAssertNil(try store.setting(.cloudID))
+        XCTAssertEqual(try store.usage(project: "default")[.instances], 1)
+    }
+
     func testDefaultsFollowTheirObjectInTheSameTransaction() throws {
         let store = try Store(path: dir + "/db.sqlite")
         try store.seedFlavorsOnce(Flavor.seed)

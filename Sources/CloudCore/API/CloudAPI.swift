@@ -34,8 +34,11 @@ public struct ChangeNotice: Sendable, Equatable {
 public protocol CloudAPI: AnyObject, Sendable {
     /// The text of `/README`.
     var readme: String { get }
-    /// The `/events` log.
+    /// The whole `/events` log (what the admin reads).
     var events: EventLog { get }
+    /// The `/events` `caller` reads: the whole log for an admin, only the lines about
+    /// their projects for anyone else.
+    func events(for caller: Caller) -> EventLog
     /// Registers a handler for changes; called on an engine thread, never inside the caller's stack.
     func subscribe(_ handler: @escaping @Sendable (ChangeNotice) -> Void)
     /// Records a refusal made by the tree itself (a write to a read-only file, a value that
@@ -62,6 +65,27 @@ public protocol CloudAPI: AnyObject, Sendable {
     var floatingIPs: any FloatingIPsAPI { get }
     /// `/security-groups` (Nova's security groups).
     var securityGroups: any SecurityGroupsAPI { get }
+    /// `/users` (Keystone users: local accounts).
+    var users: any UsersAPI { get }
+    /// `/projects` (Keystone projects, with quotas).
+    var projects: any ProjectsAPI { get }
+    /// What `stat` shows the caller for objects of `project`: the project's group id
+    /// (nil for an unknown project), and whether the caller is registered at all.
+    func identity(of caller: Caller) -> CallerIdentity
+    func projectGID(_ project: String) -> UInt32?
+}
+
+/// Who a caller is to the cloud, for the tree's permission bits.
+public struct CallerIdentity: Sendable, Equatable {
+    /// uid 0, or a user with the admin role.
+    public var isAdmin: Bool
+    /// A registered user (the admin always is).
+    public var isRegistered: Bool
+    /// The caller's role in each project.
+    public var roles: [String: Role]
+    public init(isAdmin: Bool, isRegistered: Bool, roles: [String: Role]) {
+        self.isAdmin = isAdmin; self.isRegistered = isRegistered; self.roles = roles
+    }
 }
 
 /// Cancels one pending wait.

@@ -32,4 +32,9 @@ public protocol ImagesAPI: AnyObject, Sendable {
     func rename(_ name: String, to newName: String, _ caller: Caller) throws(CloudError)
     /// Sets (or with nil removes) an image property (`kernel`, `ramdisk`, `cmdline`, ...).
     func setProperty(_ image: String, key: String, value: String?, _ caller: Caller) throws(CloudError)
+    /// `images.d/NAME/visibility`: Glance's visibility (only an admin makes an image public).
+    func setVisibility(_ image: String, _ visibility: ImageVisibility, _ caller: Caller) throws(CloudError)
+    /// `images.d/NAME/shared_with`: the projects a `shared` image is shared with (Glance's
+    /// image members), each an existing project.
+    func share(_ image: String, with projects: [String], _ caller: Caller) throws(CloudError)
 }

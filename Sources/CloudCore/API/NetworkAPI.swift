@@ -33,7 +33,11 @@ public struct SecurityGroupInfo: Sendable, Equatable {
     /// Canonical rules, one `PROTO PORTS CIDR` line each.
     public var rules: String
     public var ownerUID: UInt32
-    public init(name: String, rules: String, ownerUID: UInt32) { self.name = name; self.rules = rules; self.ownerUID = ownerUID }
+    /// "" for the cloud-wide `default` group.
+    public var project: String
+    public init(name: String, rules: String, ownerUID: UInt32, project: String = "") {
+        self.name = name; self.rules = rules; self.ownerUID = ownerUID; self.project = project
+    }
 }
 
 /// The writable files of `/networks/NAME/`, each a column of nova-network's `networks`

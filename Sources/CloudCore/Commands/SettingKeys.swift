@@ -61,8 +61,6 @@ public enum SettingKey: Hashable, Sendable {
     case config(ConfigKey)
     /// A `/scheduler/` option, by its Nova name.
     case scheduler(String)
-    /// Nova's `floating_ips` quota per project.
-    case floatingIPQuota
 
     /// The key as stored.
     public var storageKey: String {
@@ -72,7 +70,6 @@ public enum SettingKey: Hashable, Sendable {
         case .defaultValue(let k): "default." + k.rawValue
         case .config(let k): "config." + k.rawValue
         case .scheduler(let k): "scheduler." + k
-        case .floatingIPQuota: "quota.floating_ips"
         }
     }
 
@@ -89,7 +86,6 @@ public enum SettingKey: Hashable, Sendable {
             guard let k = ConfigKey(rawValue: rest) else { return nil }
             self = .config(k)
         case "scheduler" where !rest.isEmpty: self = .scheduler(rest)
-        case "quota" where rest == "floating_ips": self = .floatingIPQuota
         default: return nil
         }
     }

@@ -1,4 +1,5 @@
 import CloudCore
+import CloudNetwork
 import CloudStore
 import Foundation
 import Logging
@@ -18,6 +19,14 @@ final class EngineCore: @unchecked Sendable {
     let catalog = Mutex(Catalog())
     let mutation = NSLock()
     let events: EventLog
+    /// Users, projects, role assignments and quota limits (Keystone's directory). Its own
+    /// lock, never held while taking `catalog`'s: authorization runs inside catalog reads.
+    let directory = Mutex(IdentityCatalog())
+    /// `/events` per user (only their projects' lines).
+    let eventViews: EventViews
+    /// The project of each object events were written about, so the lines after it is
+    /// gone (`instance.deleted`) still name it.
+    private let eventProjects = Mutex<[String: String]>([:])
     /// When this engine started: a build resumed after a restart gets a full timeout.
     let startedAt = Date().timeIntervalSince1970
     private let notifyQueue = DispatchQueue(label: "cloudfs.engine.notify")
@@ -35,7 +44,12 @@ final class EngineCore: @unchecked Sendable {
         }
         store = try Store(path: config.databasePath, busyTimeout: config.databaseBusyTimeout)
         events = EventLog(history: try store.eventLines())
+        eventViews = EventViews(log: events)
         events.addSink { [weak self] line in self?.persistEvent(line) }
+        eventViews.resolveProjects { [weak self] uid in
+            self?.directory.withLock { d in d.userByUID[uid].map { Set(d.roles(of: $0).keys) } } ?? []
+        }
+        events.setTagger { [weak self] kind, object in self?.projectOfEvent(kind: kind, object: object) }
     }
 
     // MARK: notices
@@ -74,9 +88,39 @@ final class EngineCore: @unchecked Sendable {
     /// Writes a refusal to /events and returns the error for throwing.
     @discardableResult
     func refuse(_ error: CloudError, kind: String, object: String, caller: Caller) -> CloudError {
+        // Tagged with the caller's project, so the caller sees the reason in their own
+        // view of /events (the admin sees every line); the object's when the caller has none.
+        let project = directory.withLock { $0.currentProject(of: caller) }
+            ?? projectOfEvent(kind: kind, object: object) ?? ""
         events.append(kind: "\(kind).refused", object: object,
-                      ["errno": error.errno.name, "pid": "\(caller.pid)", "uid": "\(caller.uid)", "reason": error.reason])
+                      ["errno": error.errno.name, "pid": "\(caller.pid)", "uid": "\(caller.uid)", "reason": error.reason,
+                       "project": project])
         return error
+    }
+
+    /// The project an event about `object` concerns (`KIND` is `instance.…`, `image.…`,
+    /// …), from the catalog or, once the object is gone, from the last event about it.
+    func projectOfEvent(kind: String, object: String) -> String? {
+        let noun = kind.split(separator: ".").first.map(String.init) ?? kind
+        let key = noun + "/" + object
+        let found: String? = catalog.withLock { c in
+            switch noun {
+            case "instance": return c.instances[object]?.project
+            case "image": return c.images[object]?.project
+            case "group": return c.groups[object]?.project
+            case "security_group": return c.securityGroups[object].map(\.project)
+            case "network": return c.networks[object]?.project
+            case "floating_ip":
+                do throws(CloudError) { return c.floatingIPs[Int64(try IPv4Address(parsing: object).value)]?.project } catch { return nil }
+            case "project": return object
+            default: return nil
+            }
+        }
+        if let found, !found.isEmpty {
+            eventProjects.withLock { $0[key] = found }
+            return found
+        }
+        return eventProjects.withLock { $0[key] }
     }
 
     /// Runs `body`; on a `CloudError`, records the refusal and rethrows it.

@@ -36,6 +36,8 @@ protocol ImageProvider: AnyObject, Sendable {
     func activeImage(named name: String) throws(CloudError) -> ImageInfo
     /// The image an instance record names, by id.
     func image(id: String) -> ImageInfo?
+    /// Whether `caller` may boot `image` (Glance's visibility).
+    func isVisible(_ image: ImageInfo, to caller: Caller) -> Bool
     /// The files a domain boots from: the image and, for direct kernel boot, its
     /// `kernel` and `ramdisk` images (`ENOENT` when one named is gone).
     func bootFiles(imageID: String) throws(CloudError) -> (image: ImageInfo?, kernel: ImageInfo?, ramdisk: ImageInfo?)

@@ -11,7 +11,7 @@ final class ServerGroupService: ServerGroupsAPI, @unchecked Sendable {
 
     init(core: EngineCore) { self.core = core }
 
-    static func ref(_ g: GroupInfo) -> ObjectRef { ObjectRef("group", g.name, ownerUID: g.ownerUID) }
+    static func ref(_ g: GroupInfo) -> ObjectRef { ObjectRef("group", g.name, ownerUID: g.ownerUID, project: g.project) }
 
     func list(_ caller: Caller) -> [GroupInfo] {
         core.catalog.withLock { c in c.groups.values.map { info($0, c) } }
@@ -27,21 +27,23 @@ final class ServerGroupService: ServerGroupsAPI, @unchecked Sendable {
     private func info(_ g: ServerGroupRecord, _ c: Catalog) -> GroupInfo {
         GroupInfo(name: g.name, policy: g.policy,
                   members: c.instances.values.filter { $0.groupName == g.name }.map(\.name).sorted(),
-                  ownerUID: UInt32(g.ownerUid))
+                  ownerUID: UInt32(g.ownerUid), project: g.project)
     }
 
     func create(_ name: String, _ caller: Caller) throws(CloudError) {
-        try core.refusing("group", name, caller) { () throws(CloudError) in
+        let g = try core.refusing("group", name, caller) { () throws(CloudError) -> ServerGroupRecord in
             try ObjectName.validate(name, kind: "group")
             try core.authorize(caller, .create, ObjectRef("group", name))
-            let g = ServerGroupRecord(name: name, policy: ServerGroupPolicy.antiAffinity.rawValue, ownerUID: caller.uid)
+            let g = ServerGroupRecord(name: name, policy: ServerGroupPolicy.antiAffinity.rawValue, ownerUID: caller.uid,
+                                      project: try core.project(of: caller))
             do throws(CloudError) {
                 try core.write({ (s) throws(CloudError) in try s.insertGroup(g) }) { c, _ in c.groups[name] = g }
             } catch where error.errno == .exists {
                 throw CloudError.exists("group '\(name)' already exists")
             }
+            return g
         }
-        core.events.append(kind: "group.created", object: name, ["policy": "anti-affinity", "uid": "\(caller.uid)"])
+        core.events.append(kind: "group.created", object: name, ["policy": "anti-affinity", "project": g.project, "uid": "\(caller.uid)"])
         core.announce(.group, name)
     }
 
@@ -51,7 +53,7 @@ final class ServerGroupService: ServerGroupsAPI, @unchecked Sendable {
             try core.authorize(caller, .change, Self.ref(g))
             let p = try ServerGroupPolicy(parsing: policy)
             guard g.members.isEmpty else { throw CloudError.busy("group '\(name)' has members; its policy is fixed") }
-            let rec = ServerGroupRecord(name: name, policy: p.rawValue, ownerUID: g.ownerUID)
+            let rec = ServerGroupRecord(name: name, policy: p.rawValue, ownerUID: g.ownerUID, project: g.project)
             try core.write({ (s) throws(CloudError) in try s.updateGroup(rec) }) { c, _ in c.groups[name] = rec }
         }
         core.events.append(kind: "group.updated", object: name, ["policy": policy])

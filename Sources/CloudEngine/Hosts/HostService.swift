@@ -30,7 +30,7 @@ final class HostService: HostsAPI, HostConnections, @unchecked Sendable {
         return core.catalog.withLock { c in c.hosts[name].map { info($0, c) } }
     }
 
-    static func ref(_ name: String) -> ObjectRef { ObjectRef("host", name) }
+    static func ref(_ name: String) -> ObjectRef { ObjectRef("host", name, readers: .admins) }
 
     private func info(_ h: HostRuntime, _ c: Catalog) -> HostInfo {
         let u = c.usage[h.record.name] ?? HostUsage()

@@ -14,7 +14,15 @@ final class ImageService: ImagesAPI, ImageProvider, @unchecked Sendable {
 
     init(core: EngineCore, settings: any SettingsReader) { self.core = core; self.settings = settings }
 
-    static func ref(_ i: ImageInfo) -> ObjectRef { ObjectRef("image", i.name, ownerUID: i.ownerUID) }
+    /// Glance's visibility decides who besides the owning project sees the image.
+    static func ref(_ i: ImageInfo) -> ObjectRef {
+        let readers: Readers = switch i.visibility {
+        case .public: .everyone
+        case .private: .project
+        case .shared: .projects(i.sharedWith)
+        }
+        return ObjectRef("image", i.name, ownerUID: i.ownerUID, project: i.project, readers: readers)
+    }
 
     // MARK: ImagesAPI
 
@@ -36,7 +44,8 @@ final class ImageService: ImagesAPI, ImageProvider, @unchecked Sendable {
             }
             let id = UUID().uuidString.lowercased()
             let rec = ImageRecord(id: id, name: name, status: .queued, format: .unknown, created: Date(),
-                                  ownerUID: caller.uid, path: core.config.imagesDir + "/" + id)
+                                  ownerUID: caller.uid, path: core.config.imagesDir + "/" + id,
+                                  project: try core.project(of: caller), visibility: .private)
             let ingest = try core.write({ (s) throws(CloudError) -> ImageIngest in
                 try s.insertImage(rec)
                 do throws(CloudError) { return try ImageIngest(path: rec.path) } catch {
@@ -113,6 +122,28 @@ final class ImageService: ImagesAPI, ImageProvider, @unchecked Sendable {
         }
         core.events.append(kind: "image.property", object: image, ["key": key, "value": value ?? "(removed)"])
         core.announce(.image, image)
+    }
+
+    func setVisibility(_ image: String, _ visibility: ImageVisibility, _ caller: Caller) throws(CloudError) {
+        try core.refusing("image", image, caller) { () throws(CloudError) in
+            guard let img = get(image, caller) else { throw CloudError.notFound("no image named '\(image)'") }
+            try core.authorize(caller, .change, Self.ref(img))
+            if visibility == .public { try core.authorize(caller, .administer("make an image public"), Self.ref(img)) }
+            _ = try changed(id: img.id) { $0.visibility = visibility.rawValue }
+        }
+        core.events.append(kind: "image.visibility", object: image, ["visibility": visibility.rawValue, "uid": "\(caller.uid)"])
+    }
+
+    func share(_ image: String, with projects: [String], _ caller: Caller) throws(CloudError) {
+        try core.refusing("image", image, caller) { () throws(CloudError) in
+            guard let img = get(image, caller) else { throw CloudError.notFound("no image named '\(image)'") }
+            try core.authorize(caller, .change, Self.ref(img))
+            let known = core.directory.withLock { $0.projects }
+            for p in projects where known[p] == nil { throw CloudError.invalid("shared_with: no project named '\(p.prefix(64))'") }
+            let list = Array(Set(projects)).sorted()
+            _ = try changed(id: img.id) { $0.sharedWith = list.joined(separator: "\n") }
+        }
+        core.events.append(kind: "image.shared", object: image, ["with": projects.joined(separator: ","), "uid": "\(caller.uid)"])
     }
 
     // MARK: the registry, for uploads and start-up
@@ -192,6 +223,8 @@ final class ImageService: ImagesAPI, ImageProvider, @unchecked Sendable {
     }
 
     func image(id: String) -> ImageInfo? { core.catalog.withLock { $0.image(id: id) } }
+
+    func isVisible(_ image: ImageInfo, to caller: Caller) -> Bool { core.visible(caller, Self.ref(image)) }
 
     func bootFiles(imageID: String) throws(CloudError) -> (image: ImageInfo?, kernel: ImageInfo?, ramdisk: ImageInfo?) {
         let (img, kernel, ramdisk) = core.catalog.withLock { c -> (ImageInfo?, ImageInfo?, ImageInfo?) in

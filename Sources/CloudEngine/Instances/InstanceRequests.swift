@@ -16,10 +16,18 @@ extension InstanceService {
                 try require(p.allowedFrom.contains(r.vmState) && r.host != nil, r, p.rawValue)
                 return (try queue(r, .power(p)) { $0.taskState = p.taskState }, ["action": p.rawValue, "uid": "\(caller.uid)"])
             case .lock, .unlock:
-                // Nova's lock/unlock: the owner or an admin, locked or not.
+                // Nova's lock/unlock: a member of its project or an admin; an admin's lock
+                // (`locked_by` admin) is lifted only by an admin.
                 let r = try target(name, caller, .change)
+                let byAdmin = core.identity(of: caller).isAdmin
+                if action == .unlock, r.lockedBy == "admin", !byAdmin {
+                    throw CloudError.notPermitted("\(name) was locked by an admin; only an admin may unlock it")
+                }
                 try core.commit { (s) throws(CloudError) in
-                    try s.update(instanceID: r.id, evenIfDeleting: true) { $0.locked = action == .lock }
+                    try s.update(instanceID: r.id, evenIfDeleting: true) {
+                        $0.locked = action == .lock
+                        $0.lockedBy = action == .lock ? (byAdmin ? "admin" : "owner") : nil
+                    }
                 }
                 return (nil, ["uid": "\(caller.uid)"])
             case .rebuild:
@@ -127,10 +135,10 @@ extension InstanceService {
 
     /// Commits `task` with the instance's new task_state, only while it is idle; `EBUSY`
     /// "is busy" when another request got there first.
-    private func queue(_ r: InstanceRecord, _ task: InstanceTask,
+    private func queue(_ r: InstanceRecord, _ task: InstanceTask, quota: QuotaRequest? = nil,
                        _ change: @escaping @Sendable (inout InstanceRecord) -> Void) throws(CloudError) -> InstanceRecord {
         guard let moved = try core.commit({ (s) throws(CloudError) in
-            try s.update(instanceID: r.id, expecting: [.none], queue: task, change)
+            try s.update(instanceID: r.id, expecting: [.none], queue: task, quota: quota, change)
         }).applied else { throw CloudError.busy("\(r.name) is busy") }
         return moved
     }
@@ -142,6 +150,7 @@ extension InstanceService {
         var chosen: ImageInfo?
         if let imageName {
             let img = try ctx.images.activeImage(named: imageName)
+            guard ctx.images.isVisible(img, to: caller) else { throw CloudError.notFound("no image named '\(imageName)'") }
             try Self.checkFits(Flavor(name: r.flavor, vcpus: r.vcpus, ramMB: r.ramMb, diskGB: r.diskGb), img)
             chosen = img
         }
@@ -165,7 +174,9 @@ extension InstanceService {
                 throw CloudError.invalid("resize to a smaller disk is not allowed (\(r.diskGb) GB → \(f.diskGB) GB)")
             }
             if let img = ctx.images.image(id: r.imageId) { try Self.checkFits(f, img) }
-            return try queue(r, .resize(flavor: f.name)) { $0.taskState = .resizePrep }
+            // Nova counts the new flavor's cores and RAM against the project at the request.
+            let grows = QuotaRequest(project: r.project, [.cores: f.vcpus - r.vcpus, .ramMB: f.ramMB - r.ramMb])
+            return try queue(r, .resize(flavor: f.name), quota: grows) { $0.taskState = .resizePrep }
         }
         core.events.append(kind: "instance.action", object: name, ["action": "resize", "flavor": flavorName, "uid": "\(caller.uid)"])
         worker.dispatch(r.id)

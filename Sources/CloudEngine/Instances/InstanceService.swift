@@ -115,12 +115,15 @@ final class InstanceService: InstancesAPI, @unchecked Sendable {
             try core.authorize(caller, .create, ObjectRef("instance", name))
             if core.catalog.withLock({ $0.instances[name] }) != nil { throw CloudError.exists("instance '\(name)' already exists") }
             let img = try ctx.images.bootImage()
+            guard ctx.images.isVisible(img, to: caller) else {
+                throw CloudError.notFound("the default image '\(img.name)' is not visible to you (Glance visibility: an admin makes it public, or its project shares it)")
+            }
             let flavorName = ctx.settings.defaultValue(.flavor)
             guard let flavor = core.catalog.withLock({ $0.flavors[flavorName] }) else {
                 throw CloudError.notFound("the default flavor '\(flavorName)' does not exist")
             }
             try Self.checkFits(flavor, img)
-            let project = core.project(of: caller)
+            let project = try core.project(of: caller)
             try ctx.networks.checkFixedIPsLeft(project: project)
             var rec = InstanceRecord(id: UUID().uuidString.lowercased(), name: name, ownerUID: caller.uid,
                                      project: project, image: img, flavor: flavor, created: Date())

@@ -18,11 +18,6 @@ final class FloatingIPService: FloatingIPsAPI, @unchecked Sendable {
         self.core = core; self.host = host; self.settings = settings
     }
 
-    /// Nova's default `floating_ips` quota per project; the `quota.floating_ips` setting overrides it.
-    static let defaultQuota = 10
-
-    var quota: Int { core.setting(.floatingIPQuota).flatMap { Int($0) } ?? Self.defaultQuota }
-
     static func ref(_ f: FloatingIPRecord) -> ObjectRef {
         ObjectRef("floating IP", IPv4Address(UInt32(f.address)).description, ownerUID: UInt32(f.ownerUid), project: f.project)
     }
@@ -75,10 +70,13 @@ final class FloatingIPService: FloatingIPsAPI, @unchecked Sendable {
     @discardableResult
     private func allocate(_ address: Int64?, pool: String, range: IPv4Network, caller: Caller,
                           instanceID: String?) throws(CloudError) -> FloatingIPRecord {
-        let project = core.project(of: caller)
+        // An address for an instance goes to the instance's project (counted by its quota).
+        let owning = instanceID.flatMap { id in core.catalog.withLock { c in c.instanceNames[id].flatMap { c.instances[$0]?.project } } }
+        let project: String
+        if let owning { project = owning } else { project = try core.project(of: caller) }
         let rec = try core.write({ (s) throws(CloudError) -> (FloatingIPRecord, [FloatingIPRecord]) in
             let rec = try s.allocateFloatingIP(address: address, pool: pool, range: NetworkSpec.floatingBounds(range),
-                                               project: project, ownerUID: caller.uid, quota: quota, instanceID: instanceID)
+                                               project: project, ownerUID: caller.uid, instanceID: instanceID)
             // Associating at once may have moved the instance's previous address off it.
             return (rec, instanceID == nil ? [] : try s.floatingIPs())
         }) { c, result in

@@ -19,7 +19,11 @@ final class NetworkService: NetworksAPI, NetworkProvider, @unchecked Sendable {
         self.core = core; self.host = host; self.settings = settings
     }
 
-    static func ref(_ name: String) -> ObjectRef { ObjectRef("network", name) }
+    /// A network associated with a project (VlanManager) is that project's; the others
+    /// are every user's to see. Only an admin changes networks.
+    func ref(_ name: String) -> ObjectRef {
+        ObjectRef("network", name, project: core.catalog.withLock { $0.networks[name]?.project } ?? "")
+    }
 
     /// The `default` flatdhcp network (10.0.0.0/16 on br100), then every network.
     func load() throws(CloudError) {
@@ -35,11 +39,11 @@ final class NetworkService: NetworksAPI, NetworkProvider, @unchecked Sendable {
     // MARK: NetworksAPI
 
     func list(_ caller: Caller) -> [NetworkInfo] {
-        core.catalog.withLock { c in c.networkSpecs().map { info($0, c) } }.filter { core.visible(caller, Self.ref($0.name)) }
+        core.catalog.withLock { c in c.networkSpecs().map { info($0, c) } }.filter { core.visible(caller, ref($0.name)) }
     }
 
     func get(_ name: String, _ caller: Caller) -> NetworkInfo? {
-        guard core.visible(caller, Self.ref(name)) else { return nil }
+        guard core.visible(caller, ref(name)) else { return nil }
         return core.catalog.withLock { c in c.networkSpec(named: name).map { info($0, c) } }
     }
 
@@ -55,7 +59,7 @@ final class NetworkService: NetworksAPI, NetworkProvider, @unchecked Sendable {
     func create(_ name: String, _ caller: Caller) throws(CloudError) {
         let spec = try core.refusing("network", name, caller) { () throws(CloudError) -> NetworkSpec in
             try ObjectName.validate(name, kind: "network")
-            try core.authorize(caller, .administer("create networks"), Self.ref(name))
+            try core.authorize(caller, .administer("create networks"), ref(name))
             return try core.write({ (s) throws(CloudError) -> NetworkSpec in
                 let others = core.catalog.withLock { $0.networkSpecs() }
                 guard !others.contains(where: { $0.name == name }) else { throw CloudError.exists("network '\(name)' already exists") }
@@ -83,7 +87,7 @@ final class NetworkService: NetworksAPI, NetworkProvider, @unchecked Sendable {
 
     func delete(_ name: String, _ caller: Caller) throws(CloudError) {
         let spec = try core.refusing("network", name, caller) { () throws(CloudError) -> NetworkSpec in
-            try core.authorize(caller, .administer("remove networks"), Self.ref(name))
+            try core.authorize(caller, .administer("remove networks"), ref(name))
             guard let s = core.catalog.withLock({ $0.networkSpec(named: name) }) else { throw CloudError.notFound("no network named '\(name)'") }
             try core.write({ (st) throws(CloudError) in try st.deleteNetwork(name) }) { c, _ in c.networks[name] = nil }
             return s
@@ -97,7 +101,7 @@ final class NetworkService: NetworksAPI, NetworkProvider, @unchecked Sendable {
 
     func change(_ name: String, _ field: NetworkField, _ value: String, _ caller: Caller) throws(CloudError) {
         let (spec, old) = try core.refusing("network", "\(name)/\(field.rawValue)", caller) { () throws(CloudError) -> (NetworkSpec, String?) in
-            try core.authorize(caller, .administer("change networks"), Self.ref(name))
+            try core.authorize(caller, .administer("change networks"), ref(name))
             guard core.catalog.withLock({ $0.networks[name] }) != nil else { throw CloudError.notFound("no network named '\(name)'") }
             return try core.write({ (st) throws(CloudError) -> (NetworkSpec, String?) in
                 let (current, others, held) = core.catalog.withLock { c in

@@ -14,7 +14,10 @@ final class SecurityGroupService: SecurityGroupsAPI, @unchecked Sendable {
 
     init(core: EngineCore, host: NetworkHost) { self.core = core; self.host = host }
 
-    static func ref(_ g: SecurityGroupRecord) -> ObjectRef { ObjectRef("security group", g.name, ownerUID: UInt32(g.ownerUid)) }
+    /// The `default` group belongs to no project: every user sees it, only an admin changes it.
+    static func ref(_ g: SecurityGroupRecord) -> ObjectRef {
+        ObjectRef("security group", g.name, ownerUID: UInt32(g.ownerUid), project: g.project)
+    }
 
     /// The `default` group, then every group.
     func load() throws(CloudError) {
@@ -34,7 +37,7 @@ final class SecurityGroupService: SecurityGroupsAPI, @unchecked Sendable {
     }
 
     static func info(_ g: SecurityGroupRecord) -> SecurityGroupInfo {
-        SecurityGroupInfo(name: g.name, rules: g.rules, ownerUID: UInt32(g.ownerUid))
+        SecurityGroupInfo(name: g.name, rules: g.rules, ownerUID: UInt32(g.ownerUid), project: g.project)
     }
 
     /// The group by name, if `caller` may change it.
@@ -50,7 +53,7 @@ final class SecurityGroupService: SecurityGroupsAPI, @unchecked Sendable {
         try core.refusing("security_group", name, caller) { () throws(CloudError) in
             try ObjectName.validate(name, kind: "security group")
             try core.authorize(caller, .create, ObjectRef("security group", name))
-            let g = SecurityGroupRecord(name: name, ownerUID: caller.uid)
+            let g = SecurityGroupRecord(name: name, ownerUID: caller.uid, project: try core.project(of: caller))
             try core.write({ (s) throws(CloudError) in try s.insertSecurityGroup(g) }) { c, _ in c.securityGroups[name] = g }
         }
         core.events.append(kind: "security_group.created", object: name, ["uid": "\(caller.uid)"])

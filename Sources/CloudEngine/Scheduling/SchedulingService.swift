@@ -25,12 +25,12 @@ final class SchedulingService: SchedulerAPI, Placement, @unchecked Sendable {
     var keys: [String] { SchedulerConfig.keys() }
 
     func value(_ key: String, _ caller: Caller) -> String? {
-        guard core.visible(caller, ObjectRef("scheduler option", key)) else { return nil }
+        guard core.visible(caller, ObjectRef("scheduler option", key, readers: .admins)) else { return nil }
         return state.withLock { $0.config.value(of: key) }
     }
 
     func last(_ caller: Caller) -> String {
-        guard core.visible(caller, ObjectRef("scheduler option", "last")) else { return "" }
+        guard core.visible(caller, ObjectRef("scheduler option", "last", readers: .admins)) else { return "" }
         return state.withLock { $0.last }
     }
 

@@ -45,7 +45,7 @@ final class SettingsService: SettingsAPI, SettingsReader, @unchecked Sendable {
                     case .image: c.images[value] != nil
                     case .flavor: c.flavors[value] != nil
                     case .network: c.networks[value] != nil
-                    case .project: true
+                    case .project: core.directory.withLock { $0.projects[value] != nil }
                     case .availabilityZone: c.hosts.values.contains { $0.record.availabilityZone == value }
                     case .group: c.groups[value] != nil
                     }
@@ -64,7 +64,7 @@ final class SettingsService: SettingsAPI, SettingsReader, @unchecked Sendable {
     }
 
     func configValue(_ key: ConfigKey, _ caller: Caller) -> String {
-        core.visible(caller, ObjectRef("option", key.rawValue)) ? configValue(key) : ""
+        core.visible(caller, ObjectRef("option", key.rawValue, readers: .admins)) ? configValue(key) : ""
     }
 
     func setConfig(_ key: ConfigKey, _ value: String, _ caller: Caller) throws(CloudError) {

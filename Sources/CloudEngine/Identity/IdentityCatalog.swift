@@ -1,0 +1,63 @@
+import CloudCore
+import CloudStore
+
+/// Keystone's users, projects and role assignments and the projects' quota limits, in
+/// memory (the catalog's part; the store has the rows). Authorization reads only this.
+struct IdentityCatalog {
+    var projects: [String: ProjectRecord] = [:]
+    var users: [String: UserRecord] = [:]
+    /// uid → user name.
+    var userByUID: [UInt32: String] = [:]
+    /// project → user → role.
+    var roles: [String: [String: Role]] = [:]
+    /// project → limits that were set (the rest are the defaults).
+    var limits: [String: [QuotaResource: Int]] = [:]
+
+    init() {}
+
+    init(projects: [ProjectRecord], users: [UserRecord], memberships: [MembershipRecord], quotas: [QuotaRecord]) {
+        for p in projects { self.projects[p.name] = p }
+        for u in users { put(u) }
+        for m in memberships { if let r = Role(rawValue: m.role) { roles[m.project, default: [:]][m.user] = r } }
+        for q in quotas { if let r = QuotaResource(rawValue: q.resource) { limits[q.project, default: [:]][r] = q.hardLimit } }
+    }
+
+    mutating func put(_ u: UserRecord) {
+        if let old = users[u.name] { userByUID[UInt32(old.uid)] = nil }
+        users[u.name] = u
+        userByUID[UInt32(u.uid)] = u.name
+    }
+
+    mutating func removeUser(_ name: String) {
+        guard let u = users.removeValue(forKey: name) else { return }
+        userByUID[UInt32(u.uid)] = nil
+        for p in roles.keys { roles[p]?[name] = nil }
+    }
+
+    /// A user's roles, by project.
+    func roles(of user: String) -> [String: Role] {
+        var out: [String: Role] = [:]
+        for (p, members) in roles { if let r = members[user] { out[p] = r } }
+        return out
+    }
+
+    /// Who `caller` is: uid 0 and holders of the admin role are admins.
+    func identity(of caller: Caller) -> CallerIdentity {
+        if caller.uid == 0 { return CallerIdentity(isAdmin: true, isRegistered: true, roles: [:]) }
+        guard let name = userByUID[caller.uid] else { return CallerIdentity(isAdmin: false, isRegistered: false, roles: [:]) }
+        let r = roles(of: name)
+        return CallerIdentity(isAdmin: r.values.contains(.admin), isRegistered: true, roles: r)
+    }
+
+    /// The project the caller's new objects go into: their chosen one, else the first (by
+    /// name) they belong to; nil when they belong to none. The admin's is `default`.
+    func currentProject(of caller: Caller) -> String? {
+        guard let name = userByUID[caller.uid], let u = users[name] else { return caller.uid == 0 ? "default" : nil }
+        if !u.project.isEmpty, roles[u.project]?[name] != nil { return u.project }
+        return roles(of: name).keys.sorted().first ?? (caller.uid == 0 ? "default" : nil)
+    }
+
+    func limit(_ project: String, _ resource: QuotaResource) -> Int {
+        limits[project]?[resource] ?? resource.defaultLimit
+    }
+}
