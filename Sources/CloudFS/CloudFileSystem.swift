@@ -27,6 +27,13 @@ public final class CloudFileSystem: FuseHandler {
             self.entryTimeout = entryTimeout
             self.attributeTimeout = attributeTimeout
         }
+
+        /// A tree several users reach (`allow_other`): what `stat` shows depends on the
+        /// caller (permission bits, visibility), so the kernel may cache neither names nor
+        /// attributes across requests: a dentry or mode cached for one user must never
+        /// answer for another (with `default_permissions` the kernel then asks us, with
+        /// the caller's credentials, before every permission check).
+        public static let sharedByUsers = Options(entryTimeout: 0, attributeTimeout: 0)
     }
 
     let api: any CloudAPI
@@ -112,8 +119,20 @@ public final class CloudFileSystem: FuseHandler {
         }
     }
 
+    /// `EACCES` for a caller the cloud does not know, anywhere but the root and /README.
+    func admit(_ node: Node, _ ctx: Context) throws(CloudError) {
+        switch node {
+        case .root, .readme: return
+        default:
+            guard ctx.identity.isRegistered else {
+                throw CloudError(.accessDenied, "uid \(ctx.caller.uid) is not a user of this cloud (an admin registers it with mkdir /users/NAME)")
+            }
+        }
+    }
+
     /// The node behind `inode`, checked against the object it showed when it was looked up.
     func resolve(_ inode: Inode, _ ctx: Context) throws(CloudError) -> (Node, Meta) {
+        if let slot = table.slot(inode) { try admit(slot.node, ctx) }
         guard let slot = table.slot(inode), let meta = meta(of: slot.node, ctx),
               slot.identity.isEmpty || meta.identity.isEmpty || slot.identity == meta.identity
         else { throw CloudError(.noEntry, "no such object (stale inode)") }
@@ -136,7 +155,9 @@ public final class CloudFileSystem: FuseHandler {
 
     public func lookup(_ r: Request, parent: Inode, name: String) throws(CloudError) -> Entry {
         guard let p = table.slot(parent) else { throw CloudError(.noEntry, "stale directory") }
-        guard let child = child(of: p.node, name), let meta = meta(of: child, context(r)) else {
+        let ctx = context(r)
+        if let child = child(of: p.node, name) { try admit(child, ctx) } else { try admit(p.node, ctx) }
+        guard let child = child(of: p.node, name), let meta = meta(of: child, ctx) else {
             // Fixed sets of names may cache the miss; collections may gain the name any time.
             if hasFixedChildren(p.node) { return .negative(timeout: options.entryTimeout) }
             throw CloudError(.noEntry, "no such object")

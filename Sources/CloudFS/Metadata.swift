@@ -7,6 +7,10 @@ struct Meta: Sendable {
     var type: FileType
     var permissions: UInt32
     var uid: UInt32 = 0
+    var gid: UInt32 = 0
+    /// The project of the object shown (its group, and the caller's role there decides the
+    /// permission bits); nil for the cloud's own.
+    var project: String? = nil
     var size: Int64 = 0
     var links: UInt32 = 1
     var modified: Double
@@ -24,19 +28,25 @@ struct Meta: Sendable {
 
     func attributes(_ inode: Inode) -> FileAttributes {
         FileAttributes(inode: inode, type: type, permissions: permissions, linkCount: links, uid: uid,
-                       gid: 0, size: size, blockSize: blockSize, modified: modified)
+                       gid: gid, size: size, blockSize: blockSize, modified: modified)
     }
 }
 
 /// `stat` and listings of every node, from the collection descriptors (Collections/).
 extension CloudFileSystem {
-    /// `stat` of `node`, or nil when the object behind it does not exist (ENOENT).
+    /// `stat` of `node` as the caller sees it, or nil when the object behind it does not
+    /// exist (ENOENT).
     func meta(of node: Node, _ ctx: Context) -> Meta? {
+        storedMeta(of: node, ctx).map { presented($0, node, ctx) }
+    }
+
+    /// `stat` of `node` with the owner's permission bits.
+    private func storedMeta(of node: Node, _ ctx: Context) -> Meta? {
         let t = mountTime
         switch node {
         case .root: return .directory(t, links: 2 + UInt32(Collections.all.count))
         case .readme: return .file(Text.value(ctx.api.readme).count, .readOnly, time: t)
-        case .events: return .file(ctx.api.events.size, .readOnly, time: t)
+        case .events: return .file(ctx.api.events(for: ctx.caller).size, .readOnly, time: t)
         case .collection(let id): return Collections[id].map { .directory(t, mode: $0.mode) }
         case .member(let id, let name):
             guard let c = Collections[id] else { return nil }
@@ -54,16 +64,24 @@ extension CloudFileSystem {
             return c.field(file, member: name).map { fileMeta($0, m, ctx) }
         case .key(let id, let name, let dir, let key):
             guard let c = Collections[id], let kd = c.keyDirectory(dir), let m = c.lookup(ctx, name) else { return nil }
-            if let v = kd.entries(m.object)[key] { return .file(Text.value(v).count, .readWrite, time: time(m), uid: m.owner, identity: m.identity) }
+            if let v = kd.entries(m.object)[key] { return keyMeta(kd, Text.value(v).count, m) }
             let pending = pendingKeys.withLock { $0[node] ?? 0 } > 0
-            return pending ? .file(0, .readWrite, time: time(m), uid: m.owner, identity: m.identity) : nil
+            return pending ? keyMeta(kd, 0, m) : nil
         }
     }
 
     func time(_ m: Member) -> Double { m.created ?? mountTime }
 
     func directoryMeta(_ m: Member, keys: Int) -> Meta {
-        .directory(time(m), uid: m.owner, links: 2 + UInt32(keys), identity: m.identity)
+        var meta = Meta.directory(time(m), uid: m.owner, links: 2 + UInt32(keys), identity: m.identity)
+        meta.project = m.project
+        return meta
+    }
+
+    func keyMeta(_ kd: KeyDirectory, _ bytes: Int, _ m: Member) -> Meta {
+        var meta = Meta.file(bytes, kd.access, time: time(m), uid: m.owner, identity: m.identity)
+        meta.project = m.project
+        return meta
     }
 
     func fileMeta(_ f: Field, _ m: Member, _ ctx: Context) -> Meta {
@@ -73,14 +91,64 @@ extension CloudFileSystem {
         case .log(let path): size = Int(fileSize(path(m.object)))
         case .value, .imageBytes: size = f.read(m.object, ctx).count
         }
-        return .file(size, f.access, time: time(m), uid: m.owner, identity: m.identity)
+        var meta = Meta.file(size, f.access, time: time(m), uid: m.owner, identity: m.identity)
+        meta.project = m.project
+        return meta
     }
 
-    /// The entries of directory `node` (without `.` and `..`), nil when it does not exist.
-    func children(of node: Node, _ ctx: Context) -> [(String, Node, Meta)]? {
+    /// What `stat` shows this caller (SPEC "Ownership and access"): the group is the
+    /// project's gid, and the permission bits are what the caller may do, so the kernel's
+    /// own checks (`default_permissions`) agree with the cloud's. uid 0 sees the owner's
+    /// bits. Others: writable where their role allows (member of the object's project, or
+    /// an admin; a user's own `/users` entry), read-only elsewhere; collections they may
+    /// create in are 0777, admin-only ones (hosts, scheduler, config) 0700.
+    func presented(_ stored: Meta, _ node: Node, _ ctx: Context) -> Meta {
+        var m = stored
+        if m.project?.isEmpty == true { m.project = nil }   // the cloud-wide `default` security group
+        if let p = m.project { m.gid = ctx.api.projectGID(p) ?? 0 }
+        guard ctx.caller.uid != 0 else { return m }
+        let who = ctx.identity
         switch node {
         case .root:
-            return [("README", .readme), ("events", .events)].compactMap { name, n in meta(of: n, ctx).map { (name, n, $0) } }
+            m.permissions = 0o555
+        case .readme, .events:
+            m.permissions = 0o444
+        case .collection(let id):
+            if Collections.adminOnly.contains(id) && !who.isAdmin {
+                m.permissions = 0o700
+            } else if who.isAdmin || (m.permissions == 0o1777 && who.roles.values.contains { $0 >= .member }) {
+                m.permissions = 0o777
+            } else {
+                m.permissions = 0o555
+            }
+        default:
+            let role = m.project.flatMap { who.roles[$0] }
+            let write = who.isAdmin || (role.map { $0 >= .member } ?? false) || (m.project == nil && m.uid == ctx.caller.uid && m.uid != 0)
+            if m.type == .directory {
+                let keyDirectory = if case .field = node { true } else { false }
+                m.permissions = write && keyDirectory ? 0o777 : 0o555
+            } else {
+                let readable = m.permissions & 0o444 != 0
+                let writable = m.permissions & 0o222 != 0 && write
+                m.permissions = (readable ? 0o444 : 0) | (writable ? 0o222 : 0)
+            }
+        }
+        return m
+    }
+
+    /// The entries of directory `node` (without `.` and `..`) as the caller sees them, nil
+    /// when it does not exist.
+    func children(of node: Node, _ ctx: Context) -> [(String, Node, Meta)]? {
+        storedChildren(of: node, ctx)?.map { ($0.0, $0.1, presented($0.2, $0.1, ctx)) }
+    }
+
+    private func storedChildren(of node: Node, _ ctx: Context) -> [(String, Node, Meta)]? {
+        switch node {
+        case .root:
+            // A caller the cloud does not know sees only what the cloud is.
+            let top: [(String, Node)] = ctx.identity.isRegistered ? [("README", .readme), ("events", .events)] : [("README", .readme)]
+            guard ctx.identity.isRegistered else { return top.compactMap { name, n in storedMeta(of: n, ctx).map { (name, n, $0) } } }
+            return top.compactMap { name, n in storedMeta(of: n, ctx).map { (name, n, $0) } }
                 + Collections.all.map { ($0.id.rawValue, .collection($0.id), .directory(mountTime, mode: $0.mode)) }
         case .collection(let id):
             guard let c = Collections[id] else { return nil }
@@ -105,7 +173,7 @@ extension CloudFileSystem {
         case .field(let id, let name, let dir):
             guard let c = Collections[id], let kd = c.keyDirectory(dir), let m = c.lookup(ctx, name) else { return nil }
             return kd.entries(m.object).sorted { $0.key < $1.key }.map { key, value in
-                (key, .key(id, name, dir, key), .file(Text.value(value).count, .readWrite, time: time(m), uid: m.owner, identity: m.identity))
+                (key, .key(id, name, dir, key), keyMeta(kd, Text.value(value).count, m))
             }
         default:
             return nil

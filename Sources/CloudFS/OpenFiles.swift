@@ -104,7 +104,7 @@ extension CloudFileSystem {
         switch (node, style?.0.style) {
         case (.events, _):
             if flags.isWrite { throw refuse(.readOnly, "/events is read-only", node, r) }
-            file = .events(EventsReader())
+            file = .events(EventsReader(log: api.events(for: r.caller)))
         case (.field(_, let name, _), .wait?):
             if flags.isWrite { throw refuse(.readOnly, "\(node.path) is read-only", node, r) }
             file = .wait(WaitState(instance: name))

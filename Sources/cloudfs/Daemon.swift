@@ -38,7 +38,7 @@ struct Daemon {
             log.critical("cannot start: \(error)")
             throw error
         }
-        let fs = CloudFileSystem(api: engine)
+        let fs = CloudFileSystem(api: engine, options: allowOther ? .sharedByUsers : .init())
         var options = FuseSession.Options()
         options.allowOther = allowOther
         options.defaultPermissions = allowOther

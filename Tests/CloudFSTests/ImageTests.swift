@@ -21,7 +21,7 @@ final class ImageTests: MountTestCase {
         let sum = ok("sha256sum < $T/src | cut -d' ' -f1")
         XCTAssertEqual(ok("cat $MNT/images.d/disk1/checksum"), sum)
         XCTAssertEqual(ok("ls $MNT/images.d/disk1"),
-                       "checksum\ncreated\nformat\nid\nmin_disk\nmin_ram\nproperties\nsize\nstatus\nvirtual_size\n")
+                       "checksum\ncreated\nformat\nid\nmin_disk\nmin_ram\nproject\nproperties\nshared_with\nsize\nstatus\nvirtual_size\nvisibility\n")
     }
 
     func testSparseCopyAndCatRedirect() {

@@ -95,27 +95,44 @@ final class ListingPerformanceTests: MountTestCase {
 }
 
 /// `-o allow_other,default_permissions`: the kernel enforces the modes and owners the tree
-/// reports (SPEC "Ownership and access").
+/// reports, per caller (SPEC "Ownership and access"), and the cloud's roles agree.
 final class PermissionTests: XCTestCase {
     func testOtherUsersUnderDefaultPermissions() throws {
         try XCTSkipUnless(FileManager.default.fileExists(atPath: "/usr/bin/setpriv") && getuid() == 0)
-        let cloud = try MountedCloud(mountOptions: .init(allowOther: true, defaultPermissions: true))
+        let cloud = try MountedCloud(options: .sharedByUsers, mountOptions: .init(allowOther: true, defaultPermissions: true))
         defer { cloud.unmount() }
         try cloud.addImage()
+        try cloud.engine.images.setVisibility("tiny", .public, MountedCloud.admin)
+        // nobody (uid 65534, a local account on every Debian) is a member of project p1.
+        try cloud.engine.users.create("nobody", MountedCloud.admin)
+        try cloud.engine.projects.create("p1", MountedCloud.admin)
+        try cloud.engine.projects.setMembers("p1", ["nobody": .member], MountedCloud.admin)
+        let gid = try XCTUnwrap(cloud.engine.projects.get("p1", MountedCloud.admin)?.gid)
         let asNobody = "setpriv --reuid=65534 --regid=65534 --clear-groups"
         XCTAssertEqual(cloud.sh("mkdir $MNT/instances/rootvm").status, 0)
-        let mk = cloud.sh("\(asNobody) mkdir $MNT/instances/uservm && stat -c %u $MNT/instances/uservm")
-        XCTAssertEqual(mk.out, "65534\n", mk.err)
-        let own = cloud.sh("\(asNobody) sh -c 'cat $MNT/instances/uservm/wait; echo m1.tiny > $MNT/instances/uservm/flavor'")
+        let mk = cloud.sh("\(asNobody) mkdir $MNT/instances/uservm && \(asNobody) stat -c '%u %g %a' $MNT/instances/uservm")
+        XCTAssertEqual(mk.out, "65534 \(gid) 555\n", mk.err)
+        let own = cloud.sh("\(asNobody) sh -c 'cat $MNT/instances/uservm/wait; stat -c %a $MNT/instances/uservm/flavor; echo m1.tiny > $MNT/instances/uservm/flavor'")
         XCTAssertEqual(own.status, 0, own.err)
+        XCTAssertTrue(own.out.hasSuffix("666\n"), "a member may write its project's files: \(own.out)")
+        // Another project's instance is not there for nobody.
         let other = cloud.sh("\(asNobody) sh -c 'echo m1.tiny > $MNT/instances/rootvm/flavor'")
-        XCTAssertTrue(other.err.contains("Permission denied"), other.err)
-        let rm = cloud.sh("\(asNobody) rmdir $MNT/instances/rootvm")
-        XCTAssertNotEqual(rm.status, 0, "sticky /instances: not yours")
+        XCTAssertTrue(other.err.contains("No such file or directory") || other.err.contains("nonexistent"), other.err)
+        XCTAssertEqual(cloud.sh("\(asNobody) ls $MNT/instances").out, "uservm\n")
+        XCTAssertNotEqual(cloud.sh("\(asNobody) rmdir $MNT/instances/rootvm").status, 0)
+        // What only an admin changes is read-only to nobody, in stat and in fact.
+        XCTAssertEqual(cloud.sh("\(asNobody) stat -c %a $MNT/defaults/flavor $MNT/flavors $MNT/instances $MNT/hosts").out, "444\n555\n777\n700\n")
         let defaults = cloud.sh("\(asNobody) sh -c 'echo m1.small > $MNT/defaults/flavor'")
         XCTAssertTrue(defaults.err.contains("Permission denied"), defaults.err)
-        let cp = cloud.sh("\(asNobody) sh -c 'echo data > /tmp/.cloudfs-u-$$; cp /tmp/.cloudfs-u-$$ $MNT/images/userimg; rm /tmp/.cloudfs-u-$$'; stat -c %u $MNT/images/userimg")
-        XCTAssertEqual(cp.out, "65534\n", cp.err)
+        XCTAssertTrue(cloud.sh("\(asNobody) ls $MNT/hosts").err.contains("Permission denied"))
+        let cp = cloud.sh("\(asNobody) sh -c 'echo data > /tmp/.cloudfs-u-$$; cp /tmp/.cloudfs-u-$$ $MNT/images/userimg; rm /tmp/.cloudfs-u-$$'; stat -c '%u %g' $MNT/images/userimg")
+        XCTAssertEqual(cp.out, "65534 \(gid)\n", cp.err)
         XCTAssertEqual(cloud.sh("\(asNobody) rmdir $MNT/instances/uservm").status, 0)
+        // A uid the cloud does not know reads the README and nothing else.
+        let stranger = "setpriv --reuid=54321 --regid=54321 --clear-groups"
+        XCTAssertEqual(cloud.sh("\(stranger) ls $MNT").out, "README\n")
+        XCTAssertEqual(cloud.sh("\(stranger) cat $MNT/README").status, 0)
+        XCTAssertTrue(cloud.sh("\(stranger) ls $MNT/instances").err.contains("Permission denied"))
+        XCTAssertTrue(cloud.sh("\(stranger) cat $MNT/events").err.contains("Permission denied"))
     }
 }

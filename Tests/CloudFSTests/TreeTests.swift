@@ -5,7 +5,7 @@ import XCTest
 /// The static parts of the tree: root listing, README, defaults, flavors, hosts, modes.
 final class TreeTests: MountTestCase {
     func testRootListingAndReadme() {
-        XCTAssertEqual(ok("ls $MNT"), "README\nconfig\ndefaults\nevents\nflavors\nfloating-ips\ngroups\nhosts\nimages\nimages.d\ninstances\nnetworks\nscheduler\nsecurity-groups\n")
+        XCTAssertEqual(ok("ls $MNT"), "README\nconfig\ndefaults\nevents\nflavors\nfloating-ips\ngroups\nhosts\nimages\nimages.d\ninstances\nnetworks\nprojects\nscheduler\nsecurity-groups\nusers\n")
         XCTAssertEqual(ok("cat $MNT/README"), engine.readme)
         XCTAssertEqual(ok("stat -c '%a %s' $MNT/README"), "444 \(engine.readme.utf8.count)\n")
         XCTAssertEqual(ok("stat -c '%a %F' $MNT/instances $MNT/images $MNT/flavors"),
@@ -34,7 +34,7 @@ extension TreeTests {
         XCTAssertEqual(ok("stat -c '%a %u' $MNT/hosts/default/vcpus"), "444 0\n")
     }
 
-    func testDefaultsWriteApplyAtWriteTime() {
+    func testDefaultsWriteApplyAtWriteTime() throws {
         ok("echo m1.small > $MNT/defaults/flavor")
         XCTAssertEqual(ok("cat $MNT/defaults/flavor"), "m1.small\n")
         XCTAssertEqual(engine.settings.defaultValue(.flavor, admin), "m1.small")
@@ -46,6 +46,7 @@ extension TreeTests {
         // A second write at an offset > 0 is refused; O_TRUNC / truncate is accepted.
         let two = cloud.sh("printf 'm1.tiny\\n' > $MNT/defaults/flavor && truncate -s 0 $MNT/defaults/flavor")
         XCTAssertEqual(two.status, 0, two.err)
+        try engine.projects.create("abc", admin)
         let append = cloud.sh("(printf abc; printf def) > $MNT/defaults/project")
         XCTAssertNotEqual(append.status, 0)
         XCTAssertTrue(append.err.contains("Invalid argument"), append.err)
@@ -84,7 +85,7 @@ final class RegistryTests: MountTestCase {
     func testRootListsEveryCollectionAndCountsItsLinks() throws {
         let dirs = ok("find $MNT -mindepth 1 -maxdepth 1 -type d | wc -l").trimmingCharacters(in: .whitespacesAndNewlines)
         XCTAssertEqual(ok("stat -c %h $MNT"), "\(2 + (Int(dirs) ?? -1))\n", "2 + one link per subdirectory")
-        XCTAssertEqual(Int(dirs), 12)
+        XCTAssertEqual(Int(dirs), 14)
         try cloud.addImage()
         ok("mkdir $MNT/groups/g1 $MNT/security-groups/s1 $MNT/instances/vm1")
         XCTAssertEqual(ok("ls $MNT/groups/g1"), "members\npolicy\n")

@@ -55,7 +55,7 @@ extension Collections {
         ]),
         list: { ctx in ctx.api.groups.list(ctx.caller) },
         lookup: { ctx, name in ctx.api.groups.get(name, ctx.caller) },
-        describe: { g in Member(name: g.name, owner: g.ownerUID, object: g) },
+        describe: { g in Member(name: g.name, owner: g.ownerUID, project: g.project, object: g) },
         create: { w, name throws(CloudError) in try w.api.groups.create(name, w.caller) },
         remove: { w, name throws(CloudError) in try w.api.groups.delete(name, w.caller) })
 }

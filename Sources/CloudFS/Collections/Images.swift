@@ -22,7 +22,7 @@ extension Collections {
         describe: imageMember)
 
     static func imageMember(_ i: ImageInfo) -> Member {
-        Member(name: i.name, identity: i.id, owner: i.ownerUID, created: i.created.timeIntervalSince1970, object: i)
+        Member(name: i.name, identity: i.id, owner: i.ownerUID, created: i.created.timeIntervalSince1970, project: i.project, object: i)
     }
 
     /// The Glance fields, as files of `/images.d/NAME/` and as `user.cloud.NAME` xattrs.
@@ -32,7 +32,24 @@ extension Collections {
         ("created", { Timestamp.string($0.created) }), ("min_ram", { String($0.minRamMB) }), ("min_disk", { String($0.minDiskGB) }),
     ]
 
-    static let imageFields: [Field] = imageValues.map { name, value in .text(name, ImageInfo.self, .readOnly, value) }
+    static let imageFields: [Field] = imageValues.map { name, value in .text(name, ImageInfo.self, .readOnly, value) } + [
+        .text("project", ImageInfo.self) { $0.project },
+        // Glance's visibility: public (every user; only an admin makes it), private (the
+        // project), shared (the project and those in shared_with).
+        .text("visibility", ImageInfo.self, .readWrite, { $0.visibility.rawValue }) { w, name, v throws(CloudError) in
+            let word = v.trimmingCharacters(in: .whitespacesAndNewlines)
+            let visibility = try w.parse { () throws(CloudError) -> ImageVisibility in
+                guard let vis = ImageVisibility(rawValue: word) else {
+                    throw CloudError.invalid("visibility: '\(word.prefix(32))' is not public, private or shared")
+                }
+                return vis
+            }
+            try w.api.images.setVisibility(name, visibility, w.caller)
+        },
+        severalLines(emptied(.lines("shared_with", ImageInfo.self, .readWrite, { $0.sharedWith }) { w, name, v throws(CloudError) in
+            try w.api.images.share(name, with: v.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }, w.caller)
+        })),
+    ]
 
     /// `properties/`: Glance's image properties, one file each (keys at most 255 bytes).
     static let imageProperties = KeyDirectory(

@@ -35,7 +35,7 @@ extension Collections {
         ]),
         list: { ctx in ctx.api.floatingIPs.list(ctx.caller) },
         lookup: { ctx, address in ctx.api.floatingIPs.get(address, ctx.caller) },
-        describe: { f in Member(name: f.address, owner: f.ownerUID, object: f) },
+        describe: { f in Member(name: f.address, owner: f.ownerUID, project: f.project, object: f) },
         create: { w, address throws(CloudError) in try w.api.floatingIPs.create(address, w.caller) },
         remove: { w, address throws(CloudError) in try w.api.floatingIPs.delete(address, w.caller) })
 
@@ -50,7 +50,7 @@ extension Collections {
         ]),
         list: { ctx in ctx.api.securityGroups.list(ctx.caller) },
         lookup: { ctx, name in ctx.api.securityGroups.get(name, ctx.caller) },
-        describe: { g in Member(name: g.name, owner: g.ownerUID, object: g) },
+        describe: { g in Member(name: g.name, owner: g.ownerUID, project: g.project, object: g) },
         create: { w, name throws(CloudError) in try w.api.securityGroups.create(name, w.caller) },
         remove: { w, name throws(CloudError) in try w.api.securityGroups.delete(name, w.caller) })
 }

@@ -12,6 +12,14 @@ struct CollectionID: RawRepresentable, Hashable, Sendable {
 struct Context: Sendable {
     let api: any CloudAPI
     let caller: Caller
+    /// Who the caller is to the cloud (read once per request).
+    let identity: CallerIdentity
+
+    init(api: any CloudAPI, caller: Caller) {
+        self.api = api
+        self.caller = caller
+        identity = api.identity(of: caller)
+    }
 }
 
 /// A write being applied: its context, the file's path (for refusals), and `parse`, which
@@ -112,6 +120,8 @@ struct KeyDirectory: Sendable {
     var set: @Sendable (WriteContext, String, String, String?) throws(CloudError) -> Void
     /// Whether a file name can be a key.
     var isKey: @Sendable (String) -> Bool
+    /// How its key files may be used (`usage/` is read-only).
+    var access: FileAccess = .readWrite
 }
 
 /// What a collection's members are.
@@ -132,6 +142,9 @@ struct Member: Sendable {
     var owner: UInt32 = 0
     /// Its creation time; nil: the mount time.
     var created: Double? = nil
+    /// The project it belongs to (its group in `stat`, and what the caller's role there
+    /// allows); nil for the cloud's own objects.
+    var project: String? = nil
     var object: any Sendable
 }
 

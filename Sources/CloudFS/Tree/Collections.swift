@@ -16,7 +16,12 @@ enum Collections {
         networks,
         floatingIPs,
         securityGroups,
+        users,
+        projects,
     ]
+
+    /// Collections only an admin may read (Nova's admin APIs): closed to others in `stat`.
+    static let adminOnly: Set<CollectionID> = [hosts.id, scheduler.id, config.id]
 
     static let byID: [CollectionID: Collection] = Dictionary(uniqueKeysWithValues: all.map { ($0.id, $0) })
 
