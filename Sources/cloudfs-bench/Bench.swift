@@ -21,7 +21,7 @@ struct Bench: ParsableCommand {
     @Option(help: "Sections to run, comma-separated names or numbers: \(Self.sectionNames.joined(separator: ", ")), or all.")
     var sections = "all"
 
-    static let sectionNames = ["scheduler", "copy", "latency", "listing", "burst", "actions", "restart", "ipam"]
+    static let sectionNames = ["scheduler", "copy", "latency", "listing", "burst", "actions", "restart", "ipam", "projects"]
 
     func validate() throws {
         _ = try selected()
@@ -74,6 +74,11 @@ struct Bench: ParsableCommand {
                              reproduce: reproduce("restart", "--restart-instances \(restartInstances)")).run()
         }
         if want.contains("ipam") { try FixedIPBench(work: work + "-ipam", count: fixedIps).run() }
+        if want.contains("projects") {
+            let rig = try Rig(work: work + "-projects", hosts: 4, extraMountArgs: "--allow-other")
+            defer { rig.tearDown() }
+            try ProjectsBench(rig: rig, count: instances, reproduce: reproduce("projects", "--instances \(instances)")).run()
+        }
     }
 }
 

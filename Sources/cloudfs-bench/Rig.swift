@@ -13,7 +13,7 @@ final class Rig {
 
     /// `hosts` fake hosts of `cores` vCPUs and `memoryGiB` each (default: big enough for
     /// thousands of m1.nano).
-    init(work: String, hosts: Int, cores: Int = 64, memoryGiB: Int = 256) throws {
+    init(work: String, hosts: Int, cores: Int = 64, memoryGiB: Int = 256, extraMountArgs: String = "") throws {
         self.work = work
         mnt = work + "/cloud"
         state = work + "/state"
@@ -21,6 +21,7 @@ final class Rig {
             .deletingLastPathComponent().appendingPathComponent("cloudfs").path
         _ = try? timed("fusermount3 -uz '\(mnt)' 2>/dev/null; rm -rf '\(work)'")
         try FileManager.default.createDirectory(atPath: mnt, withIntermediateDirectories: true)
+        chmod(work, 0o755)   // other users (the projects section) reach the mount point
         var args: [String] = []
         for i in 0..<hosts {
             let xml = """
@@ -31,7 +32,7 @@ final class Rig {
             try xml.write(toFile: path, atomically: true, encoding: .utf8)
             args += ["--host", "test://\(path)"]
         }
-        hostArgs = args.joined(separator: " ")
+        hostArgs = (args + (extraMountArgs.isEmpty ? [] : [extraMountArgs])).joined(separator: " ")
         try timed(mountCommand)
         mounted = true
         try timed("head -c 1M /dev/zero > '\(work)/d.raw' && cp '\(work)/d.raw' '\(mnt)/images/disk' && echo m1.nano > '\(mnt)/defaults/flavor'")
