@@ -16,7 +16,7 @@ struct ProjectsBench {
         let m = rig.mnt
         try timed("echo public > '\(m)/images.d/disk/visibility' && mkdir '\(m)/users/\(Self.account)'")
         for p in 0..<10 {
-            try timed("mkdir '\(m)/projects/p\(p)' && echo '\(Self.account) reader' > '\(m)/projects/p\(p)/members' && echo -1 > '\(m)/projects/p\(p)/quota/instances'")
+            try timed("mkdir '\(m)/projects/p\(p)' && echo '\(Self.account) reader' > '\(m)/projects/p\(p)/members' && for q in instances cores ram_mb; do echo -1 > '\(m)/projects/p\(p)/quota/'$q; done")
         }
         let perProject = count / 10
         for p in 0..<10 {

@@ -9,7 +9,11 @@ struct IdentityCatalog {
     /// uid → user name.
     var userByUID: [UInt32: String] = [:]
     /// project → user → role.
-    var roles: [String: [String: Role]] = [:]
+    private(set) var roles: [String: [String: Role]] = [:]
+    /// user → project → role (the same assignments, the way every request reads them).
+    private var rolesByUser: [String: [String: Role]] = [:]
+    /// What each uid is, built once per change of the directory (every request asks).
+    private var identities: [UInt32: CallerIdentity] = [:]
     /// project → limits that were set (the rest are the defaults).
     var limits: [String: [QuotaResource: Int]] = [:]
 
@@ -20,34 +24,51 @@ struct IdentityCatalog {
         for u in users { put(u) }
         for m in memberships { if let r = Role(rawValue: m.role) { roles[m.project, default: [:]][m.user] = r } }
         for q in quotas { if let r = QuotaResource(rawValue: q.resource) { limits[q.project, default: [:]][r] = q.hardLimit } }
+        reindex()
     }
 
     mutating func put(_ u: UserRecord) {
         if let old = users[u.name] { userByUID[UInt32(old.uid)] = nil }
         users[u.name] = u
         userByUID[UInt32(u.uid)] = u.name
+        reindex()
     }
 
     mutating func removeUser(_ name: String) {
         guard let u = users.removeValue(forKey: name) else { return }
         userByUID[UInt32(u.uid)] = nil
         for p in roles.keys { roles[p]?[name] = nil }
+        reindex()
+    }
+
+    /// Replaces a project's role assignments (nil: the project is gone).
+    mutating func setRoles(_ project: String, _ members: [String: Role]?) {
+        roles[project] = members
+        reindex()
+    }
+
+    /// Rebuilds the per-user views after a change (changes are rare, reads constant).
+    private mutating func reindex() {
+        rolesByUser = [:]
+        for (p, members) in roles { for (u, r) in members { rolesByUser[u, default: [:]][p] = r } }
+        identities = [:]
+        for (uid, name) in userByUID {
+            let r = rolesByUser[name] ?? [:]
+            identities[uid] = CallerIdentity(isAdmin: r.values.contains(.admin), isRegistered: true, roles: r)
+        }
     }
 
     /// A user's roles, by project.
-    func roles(of user: String) -> [String: Role] {
-        var out: [String: Role] = [:]
-        for (p, members) in roles { if let r = members[user] { out[p] = r } }
-        return out
-    }
+    func roles(of user: String) -> [String: Role] { rolesByUser[user] ?? [:] }
 
     /// Who `caller` is: uid 0 and holders of the admin role are admins.
     func identity(of caller: Caller) -> CallerIdentity {
-        if caller.uid == 0 { return CallerIdentity(isAdmin: true, isRegistered: true, roles: [:]) }
-        guard let name = userByUID[caller.uid] else { return CallerIdentity(isAdmin: false, isRegistered: false, roles: [:]) }
-        let r = roles(of: name)
-        return CallerIdentity(isAdmin: r.values.contains(.admin), isRegistered: true, roles: r)
+        if caller.uid == 0 { return Self.root }
+        return identities[caller.uid] ?? Self.stranger
     }
+
+    private static let root = CallerIdentity(isAdmin: true, isRegistered: true, roles: [:])
+    private static let stranger = CallerIdentity(isAdmin: false, isRegistered: false, roles: [:])
 
     /// The project the caller's new objects go into: their chosen one, else the first (by
     /// name) they belong to; nil when they belong to none. The admin's is `default`.

@@ -57,7 +57,7 @@ final class ProjectService: ProjectsAPI, @unchecked Sendable {
             try core.write({ (s) throws(CloudError) in try s.deleteProject(name) }) { _, _ in
                 core.directory.withLock { d in
                     d.projects[name] = nil
-                    d.roles[name] = nil
+                    d.setRoles(name, nil)
                     d.limits[name] = nil
                     for (u, rec) in d.users where rec.project == name { d.users[u]?.project = "" }
                 }
@@ -78,7 +78,7 @@ final class ProjectService: ProjectsAPI, @unchecked Sendable {
             if !granted.isEmpty { try core.authorize(caller, .administer("grant the admin role"), Self.projectRef(name)) }
             try core.write({ (s) throws(CloudError) in try s.setMembers(name, members) }) { _, _ in
                 core.directory.withLock { d in
-                    d.roles[name] = members
+                    d.setRoles(name, members)
                     for (u, rec) in d.users where rec.project == name && members[u] == nil { d.users[u]?.project = "" }
                 }
             }
