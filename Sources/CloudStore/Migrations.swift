@@ -217,6 +217,7 @@ enum Migrations {
             ALTER TABLE security_group ADD COLUMN project TEXT NOT NULL DEFAULT '';
             UPDATE security_group SET project = 'default', owner_uid = 0 WHERE name != 'default';
             CREATE INDEX instance_project ON instance(project);
+            CREATE INDEX instance_group ON instance(group_name);
             ALTER TABLE instance ADD COLUMN locked_by TEXT;
             UPDATE instance SET locked_by = 'admin' WHERE locked = 1;
             """)

@@ -99,20 +99,30 @@ extension Store {
         try read { db in try Self.usage(db, project: project) }
     }
 
-    static func usage(_ db: Database, project: String) throws -> [QuotaResource: Int] {
-        let row = try Row.fetchOne(db, sql: "SELECT COUNT(*), COALESCE(SUM(vcpus), 0), COALESCE(SUM(ram_mb), 0) FROM instance WHERE project = ?",
-                                   arguments: [project])
+    /// What `project` holds of `resources` (all of them when nil), one SQL sum per table.
+    static func usage(_ db: Database, project: String, of resources: Set<QuotaResource>? = nil) throws -> [QuotaResource: Int] {
+        func wanted(_ r: QuotaResource...) -> Bool { resources.map { !$0.isDisjoint(with: r) } ?? true }
         var out: [QuotaResource: Int] = Dictionary(uniqueKeysWithValues: QuotaResource.allCases.map { ($0, 0) })
-        out[.instances] = row?[0] ?? 0
-        out[.cores] = row?[1] ?? 0
-        out[.ramMB] = row?[2] ?? 0
-        out[.floatingIPs] = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM floating_ip WHERE project = ?", arguments: [project]) ?? 0
-        out[.serverGroups] = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM server_group WHERE project = ?", arguments: [project]) ?? 0
-        // Nova's server_group_members limits each group: the fullest group is what it meets.
-        out[.serverGroupMembers] = try Int.fetchOne(db, sql: """
-            SELECT COALESCE(MAX(n), 0) FROM (SELECT COUNT(*) AS n FROM instance i JOIN server_group g ON g.name = i.group_name
-            WHERE g.project = ? GROUP BY i.group_name)
-            """, arguments: [project]) ?? 0
+        if wanted(.instances, .cores, .ramMB) {
+            let row = try Row.fetchOne(db, sql: "SELECT COUNT(*), COALESCE(SUM(vcpus), 0), COALESCE(SUM(ram_mb), 0) FROM instance WHERE project = ?",
+                                       arguments: [project])
+            out[.instances] = row?[0] ?? 0
+            out[.cores] = row?[1] ?? 0
+            out[.ramMB] = row?[2] ?? 0
+        }
+        if wanted(.floatingIPs) {
+            out[.floatingIPs] = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM floating_ip WHERE project = ?", arguments: [project]) ?? 0
+        }
+        if wanted(.serverGroups) {
+            out[.serverGroups] = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM server_group WHERE project = ?", arguments: [project]) ?? 0
+        }
+        if wanted(.serverGroupMembers) {
+            // Nova's server_group_members limits each group: the fullest group is what it meets.
+            out[.serverGroupMembers] = try Int.fetchOne(db, sql: """
+                SELECT COALESCE(MAX(n), 0) FROM (SELECT COUNT(*) AS n FROM instance i JOIN server_group g ON g.name = i.group_name
+                WHERE g.project = ? GROUP BY i.group_name)
+                """, arguments: [project]) ?? 0
+        }
         return out
     }
 
@@ -129,8 +139,10 @@ extension Store {
         // Limits are a project's: rows of no registered project (made below the engine,
         // which only ever uses registered ones) have none.
         guard try ProjectRecord.fetchOne(db, key: request.project) != nil else { return }
-        let used = try usage(db, project: request.project)
-        for (resource, amount) in request.amounts.sorted(by: { $0.key.rawValue < $1.key.rawValue }) where amount > 0 {
+        let asked = request.amounts.filter { $0.value > 0 }
+        guard !asked.isEmpty else { return }
+        let used = try usage(db, project: request.project, of: Set(asked.keys).subtracting([.serverGroupMembers]))
+        for (resource, amount) in asked.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
             let limit = try limit(db, request.project, resource)
             guard limit >= 0 else { continue }
             var now = used[resource] ?? 0

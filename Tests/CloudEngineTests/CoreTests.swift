@@ -177,6 +177,15 @@ final class AuthorizationTests: EngineTestCase {
         XCTAssertEqual(engine.projects.get("default", root)?.members["erin"], .reader)
         members["erin"] = .admin
         assertErrno(.accessDenied) { try self.engine.projects.setMembers("default", members, manager) }
+        // The admin role, granted by an admin, is cloud-wide (Keystone's admin).
+        try engine.projects.setMembers("default", members, root)
+        let erin = Caller(uid: 7, gid: 7, pid: 1)
+        try engine.flavors.create("f-erin", erin)
+        XCTAssertEqual(engine.instances.list(erin).map(\.name), ["mine"])
+        XCTAssertEqual(engine.hosts.list(erin).count, 1)
+        members["erin"] = .reader
+        try engine.projects.setMembers("default", members, root)
+        assertErrno(.accessDenied) { try self.engine.flavors.create("f-erin2", erin) }
         // A user chooses among their own projects.
         XCTAssertEqual(engine.users.get("erin", root)?.project, "default", "the first by name until chosen")
         try engine.users.setProject("erin", "other", Caller(uid: 7, gid: 7, pid: 1))
