@@ -70,6 +70,20 @@ enum SystemCall {
         return done
     }
 
+    /// Calls `body` with the file's bytes [offset, offset + count) mapped read-only
+    /// (`mmap`, prefaulted): the page cache itself, no copy. `EIO` when it cannot be mapped.
+    static func withMapped<T>(_ fd: Int32, at offset: Int64, count: Int,
+                              _ body: (UnsafeRawBufferPointer) -> T) throws(CloudError) -> T {
+        let page = Int64(sysconf(Int32(_SC_PAGESIZE)))
+        let start = offset - offset % page
+        let length = count + Int(offset - start)
+        guard let base = mmap(nil, length, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, off_t(start)), base != MAP_FAILED else {
+            throw mapped(Errno.current, "map \(count) bytes at offset \(offset)")
+        }
+        defer { munmap(base, length) }
+        return body(UnsafeRawBufferPointer(start: base + Int(offset - start), count: count))
+    }
+
     /// Sets the file's size (`ftruncate`).
     static func truncate(_ fd: Int32, to size: Int64) throws(CloudError) {
         guard size >= 0 else { throw CloudError(.invalid, "negative size \(size)") }

@@ -52,6 +52,34 @@ final class ImageIngestTests: XCTestCase {
         try assertMatchesFile(ingest)
     }
 
+    /// The hash follows the writes on its own queue: a long upload, writes racing the
+    /// hasher (an overwrite of bytes it may be reading, a hole, an extension by truncate),
+    /// and the checksum is still the file's.
+    func testTheHasherFollowsTheWritesAndRacesAreCaught() throws {
+        let ingest = try ImageIngest(path: "\(dir)/img")
+        let data = pseudoRandomBytes(48 << 20, seed: 3)
+        for start in stride(from: 0, to: data.count, by: 1 << 20) {
+            try feed(ingest, Array(data[start..<start + (1 << 20)]), at: Int64(start))
+        }
+        try assertMatchesFile(ingest)
+        try feed(ingest, pseudoRandomBytes(4096, seed: 4), at: Int64(data.count) + (1 << 20))   // past a 1 MiB hole
+        try feed(ingest, pseudoRandomBytes(4096, seed: 5), at: 20 << 20)                      // an overwrite
+        try ingest.truncate(to: Int64(data.count) + (3 << 20))
+        try assertMatchesFile(ingest)
+        ingest.close()
+        // A shrink while the hasher reads a mapped range waits for it (a cut page would be
+        // SIGBUS), and the hash goes dirty and is recomputed.
+        for round in 1...5 {
+            let racing = try ImageIngest(path: "\(dir)/race\(round)")
+            for start in stride(from: 0, to: 32 << 20, by: 1 << 20) {
+                try feed(racing, Array(data[start..<start + (1 << 20)]), at: Int64(start))
+            }
+            try racing.truncate(to: Int64(round) << 20)
+            try assertMatchesFile(racing)
+            racing.discard()
+        }
+    }
+
     func testOverwriteMarksDirtyAndIsRecomputed() throws {
         let ingest = try ImageIngest(path: "\(dir)/img")
         try feed(ingest, pseudoRandomBytes(3 << 20), at: 0)
