@@ -23,6 +23,9 @@ public struct EngineConfiguration: Sendable {
     /// Seconds a store write waits for another connection's lock before it fails with
     /// `EIO` (SQLite's busy timeout).
     public var databaseBusyTimeout: Double = 10
+    /// The uid the cloud runs as: like root, an admin of this cloud (a user's own cloud
+    /// mounted without `--allow-other` is theirs).
+    public var ownerUID: UInt32 = getuid()
     /// The uid of the local account NAME, for `mkdir /users/NAME` (the system's account
     /// database; tests give their own).
     public var accounts: @Sendable (String) -> UInt32? = UserService.localAccount

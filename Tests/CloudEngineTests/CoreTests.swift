@@ -237,3 +237,25 @@ final class AuthorizationTests: EngineTestCase {
         XCTAssertFalse(engine.events(for: dave).lines.contains { $0.contains("image.property tiny") })
     }
 }
+
+/// A cloud an ordinary user runs for themselves (mounted without `--allow-other`) is
+/// theirs: the daemon's uid is an admin of it, registered or not, like root.
+final class OwnerTests: EngineTestCase {
+    override func makeEngine() throws -> Engine {
+        var config = engineConfiguration(hostURIs: ["test:///default"])
+        config.ownerUID = 4242
+        return try Engine(config: config, driver: driver)
+    }
+
+    func testTheMountingUserIsTheAdminOfTheirCloud() throws {
+        let me = Caller(uid: 4242, gid: 4242, pid: 1)
+        try upload("tiny", rawDisk())
+        try engine.settings.setDefault(.flavor, "m1.nano", me)
+        _ = try engine.instances.create("mine", me)
+        XCTAssertEqual(waitStable("mine")?.status, .ACTIVE)
+        XCTAssertEqual(engine.instances.get("mine", me)?.project, "default")
+        try engine.flavors.create("f-mine", me)
+        XCTAssertEqual(engine.hosts.list(me).count, 1)
+        assertErrno(.accessDenied) { _ = try self.engine.instances.create("x", Caller(uid: 4343, gid: 4343, pid: 1)) }
+    }
+}

@@ -34,11 +34,11 @@ extension EngineCore {
     }
 
     /// The project a caller's new objects go into: a user's chosen project (else the first
-    /// they belong to); for uid 0 `/defaults/project` when it names a project, else
-    /// `default`. `EACCES` for a user who belongs to no project.
+    /// they belong to); for uid 0 and the cloud's own uid `/defaults/project` when it names
+    /// a project, else `default`. `EACCES` for a user who belongs to no project.
     func project(of caller: Caller) throws(CloudError) -> String {
         let (chosen, known) = directory.withLock { d in (d.currentProject(of: caller), d.projects) }
-        if caller.uid == 0 {
+        if directory.withLock({ $0.isOwner(caller.uid) }) {
             if let p = setting(.defaultValue(.project)), known[p] != nil { return p }
             return "default"
         }

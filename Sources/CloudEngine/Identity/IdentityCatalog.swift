@@ -16,6 +16,12 @@ struct IdentityCatalog {
     private var identities: [UInt32: CallerIdentity] = [:]
     /// project → limits that were set (the rest are the defaults).
     var limits: [String: [QuotaResource: Int]] = [:]
+    /// The uid the cloud runs as (the mounting user): an admin of their own cloud, like
+    /// root, registered or not.
+    var owner: UInt32 = 0
+
+    /// uid 0 or the cloud's own uid.
+    func isOwner(_ uid: UInt32) -> Bool { uid == 0 || uid == owner }
 
     init() {}
 
@@ -63,7 +69,7 @@ struct IdentityCatalog {
 
     /// Who `caller` is: uid 0 and holders of the admin role are admins.
     func identity(of caller: Caller) -> CallerIdentity {
-        if caller.uid == 0 { return Self.root }
+        if isOwner(caller.uid) { return Self.root }
         return identities[caller.uid] ?? Self.stranger
     }
 
@@ -73,9 +79,9 @@ struct IdentityCatalog {
     /// The project the caller's new objects go into: their chosen one, else the first (by
     /// name) they belong to; nil when they belong to none. The admin's is `default`.
     func currentProject(of caller: Caller) -> String? {
-        guard let name = userByUID[caller.uid], let u = users[name] else { return caller.uid == 0 ? "default" : nil }
+        guard let name = userByUID[caller.uid], let u = users[name] else { return isOwner(caller.uid) ? "default" : nil }
         if !u.project.isEmpty, roles[u.project]?[name] != nil { return u.project }
-        return roles(of: name).keys.sorted().first ?? (caller.uid == 0 ? "default" : nil)
+        return roles(of: name).keys.sorted().first ?? (isOwner(caller.uid) ? "default" : nil)
     }
 
     func limit(_ project: String, _ resource: QuotaResource) -> Int {

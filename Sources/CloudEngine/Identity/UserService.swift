@@ -20,8 +20,9 @@ final class UserService: UsersAPI, @unchecked Sendable {
 
     /// Loads users, projects, role assignments and quota limits into the catalog.
     func load() throws(CloudError) {
-        let identity = IdentityCatalog(projects: try core.store.projects(), users: try core.store.users(),
+        var identity = IdentityCatalog(projects: try core.store.projects(), users: try core.store.users(),
                                        memberships: try core.store.memberships(), quotas: try core.store.quotas())
+        identity.owner = core.config.ownerUID
         core.directory.withLock { $0 = identity }
     }
 
