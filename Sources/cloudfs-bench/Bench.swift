@@ -68,7 +68,10 @@ struct Bench: ParsableCommand {
                             reproduce: reproduce("actions", "--action-instances \(actionInstances) --action-rounds \(actionRounds)")).run()
         }
         if want.contains("restart") {
-            let rig = try Rig(work: work + "-restart", hosts: 4)
+            // Hosts big enough for every m1.nano (1 vCPU, 128 MiB, 1 GB) at the default ratios
+            // (CoreFilter 4:1 over 4 hosts).
+            let rig = try Rig(work: work + "-restart", hosts: 4, cores: max(64, restartInstances / 16 + 16),
+                              memoryGiB: max(256, restartInstances / 32 + 1), diskPools: restartInstances / 400 + 1)
             defer { rig.tearDown() }
             try RestartBench(rig: rig, count: restartInstances,
                              reproduce: reproduce("restart", "--restart-instances \(restartInstances)")).run()

@@ -94,7 +94,9 @@ struct RestartBench {
         let beforeCrash = census()
 
         // Crash restart: kill -9 the daemon, clear the dead mount, mount again.
-        let pid = Int32(((try? String(contentsOfFile: pidFile, encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        // The daemon's record: its pid on the first line (its state directory on the second).
+        let record = (try? String(contentsOfFile: pidFile, encoding: .utf8)) ?? ""
+        let pid = record.split(separator: "\n").first.flatMap { Int32($0.trimmingCharacters(in: .whitespaces)) } ?? 0
         guard pid > 0, running(pid) else { throw ValidationError("no running daemon in \(pidFile)") }
         let t3 = now()
         kill(pid, SIGKILL)

@@ -12,8 +12,10 @@ final class Rig {
     var mounted = false
 
     /// `hosts` fake hosts of `cores` vCPUs and `memoryGiB` each (default: big enough for
-    /// thousands of m1.nano).
-    init(work: String, hosts: Int, cores: Int = 64, memoryGiB: Int = 256, extraMountArgs: String = "") throws {
+    /// thousands of m1.nano); `diskPools` storage pools of 100 GiB each (the test driver's
+    /// fixed pool size) give the disk, else the state directory's file system does.
+    init(work: String, hosts: Int, cores: Int = 64, memoryGiB: Int = 256, diskPools: Int = 0,
+         extraMountArgs: String = "") throws {
         self.work = work
         mnt = work + "/cloud"
         state = work + "/state"
@@ -26,8 +28,9 @@ final class Rig {
         for i in 0..<hosts {
             let xml = """
             <node><cpu><mode>host-model</mode><nodes>1</nodes><sockets>1</sockets><cores>\(cores)</cores><threads>1</threads><active>\(cores)</active><mhz>3000</mhz><model>x86_64</model></cpu>
-            <memory>\(memoryGiB << 20)</memory></node>
-            """
+            <memory>\(memoryGiB << 20)</memory>
+            """ + (0..<diskPools).map { "<pool type='dir'><name>n\(i)-p\($0)</name><target><path>\(work)/pools/\(i)-\($0)</path></target></pool>" }
+                .joined() + "</node>"
             let path = "\(work)/node\(i).xml"
             try xml.write(toFile: path, atomically: true, encoding: .utf8)
             args += ["--host", "test://\(path)"]
