@@ -47,8 +47,7 @@ extension CloudFileSystem {
 
     func imageMeta(_ info: ImageInfo, uploadSize: Int64?) -> Meta {
         var m = Meta.file(Int(max(info.size, uploadSize ?? 0)), .readWrite, time: info.created.timeIntervalSince1970,
-                          uid: info.ownerUID, identity: info.id)
-        m.project = info.project
+                          uid: info.ownerUID, identity: info.id, project: info.project)
         m.blockSize = 1 << 20  // cp sizes its buffer from st_blksize: 1 MiB WRITEs
         return m
     }

@@ -18,12 +18,15 @@ struct Meta: Sendable {
     /// The identity of the object shown (instance or image uuid; "" when none).
     var identity: String = ""
 
-    static func directory(_ time: Double, mode: UInt32 = 0o755, uid: UInt32 = 0, links: UInt32 = 2, identity: String = "") -> Meta {
-        Meta(type: .directory, permissions: mode, uid: uid, links: links, modified: time, identity: identity)
+    static func directory(_ time: Double, mode: UInt32 = 0o755, uid: UInt32 = 0, links: UInt32 = 2, identity: String = "",
+                          project: String? = nil) -> Meta {
+        Meta(type: .directory, permissions: mode, uid: uid, project: project, links: links, modified: time, identity: identity)
     }
 
-    static func file(_ bytes: Int, _ access: FileAccess, time: Double, uid: UInt32 = 0, identity: String = "") -> Meta {
-        Meta(type: .regular, permissions: access.permissions, uid: uid, size: Int64(bytes), modified: time, identity: identity)
+    static func file(_ bytes: Int, _ access: FileAccess, time: Double, uid: UInt32 = 0, identity: String = "",
+                     project: String? = nil) -> Meta {
+        Meta(type: .regular, permissions: access.permissions, uid: uid, project: project, size: Int64(bytes), modified: time,
+             identity: identity)
     }
 
     func attributes(_ inode: Inode) -> FileAttributes {
@@ -73,15 +76,11 @@ extension CloudFileSystem {
     func time(_ m: Member) -> Double { m.created ?? mountTime }
 
     func directoryMeta(_ m: Member, keys: Int) -> Meta {
-        var meta = Meta.directory(time(m), uid: m.owner, links: 2 + UInt32(keys), identity: m.identity)
-        meta.project = m.project
-        return meta
+        .directory(time(m), uid: m.owner, links: 2 + UInt32(keys), identity: m.identity, project: m.project)
     }
 
     func keyMeta(_ kd: KeyDirectory, _ bytes: Int, _ m: Member) -> Meta {
-        var meta = Meta.file(bytes, kd.access, time: time(m), uid: m.owner, identity: m.identity)
-        meta.project = m.project
-        return meta
+        .file(bytes, kd.access, time: time(m), uid: m.owner, identity: m.identity, project: m.project)
     }
 
     func fileMeta(_ f: Field, _ m: Member, _ ctx: Context) -> Meta {
@@ -91,9 +90,7 @@ extension CloudFileSystem {
         case .log(let path): size = Int(fileSize(path(m.object)))
         case .value, .imageBytes: size = f.read(m.object, ctx).count
         }
-        var meta = Meta.file(size, f.access, time: time(m), uid: m.owner, identity: m.identity)
-        meta.project = m.project
-        return meta
+        return .file(size, f.access, time: time(m), uid: m.owner, identity: m.identity, project: m.project)
     }
 
     /// What `stat` shows this caller (SPEC "Ownership and access"): the group is the
@@ -104,7 +101,6 @@ extension CloudFileSystem {
     /// create in are 0777, admin-only ones (hosts, scheduler, config) 0700.
     func presented(_ stored: Meta, _ node: Node, _ ctx: Context) -> Meta {
         var m = stored
-        if m.project?.isEmpty == true { m.project = nil }   // the cloud-wide `default` security group
         if let p = m.project { m.gid = ctx.api.projectGID(p) ?? 0 }
         guard ctx.caller.uid != 0 else { return m }
         let who = ctx.identity
@@ -147,9 +143,9 @@ extension CloudFileSystem {
         case .root:
             // A caller the cloud does not know sees only what the cloud is.
             let top: [(String, Node)] = ctx.identity.isRegistered ? [("README", .readme), ("events", .events)] : [("README", .readme)]
-            guard ctx.identity.isRegistered else { return top.compactMap { name, n in storedMeta(of: n, ctx).map { (name, n, $0) } } }
-            return top.compactMap { name, n in storedMeta(of: n, ctx).map { (name, n, $0) } }
-                + Collections.all.map { ($0.id.rawValue, .collection($0.id), .directory(mountTime, mode: $0.mode)) }
+            let files = top.compactMap { name, n in storedMeta(of: n, ctx).map { (name, n, $0) } }
+            guard ctx.identity.isRegistered else { return files }
+            return files + Collections.all.map { ($0.id.rawValue, .collection($0.id), .directory(mountTime, mode: $0.mode)) }
         case .collection(let id):
             guard let c = Collections[id] else { return nil }
             switch c.members {

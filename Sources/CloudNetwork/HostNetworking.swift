@@ -55,11 +55,17 @@ public struct HostNetworking: Sendable {
         try runner.check(["ip", "link", "set", "dev", name, "up"])
     }
 
-    /// Removes the network's VLAN interface and bridge (absent ones are fine). A flat
-    /// network's bridge is the operator's, joined but never made: it stays.
-    public func removeLinks(_ spec: NetworkSpec) throws(CloudError) {
-        if let v = spec.vlanInterface, linkExists(v) { try runner.check(["ip", "link", "del", "dev", v]) }
-        if spec.mode != .flat, linkExists(spec.bridge) { try runner.check(["ip", "link", "del", "dev", spec.bridge]) }
+    /// Removes the network's VLAN interface and bridge (absent ones are fine) and returns
+    /// the ones it deleted. A flat network's bridge is the operator's, joined but never
+    /// made: it stays.
+    @discardableResult
+    public func removeLinks(_ spec: NetworkSpec) throws(CloudError) -> [String] {
+        var removed: [String] = []
+        for link in [spec.vlanInterface, spec.mode == .flat ? nil : spec.bridge].compactMap({ $0 }) where linkExists(link) {
+            try runner.check(["ip", "link", "del", "dev", link])
+            removed.append(link)
+        }
+        return removed
     }
 
     /// The host reaches the network's floating addresses through its bridge (the nat
@@ -244,10 +250,7 @@ public struct HostNetworking: Sendable {
                 try stop(pid: pid)
                 done.stoppedDHCP[spec.name] = pid
             }
-            for link in [spec.vlanInterface, spec.mode == .flat ? nil : spec.bridge].compactMap({ $0 }) where linkExists(link) {
-                done.removedLinks.append(link)
-            }
-            try removeLinks(spec)
+            done.removedLinks += try removeLinks(spec)
             Files.removeTree("\(stateDirectory)/networks/\(spec.name)")
         }
         for (name, pid) in runningDHCPDirectories() {

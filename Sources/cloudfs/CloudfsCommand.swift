@@ -35,8 +35,10 @@ enum PidFile {
 
 /// Runs a command's body; a refusal (`StateLock.Busy`, `ValidationFailure`, an engine
 /// error) is printed as `cloudfs: REASON` and exits 1, without ArgumentParser's usage text.
-func reportingFailures(_ body: () throws -> Void) throws {
+/// `alsoTell` gets the reason too (a daemon child tells its launching process).
+func reportingFailures(alsoTell: ((String) -> Void)? = nil, _ body: () throws -> Void) throws {
     do { try body() } catch let exit as ExitCode { throw exit } catch {
+        alsoTell?("\(error)")
         FileHandle.standardError.write(Data("cloudfs: \(error)\n".utf8))
         throw ExitCode(1)
     }

@@ -51,16 +51,9 @@ struct Mount: ParsableCommand {
     }
 
     func run() throws {
-        do {
-            try start()
-        } catch let exit as ExitCode {
-            throw exit
-        } catch {
-            // The launching process shows the child's refusal (see `Background.launch`).
-            if daemonChild { FileHandle.standardOutput.write(Data("error \(error)\n".utf8)) }
-            FileHandle.standardError.write(Data("cloudfs: \(error)\n".utf8))
-            throw ExitCode(1)
-        }
+        // The launching process shows the child's refusal (see `Background.launch`).
+        let tellLauncher: ((String) -> Void)? = daemonChild ? { FileHandle.standardOutput.write(Data("error \($0)\n".utf8)) } : nil
+        try reportingFailures(alsoTell: tellLauncher) { try start() }
     }
 
     /// Refuses a mount point that is already one and a state directory another process

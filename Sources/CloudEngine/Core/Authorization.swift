@@ -37,13 +37,17 @@ extension EngineCore {
     /// they belong to); for uid 0 and the cloud's own uid `/defaults/project` when it names
     /// a project, else `default`. `EACCES` for a user who belongs to no project.
     func project(of caller: Caller) throws(CloudError) -> String {
-        let (chosen, known) = directory.withLock { d in (d.currentProject(of: caller), d.projects) }
-        if directory.withLock({ $0.isOwner(caller.uid) }) {
-            if let p = setting(.defaultValue(.project)), known[p] != nil { return p }
-            return "default"
+        let wanted = setting(.defaultValue(.project))
+        let chosen = directory.withLock { d -> String? in
+            guard d.isOwner(caller.uid) else { return d.currentProject(of: caller) }
+            return wanted.flatMap { d.projects[$0] != nil ? $0 : nil } ?? "default"
         }
-        guard let chosen else { throw CloudError(.accessDenied, "uid \(caller.uid) belongs to no project (an admin adds it to one in /projects/NAME/members)") }
+        guard let chosen else { throw Self.belongsToNoProject(caller) }
         return chosen
+    }
+
+    private static func belongsToNoProject(_ caller: Caller) -> CloudError {
+        CloudError(.accessDenied, "uid \(caller.uid) belongs to no project (an admin adds it to one in /projects/NAME/members)")
     }
 
     /// The policy: nil when allowed, otherwise the refusal.
@@ -65,9 +69,7 @@ extension EngineCore {
             return CloudError.notFound("no \(object.kind) named '\(object.name)'")
         case .create:
             let target: String? = object.project.isEmpty ? directory.withLock { $0.currentProject(of: caller) } : object.project
-            guard let target else {
-                return CloudError(.accessDenied, "uid \(caller.uid) belongs to no project (an admin adds it to one in /projects/NAME/members)")
-            }
+            guard let target else { return Self.belongsToNoProject(caller) }
             guard let r = who.roles[target], r >= .member else {
                 return CloudError(.accessDenied, "creating a \(object.kind) in project '\(target)' needs the member role")
             }

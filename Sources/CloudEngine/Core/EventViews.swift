@@ -11,21 +11,21 @@ final class EventViews: Sendable {
     private let log: EventLog
     /// The view of each user who has read `/events`, by uid.
     private let views = Mutex<[UInt32: EventLog]>([:])
-    /// The projects a uid belongs to now (set once the engine's catalog exists).
-    private let projectsOf = Mutex<@Sendable (UInt32) -> Set<String>>({ _ in [] })
+    /// Finds the projects a uid belongs to now (set once the engine's directory exists).
+    private let resolver = Mutex<@Sendable (UInt32) -> Set<String>>({ _ in [] })
 
     init(log: EventLog) {
         self.log = log
         log.addSink { [weak self] line in self?.forward(line) }
     }
 
-    func resolveProjects(with f: @escaping @Sendable (UInt32) -> Set<String>) { projectsOf.withLock { $0 = f } }
-    private func rolesOf(_ uid: UInt32) -> Set<String> { projectsOf.withLock { $0 }(uid) }
+    func resolveProjects(with f: @escaping @Sendable (UInt32) -> Set<String>) { resolver.withLock { $0 = f } }
+    private func projects(of uid: UInt32) -> Set<String> { resolver.withLock { $0 }(uid) }
 
     /// The log `uid` may read.
     func view(for uid: UInt32) -> EventLog {
         if let v = views.withLock({ $0[uid] }) { return v }
-        let projects = rolesOf(uid)
+        let projects = projects(of: uid)
         let mine = log.lines.filter { line in EventLog.project(ofLine: line[...]).map { projects.contains(String($0)) } ?? false }
         return views.withLock { v in
             if let existing = v[uid] { return existing }
@@ -39,6 +39,6 @@ final class EventViews: Sendable {
     private func forward(_ line: String) {
         guard let project = EventLog.project(ofLine: line[...]).map(String.init) else { return }
         let targets = views.withLock { Array($0) }
-        for (uid, view) in targets where rolesOf(uid).contains(project) { view.appendLine(line) }
+        for (uid, view) in targets where projects(of: uid).contains(project) { view.appendLine(line) }
     }
 }

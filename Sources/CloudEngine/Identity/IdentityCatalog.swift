@@ -27,7 +27,7 @@ struct IdentityCatalog {
 
     init(projects: [ProjectRecord], users: [UserRecord], memberships: [MembershipRecord], quotas: [QuotaRecord]) {
         for p in projects { self.projects[p.name] = p }
-        for u in users { put(u) }
+        for u in users { self.users[u.name] = u; userByUID[UInt32(u.uid)] = u.name }
         for m in memberships { if let r = Role(rawValue: m.role) { roles[m.project, default: [:]][m.user] = r } }
         for q in quotas { if let r = QuotaResource(rawValue: q.resource) { limits[q.project, default: [:]][r] = q.hardLimit } }
         reindex()
@@ -47,10 +47,19 @@ struct IdentityCatalog {
         reindex()
     }
 
-    /// Replaces a project's role assignments (nil: the project is gone).
+    /// Replaces a project's role assignments (nil: the project is gone); a user no longer
+    /// in it stops creating into it (as `Store.setMembers` and `deleteProject` record).
     mutating func setRoles(_ project: String, _ members: [String: Role]?) {
         roles[project] = members
+        for (u, rec) in users where rec.project == project && members?[u] == nil { users[u]?.project = "" }
         reindex()
+    }
+
+    /// Forgets a project: its role assignments and limits.
+    mutating func removeProject(_ project: String) {
+        projects[project] = nil
+        limits[project] = nil
+        setRoles(project, nil)
     }
 
     /// Rebuilds the per-user views after a change (changes are rare, reads constant).

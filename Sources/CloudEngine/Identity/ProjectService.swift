@@ -55,12 +55,7 @@ final class ProjectService: ProjectsAPI, @unchecked Sendable {
             guard let p = get(name, caller) else { throw CloudError.notFound("no project named '\(name)'") }
             guard name != "default" else { throw CloudError.busy("project 'default' is where the cloud's own objects live; it stays") }
             try core.write({ (s) throws(CloudError) in try s.deleteProject(name) }) { _, _ in
-                core.directory.withLock { d in
-                    d.projects[name] = nil
-                    d.setRoles(name, nil)
-                    d.limits[name] = nil
-                    for (u, rec) in d.users where rec.project == name { d.users[u]?.project = "" }
-                }
+                core.directory.withLock { $0.removeProject(name) }
             }
             return p.members.keys.sorted()
         }
@@ -77,10 +72,7 @@ final class ProjectService: ProjectsAPI, @unchecked Sendable {
             let granted = members.filter { $0.value == .admin && p.members[$0.key] != .admin }
             if !granted.isEmpty { try core.authorize(caller, .administer("grant the admin role"), Self.projectRef(name)) }
             try core.write({ (s) throws(CloudError) in try s.setMembers(name, members) }) { _, _ in
-                core.directory.withLock { d in
-                    d.setRoles(name, members)
-                    for (u, rec) in d.users where rec.project == name && members[u] == nil { d.users[u]?.project = "" }
-                }
+                core.directory.withLock { $0.setRoles(name, members) }
             }
             return p.members
         }

@@ -80,7 +80,6 @@ final class UserService: UsersAPI, @unchecked Sendable {
         core.events.append(kind: "user.updated", object: name, ["project": project, "uid": "\(caller.uid)"])
         core.announce(.user, name)
     }
-
 }
 
 extension UserService {

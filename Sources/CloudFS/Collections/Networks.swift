@@ -50,7 +50,8 @@ extension Collections {
         ]),
         list: { ctx in ctx.api.securityGroups.list(ctx.caller) },
         lookup: { ctx, name in ctx.api.securityGroups.get(name, ctx.caller) },
-        describe: { g in Member(name: g.name, owner: g.ownerUID, project: g.project, object: g) },
+        // The cloud-wide `default` group (project "") belongs to no project.
+        describe: { g in Member(name: g.name, owner: g.ownerUID, project: g.project.isEmpty ? nil : g.project, object: g) },
         create: { w, name throws(CloudError) in try w.api.securityGroups.create(name, w.caller) },
         remove: { w, name throws(CloudError) in try w.api.securityGroups.delete(name, w.caller) })
 }
