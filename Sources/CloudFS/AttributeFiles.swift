@@ -72,6 +72,9 @@ extension CloudFileSystem {
     /// written so far through this descriptor (bash's printf writes line by line).
     func writeAttribute(_ h: AttributeHandle, offset: Int64, data: UnsafeRawBufferPointer,
                         _ r: Request) throws(CloudError) -> Int {
+        // A write was made through this descriptor, refused or not: closing it must not
+        // apply the truncation's empty value (a refused attach would otherwise detach).
+        h.markWritten()
         guard offset == 0 || writableField(h.node)?.severalLines == true, let all = h.accumulate(data, at: offset) else {
             throw refuse(.invalid, "write the whole value at once, at offset 0 (got offset \(offset))", h.node, r)
         }
@@ -80,16 +83,34 @@ extension CloudFileSystem {
         }
         let text = all.withUnsafeBytes { value(of: $0) }
         try apply(h.node, value: text, r)
-        h.markWritten()
         if h.created { pendingKeys.withLock { $0[h.node] = nil } }
         return data.count
     }
 
-    /// FLUSH of an attribute file created empty (`touch properties/KEY`): the empty value.
+    /// FLUSH of an attribute file created empty (`touch properties/KEY`), or opened with
+    /// O_TRUNC and closed unwritten (`: > instance`): the empty value. A shell's redirection
+    /// opens the file, dup2s it onto stdout and closes the first descriptor (one FLUSH)
+    /// before the command writes; the empty value applied then would detach a volume or a
+    /// floating IP that `echo web1 > instance` is about to write. So a truncated file gets
+    /// its empty value from the second FLUSH on (the shell closing stdout: `: > file`
+    /// still answers with the errno), or at RELEASE when it saw only one.
     func flushAttribute(_ h: AttributeHandle, _ r: Request) throws(CloudError) {
-        guard h.created || h.truncated, !h.wasWritten else { return }
-        try apply(h.node, value: "", r)
+        if h.truncated && !h.created {
+            guard h.countFlush() >= 2, !h.wasWritten else { return }
+        } else {
+            guard h.created, !h.wasWritten else { return }
+        }
         h.markWritten()
+        try apply(h.node, value: "", r)
         if h.created { pendingKeys.withLock { $0[h.node] = nil } }
+    }
+
+    /// RELEASE of a value file opened with O_TRUNC and closed unwritten after a single
+    /// FLUSH (a program that opened it once): the empty value. A refusal here reaches
+    /// /events and the object's fault, not the closing process.
+    func releaseAttribute(_ h: AttributeHandle, _ r: Request) {
+        guard h.truncated, !h.wasWritten else { return }
+        h.markWritten()
+        do throws(CloudError) { try apply(h.node, value: "", r) } catch {}
     }
 }

@@ -12,9 +12,11 @@ final class AttributeHandle: Sendable {
     /// to "" at FLUSH when nothing was written.
     let created: Bool
     /// Opened with O_TRUNC on a file whose empty value means something (`: > floating_ip`
-    /// disassociates): the empty value is applied at FLUSH when nothing was written.
+    /// disassociates): the empty value is applied when the descriptor is closed without a
+    /// write (see `AttributeFiles.flushAttribute`).
     let truncated: Bool
     private let written = Mutex(false)
+    private let flushes = Mutex(0)
     /// The bytes written through this handle so far (a value may arrive in several
     /// WRITEs: bash's printf writes a multi-line rules file line by line).
     private let received = Mutex<[UInt8]>([])
@@ -23,6 +25,8 @@ final class AttributeHandle: Sendable {
     }
     var wasWritten: Bool { written.withLock { $0 } }
     func markWritten() { written.withLock { $0 = true } }
+    /// Counts a FLUSH (one per close of a descriptor of this open file); returns how many so far.
+    func countFlush() -> Int { flushes.withLock { $0 += 1; return $0 } }
     /// Everything written so far with `data` at `offset` added: a write at 0 starts over,
     /// one at the end continues. Nil for any other offset.
     func accumulate(_ data: UnsafeRawBufferPointer, at offset: Int64) -> [UInt8]? {
@@ -176,6 +180,8 @@ extension CloudFileSystem {
             pendingKeys.withLock { p in
                 if let n = p[h.node] { p[h.node] = n > 1 ? n - 1 : nil }
             }
+        case .attribute(let h):
+            releaseAttribute(h, r)
         default: break
         }
     }

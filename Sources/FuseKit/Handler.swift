@@ -55,6 +55,10 @@ public protocol FuseHandler: AnyObject, Sendable {
                device: UInt64) throws(CloudError) -> Entry
     /// FUSE_MKDIR.
     func mkdir(_ request: Request, parent: Inode, name: String, mode: UInt32) throws(CloudError) -> Entry
+    /// FUSE_SYMLINK (`ln -s TARGET NAME`).
+    func symlink(_ request: Request, target: String, parent: Inode, name: String) throws(CloudError) -> Entry
+    /// FUSE_READLINK: the target of a symbolic link.
+    func readlink(_ request: Request, inode: Inode) throws(CloudError) -> String
     /// FUSE_RMDIR.
     func rmdir(_ request: Request, parent: Inode, name: String) throws(CloudError)
     /// FUSE_UNLINK.
@@ -128,6 +132,12 @@ extension FuseHandler {
     }
     public func rmdir(_ request: Request, parent: Inode, name: String) throws(CloudError) {
         throw CloudError(.notPermitted, "rmdir is not supported here")
+    }
+    public func symlink(_ request: Request, target: String, parent: Inode, name: String) throws(CloudError) -> Entry {
+        throw CloudError(.notPermitted, "symbolic links cannot be made here")
+    }
+    public func readlink(_ request: Request, inode: Inode) throws(CloudError) -> String {
+        throw CloudError(.invalid, "not a symbolic link")
     }
     public func unlink(_ request: Request, parent: Inode, name: String) throws(CloudError) {
         throw CloudError(.notPermitted, "unlink is not supported here")

@@ -154,6 +154,20 @@ enum Operations {
                 }
             }
         }
+        ops.symlink = { req, link, parent, name in
+            serve(req) { c, r in
+                attempt(r) { () throws(CloudError) in
+                    r.replyEntry(try c.handler.symlink(r, target: string(link), parent: Inode(parent), name: string(name)))
+                }
+            }
+        }
+        ops.readlink = { req, ino in
+            serve(req) { c, r in
+                attempt(r) { () throws(CloudError) in
+                    r.replyReadlink(try c.handler.readlink(r, inode: Inode(ino)))
+                }
+            }
+        }
         ops.rmdir = { req, parent, name in
             serve(req) { c, r in
                 attempt(r) { () throws(CloudError) in

@@ -138,6 +138,8 @@ public final class Request: @unchecked Sendable {
 
     func replyWrite(_ count: Int) { answer { req in _ = fuse_reply_write(req, count) } }
 
+    func replyReadlink(_ target: String) { answer { req in _ = fuse_reply_readlink(req, target) } }
+
     func replyOK() { answer { req in _ = fuse_reply_err(req, 0) } }
 
     func replyNone() { answer { req in fuse_reply_none(req) } }
