@@ -18,13 +18,30 @@
 # Once an address is configured the guest answers TCP port 80 with one banner line,
 # `cloudfs-guest hostname=NAME ip=A.B.C.D`, and prints `CLOUDFS-TCP-80-LISTENING`.
 #
+# Disks (always, after the lines above): a background watcher rescans /sys/block/vd* about
+# every 0.5 s and prints one console line per change (NAME is the guest's name, e.g. vdb):
+#   CLOUDFS-DISK-ADDED NAME sectors=N first=TEXT   a disk appeared; TEXT is its first bytes up
+#                              to the first newline or NUL, printable ASCII only, at most 60
+#                              characters (empty for a blank disk). Disks present at boot other
+#                              than vda (loop*, ram* ignored) are reported this way once at start.
+#   CLOUDFS-DISK-MARKED NAME marker=CLOUDFS-MARK-ID  after ADDED, when NAME is not vda, is
+#                              writable and its first 512 bytes were all zero: the line
+#                              `CLOUDFS-MARK-ID` was written at offset 0 (dd conv=notrunc,fsync,
+#                              then sync). ID is the guest's boot id
+#                              (/proc/sys/kernel/random/boot_id), the same for every marker of
+#                              one boot, so another guest shows it in first=.
+#   CLOUDFS-DISK-REMOVED NAME  a disk went away
+#   CLOUDFS-DISK-SIZE NAME sectors=N  a disk's size (/sys/block/NAME/size, 512-byte sectors)
+#                              changed
+#
 # Idempotent: does nothing when both outputs exist and OUTDIR/.version matches GUEST_VERSION
 # below (bump it whenever /init changes, so older initramfs files get rebuilt). Downloads only
 # via apt.
 set -eu
 
 # 2: DHCP / static addressing and the TCP banner on port 80.
-GUEST_VERSION=2
+# 3: the disk watcher (CLOUDFS-DISK-ADDED/MARKED/REMOVED/SIZE lines).
+GUEST_VERSION=3
 
 OUTDIR=${1:-./guest}
 if [ -s "$OUTDIR/vmlinuz" ] && [ -s "$OUTDIR/initramfs.gz" ] &&
@@ -91,7 +108,8 @@ ROOT="$WORK/root"
 mkdir -p "$ROOT/bin" "$ROOT/proc" "$ROOT/sys" "$ROOT/dev" "$ROOT/tmp" "$ROOT/lib/modules" "$ROOT/etc"
 cp "$(dpkg-query -L busybox-static | grep '/busybox$' | head -n 1)" "$ROOT/bin/busybox"
 for applet in sh mount sleep cat echo ls insmod \
-    udhcpc ip ifconfig route nc httpd hostname ping; do
+    udhcpc ip ifconfig route nc httpd hostname ping \
+    dd od head tr sync; do
     ln -s busybox "$ROOT/bin/$applet"
 done
 for m in $MODULES; do
@@ -167,6 +185,64 @@ if [ -n "$DHCP" ] || [ -n "$SIP" ]; then
         echo "CLOUDFS-$KIND-FAILED" > /dev/console
     fi
 fi
+
+# Disk watcher (see the header of make-tiny-guest.sh), in the background; all its output
+# goes to the console.
+BOOTID=$(cat /proc/sys/kernel/random/boot_id 2>/dev/null)
+[ -n "$BOOTID" ] || BOOTID=$(cat /proc/sys/kernel/random/uuid)
+MARK="CLOUDFS-MARK-$BOOTID"
+disk_added() { # NAME SECTORS
+    # The /dev node may trail the /sys entry by a moment.
+    tries=0
+    while [ ! -b "/dev/$1" ] && [ "$tries" -lt 20 ]; do sleep 0.1; tries=$((tries + 1)); done
+    first=$(head -c 512 "/dev/$1" 2>/dev/null | tr '\000' '\n' | head -n 1 | tr -cd ' -~' | head -c 60)
+    echo "CLOUDFS-DISK-ADDED $1 sectors=$2 first=$first"
+    [ "$1" != vda ] && [ -b "/dev/$1" ] && [ "$(cat "/sys/block/$1/ro" 2>/dev/null)" = 0 ] || return 0
+    # Blank: the 512 bytes in hex, without spaces, newlines and zero digits, are nothing.
+    nonzero=$(head -c 512 "/dev/$1" 2>/dev/null | od -An -tx1 -v | tr -d ' 0\n')
+    [ -z "$nonzero" ] || return 0
+    if printf '%s\n' "$MARK" | dd of="/dev/$1" conv=notrunc,fsync 2>/dev/null && sync; then
+        echo "CLOUDFS-DISK-MARKED $1 marker=$MARK"
+    fi
+}
+watch_disks() {
+    known= # " NAME=SECTORS ..."
+    for d in /sys/block/*; do
+        n=${d##*/}
+        case "$n" in loop*|ram*|'*') continue ;; esac
+        s=$(cat "$d/size" 2>/dev/null)
+        known="$known $n=$s"
+        [ "$n" = vda ] || disk_added "$n" "$s"
+    done
+    while true; do
+        sleep 0.5 2>/dev/null || sleep 1
+        next=
+        for e in $known; do
+            n=${e%%=*} s=${e#*=}
+            if [ ! -e "/sys/block/$n" ]; then
+                echo "CLOUDFS-DISK-REMOVED $n"
+                continue
+            fi
+            now=$(cat "/sys/block/$n/size" 2>/dev/null)
+            if [ -n "$now" ] && [ "$now" != "$s" ]; then
+                echo "CLOUDFS-DISK-SIZE $n sectors=$now"
+                s=$now
+            fi
+            next="$next $n=$s"
+        done
+        for d in /sys/block/vd*; do
+            [ -e "$d" ] || continue
+            n=${d##*/}
+            case "$next " in *" $n="*) continue ;; esac
+            s=$(cat "$d/size" 2>/dev/null)
+            next="$next $n=$s"
+            disk_added "$n" "$s"
+        done
+        known=$next
+    done
+}
+watch_disks </dev/null >/dev/console 2>&1 &
+
 while true; do sleep 3600; done
 INIT
 chmod 755 "$ROOT/init"
