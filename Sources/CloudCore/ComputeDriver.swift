@@ -19,8 +19,10 @@ public struct DiskSpec: Sendable, Equatable {
     /// A disk the guest writes (`device='disk'`) or a read-only optical drive (`cdrom`).
     public enum Kind: String, Sendable { case disk, cdrom }
     public var kind: Kind
-    /// The image file on the host.
+    /// The image file on the host, or a block device (`/dev/...`: an LVM volume).
     public var path: String
+    /// A block device rather than a file (`<disk type='block'>`).
+    public var isBlockDevice: Bool { path.hasPrefix("/dev/") }
     /// `qcow2` or `raw`.
     public var format: String
     /// The guest device name: `vda`, `vdb` ... for virtio disks, `hdc`/`sda` for a cdrom.
@@ -117,7 +119,7 @@ public enum DomainOperation: String, Sendable {
 /// One open hypervisor connection: Nova's `ComputeDriver` contract (nova/virt/driver.py),
 /// narrowed to what cloudfs uses. Implementations: `LibvirtCompute` (any libvirt URI).
 /// Every method may be called from any thread.
-public protocol ComputeConnection: AnyObject, Sendable {
+public protocol ComputeConnection: AnyObject, Sendable, VolumeConnection {
     /// The libvirt URI this connection was opened with.
     var uri: String { get }
     /// Host capacity. Throws `EIO` when the hypervisor does not answer.
@@ -149,6 +151,44 @@ public protocol ComputeConnection: AnyObject, Sendable {
 
 extension ComputeConnection {
     public func observeLifecycle(_ handler: @escaping @Sendable (String) -> Void) {}
+}
+
+/// How a live detach ended (libvirt's DeviceRemoved / DeviceRemovalFailed events, as
+/// Nova's `_detach_with_retry` waits for them).
+public enum DetachOutcome: Sendable, Equatable {
+    /// The guest released the device.
+    case removed
+    /// The hypervisor reported that the guest refused or failed (the reason).
+    case failed(String)
+    /// No answer within the timeout: ask again.
+    case timedOut
+}
+
+/// The block-device half of Nova's virt driver contract (attach_volume, detach_volume,
+/// extend_volume, volume_snapshot_create), which Cinder volumes need.
+public protocol VolumeConnection: Sendable {
+    /// Adds a disk to the domain's persistent definition, and to the running guest too
+    /// when `live` (libvirt's AFFECT_CONFIG | AFFECT_LIVE, as Nova's attach_volume).
+    func attachDisk(_ disk: DiskSpec, uuid: String, live: Bool) throws(CloudError)
+    /// Removes the disk at `device` from the persistent definition (a missing one is
+    /// success): the first half of Nova's detach.
+    func detachDiskPersistent(device: String, uuid: String) throws(CloudError)
+    /// Asks the running guest to release `device` and waits up to `timeout` seconds for
+    /// libvirt's DeviceRemoved (or DeviceRemovalFailed) event. A device already gone is
+    /// `.removed`.
+    func detachDiskLive(device: String, uuid: String, timeout: Double) throws(CloudError) -> DetachOutcome
+    /// Grows a running guest's disk to `bytes` (virDomainBlockResize), which also resizes
+    /// the image underneath: the guest sees the new size (Nova's extend_volume).
+    func resizeDisk(device: String, uuid: String, bytes: Int64) throws(CloudError)
+    /// The domain's disks, target device → source path, from its live definition (or the
+    /// persistent one when `persistent`); empty when the domain is missing.
+    func disks(uuid: String, persistent: Bool) throws(CloudError) -> [String: String]
+    /// The domain's XML as libvirt holds it now (its persistent definition when
+    /// `persistent`); nil when the domain is missing.
+    func currentXML(uuid: String, persistent: Bool) throws(CloudError) -> String?
+    /// A point-in-time copy of a running guest's disk into a new qcow2 file at `path`
+    /// (libvirt's push-mode backup job), waiting until it is complete.
+    func copyDisk(device: String, uuid: String, to path: String, timeout: Double) throws(CloudError)
 }
 
 /// Opens connections by URI. Only the executable names the concrete driver.

@@ -137,6 +137,8 @@ public struct InstanceInfo: Sendable, Equatable {
     public var availabilityZone: String
     /// Its security groups (Nova's security_groups), `default` unless changed.
     public var securityGroups: [String] = ["default"]
+    /// Attached volumes (Nova's block device mappings): device (`vdb` ...) → volume name.
+    public var volumes: [String: String] = [:]
 
     public var status: InstanceStatus { InstanceStatus.derive(vm: vmState, task: taskState) }
     /// Stable means no task is running (what `wait` waits for).

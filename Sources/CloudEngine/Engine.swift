@@ -19,6 +19,7 @@ public final class Engine: CloudAPI, @unchecked Sendable {
     let networkService: NetworkService
     let floatingIPService: FloatingIPService
     let securityGroupService: SecurityGroupService
+    let volumeService: VolumeService
     let userService: UserService
     let projectService: ProjectService
     let instanceService: InstanceService
@@ -43,7 +44,9 @@ public final class Engine: CloudAPI, @unchecked Sendable {
         floatingIPService = FloatingIPService(core: core, host: networkHost, settings: settingsService)
         securityGroupService = SecurityGroupService(core: core, host: networkHost)
         networkService.floating = floatingIPService
-        let guests = Guests(core: core, hosts: hostService, images: imageService, networks: networkService)
+        volumeService = VolumeService(core: core, hosts: hostService, images: imageService, settings: settingsService)
+        let guests = Guests(core: core, hosts: hostService, images: imageService, networks: networkService,
+                            volumes: volumeService)
         let ctx = TaskContext(core: core, guests: guests, placement: schedulingService, settings: settingsService)
         worker = TaskWorker(ctx: ctx, maxConcurrentJobs: config.maxConcurrentJobs)
         reconciler = Reconciler(ctx: ctx, worker: worker)
@@ -55,6 +58,7 @@ public final class Engine: CloudAPI, @unchecked Sendable {
         try load()
         try hostService.start()
         networkHost.applyAtStart(defaultNetwork: settingsService.defaultValue(.network))
+        volumeService.recover()
         for id in try Recovery(ctx: ctx).run(reconciler: reconciler) { worker.dispatch(id) }
         hostService.startHealthChecks(interval: config.hostCheckInterval)
         reconciler.start()
@@ -76,6 +80,7 @@ public final class Engine: CloudAPI, @unchecked Sendable {
         try networkService.load()
         try floatingIPService.load()
         try securityGroupService.load()
+        try volumeService.load()
         let instances = try core.store.instances()
         let usage = try core.store.usageByHost()
         core.catalog.withLock { c in
@@ -88,6 +93,7 @@ public final class Engine: CloudAPI, @unchecked Sendable {
     /// Waits for running tasks and for every event to be in SQLite (tests, a clean unmount).
     public func drain() {
         worker.drain()
+        volumeService.drain()
         core.flushEventsNow()
     }
 
@@ -129,6 +135,7 @@ public final class Engine: CloudAPI, @unchecked Sendable {
     public var securityGroups: any SecurityGroupsAPI { securityGroupService }
     public var users: any UsersAPI { userService }
     public var projects: any ProjectsAPI { projectService }
+    public var volumes: any VolumesAPI { volumeService }
     public func identity(of caller: Caller) -> CallerIdentity { core.identity(of: caller) }
     public func projectGID(_ project: String) -> UInt32? {
         core.directory.withLock { $0.projects[project].map { UInt32($0.gid) } }

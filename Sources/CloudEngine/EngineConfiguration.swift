@@ -29,6 +29,9 @@ public struct EngineConfiguration: Sendable {
     /// The uid of the local account NAME, for `mkdir /users/NAME` (the system's account
     /// database; tests give their own).
     public var accounts: @Sendable (String) -> UInt32? = UserService.localAccount
+    /// The LVM volume group the `lvm` volume backend keeps thin volumes in (Cinder's
+    /// `volume_group`, `cloudfs mount --volume-group VG`); nil: only the `file` backend.
+    public var volumeGroup: String? = nil
 
     public init(stateDir: String, hostURIs: [String] = [], maxConcurrentJobs: Int = 10,
                 defaultCmdline: String = "console=ttyS0", hostCheckInterval: TimeInterval = 5) {
@@ -48,4 +51,6 @@ public struct EngineConfiguration: Sendable {
     public var imagesDir: String { stateDir + "/images" }
     public var instancesDir: String { stateDir + "/instances" }
     public func instanceDir(_ id: String) -> String { instancesDir + "/" + id }
+    /// The `file` volume backend's directory (qcow2 volumes and snapshots).
+    public var volumesDir: String { stateDir + "/volumes" }
 }

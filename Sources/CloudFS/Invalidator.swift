@@ -72,8 +72,14 @@ struct Invalidation {
     /// The files of a key directory: their attributes, and the names of keys that went.
     private func refreshKeys(_ kd: KeyDirectory, of c: Collection, _ name: String, _ current: Member?) {
         let entries = current.map { kd.entries($0.object) } ?? [:]
-        let known = fs.table.nodes { if case .key(c.id, name, kd.name, _) = $0 { true } else { false } }
+        let known = fs.table.nodes { n in
+            switch n {
+            case .key(c.id, name, kd.name, _), .entryField(c.id, name, kd.name, _, _): true
+            default: false
+            }
+        }
         for (node, ino) in known {
+            if case .entryField = node { session.notifyInvalidate(inode: ino); continue }
             guard case .key(_, _, _, let key) = node else { continue }
             session.notifyInvalidate(inode: ino)
             if entries[key] == nil, let dir = fs.table.existingInode(.field(c.id, name, kd.name)) {

@@ -67,9 +67,11 @@ extension CloudFileSystem {
             return c.field(file, member: name).map { fileMeta($0, m, ctx) }
         case .key(let id, let name, let dir, let key):
             guard let c = Collections[id], let kd = c.keyDirectory(dir), let m = c.lookup(ctx, name) else { return nil }
-            if let v = kd.entries(m.object)[key] { return keyMeta(kd, Text.value(v).count, m) }
-            let pending = pendingKeys.withLock { $0[node] ?? 0 } > 0
-            return pending ? keyMeta(kd, 0, m) : nil
+            if let v = kd.entries(m.object)[key] { return keyMeta(kd, v, m) }
+            let pending = kd.isValues && pendingKeys.withLock { $0[node] ?? 0 } > 0
+            return pending ? keyMeta(kd, "", m) : nil
+        case .entryField:
+            return field(of: node, ctx).map { f, m in fileMeta(f, m, ctx) }
         }
     }
 
@@ -79,8 +81,17 @@ extension CloudFileSystem {
         .directory(time(m), uid: m.owner, links: 2 + UInt32(keys), identity: m.identity, project: m.project)
     }
 
-    func keyMeta(_ kd: KeyDirectory, _ bytes: Int, _ m: Member) -> Meta {
-        .file(bytes, kd.access, time: time(m), uid: m.owner, identity: m.identity, project: m.project)
+    /// An entry of a key directory with value `value`: a file, a link to it, or a directory.
+    func keyMeta(_ kd: KeyDirectory, _ value: String, _ m: Member) -> Meta {
+        switch kd.kind {
+        case .values:
+            return .file(Text.value(value).count, kd.access, time: time(m), uid: m.owner, identity: m.identity, project: m.project)
+        case .links:
+            return Meta(type: .symlink, permissions: 0o777, uid: m.owner, project: m.project, size: Int64(value.utf8.count),
+                        modified: time(m), identity: m.identity)
+        case .directories:
+            return .directory(time(m), uid: m.owner, identity: m.identity, project: m.project)
+        }
     }
 
     func fileMeta(_ f: Field, _ m: Member, _ ctx: Context) -> Meta {
@@ -169,8 +180,14 @@ extension CloudFileSystem {
         case .field(let id, let name, let dir):
             guard let c = Collections[id], let kd = c.keyDirectory(dir), let m = c.lookup(ctx, name) else { return nil }
             return kd.entries(m.object).sorted { $0.key < $1.key }.map { key, value in
-                (key, .key(id, name, dir, key), keyMeta(kd, Text.value(value).count, m))
+                (key, .key(id, name, dir, key), keyMeta(kd, value, m))
             }
+        case .key(let id, let name, let dir, let key):
+            guard let c = Collections[id], let kd = c.keyDirectory(dir), case .directories(let fields, let entry) = kd.kind,
+                  let m = c.lookup(ctx, name), let obj = entry(m.object, key) else { return nil }
+            var sub = m
+            sub.object = obj
+            return fields.map { ($0.name, .entryField(id, name, dir, key, $0.name), fileMeta($0, sub, ctx)) }
         default:
             return nil
         }
@@ -194,6 +211,9 @@ extension CloudFileSystem {
         case .field(let id, let m, let dir):
             guard let kd = Collections[id]?.keyDirectory(dir), kd.isKey(name) else { return nil }
             return .key(id, m, dir, name)
+        case .key(let id, let m, let dir, let key):
+            guard let fields = Collections[id]?.keyDirectory(dir)?.entryFields, fields.contains(where: { $0.name == name }) else { return nil }
+            return .entryField(id, m, dir, key, name)
         default: return nil
         }
     }
@@ -216,6 +236,12 @@ extension CloudFileSystem {
             return (f, m)
         case .field(let id, let name, let file):
             guard let c = Collections[id], let f = c.field(file, member: name), let m = c.lookup(ctx, name) else { return nil }
+            return (f, m)
+        case .entryField(let id, let name, let dir, let key, let file):
+            guard let c = Collections[id], let kd = c.keyDirectory(dir), case .directories(let fields, let entry) = kd.kind,
+                  let f = fields.first(where: { $0.name == file }), var m = c.lookup(ctx, name),
+                  let obj = entry(m.object, key) else { return nil }
+            m.object = obj
             return (f, m)
         default: return nil
         }

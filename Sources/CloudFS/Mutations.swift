@@ -9,6 +9,9 @@ extension CloudFileSystem {
     public func mkdir(_ r: Request, parent: Inode, name: String, mode: UInt32) throws(CloudError) -> Entry {
         let ctx = context(r)
         let (dir, _) = try resolve(parent, ctx)
+        if case .field(let id, let member, let d) = dir, let c = Collections[id], let kd = c.keyDirectory(d), kd.entryFields != nil {
+            return try makeEntry(kd, c, member, name, in: dir, r, ctx)
+        }
         guard case .collection(let id) = dir, let c = Collections[id], case .directories(_, let keys) = c.members,
               let create = c.create else {
             throw refuse(.notPermitted, "directories cannot be created in \(dir.path)", dir, r)
@@ -23,6 +26,10 @@ extension CloudFileSystem {
 
     public func rmdir(_ r: Request, parent: Inode, name: String) throws(CloudError) {
         let (dir, _) = try resolve(parent, context(r))
+        if case .field(let id, let member, let d) = dir, let c = Collections[id], let kd = c.keyDirectory(d), kd.entryFields != nil {
+            try kd.set(WriteContext(api: api, caller: r.caller, path: dir.path + "/" + name), member, name, nil)
+            return changed(c.notice, member)
+        }
         guard case .collection(let id) = dir, let c = Collections[id], case .directories = c.members, let remove = c.remove else {
             throw refuse(.notPermitted, "\(child(of: dir, name)?.path ?? name) cannot be removed", dir, r)
         }
@@ -37,7 +44,7 @@ extension CloudFileSystem {
         switch dir {
         case .collection(let id) where Collections[id]?.memberFile(name).map({ if case .imageBytes = $0.style { true } else { false } }) == true:
             return try createImage(name, parent: dir, flags: flags, r)
-        case .field(let id, let member, let d) where Collections[id]?.keyDirectory(d) != nil:
+        case .field(let id, let member, let d) where Collections[id]?.keyDirectory(d)?.isValues == true:
             let kd = Collections[id]!.keyDirectory(d)!
             let node = Node.key(id, member, d, name)
             guard kd.isKey(name) else {
@@ -72,6 +79,51 @@ extension CloudFileSystem {
         }
         let node = child(of: dir, name) ?? dir
         throw refuse(.notPermitted, "\(node.path) cannot be removed", node, r)
+    }
+
+    /// mkdir of an entry of a key directory whose entries are directories
+    /// (`mkdir volumes/data/snapshots/s1`).
+    private func makeEntry(_ kd: KeyDirectory, _ c: Collection, _ member: String, _ name: String, in dir: Node,
+                           _ r: Request, _ ctx: Context) throws(CloudError) -> Entry {
+        let node = Node.key(c.id, member, kd.name, name)
+        guard kd.isKey(name) else { throw refuse(.invalid, "invalid name '\(name.prefix(80))'", node, r) }
+        try kd.set(WriteContext(api: api, caller: r.caller, path: node.path), member, name, "")
+        changed(c.notice, member)
+        guard let meta = meta(of: node, ctx) else { throw CloudError(.noEntry, "\(node.path) is gone") }
+        return entry(node, meta, lookups: 1)
+    }
+
+    /// `ln -s TARGET DIR/NAME` in a key directory of links (`ln -s ../../../volumes/data
+    /// instances/web1/volumes/`): the cloud names the entry (the device), so the reply is
+    /// the entry that now points at the target.
+    public func symlink(_ r: Request, target: String, parent: Inode, name: String) throws(CloudError) -> Entry {
+        let ctx = context(r)
+        let (dir, _) = try resolve(parent, ctx)
+        guard case .field(let id, let member, let d) = dir, let c = Collections[id], let kd = c.keyDirectory(d), kd.isLinks else {
+            let path = (dir.path == "/" ? "" : dir.path) + "/" + name
+            let e = CloudError(.notPermitted, "symbolic links cannot be made in \(dir.path)")
+            api.recordRefusal(e, object: path, caller: r.caller)
+            throw e
+        }
+        try kd.set(WriteContext(api: api, caller: r.caller, path: dir.path + "/" + name), member, name, target)
+        changed(c.notice, member)
+        let wanted = target.split(separator: "/").last.map(String.init) ?? target
+        guard let m = c.lookup(ctx, member),
+              let key = kd.entries(m.object).first(where: { $0.value.split(separator: "/").last.map(String.init) == wanted })?.key,
+              let meta = meta(of: .key(id, member, d, key), ctx) else {
+            throw CloudError(.noEntry, "\(dir.path)/\(name) is gone")
+        }
+        return entry(.key(id, member, d, key), meta, lookups: 1)
+    }
+
+    public func readlink(_ r: Request, inode: Inode) throws(CloudError) -> String {
+        let ctx = context(r)
+        let (node, _) = try resolve(inode, ctx)
+        guard case .key(let id, let member, let d, let key) = node, let c = Collections[id], let kd = c.keyDirectory(d), kd.isLinks,
+              let m = c.lookup(ctx, member), let target = kd.entries(m.object)[key] else {
+            throw CloudError(.invalid, "\(node.path) is not a symbolic link")
+        }
+        return target
     }
 
     public func rename(_ r: Request, parent: Inode, name: String, newParent: Inode, newName: String,

@@ -233,6 +233,45 @@ enum Migrations {
                 DELETE FROM setting WHERE key = 'quota.floating_ips';
                 """)
         }
+        m.registerMigration("v12-volumes") { db in
+            // Cinder's volumes (one attachment each, Nova's block device mapping folded in)
+            // and snapshots. A device is unique per instance; a snapshot name per volume.
+            try db.execute(sql: """
+            CREATE TABLE volume (
+                id TEXT PRIMARY KEY NOT NULL,
+                name TEXT NOT NULL UNIQUE,
+                project TEXT NOT NULL,
+                owner_uid INTEGER NOT NULL,
+                status TEXT NOT NULL,
+                size_gb INTEGER NOT NULL CHECK (size_gb > 0),
+                backend TEXT NOT NULL,
+                source_kind TEXT NOT NULL DEFAULT '',
+                source_name TEXT NOT NULL DEFAULT '',
+                source_snapshot_id TEXT REFERENCES volume_snapshot(id),
+                instance_id TEXT,
+                device TEXT,
+                attached_at DOUBLE,
+                ever_attached BOOLEAN NOT NULL DEFAULT 0,
+                target_size_gb INTEGER,
+                previous_status TEXT,
+                fault TEXT NOT NULL DEFAULT '',
+                created DOUBLE NOT NULL);
+            CREATE UNIQUE INDEX volume_device ON volume(instance_id, device) WHERE instance_id IS NOT NULL;
+            CREATE INDEX volume_project ON volume(project);
+            CREATE TABLE volume_snapshot (
+                id TEXT PRIMARY KEY NOT NULL,
+                volume_id TEXT NOT NULL REFERENCES volume(id),
+                name TEXT NOT NULL,
+                project TEXT NOT NULL,
+                owner_uid INTEGER NOT NULL,
+                status TEXT NOT NULL,
+                size_gb INTEGER NOT NULL,
+                fault TEXT NOT NULL DEFAULT '',
+                created DOUBLE NOT NULL,
+                UNIQUE (volume_id, name));
+            CREATE INDEX volume_snapshot_project ON volume_snapshot(project);
+            """)
+        }
         return m
     }
 }

@@ -280,3 +280,77 @@ public struct QuotaRecord: Codable, Sendable, Equatable, FetchableRecord, Persis
         self.project = project; self.resource = resource.rawValue; self.hardLimit = hardLimit
     }
 }
+
+/// A row of `volume` (Cinder's volumes table with Nova's attachment folded in: one
+/// attachment per volume, as Cinder without multiattach).
+public struct VolumeRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "volume"
+    public static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
+    public static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
+    public var id: String
+    public var name: String
+    public var project: String
+    public var ownerUid: Int64
+    public var status: VolumeStatus
+    public var sizeGb: Int
+    /// The Cinder driver: `file` or `lvm`.
+    public var backend: String
+    /// `image`, `snapshot`, `volume` or "" (blank).
+    public var sourceKind: String
+    /// What `source` shows after the kind (`NAME`, `VOLUME/SNAP`).
+    public var sourceName: String
+    /// The snapshot a volume was made from (it cannot go while this volume exists).
+    public var sourceSnapshotId: String?
+    /// The instance it is attached (or reserved, attaching, detaching) to, and the device.
+    public var instanceId: String?
+    public var device: String?
+    public var attachedAt: Double?
+    /// Set at the first attach: `source` is fixed from then on.
+    public var everAttached: Bool
+    /// The size an extend is growing it to (extending / error_extending).
+    public var targetSizeGb: Int?
+    /// The status an extend returns to (available or in-use).
+    public var previousStatus: VolumeStatus?
+    public var fault: String
+    public var created: Double
+
+    public init(id: String, name: String, project: String, ownerUID: UInt32, sizeGB: Int, backend: String,
+                status: VolumeStatus = .creating, created: Date = Date()) {
+        self.id = id; self.name = name; self.project = project; ownerUid = Int64(ownerUID); self.status = status
+        sizeGb = sizeGB; self.backend = backend; sourceKind = ""; sourceName = ""; everAttached = false
+        fault = ""; self.created = created.timeIntervalSince1970
+    }
+
+    /// `source` as a value.
+    public var source: VolumeSource {
+        switch sourceKind {
+        case "image": return .image(sourceName)
+        case "volume": return .volume(sourceName)
+        case "snapshot":
+            let parts = sourceName.split(separator: "/", maxSplits: 1).map(String.init)
+            return parts.count == 2 ? .snapshot(volume: parts[0], snapshot: parts[1]) : .blank
+        default: return .blank
+        }
+    }
+}
+
+/// A row of `volume_snapshot` (Cinder's snapshots table).
+public struct SnapshotRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "volume_snapshot"
+    public static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
+    public static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
+    public var id: String
+    public var volumeId: String
+    public var name: String
+    public var project: String
+    public var ownerUid: Int64
+    public var status: SnapshotStatus
+    public var sizeGb: Int
+    public var fault: String
+    public var created: Double
+    public init(id: String, volumeId: String, name: String, project: String, ownerUID: UInt32, sizeGB: Int,
+                created: Date = Date()) {
+        self.id = id; self.volumeId = volumeId; self.name = name; self.project = project; ownerUid = Int64(ownerUID)
+        status = .creating; sizeGb = sizeGB; fault = ""; self.created = created.timeIntervalSince1970
+    }
+}

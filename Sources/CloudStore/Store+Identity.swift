@@ -116,6 +116,19 @@ extension Store {
         if wanted(.serverGroups) {
             out[.serverGroups] = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM server_group WHERE project = ?", arguments: [project]) ?? 0
         }
+        if wanted(.volumes, .gigabytes) {
+            let row = try Row.fetchOne(db, sql: "SELECT COUNT(*), COALESCE(SUM(MAX(size_gb, COALESCE(target_size_gb, 0))), 0) FROM volume WHERE project = ?",
+                                       arguments: [project])
+            out[.volumes] = row?[0] ?? 0
+            out[.gigabytes] = row?[1] ?? 0
+        }
+        if wanted(.snapshots, .gigabytes) {
+            // Cinder counts snapshots' size in `gigabytes` too.
+            let row = try Row.fetchOne(db, sql: "SELECT COUNT(*), COALESCE(SUM(size_gb), 0) FROM volume_snapshot WHERE project = ?",
+                                       arguments: [project])
+            out[.snapshots] = row?[0] ?? 0
+            out[.gigabytes, default: 0] += row?[1] ?? 0
+        }
         if wanted(.serverGroupMembers) {
             // Nova's server_group_members limits each group: the fullest group is what it meets.
             out[.serverGroupMembers] = try Int.fetchOne(db, sql: """

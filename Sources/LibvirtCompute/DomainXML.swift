@@ -52,17 +52,7 @@ public enum DomainXML {
         x.append("  <on_reboot>restart</on_reboot>")
         x.append("  <on_crash>destroy</on_crash>")
         x.append("  <devices>")
-        for disk in spec.disks {
-            // Virtio disks for the guest's own and attached volumes; a cdrom (a config
-            // drive) on the IDE bus, which every machine type has and every guest reads.
-            let bus = disk.kind == .cdrom ? "ide" : "virtio"
-            x.append("    <disk type='file' device='\(disk.kind.rawValue)'>")
-            x.append("      <driver name='qemu' type='\(escape(disk.format))'/>")
-            x.append("      <source file='\(escape(disk.path))'/>")
-            x.append("      <target dev='\(escape(disk.device))' bus='\(bus)'/>")
-            if disk.kind == .cdrom { x.append("      <readonly/>") }
-            x.append("    </disk>")
-        }
+        for disk in spec.disks { x.append(diskXML(disk, indent: "    ")) }
         for nic in spec.nics {
             if let bridge = nic.bridge {
                 // nova-network's bridged VIF: a tap on the network's bridge, named so the
@@ -98,6 +88,22 @@ public enum DomainXML {
         x.append("  </devices>")
         x.append("</domain>")
         return x.joined(separator: "\n") + "\n"
+    }
+
+    /// One `<disk>` element (also what a hotplug attaches): virtio for the guest's own disk
+    /// and attached volumes, a block device for an LVM volume; a cdrom (a config drive) on
+    /// the IDE bus, which every machine type has and every guest reads.
+    public static func diskXML(_ disk: DiskSpec, indent: String = "") -> String {
+        let bus = disk.kind == .cdrom ? "ide" : "virtio"
+        let (type, attr) = disk.isBlockDevice ? ("block", "dev") : ("file", "file")
+        return [
+            "<disk type='\(type)' device='\(disk.kind.rawValue)'>",
+            "  <driver name='qemu' type='\(escape(disk.format))'/>",
+            "  <source \(attr)='\(escape(disk.path))'/>",
+            "  <target dev='\(escape(disk.device))' bus='\(bus)'/>",
+            disk.kind == .cdrom ? "  <readonly/>" : nil,
+            "</disk>",
+        ].compactMap { $0.map { indent + $0 } }.joined(separator: "\n")
     }
 
     /// Escapes `text` for XML character data and for single- or double-quoted attribute

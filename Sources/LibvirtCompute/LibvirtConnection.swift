@@ -22,6 +22,8 @@ public final class LibvirtConnection: ComputeConnection, @unchecked Sendable {
     private let stateDir: String
     /// uuids (lowercased) whose spawn is running on this connection.
     private let inFlight = Mutex<Set<String>>([])
+    /// DeviceRemoved / DeviceRemovalFailed events for live detaches (DeviceEvents.swift).
+    let deviceEvents = DeviceEventHub()
 
     init(uri: String, handle: OpaquePointer, flavor: DomainXML.Flavor, stateDir: String) {
         self.uri = uri

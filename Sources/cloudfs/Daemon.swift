@@ -16,6 +16,7 @@ struct Daemon {
     var virtType: String
     var allowOther: Bool
     var manageNetwork: Bool
+    var volumeGroup: String?
     var daemonChild: Bool
 
     func run() throws {
@@ -33,6 +34,7 @@ struct Daemon {
         do {
             var config = EngineConfiguration(stateDir: stateDir, hostURIs: hostURIs)
             config.manageNetwork = manageNetwork
+            config.volumeGroup = volumeGroup
             engine = try Engine(config: config, driver: driver)
         } catch {
             log.critical("cannot start: \(error)")

@@ -28,6 +28,9 @@ struct Mount: ParsableCommand {
     @Flag(help: "Apply the networks on this host: bridges, VLAN interfaces, dnsmasq, nftables rules and routes (nova-network's linux_net). Guests' NICs go on the networks' bridges. Off by default: nothing on the host is touched and guests get user-mode NICs.")
     var manageNetwork = false
 
+    @Option(help: "LVM volume group for the lvm volume backend (Cinder's LVM driver with thin provisioning: a thin pool cloudfs-pool is made in it on first use). Without it volumes are qcow2 files in the state directory.")
+    var volumeGroup: String?
+
     @Flag(help: .hidden)
     var daemonChild = false
 
@@ -75,6 +78,7 @@ struct Mount: ParsableCommand {
             try withExtendedLifetime((lock, mountPointLock)) {
                 try Daemon(mountpoint: mp, stateDir: stateDir, hostURIs: hosts,
                            virtType: resolvedVirtType, allowOther: allowOther, manageNetwork: manageNetwork,
+                           volumeGroup: volumeGroup,
                            daemonChild: daemonChild).run()
             }
         } else {

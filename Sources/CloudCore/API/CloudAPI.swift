@@ -69,6 +69,8 @@ public protocol CloudAPI: AnyObject, Sendable {
     var users: any UsersAPI { get }
     /// `/projects` (Keystone projects, with quotas).
     var projects: any ProjectsAPI { get }
+    /// `/volumes` (Cinder volumes and snapshots, attached through Nova).
+    var volumes: any VolumesAPI { get }
     /// What `stat` shows the caller for objects of `project`: the project's group id
     /// (nil for an unknown project), and whether the caller is registered at all.
     func identity(of caller: Caller) -> CallerIdentity

@@ -3,6 +3,11 @@ public enum DefaultKey: String, Sendable, CaseIterable {
     case image, flavor, network, project, group
     /// Nova's `availability_zone` of a server create request ("" means any zone).
     case availabilityZone = "availability_zone"
+    /// The size of a volume `mkdir /volumes/NAME` makes (Cinder's default 1 GiB).
+    case volumeSizeGB = "volume_size_gb"
+    /// The Cinder driver new volumes go to: `file` (the default) or `lvm` (when the
+    /// cloud was mounted with `--volume-group`).
+    case volumeBackend = "volume_backend"
 }
 
 /// Keys of `/config/`: the compute manager's live options, named as Nova names them.
@@ -17,6 +22,12 @@ public enum ConfigKey: String, Sendable, CaseIterable {
     case syncPowerStateInterval = "sync_power_state_interval"
     /// Seconds a guest gets to shut down cleanly before a hard power off.
     case shutdownTimeout = "shutdown_timeout"
+    /// Seconds a live volume detach waits for libvirt's DeviceRemoved event before it
+    /// asks again (Nova's `device_detach_timeout`).
+    case deviceDetachTimeout = "device_detach_timeout"
+    /// How many times a live detach is asked before the volume goes back to in-use
+    /// (Nova's `device_detach_attempts`).
+    case deviceDetachAttempts = "device_detach_attempts"
 
     /// The value an unset key reads as.
     public var defaultValue: String {
@@ -26,6 +37,8 @@ public enum ConfigKey: String, Sendable, CaseIterable {
         case .instanceBuildTimeout: "600"
         case .syncPowerStateInterval: "10"
         case .shutdownTimeout: "30"
+        case .deviceDetachTimeout: "20"
+        case .deviceDetachAttempts: "8"
         }
     }
 
@@ -35,6 +48,10 @@ public enum ConfigKey: String, Sendable, CaseIterable {
         case .runningDeletedInstanceAction:
             guard ["reap", "log", "noop"].contains(value) else {
                 throw .invalid("\(rawValue) must be reap, log or noop, not '\(value.prefix(40))'")
+            }
+        case .deviceDetachTimeout, .deviceDetachAttempts:
+            guard let n = Int(value), n >= 1, n <= 3600 else {
+                throw .invalid("\(rawValue) must be a whole number from 1 to 3600")
             }
         case .syncPowerStateInterval:
             guard let n = Int(value), n >= 1, n <= 86_400 else {

@@ -25,6 +25,7 @@ struct Catalog {
     var groups: [String: ServerGroupRecord] = [:]
     var floatingIPs: [Int64: FloatingIPRecord] = [:]       // by address
     var securityGroups: [String: SecurityGroupRecord] = [:]
+    var volumes = VolumeCatalog()
     /// Instances whose task worker is running: at most one worker per instance.
     var busy: Set<String> = []
     /// Bumped by every `dispatch`, so a worker that found the queue empty knows whether a
@@ -82,6 +83,7 @@ struct Catalog {
                                 created: Date(timeIntervalSince1970: r.created), domainXML: r.domainXml,
                                 consolePath: consolePath, group: r.groupName ?? "", availabilityZone: r.availabilityZone ?? "")
         info.securityGroups = r.securityGroupNames
+        info.volumes = volumes.attachments(of: r.id)
         return info
     }
 

@@ -110,6 +110,8 @@ final class EngineCore: @unchecked Sendable {
             case "group": return c.groups[object]?.project
             case "security_group": return c.securityGroups[object].map(\.project)
             case "network": return c.networks[object]?.project
+            case "volume": return c.volumes.byName[object]?.project
+            case "snapshot": return c.volumes.byName[String(object.split(separator: "/").first ?? "")]?.project
             case "floating_ip":
                 do throws(CloudError) { return c.floatingIPs[Int64(try IPv4Address(parsing: object).value)]?.project } catch { return nil }
             case "project": return object

@@ -86,3 +86,14 @@ protocol HostEvents: AnyObject, Sendable {
     /// `evacuate` of a down host: its idle instances are rebuilt elsewhere. Returns how many.
     func evacuate(host: String) throws(CloudError) -> Int
 }
+
+/// What the instance service asks of Cinder (VolumeService): the attached volumes a
+/// domain definition carries, and what an instance's delete does to them.
+protocol VolumeProvider: AnyObject, Sendable {
+    /// The disks of the volumes attached to the instance (in-use), in device order, for
+    /// every definition of its domain (build, rebuild, resize, revert).
+    func disks(forInstance id: String) -> [DiskSpec]
+    /// The instance's domain is destroyed: its volumes become available, keeping their
+    /// data (Nova's terminate detaches them).
+    func instanceDeleted(_ id: String) throws(CloudError)
+}

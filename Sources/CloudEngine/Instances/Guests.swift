@@ -11,6 +11,7 @@ struct Guests: Sendable {
     let hosts: any HostConnections
     let images: any ImageProvider
     let networks: any NetworkProvider
+    let volumes: any VolumeProvider
 
     /// This cloud's domain name prefix: `cloudfs-ID-`, so clouds sharing a libvirt host
     /// never take each other's domains for orphans.
@@ -35,7 +36,8 @@ struct Guests: Sendable {
             if let words { cmdline! += " " + words }
         }
         return DomainSpec(domainName: domainPrefix + r.id, uuid: r.id, vcpus: r.vcpus, ramMB: r.ramMb,
-                          disks: [DiskSpec(path: diskPath(r.id), format: "qcow2", device: "vda")], nics: nics,
+                          disks: [DiskSpec(path: diskPath(r.id), format: "qcow2", device: "vda")] + volumes.disks(forInstance: r.id),
+                          nics: nics,
                           kernelPath: kernel?.path, initrdPath: ramdisk?.path, cmdline: cmdline,
                           consolePath: core.consolePath(r.id))
     }
@@ -130,6 +132,10 @@ struct Guests: Sendable {
             }
         }
         if try networks.release(r) { released.append("ip") }
+        if !core.catalog.withLock({ $0.volumes.attachments(of: r.id).isEmpty }) {
+            try volumes.instanceDeleted(r.id)
+            released.append("volumes")
+        }
         if r.host != nil { released.append("claim") }
         return released
     }

@@ -17,7 +17,14 @@ final class SettingsService: SettingsAPI, SettingsReader, @unchecked Sendable {
     /// the network; an unset image means "the most recently activated bootable image" and
     /// reads empty.
     func defaultValue(_ key: DefaultKey) -> String {
-        core.setting(.defaultValue(key)) ?? (key == .flavor ? "m1.tiny" : key == .network ? "default" : "")
+        if let v = core.setting(.defaultValue(key)) { return v }
+        switch key {
+        case .flavor: return "m1.tiny"
+        case .network: return "default"
+        case .volumeSizeGB: return "1"
+        case .volumeBackend: return "file"
+        default: return ""
+        }
     }
 
     /// The effective value of a `/config` key.
@@ -38,7 +45,16 @@ final class SettingsService: SettingsAPI, SettingsReader, @unchecked Sendable {
     func setDefault(_ key: DefaultKey, _ value: String, _ caller: Caller) throws(CloudError) {
         try core.refusing("defaults", key.rawValue, caller) { () throws(CloudError) in
             try core.authorize(caller, .change, ObjectRef("default", key.rawValue))
-            if !value.isEmpty {
+            if key == .volumeSizeGB, !value.isEmpty {
+                guard let n = Int(value), n >= 1, n <= 16_384 else {
+                    throw CloudError.invalid("volume_size_gb must be a whole number of GiB from 1 to 16384, not '\(value.prefix(40))'")
+                }
+            } else if key == .volumeBackend, !value.isEmpty {
+                guard value == "file" || (value == "lvm" && core.config.volumeGroup != nil) else {
+                    throw CloudError.invalid(value == "lvm" ? "volume_backend lvm needs the cloud mounted with --volume-group VG"
+                                                            : "volume_backend must be file or lvm, not '\(value.prefix(40))'")
+                }
+            } else if !value.isEmpty {
                 try ObjectName.validate(value, kind: key.rawValue)
                 let known: Bool = core.catalog.withLock { c in
                     switch key {
@@ -48,6 +64,7 @@ final class SettingsService: SettingsAPI, SettingsReader, @unchecked Sendable {
                     case .project: core.directory.withLock { $0.projects[value] != nil }
                     case .availabilityZone: c.hosts.values.contains { $0.record.availabilityZone == value }
                     case .group: c.groups[value] != nil
+                    case .volumeSizeGB, .volumeBackend: true
                     }
                 }
                 guard known else {

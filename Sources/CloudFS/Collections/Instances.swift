@@ -6,7 +6,7 @@ extension Collections {
     /// create instances (sticky, like /tmp: only the owner or root removes one).
     static let instances = Collection.of(
         "instances", notice: .instance, noun: "instance", mode: 0o1777,
-        members: .directories(instanceFields),
+        members: .directories(instanceFields, keys: [volumeLinks]),
         list: { ctx in ctx.api.instances.list(ctx.caller) },
         lookup: { ctx, name in ctx.api.instances.get(name, ctx.caller) },
         describe: { i in Member(name: i.name, identity: i.id, owner: i.ownerUID, created: i.created.timeIntervalSince1970, project: i.project, object: i) },
@@ -50,6 +50,29 @@ extension Collections {
         })),
     ]
 
+    /// `instances/NAME/volumes/`: the attached volumes as links `vdb ->
+    /// ../../../volumes/data` (Nova's block device mappings). `ln -s ../../../volumes/data
+    /// instances/NAME/volumes/` attaches (the cloud picks the device), `rm
+    /// instances/NAME/volumes/vdb` detaches.
+    static let volumeLinks = KeyDirectory(
+        name: "volumes",
+        entries: { obj in (obj as? I)?.volumes.mapValues { "../../../volumes/\($0)" } ?? [:] },
+        set: { w, instance, key, target throws(CloudError) in
+            if let target {
+                let volume = target.split(separator: "/").last.map(String.init) ?? ""
+                guard !volume.isEmpty else {
+                    let e = CloudError.invalid("link to a volume: ln -s ../../../volumes/NAME \(w.path)")
+                    w.api.recordRefusal(e, object: w.path, caller: w.caller)
+                    throw e
+                }
+                try w.api.volumes.setInstance(volume, instance: instance, w.caller)
+            } else {
+                try w.api.volumes.detach(instance: instance, device: key, w.caller)
+            }
+        },
+        isKey: { ObjectName.problem($0) == nil },
+        kind: .links)
+
     /// `info.json`: the whole instance as one JSON object with sorted keys.
     static func infoJSON(_ i: InstanceInfo) -> [UInt8] {
         let object: [String: Any] = [
@@ -59,14 +82,9 @@ extension Collections {
             "fault": i.fault, "host": i.host, "ips": i.ips, "macs": i.macs,
             "image": i.image, "flavor": i.flavor, "created": Timestamp.string(i.created),
             "domain_xml": i.domainXML, "console_path": i.consolePath, "group": i.group,
-            "availability_zone": i.availabilityZone,
+            "availability_zone": i.availabilityZone, "volumes": i.volumes,
         ]
-        do {
-            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])
-            return Array(data) + [UInt8(ascii: "\n")]
-        } catch {
-            return Text.value("{\"error\": \"cannot encode: \(error.localizedDescription)\"}")
-        }
+        return Text.json(object)
     }
 
     /// The field, with `: > file` applying its empty value.

@@ -1,4 +1,5 @@
 import CloudCore
+import Foundation
 
 /// A top-level directory of the tree, by name (`instances`, `images.d`, `defaults`).
 struct CollectionID: RawRepresentable, Hashable, Sendable {
@@ -110,8 +111,21 @@ struct Field: Sendable {
     }
 }
 
-/// A directory inside each member whose files are keys, each holding one value
-/// (`images.d/NAME/properties/`): listed, read, created by writing, removed by `rm`.
+/// What the entries of a key directory are.
+enum KeyKind: Sendable {
+    /// Files holding one value each (`properties/KEY`): created by writing, removed by `rm`.
+    case values
+    /// Symbolic links whose target is the value (`instances/NAME/volumes/vdb ->
+    /// ../../../volumes/data`): `ln -s` sets one (the value is the target written), `rm`
+    /// removes it.
+    case links
+    /// Directories holding these files (`volumes/NAME/snapshots/SNAP/`): `mkdir` sets one
+    /// (with ""), `rmdir` removes it; `entry` gives the object their fields read.
+    case directories([Field], entry: @Sendable (any Sendable, String) -> (any Sendable)?)
+}
+
+/// A directory inside each member whose entries are keys (`images.d/NAME/properties/`,
+/// `volumes/NAME/snapshots/`): listed, read, made and removed through `set`.
 struct KeyDirectory: Sendable {
     var name: String
     /// The keys and values of the member's object.
@@ -122,6 +136,16 @@ struct KeyDirectory: Sendable {
     var isKey: @Sendable (String) -> Bool
     /// How its key files may be used (`usage/` is read-only).
     var access: FileAccess = .readWrite
+    var kind: KeyKind = .values
+
+    /// The files of each entry, when entries are directories.
+    var entryFields: [Field]? {
+        if case .directories(let fields, _) = kind { return fields }
+        return nil
+    }
+
+    var isLinks: Bool { if case .links = kind { true } else { false } }
+    var isValues: Bool { if case .values = kind { true } else { false } }
 }
 
 /// What a collection's members are.
@@ -211,6 +235,16 @@ enum Text {
     static func value(_ value: String) -> [UInt8] {
         if value.isEmpty { return [] }
         return value.hasSuffix("\n") ? Array(value.utf8) : Array((value + "\n").utf8)
+    }
+
+    /// `info.json`: one JSON object with sorted keys, pretty-printed, newline-terminated.
+    static func json(_ object: [String: Any]) -> [UInt8] {
+        do {
+            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])
+            return Array(data) + [UInt8(ascii: "\n")]
+        } catch {
+            return Text.value("{\"error\": \"cannot encode: \(error.localizedDescription)\"}")
+        }
     }
 
     /// One item per line (`ip`, `mac`, `instances`).

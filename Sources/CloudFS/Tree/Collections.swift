@@ -18,6 +18,7 @@ enum Collections {
         securityGroups,
         users,
         projects,
+        volumes,
     ]
 
     /// Collections only an admin may read (Nova's admin APIs): closed to others in `stat`.

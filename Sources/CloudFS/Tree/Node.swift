@@ -12,8 +12,11 @@ enum Node: Hashable, Sendable {
     case member(CollectionID, String)
     /// A file, or a key directory, of a member directory: `/instances/web1/status`.
     case field(CollectionID, String, String)
-    /// A file of a key directory: `/images.d/disk/properties/kernel`.
+    /// An entry of a key directory: a file `/images.d/disk/properties/kernel`, a link
+    /// `/instances/web1/volumes/vdb`, or a directory `/volumes/data/snapshots/s1`.
     case key(CollectionID, String, String, String)
+    /// A file of a key directory's entry directory: `/volumes/data/snapshots/s1/status`.
+    case entryField(CollectionID, String, String, String, String)
 
     /// The parent directory and this node's name in it (nil for the root).
     var parentAndName: (Node, String)? {
@@ -25,6 +28,7 @@ enum Node: Hashable, Sendable {
         case .member(let c, let m): (.collection(c), m)
         case .field(let c, let m, let f): (.member(c, m), f)
         case .key(let c, let m, let d, let k): (.field(c, m, d), k)
+        case .entryField(let c, let m, let d, let k, let f): (.key(c, m, d, k), f)
         }
     }
 
@@ -38,7 +42,7 @@ enum Node: Hashable, Sendable {
     /// The collection and member this node belongs to, if any.
     var member: (CollectionID, String)? {
         switch self {
-        case .member(let c, let m), .field(let c, let m, _), .key(let c, let m, _, _): (c, m)
+        case .member(let c, let m), .field(let c, let m, _), .key(let c, let m, _, _), .entryField(let c, let m, _, _, _): (c, m)
         default: nil
         }
     }
@@ -49,6 +53,7 @@ enum Node: Hashable, Sendable {
         case .member(let c, _): .member(c, newName)
         case .field(let c, _, let f): .field(c, newName, f)
         case .key(let c, _, let d, let k): .key(c, newName, d, k)
+        case .entryField(let c, _, let d, let k, let f): .entryField(c, newName, d, k, f)
         default: self
         }
     }
