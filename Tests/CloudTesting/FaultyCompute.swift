@@ -13,6 +13,10 @@ public final class FaultyDriver: ComputeDriver, Sendable {
         case dead(uri: String)
         /// Spawns take this many seconds before they go on (a hung hypervisor call).
         case slowSpawn(Double)
+        /// Live detaches are never answered (a guest that ignores the unplug request).
+        case detachIgnored
+        /// Live detaches are refused by the guest (DeviceRemovalFailed).
+        case detachRefused
     }
     let inner: any ComputeDriver
     let fault: Mutex<Fault>
@@ -65,6 +69,29 @@ final class FaultyConnection: ComputeConnection, Sendable {
     func listDomains() throws(CloudError) -> [DomainSummary] { try inner.listDomains() }
     func perform(_ op: DomainOperation, uuid: String) throws(CloudError) { try inner.perform(op, uuid: uuid) }
     func isAlive() -> Bool { !isDead && inner.isAlive() }
+    func attachDisk(_ disk: DiskSpec, uuid: String, live: Bool) throws(CloudError) { try inner.attachDisk(disk, uuid: uuid, live: live) }
+    func detachDiskPersistent(device: String, uuid: String) throws(CloudError) {
+        try inner.detachDiskPersistent(device: device, uuid: uuid)
+    }
+    func detachDiskLive(device: String, uuid: String, timeout: TimeInterval) throws(CloudError) -> DetachOutcome {
+        switch driver.current {
+        case .detachIgnored: Thread.sleep(forTimeInterval: timeout); return .timedOut
+        case .detachRefused: return .failed("injected: the guest refused to release \(device)")
+        default: return try inner.detachDiskLive(device: device, uuid: uuid, timeout: timeout)
+        }
+    }
+    func resizeDisk(device: String, uuid: String, bytes: Int64) throws(CloudError) {
+        try inner.resizeDisk(device: device, uuid: uuid, bytes: bytes)
+    }
+    func disks(uuid: String, persistent: Bool) throws(CloudError) -> [String: String] {
+        try inner.disks(uuid: uuid, persistent: persistent)
+    }
+    func currentXML(uuid: String, persistent: Bool) throws(CloudError) -> String? {
+        try inner.currentXML(uuid: uuid, persistent: persistent)
+    }
+    func copyDisk(device: String, uuid: String, to path: String, timeout: TimeInterval) throws(CloudError) {
+        try inner.copyDisk(device: device, uuid: uuid, to: path, timeout: timeout)
+    }
     func observeLifecycle(_ handler: @escaping @Sendable (String) -> Void) { inner.observeLifecycle(handler) }
 }
 

@@ -23,6 +23,17 @@ public enum TestPaths {
         return Bundle.main.bundleURL.deletingLastPathComponent().path
     }
 
+    /// The root of libvirt's embedded QEMU driver for this test process: the driver holds
+    /// only one root per process, for the life of the process, so every test shares it
+    /// (override with CLOUDFS_TEST_EMBED_ROOT); removed at exit. Kept short: libvirt puts
+    /// UNIX sockets under it (108-byte limit).
+    public static let embedRoot: String = {
+        if let root = ProcessInfo.processInfo.environment["CLOUDFS_TEST_EMBED_ROOT"] { return root }
+        let root = "/tmp/cloudfs-embed-\(getpid())"
+        atexit { try? FileManager.default.removeItem(atPath: "/tmp/cloudfs-embed-\(getpid())") }
+        return root
+    }()
+
     /// The tiny guest built by examples/make-tiny-guest.sh, if present.
     public static var guestDir: String {
         ProcessInfo.processInfo.environment["CLOUDFS_GUEST_DIR"] ?? packageRoot + "/guest"

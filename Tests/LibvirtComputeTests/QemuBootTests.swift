@@ -4,15 +4,8 @@ import Foundation
 import LibvirtCompute
 import XCTest
 
-/// The embedded driver can hold only one root per process, for the life of the process, so
-/// every test in this process shares one (override with CLOUDFS_TEST_EMBED_ROOT); it is
-/// removed at exit. Kept short: libvirt puts UNIX sockets under it (108-byte limit).
-private let embedRoot: String = ProcessInfo.processInfo.environment["CLOUDFS_TEST_EMBED_ROOT"]
-    ?? "/tmp/cloudfs-embed-\(getpid())"
-private let removeEmbedRootAtExit: Void = {
-    guard ProcessInfo.processInfo.environment["CLOUDFS_TEST_EMBED_ROOT"] == nil else { return }
-    atexit { try? FileManager.default.removeItem(atPath: embedRoot) }
-}()
+/// The embedded driver holds one root per process: every test shares `TestPaths.embedRoot`.
+private var embedRoot: String { TestPaths.embedRoot }
 
 /// Real guests: libvirt's embedded QEMU driver (`qemu:///embed`) with TCG boots the tiny
 /// guest from examples/make-tiny-guest.sh and its serial console reaches the console file.
@@ -25,7 +18,6 @@ final class QemuBootTests: XCTestCase {
         guard Fixture.which("qemu-system-x86_64") != nil, Fixture.which("qemu-img") != nil else {
             throw XCTSkip("qemu-system-x86_64 / qemu-img not installed")
         }
-        _ = removeEmbedRootAtExit
         work = TestPaths.makeTempDir("cloudfs-virt")
         // TCG: nested KVM hangs guests on the CI machines (ENVIRONMENT.md).
         let driver = LibvirtDriver(virtType: .qemu, stateDir: work!)

@@ -67,7 +67,7 @@ final class ProjectsMountTests: MountTestCase {
         ok("echo pub > defaults/image && echo m1.nano > defaults/flavor")
         ok("echo 10.99.0.0/24 > networks/default/floating_range")
         XCTAssertEqual(run("member", "mkdir instances/vm1 && cat instances/vm1/wait").out, "ACTIVE\n")
-        XCTAssertEqual(run("member", "mkdir groups/g1 security-groups/sg1 floating-ips/10.99.0.1").status, 0)
+        XCTAssertEqual(run("member", "mkdir groups/g1 security-groups/sg1 floating-ips/10.99.0.1 volumes/v1").status, 0)
     }
 
     /// One collection's cells: the commands for each operation (`{R}` is the role's name,
@@ -127,6 +127,14 @@ final class ProjectsMountTests: MountTestCase {
                 ("cat", "cat security-groups/sg1/rules", [ok, ok, ok, gone, no]),
                 ("write", "echo 'tcp 22 0.0.0.0/0' > security-groups/sg1/rules", [ok, ok, no, gone, no]),
                 ("write-default", "echo 'tcp 22 0.0.0.0/0' > security-groups/default/rules", [ok, no, no, no, no]),
+            ]),
+            Row(collection: "volumes", cells: [
+                ("ls", "ls volumes | grep -qx v1", [ok, ok, ok, "failed: ", no]),
+                ("cat", "cat volumes/v1/status volumes/v1/info.json", [ok, ok, ok, gone, no]),
+                ("write", "echo 2 > volumes/v1/size_gb", [ok, ok, no, gone, no]),
+                ("mkdir", "mkdir volumes/v-{R}", [ok, ok, no, ok, no]),
+                ("snapshot", "mkdir volumes/v1/snapshots/s-{R} && cat volumes/v1/snapshots/s-{R}/status", [ok, ok, no, gone, no]),
+                ("rmdir", "rmdir volumes/v-{R} 2>/dev/null || rmdir volumes/v1", [ok, ok, no, ok, no]),
             ]),
             Row(collection: "networks", cells: [
                 ("cat", "cat networks/default/cidr", [ok, ok, ok, ok, no]),
