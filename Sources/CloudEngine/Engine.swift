@@ -30,6 +30,7 @@ public final class Engine: CloudAPI, @unchecked Sendable {
     /// unfinished work. Throws `EIO` when the state directory or database cannot be used.
     public init(config: EngineConfiguration, driver: any ComputeDriver,
                 logger: Logger = Logger(label: "cloudfs.engine")) throws(CloudError) {
+        CrashPoints.arm()
         core = try EngineCore(config: config, logger: logger)
         settingsService = SettingsService(core: core)
         userService = UserService(core: core, accounts: config.accounts)

@@ -262,6 +262,35 @@ final class VolumeTests: EngineTestCase {
         XCTAssertTrue(engine.events.lines.contains { $0.contains("volume.detach_failed data") })
     }
 
+    /// Failed steps end in Cinder's error states with the reason, and those states allow
+    /// what Cinder allows (delete; extend again).
+    func testFailedStepsEndInCindersErrorStates() throws {
+        try engine.volumes.create("data", root)
+        let v = try volume("data")
+        // The storage vanished behind the cloud's back: extend fails with the reason.
+        try FileManager.default.removeItem(atPath: volumeFile(v))
+        assertErrno(.io) { try self.engine.volumes.extend("data", sizeGB: "2", self.root) }
+        var x = try volume("data")
+        XCTAssertEqual(x.status, .errorExtending)
+        XCTAssertEqual(x.sizeGB, 1)
+        XCTAssertTrue(x.fault.hasPrefix("extend to 2 GiB failed: "), x.fault)
+        XCTAssertTrue(engine.events.lines.contains { $0.contains("volume.refused data errno=EIO") })
+        assertErrno(.noEntry) { try self.engine.volumes.setInstance("data", instance: "nope", self.root) }
+        // Filling from an image whose file is gone ends in error, keeping the volume.
+        try engine.volumes.create("filled", root)
+        let img = try XCTUnwrap(engine.images.get("blank", root))
+        try FileManager.default.removeItem(atPath: img.path)
+        assertErrno(.io) { try self.engine.volumes.setSource("filled", .image("blank"), self.root) }
+        x = try volume("filled")
+        XCTAssertEqual(x.status, .error)
+        XCTAssertTrue(x.fault.hasPrefix("filling from image blank failed: "), x.fault)
+        // Both error states may be deleted (Cinder's rule), leaving nothing behind.
+        try engine.volumes.delete("data", root)
+        try engine.volumes.delete("filled", root)
+        XCTAssertTrue(engine.volumes.list(root).isEmpty)
+        XCTAssertEqual((try? FileManager.default.contentsOfDirectory(atPath: stateDir + "/volumes")) ?? [], [])
+    }
+
     /// What a restart does with each transitional state a crash can leave (the rows are
     /// put into those states directly, as a kill -9 between steps leaves them).
     func testARestartLeavesNoVolumeInATransitionalState() throws {

@@ -34,7 +34,10 @@ class VolumeMountTests: GuestMountTestCase {
     }
 
     func waitStatus(_ volume: String, _ status: String, file: StaticString = #filePath, line: UInt = #line) {
-        for _ in 0..<600 where read("volumes/\(volume)/status") != status { usleep(100_000) }
+        for _ in 0..<600 {
+            if read("volumes/\(volume)/status") == status { break }
+            usleep(100_000)
+        }
         XCTAssertEqual(read("volumes/\(volume)/status"), status, read("volumes/\(volume)/fault"), file: file, line: line)
     }
 
@@ -90,7 +93,10 @@ class VolumeMountTests: GuestMountTestCase {
 
         // Deleting B detaches its volume and keeps the data.
         ok("rmdir instances/b")
-        for _ in 0..<300 where !ok("ls instances").contains("a") || ok("ls instances").contains("b") { usleep(100_000) }
+        for _ in 0..<300 {
+            if ok("ls instances") == "a\n" { break }
+            usleep(100_000)
+        }
         waitStatus("data", "available")
         XCTAssertEqual(read("volumes/data/instance"), "")
         ok("echo a > volumes/data/instance")

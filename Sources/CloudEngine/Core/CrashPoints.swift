@@ -3,12 +3,22 @@ import Foundation
 /// Test hook for crash-recovery tests: `CLOUDFS_CRASH_AT=POINT[#N][,POINT...]` makes the
 /// daemon kill itself with SIGKILL the N-th time (default first) it passes POINT, e.g.
 /// `build.spawned` (domain started, ACTIVE not yet committed). Unset, it costs one lookup.
+/// `CLOUDFS_CRASH_AT=@FILE` reads the same list from FILE when the daemon starts, so a test
+/// can arm and disarm points without changing the daemon's environment (libvirt's embedded
+/// QEMU driver probes QEMU again, for seconds, whenever the environment changes).
 /// Points: create.committed, build.scheduled, build.networked, build.disk, build.spawned,
 /// delete.destroyed, delete.released, action.performed, rebuild.disk, resize.claimed,
-/// resize.disk, resize.spawned, revert.restored.
+/// resize.disk, resize.spawned, revert.restored; volumes: volume.creating, volume.deleting,
+/// attach.reserved, attach.attaching, attach.plugged, detach.detaching, detach.config,
+/// detach.unplugged, extend.extending, extend.resized, snapshot.creating, snapshot.copied.
 enum CrashPoints {
     private static let wanted: [String: Int] = {
-        guard let spec = ProcessInfo.processInfo.environment["CLOUDFS_CRASH_AT"], !spec.isEmpty else { return [:] }
+        guard var spec = ProcessInfo.processInfo.environment["CLOUDFS_CRASH_AT"], !spec.isEmpty else { return [:] }
+        if spec.hasPrefix("@") {
+            spec = ((try? String(contentsOfFile: String(spec.dropFirst()), encoding: .utf8)) ?? "")
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            if spec.isEmpty { return [:] }
+        }
         var out: [String: Int] = [:]
         for item in spec.split(separator: ",") {
             let parts = item.split(separator: "#", maxSplits: 1)
@@ -18,6 +28,9 @@ enum CrashPoints {
     }()
     private static let counts = NSLock()
     nonisolated(unsafe) private static var seen: [String: Int] = [:]
+
+    /// Reads the armed points now (the engine's start), not at the first `pass`.
+    static func arm() { _ = wanted }
 
     static func pass(_ point: String) {
         guard let n = wanted[point] else { return }
