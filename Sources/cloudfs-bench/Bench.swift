@@ -18,10 +18,13 @@ struct Bench: ParsableCommand {
     @Option(help: "Stop + start rounds of the actions benchmark.") var actionRounds = 5
     @Option(help: "Instances in the cloud the restart benchmark restarts.") var restartInstances = 1000
     @Option(help: "Fixed IPs allocated concurrently on a /16 network.") var fixedIps = 20000
+    @Option(help: "Attach + detach cycles of the volumes benchmark.") var volumeCycles = 10
+    @Option(help: "The tiny guest's directory (examples/make-tiny-guest.sh) for the volumes benchmark.")
+    var guest = ProcessInfo.processInfo.environment["CLOUDFS_GUEST_DIR"] ?? "./guest"
     @Option(help: "Sections to run, comma-separated names or numbers: \(Self.sectionNames.joined(separator: ", ")), or all.")
     var sections = "all"
 
-    static let sectionNames = ["scheduler", "copy", "latency", "listing", "burst", "actions", "restart", "ipam", "projects"]
+    static let sectionNames = ["scheduler", "copy", "latency", "listing", "burst", "actions", "restart", "ipam", "projects", "volumes"]
 
     func validate() throws {
         _ = try selected()
@@ -81,6 +84,11 @@ struct Bench: ParsableCommand {
             let rig = try Rig(work: work + "-projects", hosts: 4, extraMountArgs: "--allow-other")
             defer { rig.tearDown() }
             try ProjectsBench(rig: rig, count: instances, reproduce: reproduce("projects", "--instances \(instances)")).run()
+        }
+        if want.contains("volumes") {
+            let dir = URL(fileURLWithPath: guest).standardizedFileURL.path
+            try VolumeBench(work: work + "-volumes", guestDir: dir, cycles: volumeCycles,
+                            reproduce: reproduce("volumes", "--volume-cycles \(volumeCycles) --guest '\(dir)'")).run()
         }
     }
 }
