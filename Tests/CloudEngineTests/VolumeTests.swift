@@ -249,6 +249,20 @@ final class VolumeTests: EngineTestCase {
         XCTAssertEqual(try volume("data").device, "vdb")
     }
 
+    /// A paused guest takes a live hotplug too (AFFECT_LIVE: QEMU adds the device while
+    /// the vCPUs are stopped), as Nova allows attaching to a PAUSED server.
+    func testAttachToAPausedGuestIsLive() throws {
+        let web = try activeInstance("web")
+        try engine.instances.perform(.power(.pause), on: "web", root)
+        XCTAssertEqual(waitStable("web")?.status, .PAUSED)
+        try engine.volumes.create("data", root)
+        try engine.volumes.setInstance("data", instance: "web", root)
+        let conn = try hostConnection()
+        XCTAssertEqual(try conn.disks(uuid: web.id, persistent: false)["vdb"], volumeFile(try volume("data")))
+        XCTAssertEqual(try conn.disks(uuid: web.id, persistent: true)["vdb"], volumeFile(try volume("data")))
+        XCTAssertEqual(try volume("data").status, .inUse)
+    }
+
     func testAGuestThatRefusesTheUnplugLeavesTheVolumeInUse() throws {
         _ = try activeInstance("web")
         try engine.volumes.create("data", root)
@@ -284,6 +298,17 @@ final class VolumeTests: EngineTestCase {
         x = try volume("filled")
         XCTAssertEqual(x.status, .error)
         XCTAssertTrue(x.fault.hasPrefix("filling from image blank failed: "), x.fault)
+        // Storage that cannot be removed: error_deleting with the reason; delete again works.
+        try engine.volumes.create("stuck", root)
+        let stuck = volumeFile(try volume("stuck"))
+        try FileManager.default.removeItem(atPath: stuck)
+        try FileManager.default.createDirectory(atPath: stuck + "/held", withIntermediateDirectories: true)
+        assertErrno(.io) { try self.engine.volumes.delete("stuck", self.root) }
+        x = try volume("stuck")
+        XCTAssertEqual(x.status, .errorDeleting)
+        XCTAssertTrue(x.fault.hasPrefix("delete failed: cannot remove \(stuck)"), x.fault)
+        try FileManager.default.removeItem(atPath: stuck)
+        try engine.volumes.delete("stuck", root)
         // Both error states may be deleted (Cinder's rule), leaving nothing behind.
         try engine.volumes.delete("data", root)
         try engine.volumes.delete("filled", root)
