@@ -2,6 +2,7 @@ import CloudCore
 import CloudEngine
 import CloudTesting
 import Foundation
+import LibvirtCompute
 import XCTest
 
 /// Cinder's volumes through the engine: every state transition and refusal, quotas,
@@ -17,6 +18,8 @@ final class VolumeTests: EngineTestCase {
     }
 
     override func setUpWithError() throws {
+        let keeper = LibvirtDriver(virtType: .qemu, stateDir: TestPaths.embedRoot)
+        try TestPaths.keepEmbedRootOpen { try keeper.connect(uri: hostURI) }
         try super.setUpWithError()
         try upload("blank", rawDisk())
         try engine.settings.setDefault(.flavor, "m1.nano", root)
