@@ -13,13 +13,13 @@ final class VolumeTests: EngineTestCase {
     /// The process's one embedded QEMU root (shared with every test that boots domains).
     var hostURI: String { "qemu:///embed?root=\(TestPaths.embedRoot)" }
 
+    /// Engines of this class share the process's one connection to the embedded root.
     override func makeEngine() throws -> Engine {
-        try Engine(config: engineConfiguration(hostURIs: [hostURI]), driver: driver)
+        driver = FaultyDriver(wrapping: SharingDriver(LibvirtDriver(virtType: .qemu, stateDir: TestPaths.embedRoot)))
+        return try Engine(config: engineConfiguration(hostURIs: [hostURI]), driver: driver)
     }
 
     override func setUpWithError() throws {
-        let keeper = LibvirtDriver(virtType: .qemu, stateDir: TestPaths.embedRoot)
-        try TestPaths.keepEmbedRootOpen { try keeper.connect(uri: hostURI) }
         try super.setUpWithError()
         try upload("blank", rawDisk())
         try engine.settings.setDefault(.flavor, "m1.nano", root)

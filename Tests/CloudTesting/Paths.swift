@@ -34,18 +34,6 @@ public enum TestPaths {
         return root
     }()
 
-    /// Keeps the first connection to `embedRoot` open for the life of the process: libvirt's
-    /// embedded QEMU driver unregisters itself when its last connection closes and cannot
-    /// register again in the same process ("Too many drivers, cannot register QEMU"), so a
-    /// test that opens the root after another test closed all of its connections would fail.
-    public static func keepEmbedRootOpen(_ open: () throws -> AnyObject) rethrows {
-        embedKeeperLock.lock()
-        defer { embedKeeperLock.unlock() }
-        if embedKeeper == nil { embedKeeper = try open() }
-    }
-    private static let embedKeeperLock = NSLock()
-    nonisolated(unsafe) private static var embedKeeper: AnyObject?
-
     /// The tiny guest built by examples/make-tiny-guest.sh, if present.
     public static var guestDir: String {
         ProcessInfo.processInfo.environment["CLOUDFS_GUEST_DIR"] ?? packageRoot + "/guest"
