@@ -51,12 +51,9 @@ extension VolumeService {
                 throw CloudError.busy("volume '\(name)' is \(v.status.rawValue) (attached to '\(n)' as \(v.device ?? "?")); detach it first")
             }
             guard v.status == .available else { throw CloudError.busy("volume '\(name)' is \(v.status.rawValue), not available") }
-            var before: VolumeRecord?
-            guard let reserved = try core.write({ (s) throws(CloudError) in try s.reserveVolume(v.id, instanceID: r.id) },
-                                                apply: { c, v in if let v { before = c.volumes.volume(id: v.id); c.volumes.put(v) } }) else {
+            guard let reserved = try step({ (s) throws(CloudError) in try s.reserveVolume(v.id, instanceID: r.id) }) else {
                 throw CloudError.busy("volume '\(name)' changed meanwhile; try again")
             }
-            announce(reserved, before)
             return reserved
         }
         CrashPoints.pass("attach.reserved")

@@ -18,12 +18,9 @@ extension VolumeService {
             guard [.available, .inUse, .errorExtending].contains(v.status) else {
                 throw CloudError.busy("volume '\(name)' is \(v.status.rawValue); extend needs it available or in-use")
             }
-            var before: VolumeRecord?
-            guard let x = try core.write({ (s) throws(CloudError) in try s.beginExtend(v.id, to: size) },
-                                         apply: { c, x in if let x { before = c.volumes.volume(id: x.id); c.volumes.put(x) } }) else {
+            guard let x = try step({ (s) throws(CloudError) in try s.beginExtend(v.id, to: size) }) else {
                 throw CloudError.busy("volume '\(name)' changed meanwhile; try again")
             }
-            announce(x, before)
             return (x, v.sizeGb)
         } ?? (nil, 0)
         guard let v else { return }
@@ -42,13 +39,11 @@ extension VolumeService {
         let bytes = Int64(target) << 30
         do throws(CloudError) {
             let b = try backend(v)
-            if let id = v.instanceId, let device = v.device, let r = core.instance(id: id), let host = r.host,
-               let conn = hosts.connection(forHost: host), let power = try conn.powerState(uuid: id),
-               power == .running || power == .paused {
+            if let a = try attachment(of: v), a.live {
                 // Attached to a running guest: QEMU holds the disk; it resizes a qcow2 itself,
                 // an LV is grown underneath first and QEMU told of the new size.
                 if !b.resizesThroughHypervisor { try b.extend(volumeID: v.id, sizeGB: target) }
-                try conn.resizeDisk(device: device, uuid: id, bytes: bytes)
+                try a.conn.resizeDisk(device: a.device, uuid: a.instanceID, bytes: bytes)
             } else {
                 try b.extend(volumeID: v.id, sizeGB: target)
             }
@@ -84,7 +79,7 @@ extension VolumeService {
         } catch {
             // No half-made snapshot is left: its storage and row go, the reason stays in /events.
             try? backend(v).deleteSnapshot(snapshotID: s.id)
-            try? core.write({ (st) throws(CloudError) in try st.deleteSnapshotRow(s.id) }) { c, _ in c.volumes.snapshots[s.id] = nil }
+            try? dropSnapshotRow(s)
             core.announce(.volume, volume)
             throw core.refuse(error, kind: "snapshot", object: object, caller: caller)
         }
@@ -97,15 +92,14 @@ extension VolumeService {
     private func takeSnapshot(_ v0: VolumeRecord, _ s: SnapshotRecord) throws(CloudError) {
         let v = core.catalog.withLock { $0.volumes.volume(id: v0.id) } ?? v0
         var live: ((String) throws(CloudError) -> Void)? = nil
-        if let id = v.instanceId, let device = v.device, let r = core.instance(id: id), let host = r.host,
-           let conn = hosts.connection(forHost: host), let power = try conn.powerState(uuid: id), power == .running || power == .paused {
-            live = { path throws(CloudError) in try conn.copyDisk(device: device, uuid: id, to: path, timeout: 600) }
+        if let a = try attachment(of: v), a.live {
+            live = { path throws(CloudError) in try a.conn.copyDisk(device: a.device, uuid: a.instanceID, to: path, timeout: 600) }
         }
         try backend(v).snapshot(volumeID: v.id, snapshotID: s.id, liveCopy: live)
         CrashPoints.pass("snapshot.copied")
-        guard try core.write({ (st) throws(CloudError) in
+        guard try snapshotStep({ (st) throws(CloudError) in
             try st.updateSnapshot(s.id, expecting: [.creating]) { $0.status = .available }
-        }, apply: { c, x in if let x { c.volumes.snapshots[x.id] = x } }) != nil else {
+        }) != nil else {
             throw CloudError.busy("snapshot '\(s.name)' changed meanwhile")
         }
         core.announce(.volume, v.name)
@@ -118,8 +112,7 @@ extension VolumeService {
             guard let s = core.catalog.withLock({ $0.volumes.snapshots(of: v.id) }).first(where: { $0.name == snapshot }) else {
                 throw CloudError.notFound("volume '\(volume)' has no snapshot named '\(snapshot)'")
             }
-            guard let d = try core.write({ (st) throws(CloudError) in try st.beginSnapshotDelete(s.id) },
-                                         apply: { c, x in if let x { c.volumes.snapshots[x.id] = x } }) else {
+            guard let d = try snapshotStep({ (st) throws(CloudError) in try st.beginSnapshotDelete(s.id) }) else {
                 throw CloudError.busy("snapshot '\(object)' is \(s.status.rawValue)")
             }
             core.announce(.volume, volume)
@@ -131,12 +124,12 @@ extension VolumeService {
     /// Removes a snapshot in `deleting` (run again by a restart).
     func removeSnapshot(_ s: SnapshotRecord, _ v: VolumeRecord) throws(CloudError) {
         do throws(CloudError) { try backend(v).deleteSnapshot(snapshotID: s.id) } catch {
-            _ = try? core.write({ (st) throws(CloudError) in
+            _ = try? snapshotStep { (st) throws(CloudError) in
                 try st.updateSnapshot(s.id, expecting: [.deleting]) { $0.status = .error; $0.fault = "delete failed: \(error.reason)" }
-            }, apply: { c, x in if let x { c.volumes.snapshots[x.id] = x } })
+            }
             throw error
         }
-        try core.write({ (st) throws(CloudError) in try st.deleteSnapshotRow(s.id) }) { c, _ in c.volumes.snapshots[s.id] = nil }
+        try dropSnapshotRow(s)
         core.announce(.volume, v.name)
     }
 }

@@ -15,7 +15,7 @@ extension VolumeService {
                 if s.status == .creating {
                     // An interrupted mkdir: no half-made snapshot is kept.
                     try? backend(v).deleteSnapshot(snapshotID: s.id)
-                    try core.write({ (st) throws(CloudError) in try st.deleteSnapshotRow(s.id) }) { c, _ in c.volumes.snapshots[s.id] = nil }
+                    try dropSnapshotRow(s)
                     core.events.append(kind: "snapshot.removed", object: "\(v.name)/\(s.name)", ["why": "its creation was interrupted by a restart"])
                 } else {
                     try removeSnapshot(s, v)
@@ -35,11 +35,9 @@ extension VolumeService {
     }
 
     /// The persistent disks of the volume's instance, nil when it has no domain to ask.
-    private func definition(_ v: VolumeRecord) throws(CloudError) -> (conn: any ComputeConnection, disks: [String: String])? {
-        guard let id = v.instanceId, let r = core.instance(id: id), let host = r.host,
-              let conn = hosts.connection(forHost: host) else { return nil }
-        guard try conn.powerState(uuid: id) != nil else { return nil }
-        return (conn, try conn.disks(uuid: id, persistent: true))
+    private func definition(_ v: VolumeRecord) throws(CloudError) -> [String: String]? {
+        guard let a = try attachment(of: v) else { return nil }
+        return try a.conn.disks(uuid: a.instanceID, persistent: true)
     }
 
     private func resume(_ v: VolumeRecord) throws(CloudError) {
@@ -55,7 +53,7 @@ extension VolumeService {
         case .reserved, .attaching:
             // Attached if the definition has it (the hotplug happened), else never was.
             let path = try backend(v).disk(volumeID: v.id, device: v.device ?? "").path
-            if let d = try definition(v), let device = v.device, d.disks[device] == path {
+            if let disks = try definition(v), let device = v.device, disks[device] == path {
                 try transition(v.id, from: [.reserved, .attaching]) { x in
                     x.status = .inUse; x.everAttached = true; x.attachedAt = x.attachedAt ?? Date().timeIntervalSince1970; x.fault = ""
                 }
@@ -79,13 +77,12 @@ extension VolumeService {
     /// An in-use volume whose domain definition lost its disk (a crash between a failed
     /// unplug and putting it back) gets it back, so the definition says what the tree says.
     private func verify(_ v: VolumeRecord) throws(CloudError) {
-        guard let d = try definition(v), let device = v.device, let id = v.instanceId else { return }
-        let disk = try backend(v).disk(volumeID: v.id, device: device)
-        if d.disks[device] == disk.path { return }
-        let power = try d.conn.powerState(uuid: id)
-        let live = try d.conn.disks(uuid: id, persistent: false)[device] == disk.path
-        try d.conn.attachDisk(disk, uuid: id, live: !live && (power == .running || power == .paused))
-        core.events.append(kind: "volume.reattached", object: v.name, ["device": device, "why": "the domain's definition had lost it"])
-        refreshDomainXML(id)
+        guard let a = try attachment(of: v) else { return }
+        let disk = try backend(v).disk(volumeID: v.id, device: a.device)
+        if try a.conn.disks(uuid: a.instanceID, persistent: true)[a.device] == disk.path { return }
+        let live = try a.conn.disks(uuid: a.instanceID, persistent: false)[a.device] == disk.path
+        try a.conn.attachDisk(disk, uuid: a.instanceID, live: !live && a.live)
+        core.events.append(kind: "volume.reattached", object: v.name, ["device": a.device, "why": "the domain's definition had lost it"])
+        refreshDomainXML(a.instanceID)
     }
 }

@@ -97,16 +97,46 @@ final class VolumeService: VolumesAPI, VolumeProvider, @unchecked Sendable {
     @discardableResult
     func transition(_ id: String, from expected: Set<VolumeStatus>,
                     _ change: @escaping (inout VolumeRecord) -> Void) throws(CloudError) -> VolumeRecord? {
+        try step { (s) throws(CloudError) in try s.updateVolume(id, expecting: expected) { v, _ in change(&v) } }
+    }
+
+    /// One store step that returns the volume's new row (nil: a conflict), mirrored in the
+    /// catalog and announced: what every transition, reserve and extend start goes through.
+    func step(_ body: (Store) throws(CloudError) -> VolumeRecord?) throws(CloudError) -> VolumeRecord? {
         var before: VolumeRecord?
-        let v = try core.write({ (s) throws(CloudError) in
-            try s.updateVolume(id, expecting: expected) { v, _ in change(&v) }
-        }) { c, v in
+        let v = try core.write(body) { c, v in
             guard let v else { return }
-            before = c.volumes.volume(id: id)
+            before = c.volumes.volume(id: v.id)
             c.volumes.put(v)
         }
         if let v { announce(v, before) }
         return v
+    }
+
+    /// Removes a volume's row and its catalog entry.
+    func dropRow(_ v: VolumeRecord) throws(CloudError) {
+        try core.write({ (s) throws(CloudError) in try s.deleteVolume(v.id) }) { c, _ in c.volumes.remove(v.id) }
+        core.announce(.volume, v.name)
+    }
+
+    /// A snapshot's store step, mirrored in the catalog (nil: a conflict).
+    func snapshotStep(_ body: (Store) throws(CloudError) -> SnapshotRecord?) throws(CloudError) -> SnapshotRecord? {
+        try core.write(body) { c, s in if let s { c.volumes.snapshots[s.id] = s } }
+    }
+
+    /// Removes a snapshot's row and its catalog entry.
+    func dropSnapshotRow(_ s: SnapshotRecord) throws(CloudError) {
+        try core.write({ (st) throws(CloudError) in try st.deleteSnapshotRow(s.id) }) { c, _ in c.volumes.snapshots[s.id] = nil }
+    }
+
+    /// The attachment of a volume as the hypervisor has it now: the connection of its
+    /// instance's host, the instance id, the device, and whether the guest runs (running or
+    /// paused: QEMU holds the disk). nil when it is attached to nothing, or its instance has
+    /// no host or no domain there.
+    func attachment(of v: VolumeRecord) throws(CloudError) -> (conn: any ComputeConnection, instanceID: String, device: String, live: Bool)? {
+        guard let id = v.instanceId, let device = v.device, let r = core.instance(id: id), let host = r.host,
+              let conn = hosts.connection(forHost: host), let power = try conn.powerState(uuid: id) else { return nil }
+        return (conn, id, device, power == .running || power == .paused)
     }
 
     /// Announces a volume's change and the instances whose attachments it touched.
@@ -140,8 +170,7 @@ final class VolumeService: VolumesAPI, VolumeProvider, @unchecked Sendable {
         } catch {
             // A volume that could not be made is not left behind half-made.
             try? backend(v).delete(volumeID: v.id)
-            try? core.write({ (s) throws(CloudError) in try s.deleteVolume(v.id) }) { c, _ in c.volumes.remove(v.id) }
-            core.announce(.volume, name)
+            try? dropRow(v)
             throw core.refuse(error, kind: "volume", object: name, caller: caller)
         }
     }
@@ -264,8 +293,7 @@ final class VolumeService: VolumesAPI, VolumeProvider, @unchecked Sendable {
             _ = try? transition(v.id, from: [.deleting]) { $0.status = .errorDeleting; $0.fault = "delete failed: \(error.reason)" }
             throw error
         }
-        try core.write({ (s) throws(CloudError) in try s.deleteVolume(v.id) }) { c, _ in c.volumes.remove(v.id) }
-        core.announce(.volume, v.name)
+        try dropRow(v)
     }
 
     // MARK: VolumeProvider
