@@ -8,14 +8,7 @@ class GuestMountTestCase: MountTestCase {
     override var hostArgs: [String] { [] }   // the default host: qemu:///embed in the state dir
 
     override func setUpWithError() throws {
-        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/qemu-system-x86_64") else {
-            throw XCTSkip("qemu-system-x86_64 is not installed (scripts/install-deps.sh installs it)")
-        }
-        let guest = TestPaths.guestDir
-        // Idempotent and quick when the guest is current; rebuilds an older guest version.
-        let made = sh("'\(TestPaths.packageRoot)/examples/make-tiny-guest.sh' '\(guest)'", timeout: 300)
-        XCTAssertEqual(made.status, 0, made.err)
-        setenv("CLOUDFS_VIRT_TYPE", "qemu", 1)
+        try prepareTinyGuest()
         try super.setUpWithError()
     }
 
@@ -50,4 +43,19 @@ class GuestMountTestCase: MountTestCase {
         }
     }
 
+}
+
+extension MountTestCase {
+    /// Skips without QEMU; builds the tiny guest (idempotent, quick when current) and has
+    /// the daemons use TCG (nested KVM hangs guests on these machines).
+    func prepareTinyGuest() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/qemu-system-x86_64") else {
+            throw XCTSkip("qemu-system-x86_64 is not installed (scripts/install-deps.sh installs it)")
+        }
+        let guest = TestPaths.guestDir
+        // Idempotent and quick when the guest is current; rebuilds an older guest version.
+        let made = sh("'\(TestPaths.packageRoot)/examples/make-tiny-guest.sh' '\(guest)'", timeout: 300)
+        XCTAssertEqual(made.status, 0, made.err)
+        setenv("CLOUDFS_VIRT_TYPE", "qemu", 1)
+    }
 }

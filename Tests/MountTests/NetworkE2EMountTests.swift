@@ -12,14 +12,7 @@ final class NetworkE2EMountTests: NamespaceMountTestCase {
     override var hostArgs: [String] { [] }   // the default host: qemu:///embed in the state dir
 
     override func setUpWithError() throws {
-        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/qemu-system-x86_64") else {
-            throw XCTSkip("/usr/bin/qemu-system-x86_64 is not installed (scripts/install-deps.sh installs it)")
-        }
-        let guest = TestPaths.guestDir
-        // Idempotent and quick when the guest is current; rebuilds an older guest version.
-        let made = sh("'\(TestPaths.packageRoot)/examples/make-tiny-guest.sh' '\(guest)'", timeout: 300)
-        XCTAssertEqual(made.status, 0, made.err)
-        setenv("CLOUDFS_VIRT_TYPE", "qemu", 1)
+        try prepareTinyGuest()
         try super.setUpWithError()
     }
 
