@@ -24,5 +24,7 @@ total=$(sed -E 's/.*Executed ([0-9]+) tests?.*/\1/' <<<"$summary")
 failed=$(sed -E 's/.* ([0-9]+) failures?.*/\1/' <<<"$summary")
 skipped=0
 if [[ $summary =~ ([0-9]+)\ tests?\ skipped ]]; then skipped=${BASH_REMATCH[1]}; fi
+# The failures again at the end, with their assertion lines: a long log is cut in the middle.
+grep -E "^Test Case .* failed \(|: error: " .test.log | tail -40 | sed 's/^/failed: /'
 if [[ -n "$summary" ]]; then echo "tests: $((total - failed - skipped)) passed, $skipped skipped, $failed failed"; fi
 exit "$status"

@@ -185,9 +185,12 @@ final class EngineCore: @unchecked Sendable {
 
     /// Removes an instance's row (the end of a delete), its catalog entry and its claims,
     /// and wakes its waiters with nothing.
-    func removeInstance(_ r: InstanceRecord) throws(CloudError) {
+    /// `event` is written before the instance leaves the catalog, so whoever sees it gone
+    /// already finds its `instance.deleted` line in /events (tagged with its project).
+    func removeInstance(_ r: InstanceRecord, event: () -> Void) throws(CloudError) {
         mutation.lock()
         do { try store.deleteInstance(id: r.id) } catch { mutation.unlock(); throw error }
+        event()
         let wake = catalog.withLock { c -> [@Sendable (InstanceInfo?) -> Void] in
             c.remove(instanceID: r.id)
             return Array((c.waiters.removeValue(forKey: r.name) ?? [:]).values)

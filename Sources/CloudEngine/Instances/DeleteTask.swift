@@ -34,8 +34,9 @@ struct DeleteTask {
         let released = try ctx.guests.release(r)
         try core.store.recordStep(instanceID: id, "released:" + (released.isEmpty ? "-" : released.joined(separator: ",")))
         CrashPoints.pass("delete.released")
-        try core.removeInstance(r)
-        core.events.append(kind: "instance.deleted", object: r.name, ["took_ms": "\(Int(Date().timeIntervalSince(t0) * 1000))"])
+        try core.removeInstance(r) {
+            core.events.append(kind: "instance.deleted", object: r.name, ["took_ms": "\(Int(Date().timeIntervalSince(t0) * 1000))"])
+        }
         if let g = r.groupName { core.announce(.group, g) }
     }
 
