@@ -35,7 +35,7 @@ let package = Package(
             "CloudCore", "CLibvirt", .product(name: "Logging", package: "swift-log")]),
         .target(name: "CloudEngine", dependencies: [
             "CloudCore", "CloudStore", "ImageStore", "CloudNetwork", "CloudScheduler",
-            .product(name: "Logging", package: "swift-log")]),
+            .product(name: "Logging", package: "swift-log"), .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "FuseKit", dependencies: ["CFuse", "CloudCore"]),
         .target(name: "CloudFS", dependencies: [
             "CloudCore", "FuseKit", .product(name: "Logging", package: "swift-log")]),

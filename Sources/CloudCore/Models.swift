@@ -139,6 +139,14 @@ public struct InstanceInfo: Sendable, Equatable {
     public var securityGroups: [String] = ["default"]
     /// Attached volumes (Nova's block device mappings): device (`vdb` ...) → volume name.
     public var volumes: [String: String] = [:]
+    /// The key pair it was launched with ("" for none).
+    public var keyName = ""
+    /// cloud-init user data ("" for none).
+    public var userData = ""
+    /// Nova's server metadata.
+    public var metadata: [String: String] = [:]
+    /// The command that logs in (`instances/NAME/ssh`), "" while it has no address.
+    public var ssh = ""
 
     public var status: InstanceStatus { InstanceStatus.derive(vm: vmState, task: taskState) }
     /// Stable means no task is running (what `wait` waits for).

@@ -20,6 +20,7 @@ public final class Engine: CloudAPI, @unchecked Sendable {
     let floatingIPService: FloatingIPService
     let securityGroupService: SecurityGroupService
     let volumeService: VolumeService
+    let keypairService: KeypairService
     let userService: UserService
     let projectService: ProjectService
     let instanceService: InstanceService
@@ -46,6 +47,7 @@ public final class Engine: CloudAPI, @unchecked Sendable {
         securityGroupService = SecurityGroupService(core: core, host: networkHost)
         networkService.floating = floatingIPService
         volumeService = VolumeService(core: core, hosts: hostService, images: imageService, settings: settingsService)
+        keypairService = KeypairService(core: core)
         let guests = Guests(core: core, hosts: hostService, images: imageService, networks: networkService,
                             volumes: volumeService)
         let ctx = TaskContext(core: core, guests: guests, placement: schedulingService, settings: settingsService)
@@ -82,6 +84,7 @@ public final class Engine: CloudAPI, @unchecked Sendable {
         try floatingIPService.load()
         try securityGroupService.load()
         try volumeService.load()
+        try keypairService.load()
         let instances = try core.store.instances()
         let usage = try core.store.usageByHost()
         core.catalog.withLock { c in
@@ -137,6 +140,7 @@ public final class Engine: CloudAPI, @unchecked Sendable {
     public var users: any UsersAPI { userService }
     public var projects: any ProjectsAPI { projectService }
     public var volumes: any VolumesAPI { volumeService }
+    public var keypairs: any KeypairsAPI { keypairService }
     public func identity(of caller: Caller) -> CallerIdentity { core.identity(of: caller) }
     public func projectGID(_ project: String) -> UInt32? {
         core.directory.withLock { $0.projects[project].map { UInt32($0.gid) } }

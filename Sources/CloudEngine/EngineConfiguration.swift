@@ -32,6 +32,9 @@ public struct EngineConfiguration: Sendable {
     /// The LVM volume group the `lvm` volume backend keeps thin volumes in (Cinder's
     /// `volume_group`, `cloudfs mount --volume-group VG`); nil: only the `file` backend.
     public var volumeGroup: String? = nil
+    /// Host ports forwarded to guests' port 22 on loopback when networking is user-mode
+    /// (`cloudfs mount --ssh-ports FIRST-LAST`), one per instance.
+    public var sshPorts: ClosedRange<Int> = 22000...22999
 
     public init(stateDir: String, hostURIs: [String] = [], maxConcurrentJobs: Int = 10,
                 defaultCmdline: String = "console=ttyS0", hostCheckInterval: TimeInterval = 5) {

@@ -81,6 +81,12 @@ extension CloudFileSystem {
         guard data.count <= Self.maxAttributeValue, all.count <= Self.maxAttributeValue else {
             throw refuse(.invalid, "a value is at most \(Self.maxAttributeValue) bytes (got \(max(data.count, all.count)))", h.node, r)
         }
+        if writableField(h.node)?.appliesAtClose == true {
+            // Applied whole when the writer closes (flushAttribute): no prefix of a long
+            // value ever takes effect.
+            h.holdForClose()
+            return data.count
+        }
         let text = all.withUnsafeBytes { value(of: $0) }
         try apply(h.node, value: text, r)
         if h.created { pendingKeys.withLock { $0[h.node] = nil } }
@@ -95,7 +101,15 @@ extension CloudFileSystem {
     /// its empty value from the second FLUSH on (the shell closing stdout: `: > file`
     /// still answers with the errno), or at RELEASE when it saw only one.
     func flushAttribute(_ h: AttributeHandle, _ r: Request) throws(CloudError) {
-        if h.truncated && !h.created {
+        if let held = h.takeHeld() {
+            let text = held.withUnsafeBytes { value(of: $0) }
+            try apply(h.node, value: text, r)
+            return
+        }
+        // A new file (`echo KEY > keypairs/me`, `echo v > metadata/k`) follows the same
+        // rule: its content comes after the shell's first close, and a refused write
+        // leaves no empty key behind.
+        if h.truncated || h.created {
             guard h.countFlush() >= 2, !h.wasWritten else { return }
         } else {
             guard h.created, !h.wasWritten else { return }
@@ -109,7 +123,7 @@ extension CloudFileSystem {
     /// FLUSH (a program that opened it once): the empty value. A refusal here reaches
     /// /events and the object's fault, not the closing process.
     func releaseAttribute(_ h: AttributeHandle, _ r: Request) {
-        guard h.truncated, !h.wasWritten else { return }
+        guard h.truncated || h.created, !h.wasWritten else { return }
         h.markWritten()
         do throws(CloudError) { try apply(h.node, value: "", r) } catch {}
     }

@@ -44,6 +44,8 @@ public final class CloudFileSystem: FuseHandler {
     let uploads = Mutex<[String: UploadState]>([:])
     /// Key files (image properties) created by O_CREAT but not yet written: node -> open count.
     let pendingKeys = Mutex<[Node: Int]>([:])
+    /// Launch files being written into `/instances`, by name (LaunchFiles.swift).
+    let launches = Mutex<[String: LaunchHandle]>([:])
     /// When the tree was made: the times of nodes that have none of their own.
     let mountTime = Date().timeIntervalSince1970
     private let sessionBox = Mutex<FuseSession?>(nil)
@@ -95,7 +97,7 @@ public final class CloudFileSystem: FuseHandler {
     /// `console`, `wait`) are never cached.
     func attrTimeout(_ node: Node) -> Double {
         switch node {
-        case .events: return 0
+        case .events, .launch: return 0
         case .field(let id, let m, let f):
             return Collections[id]?.field(f, member: m).map { $0.isVolatile ? 0 : options.attributeTimeout } ?? options.attributeTimeout
         default: return options.attributeTimeout
@@ -142,8 +144,9 @@ public final class CloudFileSystem: FuseHandler {
     /// The FUSE entry for `node`, counting `lookups` kernel references.
     func entry(_ node: Node, _ meta: Meta, lookups: UInt64) -> Entry {
         let ino = table.inode(for: node, identity: meta.identity, lookups: lookups)
+        // A launch file's name becomes the instance's directory when it is closed.
         return Entry(attributes: meta.attributes(ino), attributeTimeout: attrTimeout(node),
-                     entryTimeout: options.entryTimeout)
+                     entryTimeout: node == .launch(node.parentAndName?.1 ?? "") ? 0 : options.entryTimeout)
     }
 
     /// Invalidates the kernel's view of `notice`'s object soon, from the invalidation queue.
@@ -157,6 +160,10 @@ public final class CloudFileSystem: FuseHandler {
         guard let p = table.slot(parent) else { throw CloudError(.noEntry, "stale directory") }
         let ctx = context(r)
         if let child = child(of: p.node, name) { try admit(child, ctx) } else { try admit(p.node, ctx) }
+        if p.node == .collection(Collections.instances.id), api.instances.get(name, r.caller) == nil,
+           let meta = meta(of: .launch(name), ctx) {
+            return entry(.launch(name), meta, lookups: 1)
+        }
         guard let child = child(of: p.node, name), let meta = meta(of: child, ctx) else {
             // Fixed sets of names may cache the miss; collections may gain the name any time.
             if hasFixedChildren(p.node) { return .negative(timeout: options.entryTimeout) }

@@ -59,7 +59,10 @@ extension CloudFileSystem {
             case .files(let file):
                 guard let f = file(name) else { return nil }
                 if case .imageBytes = f.style { return imageFileMeta(name, ctx) }
-                return c.lookup(ctx, name).map { fileMeta(f, $0, ctx) }
+                if let m = c.lookup(ctx, name) { return fileMeta(f, m, ctx) }
+                // Made by CREATE, its content not written yet (`cp key.pub keypairs/me`).
+                guard pendingKeys.withLock({ $0[node] ?? 0 }) > 0 else { return nil }
+                return .file(0, .readWrite, time: mountTime, uid: ctx.caller.uid)
             }
         case .field(let id, let name, let file):
             guard let c = Collections[id], let m = c.lookup(ctx, name) else { return nil }
@@ -72,6 +75,9 @@ extension CloudFileSystem {
             return pending ? keyMeta(kd, "", m) : nil
         case .entryField:
             return field(of: node, ctx).map { f, m in fileMeta(f, m, ctx) }
+        case .launch(let name):
+            guard let h = launches.withLock({ $0[name] }) else { return nil }
+            return .file(h.size, .readWrite, time: h.created, uid: h.owner)
         }
     }
 

@@ -1,4 +1,5 @@
 import CloudCore
+import Foundation
 import FuseKit
 
 /// The operations that change the cloud's collections: mkdir/rmdir of a member directory,
@@ -44,6 +45,19 @@ extension CloudFileSystem {
         switch dir {
         case .collection(let id) where Collections[id]?.memberFile(name).map({ if case .imageBytes = $0.style { true } else { false } }) == true:
             return try createImage(name, parent: dir, flags: flags, r)
+        case .collection(let id) where id == Collections.instances.id:
+            return try createLaunch(name, in: dir, r)
+        case .collection(let id) where Collections[id]?.memberFile(name)?.write != nil:
+            // A new member file whose content makes the object (`cp key.pub keypairs/me`):
+            // pending until the first write applies it.
+            let c = Collections[id]!
+            try validate(name, kind: c.noun, in: dir, r)
+            let node = Node.member(id, name)
+            if c.lookup(ctx, name) != nil { throw refuse(.exists, "\(c.noun) \(name) exists", node, r) }
+            pendingKeys.withLock { $0[node, default: 0] += 1 }
+            let meta = Meta.file(0, .readWrite, time: Date().timeIntervalSince1970, uid: r.caller.uid)
+            let h = AttributeHandle(node: node, snapshot: [], created: true)
+            return (entry(node, meta, lookups: 1), OpenReply(handle: files.add(.attribute(h)), directIO: true))
         case .field(let id, let member, let d) where Collections[id]?.keyDirectory(d)?.isValues == true:
             let kd = Collections[id]!.keyDirectory(d)!
             let node = Node.key(id, member, d, name)

@@ -27,6 +27,14 @@ final class AttributeHandle: Sendable {
     func markWritten() { written.withLock { $0 = true } }
     /// Counts a FLUSH (one per close of a descriptor of this open file); returns how many so far.
     func countFlush() -> Int { flushes.withLock { $0 += 1; return $0 } }
+    private let held = Mutex(false)
+    /// Marks what was received as waiting for the close (fields applied at close).
+    func holdForClose() { held.withLock { $0 = true } }
+    /// What waits for the close, once.
+    func takeHeld() -> [UInt8]? {
+        guard held.withLock({ h in defer { h = false }; return h }) else { return nil }
+        return received.withLock { $0 }
+    }
     /// Everything written so far with `data` at `offset` added: a write at 0 starts over,
     /// one at the end continues. Nil for any other offset.
     func accumulate(_ data: UnsafeRawBufferPointer, at offset: Int64) -> [UInt8]? {
@@ -70,6 +78,7 @@ enum OpenFile: Sendable {
     case events(EventsReader)
     case wait(WaitState)
     case directory([DirectoryEntry])
+    case launch(LaunchHandle)
 }
 
 /// The open-file table: handle numbers to open files.
@@ -148,6 +157,8 @@ extension CloudFileSystem {
             throw refuse(.invalid, "image \(u.name) cannot be read back while it is uploaded", .member(Collections.images.id, u.name), r)
         case .directory:
             throw CloudError(.isDirectory, "is a directory")
+        case .launch(let h):
+            return .bytes(Self.slice(h.bytes, offset, size))
         }
     }
 
@@ -159,6 +170,8 @@ extension CloudFileSystem {
             return data.count
         case .attribute(let h):
             return try writeAttribute(h, offset: offset, data: data, r)
+        case .launch(let h):
+            return try writeLaunch(h, offset: offset, data: data, r)
         default:
             throw CloudError(.badFile, "not open for writing")
         }
@@ -168,6 +181,7 @@ extension CloudFileSystem {
         switch files[file.handle] {
         case .upload(let u): try flushUpload(u, r)
         case .attribute(let h): try flushAttribute(h, r)
+        case .launch(let h): try flushLaunch(h, r)
         default: break
         }
     }
@@ -176,7 +190,9 @@ extension CloudFileSystem {
         switch files.remove(file.handle) {
         case .upload(let u): releaseUpload(u)
         case .descriptor(let d): d.close()
+        case .launch(let h): releaseLaunch(h, r)
         case .attribute(let h) where h.created:
+            releaseAttribute(h, r)
             pendingKeys.withLock { p in
                 if let n = p[h.node] { p[h.node] = n > 1 ? n - 1 : nil }
             }

@@ -272,6 +272,32 @@ enum Migrations {
             CREATE INDEX volume_snapshot_project ON volume_snapshot(project);
             """)
         }
+        m.registerMigration("v13-keypairs-launch") { db in
+            // Nova's key_pairs (unique per user) and what an instance was launched with:
+            // its key pair's public key (a copy: deleting the key pair keeps it), user data,
+            // server metadata (JSON), the network asked for, and the host port forwarded to
+            // its port 22 when networking is user-mode.
+            try db.execute(sql: """
+            CREATE TABLE keypair (
+                id TEXT PRIMARY KEY NOT NULL,
+                name TEXT NOT NULL,
+                owner_uid INTEGER NOT NULL,
+                project TEXT NOT NULL,
+                type TEXT NOT NULL,
+                bits INTEGER NOT NULL,
+                fingerprint TEXT NOT NULL,
+                public_key TEXT NOT NULL,
+                created DOUBLE NOT NULL,
+                UNIQUE (owner_uid, name));
+            ALTER TABLE instance ADD COLUMN key_name TEXT;
+            ALTER TABLE instance ADD COLUMN public_key TEXT NOT NULL DEFAULT '';
+            ALTER TABLE instance ADD COLUMN user_data TEXT NOT NULL DEFAULT '';
+            ALTER TABLE instance ADD COLUMN metadata TEXT NOT NULL DEFAULT '{}';
+            ALTER TABLE instance ADD COLUMN requested_network TEXT;
+            ALTER TABLE instance ADD COLUMN ssh_port INTEGER;
+            CREATE UNIQUE INDEX instance_ssh_port ON instance(ssh_port) WHERE ssh_port IS NOT NULL;
+            """)
+        }
         return m
     }
 }

@@ -202,6 +202,17 @@ public struct InstanceRecord: Codable, Sendable, Equatable, FetchableRecord, Per
     /// The security groups whose rules let traffic in, one name per line (Nova's
     /// security_group_instance_association).
     public var securityGroups: String
+    /// The key pair it was launched with, and a copy of its public key.
+    public var keyName: String?
+    public var publicKey: String
+    /// cloud-init user data (Nova's user_data), "" for none.
+    public var userData: String
+    /// Nova's server metadata, a JSON object of strings.
+    public var metadata: String
+    /// The network its launch asked for (nil: `/defaults/network` at build time).
+    public var requestedNetwork: String?
+    /// The host port forwarded to its port 22 (user-mode networking only).
+    public var sshPort: Int?
 
     public init(id: String, name: String, ownerUID: UInt32, project: String, image: ImageInfo, flavor: Flavor, created: Date) {
         self.id = id; self.name = name; ownerUid = Int64(ownerUID); self.project = project
@@ -212,6 +223,19 @@ public struct InstanceRecord: Codable, Sendable, Equatable, FetchableRecord, Per
         groupName = nil; locked = false; lockedBy = nil; availabilityZone = nil
         oldFlavor = nil; oldVcpus = 0; oldRamMb = 0; oldDiskGb = 0; oldHost = nil; oldVmState = nil; resizedAt = nil
         securityGroups = "default"
+        keyName = nil; publicKey = ""; userData = ""; metadata = "{}"; requestedNetwork = nil; sshPort = nil
+    }
+
+    /// `metadata` decoded (empty when it does not decode).
+    public var metadataItems: [String: String] {
+        (try? JSONDecoder().decode([String: String].self, from: Data(metadata.utf8))) ?? [:]
+    }
+
+    /// Encodes server metadata for `metadata`.
+    public static func encodeMetadata(_ items: [String: String]) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return (try? encoder.encode(items)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
     }
 
     /// The security group names.
@@ -352,5 +376,26 @@ public struct SnapshotRecord: Codable, Sendable, Equatable, FetchableRecord, Per
                 created: Date = Date()) {
         self.id = id; self.volumeId = volumeId; self.name = name; self.project = project; ownerUid = Int64(ownerUID)
         status = .creating; sizeGb = sizeGB; fault = ""; self.created = created.timeIntervalSince1970
+    }
+}
+
+/// A row of `keypair` (Nova's key_pairs): unique per user.
+public struct KeypairRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "keypair"
+    public static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
+    public static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
+    public var id: String
+    public var name: String
+    public var ownerUid: Int64
+    public var project: String
+    public var type: String
+    public var bits: Int
+    public var fingerprint: String
+    public var publicKey: String
+    public var created: Double
+    public init(id: String, name: String, ownerUid: Int64, project: String, type: String, bits: Int,
+                fingerprint: String, publicKey: String, created: Double) {
+        self.id = id; self.name = name; self.ownerUid = ownerUid; self.project = project; self.type = type
+        self.bits = bits; self.fingerprint = fingerprint; self.publicKey = publicKey; self.created = created
     }
 }

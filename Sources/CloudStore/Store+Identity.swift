@@ -113,6 +113,10 @@ extension Store {
         if wanted(.floatingIPs) {
             out[.floatingIPs] = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM floating_ip WHERE project = ?", arguments: [project]) ?? 0
         }
+        if wanted(.keyPairs) {
+            // Key pairs are their owners': a project shows those made while in it.
+            out[.keyPairs] = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM keypair WHERE project = ?", arguments: [project]) ?? 0
+        }
         if wanted(.serverGroups) {
             out[.serverGroups] = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM server_group WHERE project = ?", arguments: [project]) ?? 0
         }

@@ -71,6 +71,8 @@ public protocol CloudAPI: AnyObject, Sendable {
     var projects: any ProjectsAPI { get }
     /// `/volumes` (Cinder volumes and snapshots, attached through Nova).
     var volumes: any VolumesAPI { get }
+    /// `/keypairs` and `/keypairs.d` (Nova's key pairs, each its user's).
+    var keypairs: any KeypairsAPI { get }
     /// What `stat` shows the caller for objects of `project`: the project's group id
     /// (nil for an unknown project), and whether the caller is registered at all.
     func identity(of caller: Caller) -> CallerIdentity

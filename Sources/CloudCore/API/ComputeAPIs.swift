@@ -4,8 +4,10 @@ public protocol InstancesAPI: AnyObject, Sendable {
     /// The instances `caller` may see, by name.
     func list(_ caller: Caller) -> [InstanceInfo]
     func get(_ name: String, _ caller: Caller) -> InstanceInfo?
-    /// `mkdir /instances/NAME`: validates synchronously and queues the build.
-    func create(_ name: String, _ caller: Caller) throws(CloudError) -> InstanceInfo
+    /// `mkdir /instances/NAME` (the empty request) or a launch file copied to
+    /// `/instances/NAME`: validates synchronously, records every option in the same
+    /// transaction, and queues the build. Options left out take `/defaults` now.
+    func create(_ name: String, _ request: LaunchRequest, _ caller: Caller) throws(CloudError) -> InstanceInfo
     /// `rmdir /instances/NAME`: accepted in every state.
     func delete(_ name: String, _ caller: Caller) throws(CloudError)
     /// One action written to `ctl`, with Nova's preconditions (`EBUSY` with the reason).
@@ -75,4 +77,11 @@ public protocol SettingsAPI: AnyObject, Sendable {
     func configValue(_ key: ConfigKey, _ caller: Caller) -> String
     /// Admin only; validated (`EINVAL` with the reason).
     func setConfig(_ key: ConfigKey, _ value: String, _ caller: Caller) throws(CloudError)
+}
+
+extension InstancesAPI {
+    /// `mkdir /instances/NAME`: everything from `/defaults`.
+    public func create(_ name: String, _ caller: Caller) throws(CloudError) -> InstanceInfo {
+        try create(name, LaunchRequest(), caller)
+    }
 }

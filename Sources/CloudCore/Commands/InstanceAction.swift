@@ -71,10 +71,17 @@ public enum InstanceChange: Sendable, Equatable {
     case securityGroups([String])
     /// `floating_ip`: associate one.
     case floatingIP(FloatingIPRequest)
+    /// `user_data`: what the next rebuild's config drive and the metadata service hand
+    /// cloud-init (Nova's server update of user_data).
+    case userData(String)
+    /// `metadata/KEY`: sets (nil: removes) one item of Nova's server metadata.
+    case metadata(key: String, value: String?)
 
     /// The file the change was written to (for events and refusals).
     public var field: String {
         switch self {
+        case .userData: "user_data"
+        case .metadata(let key, _): "metadata/" + key
         case .image: "image"
         case .flavor: "flavor"
         case .group: "group"

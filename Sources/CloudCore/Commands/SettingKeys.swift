@@ -8,6 +8,9 @@ public enum DefaultKey: String, Sendable, CaseIterable {
     /// The Cinder driver new volumes go to: `file` (the default) or `lvm` (when the
     /// cloud was mounted with `--volume-group`).
     case volumeBackend = "volume_backend"
+    /// The key pair (of the caller's own) a launch that names none gets; when unset, a
+    /// caller with exactly one key pair gets that one.
+    case keyName = "key_name"
 }
 
 /// Keys of `/config/`: the compute manager's live options, named as Nova names them.

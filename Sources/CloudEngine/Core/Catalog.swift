@@ -26,6 +26,8 @@ struct Catalog {
     var floatingIPs: [Int64: FloatingIPRecord] = [:]       // by address
     var securityGroups: [String: SecurityGroupRecord] = [:]
     var volumes = VolumeCatalog()
+    /// Nova's key pairs, by id (names are unique per owner only).
+    var keypairs: [String: KeypairRecord] = [:]
     /// Instances whose task worker is running: at most one worker per instance.
     var busy: Set<String> = []
     /// Bumped by every `dispatch`, so a worker that found the queue empty knows whether a
@@ -84,7 +86,34 @@ struct Catalog {
                                 consolePath: consolePath, group: r.groupName ?? "", availabilityZone: r.availabilityZone ?? "")
         info.securityGroups = r.securityGroupNames
         info.volumes = volumes.attachments(of: r.id)
+        info.keyName = r.keyName ?? ""
+        info.userData = r.userData
+        info.metadata = r.metadataItems
+        info.ssh = sshCommand(r, address: info.ips.first)
         return info
+    }
+
+    /// `instances/NAME/ssh`: the command that logs in, through the forwarded loopback port
+    /// in user-mode networking, to the fixed IP on a managed network. The login is the
+    /// image's `os_admin_user` property (Glance's), else its `os_distro`, else the
+    /// distribution its name starts with (the user cloud images of it create), else root.
+    func sshCommand(_ r: InstanceRecord, address: String?) -> String {
+        let image = self.image(id: r.imageId)
+        let user = image.map(Self.loginUser) ?? "root"
+        if let port = r.sshPort { return "ssh -p \(port) \(user)@127.0.0.1" }
+        guard let address else { return "" }
+        return "ssh \(user)@\(address)"
+    }
+
+    static let distroUsers = ["debian": "debian", "ubuntu": "ubuntu", "fedora": "fedora", "centos": "centos",
+                              "rocky": "rocky", "almalinux": "almalinux", "alpine": "alpine", "arch": "arch",
+                              "opensuse": "opensuse", "cirros": "cirros"]
+
+    static func loginUser(_ image: ImageInfo) -> String {
+        if let u = image.properties["os_admin_user"], !u.isEmpty { return u }
+        if let d = image.properties["os_distro"], let u = distroUsers[d.lowercased()] { return u }
+        let lower = image.name.lowercased()
+        return distroUsers.first { lower.hasPrefix($0.key) }?.value ?? "root"
     }
 
     /// The image a record names, by id.

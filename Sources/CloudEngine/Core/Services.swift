@@ -47,7 +47,7 @@ protocol ImageProvider: AnyObject, Sendable {
 protocol NetworkProvider: AnyObject, Sendable {
     /// mkdir's synchronous check that the network a new instance of `project` would use
     /// has an address left (`ENOSPC`).
-    func checkFixedIPsLeft(project: String) throws(CloudError)
+    func checkFixedIPsLeft(project: String, requested: String?) throws(CloudError)
     /// The build's network step: a fixed IP and MAC, committed with the move to
     /// `spawning`; `.conflict` when the build moved on.
     func allocate(for r: InstanceRecord) throws(CloudError) -> Commit<InstanceRecord>

@@ -85,6 +85,8 @@ extension InstanceService {
                 return try resize(name, to: flavor, caller)
             }
         case .group: break
+        case .userData(let text): return try setUserData(name, text, caller)
+        case .metadata(let key, let value): return try setMetadata(name, key, value, caller)
         }
         // The desired state of a build not scheduled yet.
         let (field, value): (String, String)
@@ -180,6 +182,38 @@ extension InstanceService {
         }
         core.events.append(kind: "instance.action", object: name, ["action": "resize", "flavor": flavorName, "uid": "\(caller.uid)"])
         worker.dispatch(r.id)
+    }
+
+    /// `instances/NAME/user_data` (Nova's server update of user_data): kept for the
+    /// metadata service at once and for the config drive at the next rebuild.
+    private func setUserData(_ name: String, _ text: String, _ caller: Caller) throws(CloudError) {
+        try core.refusing("instance", name, caller) { () throws(CloudError) in
+            let r = try target(name, caller, .change)
+            try LaunchRequest(userData: text).validate()
+            guard try core.commit({ (s) throws(CloudError) in try s.update(instanceID: r.id) { $0.userData = text } }).applied != nil else {
+                throw CloudError.busy("\(name) is being deleted")
+            }
+        }
+        core.events.append(kind: "instance.user_data", object: name, ["bytes": "\(text.utf8.count)", "uid": "\(caller.uid)"])
+    }
+
+    /// `instances/NAME/metadata/KEY` (Nova's server metadata items): Nova's key and value
+    /// limits and its 128 items.
+    private func setMetadata(_ name: String, _ key: String, _ value: String?, _ caller: Caller) throws(CloudError) {
+        try core.refusing("instance", name, caller) { () throws(CloudError) in
+            let r = try target(name, caller, .change)
+            var items = r.metadataItems
+            if let value { items[key] = value } else {
+                guard items.removeValue(forKey: key) != nil else { throw CloudError.notFound("\(name) has no metadata item '\(key.prefix(80))'") }
+            }
+            try LaunchRequest.validateMetadata(items)
+            let encoded = InstanceRecord.encodeMetadata(items)
+            guard try core.commit({ (s) throws(CloudError) in try s.update(instanceID: r.id) { $0.metadata = encoded } }).applied != nil else {
+                throw CloudError.busy("\(name) is being deleted")
+            }
+        }
+        core.events.append(kind: "instance.metadata", object: name, ["key": key, value == nil ? "removed" : "set": value ?? "yes",
+                                                                    "uid": "\(caller.uid)"])
     }
 
     /// `instances/NAME/security_groups`: each group must exist; applies at once to a

@@ -109,39 +109,103 @@ final class InstanceService: InstancesAPI, @unchecked Sendable {
         return f
     }
 
-    func create(_ name: String, _ caller: Caller) throws(CloudError) -> InstanceInfo {
+    func create(_ name: String, _ request: LaunchRequest, _ caller: Caller) throws(CloudError) -> InstanceInfo {
         let rec = try core.refusing("instance", name, caller) { () throws(CloudError) -> InstanceRecord in
             try ObjectName.validate(name, kind: "instance")
             try core.authorize(caller, .create, ObjectRef("instance", name))
             if core.catalog.withLock({ $0.instances[name] }) != nil { throw CloudError.exists("instance '\(name)' already exists") }
-            let img = try ctx.images.bootImage()
-            guard ctx.images.isVisible(img, to: caller) else {
-                throw CloudError.notFound("the default image '\(img.name)' is not visible to you (Glance visibility: an admin makes it public, or its project shares it)")
-            }
-            let flavorName = ctx.settings.defaultValue(.flavor)
+            try request.validate()
+            let img = try launchImage(request.image, caller)
+            let flavorName = request.flavor ?? ctx.settings.defaultValue(.flavor)
             guard let flavor = core.catalog.withLock({ $0.flavors[flavorName] }) else {
-                throw CloudError.notFound("the default flavor '\(flavorName)' does not exist")
+                throw CloudError.notFound(request.flavor == nil ? "the default flavor '\(flavorName)' does not exist"
+                                                                : "no flavor named '\(flavorName)'")
             }
             try Self.checkFits(flavor, img)
             let project = try core.project(of: caller)
-            try ctx.networks.checkFixedIPsLeft(project: project)
             var rec = InstanceRecord(id: UUID().uuidString.lowercased(), name: name, ownerUID: caller.uid,
                                      project: project, image: img, flavor: flavor, created: Date())
-            let group = ctx.settings.defaultValue(.group)
-            if !group.isEmpty { rec.groupName = group }
-            let zone = ctx.settings.defaultValue(.availabilityZone)
-            if !zone.isEmpty { rec.availabilityZone = zone }
-            let new = rec
-            try core.write({ (s) throws(CloudError) in try s.insertInstance(new) }) { c, _ in c.put(new) }
+            try applyLaunchOptions(request, to: &rec, caller)
+            try ctx.networks.checkFixedIPsLeft(project: project, requested: rec.requestedNetwork)
+            let userMode = !core.config.manageNetwork
+            let new = try core.write({ (s) throws(CloudError) -> InstanceRecord in
+                var r = rec
+                // Under the mutation lock: the catalog holds every port in use.
+                if userMode {
+                    let range = core.config.sshPorts
+                    guard let port = core.catalog.withLock({ SSHPorts.free(in: $0, range: range) }) else {
+                        throw CloudError.noSpace("no free ssh port left in \(range.lowerBound)-\(range.upperBound) (cloudfs mount --ssh-ports)")
+                    }
+                    r.sshPort = port
+                }
+                try s.insertInstance(r)
+                return r
+            }) { c, r in c.put(r) }
             CrashPoints.pass("create.committed")
-            return rec
+            return new
         }
         core.events.append(kind: "instance.created", object: name, ["id": rec.id, "image": rec.imageName, "flavor": rec.flavor,
+                                                                   "key_name": rec.keyName ?? "-",
                                                                    "uid": "\(caller.uid)", "pid": "\(caller.pid)"])
         core.announce(.instance, name)
         if let g = rec.groupName { core.announce(.group, g) }
         worker.dispatch(rec.id)
         return core.instanceInfo(rec)
+    }
+
+    /// The image a launch names (visible to the caller, active), or the default one.
+    private func launchImage(_ named: String?, _ caller: Caller) throws(CloudError) -> ImageInfo {
+        guard let named else {
+            let img = try ctx.images.bootImage()
+            guard ctx.images.isVisible(img, to: caller) else {
+                throw CloudError.notFound("the default image '\(img.name)' is not visible to you (Glance visibility: an admin makes it public, or its project shares it)")
+            }
+            return img
+        }
+        let img = try ctx.images.activeImage(named: named)
+        guard ctx.images.isVisible(img, to: caller) else { throw CloudError.notFound("no active image named '\(named)'") }
+        return img
+    }
+
+    /// The rest of a launch, each checked now (so the build never starts with half of
+    /// them): key pair, user data, metadata, network, group, security groups, zone.
+    private func applyLaunchOptions(_ request: LaunchRequest, to rec: inout InstanceRecord, _ caller: Caller) throws(CloudError) {
+        if let key = try launchKeypair(request.keyName, caller) { rec.keyName = key.name; rec.publicKey = key.publicKey }
+        rec.userData = request.userData ?? ""
+        rec.metadata = InstanceRecord.encodeMetadata(request.metadata)
+        if let net = request.network {
+            guard core.catalog.withLock({ $0.networks[net] }) != nil else { throw CloudError.notFound("no network named '\(net)'") }
+            rec.requestedNetwork = net
+        }
+        let group = request.group ?? ctx.settings.defaultValue(.group)
+        if !group.isEmpty {
+            if request.group != nil, core.catalog.withLock({ $0.groups[group] }) == nil {
+                throw CloudError.notFound("no group named '\(group)'")
+            }
+            rec.groupName = group
+        }
+        if let groups = request.securityGroups {
+            for n in groups where core.catalog.withLock({ $0.securityGroups[n] }) == nil {
+                throw CloudError.notFound("no security group named '\(n.prefix(80))'")
+            }
+            rec.securityGroups = groups.joined(separator: "\n")
+        }
+        let zone = request.availabilityZone ?? ctx.settings.defaultValue(.availabilityZone)
+        if !zone.isEmpty { rec.availabilityZone = zone }
+    }
+
+    /// The caller's key pair a launch uses: the one it names (`ENOENT` when the caller has
+    /// none by that name), else the one `/defaults/key_name` names if the caller has it,
+    /// else the caller's only key pair; none when that leaves nothing.
+    private func launchKeypair(_ named: String?, _ caller: Caller) throws(CloudError) -> KeypairRecord? {
+        let mine = core.catalog.withLock { c in c.keypairs.values.filter { $0.ownerUid == Int64(caller.uid) } }
+        if let named {
+            guard let k = mine.first(where: { $0.name == named }) else { throw CloudError.notFound("you have no key pair named '\(named)'") }
+            return k
+        }
+        let fallback = ctx.settings.defaultValue(.keyName)
+        if let k = mine.first(where: { $0.name == fallback }) { return k }
+        return mine.count == 1 ? mine[0] : nil
     }
 
     func delete(_ name: String, _ caller: Caller) throws(CloudError) {

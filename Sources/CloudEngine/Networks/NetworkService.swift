@@ -164,8 +164,8 @@ final class NetworkService: NetworksAPI, NetworkProvider, @unchecked Sendable {
         case project(String, [NetworkSpec])
     }
 
-    func plan(for project: String) throws(CloudError) -> Plan {
-        let netName = settings.defaultValue(.network)
+    func plan(for project: String, requested: String? = nil) throws(CloudError) -> Plan {
+        let netName = requested ?? settings.defaultValue(.network)
         let all = core.catalog.withLock { $0.networkSpecs() }
         let vlans = all.filter { $0.mode == .vlan && ($0.project == nil || $0.project == project) }
             .sorted { ($0.vlan ?? 0, $0.name) < ($1.vlan ?? 0, $1.name) }
@@ -177,11 +177,11 @@ final class NetworkService: NetworksAPI, NetworkProvider, @unchecked Sendable {
         return .network(requested)
     }
 
-    func checkFixedIPsLeft(project: String) throws(CloudError) {
+    func checkFixedIPsLeft(project: String, requested: String? = nil) throws(CloudError) {
         let target: NetworkSpec
         let planned: Plan
         // A default network that does not exist is the build's to report (in `fault`).
-        do throws(CloudError) { planned = try plan(for: project) } catch { return }
+        do throws(CloudError) { planned = try plan(for: project, requested: requested) } catch { return }
         switch planned {
         case .network(let s): target = s
         case .project(let p, let vlans):
@@ -202,7 +202,7 @@ final class NetworkService: NetworksAPI, NetworkProvider, @unchecked Sendable {
     /// guest can ask for it.
     func allocate(for r: InstanceRecord) throws(CloudError) -> Commit<InstanceRecord> {
         var got: (ip: FixedIPRecord, spec: NetworkSpec, associated: Bool)?
-        let plan = try plan(for: r.project)
+        let plan = try plan(for: r.project, requested: r.requestedNetwork)
         let outcome = try core.commit { (s) throws(CloudError) -> InstanceRecord? in
             switch plan {
             case .network(let spec):

@@ -64,7 +64,7 @@ final class SettingsService: SettingsAPI, SettingsReader, @unchecked Sendable {
                     case .project: core.directory.withLock { $0.projects[value] != nil }
                     case .availabilityZone: c.hosts.values.contains { $0.record.availabilityZone == value }
                     case .group: c.groups[value] != nil
-                    case .volumeSizeGB, .volumeBackend: true
+                    case .volumeSizeGB, .volumeBackend, .keyName: true   // key pairs are each user's own
                     }
                 }
                 guard known else {

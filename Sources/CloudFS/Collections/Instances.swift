@@ -6,7 +6,7 @@ extension Collections {
     /// create instances (sticky, like /tmp: only the owner or root removes one).
     static let instances = Collection.of(
         "instances", notice: .instance, noun: "instance", mode: 0o1777,
-        members: .directories(instanceFields, keys: [volumeLinks]),
+        members: .directories(instanceFields, keys: [volumeLinks, instanceMetadata]),
         list: { ctx in ctx.api.instances.list(ctx.caller) },
         lookup: { ctx, name in ctx.api.instances.get(name, ctx.caller) },
         describe: { i in Member(name: i.name, identity: i.id, owner: i.ownerUID, created: i.created.timeIntervalSince1970, project: i.project, object: i) },
@@ -48,7 +48,24 @@ extension Collections {
         severalLines(emptied(.lines("security_groups", I.self, .readWrite, { $0.securityGroups }) { w, name, v throws(CloudError) in
             try w.api.instances.change(name, .securityGroups(InstanceChange.securityGroupNames(v)), w.caller)
         })),
+        .text("key_name", I.self) { $0.keyName },
+        // cloud-init's user data: served by the metadata service at once, on the config
+        // drive from the next rebuild (Nova's server update of user_data).
+        atClose(emptied(.text("user_data", I.self, .readWrite, { $0.userData }) { w, name, v throws(CloudError) in
+            try w.api.instances.change(name, .userData(v), w.caller)
+        })),
+        .text("ssh", I.self) { $0.ssh },
     ]
+
+    /// `instances/NAME/metadata/`: Nova's server metadata, one file per item (keys and
+    /// values of at most 255 characters, 128 items).
+    static let instanceMetadata = KeyDirectory(
+        name: "metadata",
+        entries: { ($0 as? I)?.metadata ?? [:] },
+        set: { w, instance, key, value throws(CloudError) in
+            try w.api.instances.change(instance, .metadata(key: key, value: value), w.caller)
+        },
+        isKey: { k in (try? LaunchRequest.validateMetadataKey(k)) != nil })
 
     /// `instances/NAME/volumes/`: the attached volumes as links `vdb ->
     /// ../../../volumes/data` (Nova's block device mappings). `ln -s ../../../volumes/data
@@ -83,6 +100,7 @@ extension Collections {
             "image": i.image, "flavor": i.flavor, "created": Timestamp.string(i.created),
             "domain_xml": i.domainXML, "console_path": i.consolePath, "group": i.group,
             "availability_zone": i.availabilityZone, "volumes": i.volumes,
+            "key_name": i.keyName, "metadata": i.metadata, "ssh": i.ssh,
         ]
         return Text.json(object)
     }
@@ -93,4 +111,7 @@ extension Collections {
     /// The field, taking values written in several WRITEs (bash's printf writes a
     /// multi-line value line by line).
     static func severalLines(_ f: Field) -> Field { var f = f; f.severalLines = true; return f }
+
+    /// The field, taking a long value in several WRITEs and applying it whole at close.
+    static func atClose(_ f: Field) -> Field { var f = severalLines(f); f.appliesAtClose = true; return f }
 }

@@ -80,6 +80,9 @@ struct Field: Sendable {
     var emptiedByTruncate = false
     /// Values of several lines, which shells may write in several WRITEs.
     var severalLines = false
+    /// Long values (user data) are applied whole when the writer closes the file, so a
+    /// value refused part-way never leaves its first pieces applied.
+    var appliesAtClose = false
 
     /// Kernel attribute cache time: files that grow or block are never cached.
     var isVolatile: Bool {

@@ -19,6 +19,8 @@ enum Collections {
         users,
         projects,
         volumes,
+        keypairs,
+        keypairRecords,
     ]
 
     /// Collections only an admin may read (Nova's admin APIs): closed to others in `stat`.

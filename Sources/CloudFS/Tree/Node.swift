@@ -17,6 +17,12 @@ enum Node: Hashable, Sendable {
     case key(CollectionID, String, String, String)
     /// A file of a key directory's entry directory: `/volumes/data/snapshots/s1/status`.
     case entryField(CollectionID, String, String, String, String)
+    /// A launch file being copied into `/instances/NAME` (LaunchFiles.swift): a regular
+    /// file until it is closed, when the instance it describes takes its name.
+    case launch(String)
+
+    /// A member file being written (a key pair's key before it is registered).
+    var isMember: Bool { if case .member = self { true } else { false } }
 
     /// The parent directory and this node's name in it (nil for the root).
     var parentAndName: (Node, String)? {
@@ -29,6 +35,7 @@ enum Node: Hashable, Sendable {
         case .field(let c, let m, let f): (.member(c, m), f)
         case .key(let c, let m, let d, let k): (.field(c, m, d), k)
         case .entryField(let c, let m, let d, let k, let f): (.key(c, m, d, k), f)
+        case .launch(let name): (.collection(CollectionID("instances")), name)
         }
     }
 
