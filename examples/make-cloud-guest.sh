@@ -42,7 +42,9 @@ BOOT_SIZE_MIB=128
 # The guest's packages (besides minbase).
 GUEST_PACKAGES="systemd-sysv,udev,dbus,cloud-init,cloud-guest-utils,fdisk,openssh-server,sudo"
 GUEST_PACKAGES="$GUEST_PACKAGES,linux-image-cloud-amd64,initramfs-tools,e2fsprogs"
-GUEST_PACKAGES="$GUEST_PACKAGES,ifupdown,isc-dhcp-client,iproute2,netbase,iputils-ping"
+# cloud-init's ENI renderer (used when ifupdown is installed) writes routes as
+# `post-up route add ...` (net-tools) and DNS servers as `dns-nameservers` (resolvconf).
+GUEST_PACKAGES="$GUEST_PACKAGES,ifupdown,isc-dhcp-client,net-tools,resolvconf,iproute2,netbase,iputils-ping"
 # Host tools.
 HOST_PACKAGES="mmdebstrap e2fsprogs dosfstools mtools syslinux syslinux-common fdisk qemu-utils mount"
 
@@ -127,14 +129,16 @@ set -eu
 R=$1
 ROOT_UUID=$2
 
-# One small initramfs: only the drivers for the root disk (ext4 and nvme are built in).
+# One small initramfs: only the drivers for the root disk (ext4 and nvme are built in), and
+# sr_mod so that an IDE/SATA cdrom (a config drive) exists when cloud-init's ds-identify
+# looks for it (a systemd generator, before udev loads modules in the real root).
 rm "$R/usr/sbin/update-initramfs"
 chroot "$R" dpkg-divert --quiet --local --rename --remove /usr/sbin/update-initramfs
 cat > "$R/etc/initramfs-tools/conf.d/cloudfs.conf" <<'EOF'
 MODULES=list
 RESUME=none
 EOF
-printf '%s\n' virtio_pci virtio_blk virtio_scsi sd_mod ata_piix ata_generic ahci >> "$R/etc/initramfs-tools/modules"
+printf '%s\n' virtio_pci virtio_blk virtio_scsi sd_mod sr_mod ata_piix ata_generic ahci >> "$R/etc/initramfs-tools/modules"
 chroot "$R" update-initramfs -c -k all >/dev/null
 
 # cloud-init
@@ -147,7 +151,16 @@ datasource:
     timeout: 5
 ssh_pwauth: false
 disable_root: true
+# /etc/hosts with the instance's hostname (else sudo cannot resolve it).
+manage_etc_hosts: true
+# The image's locale, so cc_locale has nothing to generate (there is no `locales` package).
+locale: C.UTF-8
+# No RSA host key: generating it takes seconds under TCG.
+ssh_genkeytypes: [ ed25519, ecdsa ]
+grub_dpkg:
+  enabled: false
 EOF
+echo LANG=C.UTF-8 > "$R/etc/default/locale"
 # ds-identify: run cloud-init (datasource None: DHCP, the default user) even when no
 # datasource is found, instead of disabling it.
 echo 'policy: search,found=all,maybe=all,notfound=enabled' > "$R/etc/cloud/ds-identify.cfg"
@@ -164,6 +177,9 @@ cat > "$R/etc/fstab" <<EOF
 UUID=$ROOT_UUID / ext4 rw,discard,errors=remount-ro 0 1
 EOF
 echo localhost > "$R/etc/hostname"
+# mmdebstrap copied the host's resolv.conf: use resolvconf's instead.
+rm -f "$R/etc/resolv.conf"
+ln -s ../run/resolvconf/resolv.conf "$R/etc/resolv.conf"
 printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n' > "$R/etc/hosts"
 
 # No periodic apt/e2scrub jobs in test guests.
@@ -240,7 +256,7 @@ mkfs.ext4 -q -F -L rootfs -U "$ROOT_UUID" -d "$ROOT" \
     "$DISK" $((ROOT_SECTORS / 2))k
 step "root filesystem"
 
-qemu-img convert -f raw -O qcow2 -c "$DISK" "$OUTDIR/$IMAGE.tmp"
+qemu-img convert -f raw -O qcow2 -c -o compression_type=zstd "$DISK" "$OUTDIR/$IMAGE.tmp"
 mv "$OUTDIR/$IMAGE.tmp" "$OUTDIR/$IMAGE"
 echo "$HASH" > "$OUTDIR/$STAMP"
 step "qcow2"

@@ -95,6 +95,50 @@ final class LaunchMountTests: MountTestCase {
         XCTAssertTrue(read("instances/web1/ssh").hasPrefix("ssh -p 22"), read("instances/web1/ssh"))
     }
 
+    /// A file of the instance's config drive, read with isoinfo (Joliet names).
+    func configDriveFile(_ id: String, _ path: String) -> String {
+        sh("isoinfo -J -x '\(path)' -i '\(state)/instances/\(id)/disk.config'").out
+    }
+
+    func testConfigDriveHoldsTheLaunchAndIsRebuilt() throws {
+        ok("cp '\(work)/id_ed25519.pub' keypairs/me")
+        let spec = ##"{"key_name": "me", "user_data": "#cloud-config\nhostname: first\n", "metadata": {"role": "web"}}"##
+        try spec.write(toFile: work + "/cd.json", atomically: true, encoding: .utf8)
+        ok("cp '\(work)/cd.json' instances/Web_1 && timeout 30 cat instances/Web_1/wait")
+        let id = read("instances/Web_1/id")
+        let info = sh("isoinfo -d -i '\(state)/instances/\(id)/disk.config'").out
+        XCTAssertTrue(info.contains("Volume id: config-2"), info)
+        XCTAssertTrue(read("instances/Web_1/domain.xml").contains("disk.config"), "attached as a cdrom")
+        let meta = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(configDriveFile(id, "/openstack/latest/meta_data.json").utf8)) as? [String: Any])
+        XCTAssertEqual(meta["uuid"] as? String, id)
+        XCTAssertEqual(meta["name"] as? String, "Web_1")
+        XCTAssertEqual(meta["hostname"] as? String, "web-1", "Nova's hostname rules")
+        XCTAssertEqual(meta["project_id"] as? String, "default")
+        XCTAssertEqual(meta["availability_zone"] as? String, "nova")
+        XCTAssertEqual((meta["public_keys"] as? [String: String])?["me"], read("keypairs/me"))
+        XCTAssertEqual(meta["meta"] as? [String: String], ["role": "web"])
+        XCTAssertEqual(configDriveFile(id, "/openstack/latest/user_data"), "#cloud-config\nhostname: first\n")
+        let net = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(configDriveFile(id, "/openstack/latest/network_data.json").utf8)) as? [String: Any])
+        let link = try XCTUnwrap((net["links"] as? [[String: Any]])?.first)
+        XCTAssertEqual(link["ethernet_mac_address"] as? String, read("instances/Web_1/mac"))
+        let network = try XCTUnwrap((net["networks"] as? [[String: Any]])?.first)
+        XCTAssertEqual(network["ip_address"] as? String, read("instances/Web_1/ip"))
+        let masks = ["16": "255.255.0.0", "24": "255.255.255.0"]
+        XCTAssertEqual(network["netmask"] as? String, masks[String(read("networks/default/cidr").split(separator: "/").last ?? "")])
+        XCTAssertEqual(network["type"] as? String, "ipv4")
+        XCTAssertEqual((network["routes"] as? [[String: String]])?.first?["gateway"], "10.0.0.1")
+        XCTAssertFalse(((net["services"] as? [[String: String]]) ?? []).isEmpty, "a DNS server")
+        XCTAssertEqual(configDriveFile(id, "/openstack/latest/vendor_data.json"), "{}")
+        let ec2 = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(configDriveFile(id, "/ec2/latest/meta-data.json").utf8)) as? [String: Any])
+        XCTAssertEqual(ec2["local-ipv4"] as? String, read("instances/Web_1/ip"))
+        XCTAssertEqual(ec2["hostname"] as? String, "web-1")
+        // New user data reaches the drive at the next rebuild (Nova 2.90).
+        ok("printf '#cloud-config\\nhostname: second\\n' > instances/Web_1/user_data")
+        XCTAssertEqual(configDriveFile(id, "/openstack/latest/user_data"), "#cloud-config\nhostname: first\n")
+        ok("echo rebuild > instances/Web_1/ctl && timeout 30 cat instances/Web_1/wait")
+        XCTAssertEqual(configDriveFile(id, "/openstack/latest/user_data"), "#cloud-config\nhostname: second")
+    }
+
     func testBadLaunchFilesMakeNothing() throws {
         let big = String(repeating: "x", count: 65536)
         let manyItems = (0..<129).map { "\"k\($0)\": \"v\"" }.joined(separator: ", ")

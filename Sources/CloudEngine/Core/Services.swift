@@ -56,6 +56,8 @@ protocol NetworkProvider: AnyObject, Sendable {
     func release(_ r: InstanceRecord) throws(CloudError) -> Bool
     /// The guest's NICs, and the kernel command line words that tell it its address.
     func guestNetwork(for r: InstanceRecord) -> (nics: [NICSpec], cmdline: String?)
+    /// How the guest's NIC is addressed (network_data.json), nil without a fixed IP.
+    func guestAddressing(for r: InstanceRecord) -> GuestAddressing?
     /// Re-applies the host firewall after an instance's security groups changed.
     func securityGroupsChanged() throws(CloudError)
     /// `instances/NAME/floating_ip`.

@@ -36,13 +36,27 @@ struct Guests: Sendable {
             if let words { cmdline! += " " + words }
         }
         return DomainSpec(domainName: domainPrefix + r.id, uuid: r.id, vcpus: r.vcpus, ramMB: r.ramMb,
-                          disks: [DiskSpec(path: diskPath(r.id), format: "qcow2", device: "vda")] + volumes.disks(forInstance: r.id),
+                          disks: [DiskSpec(path: diskPath(r.id), format: "qcow2", device: "vda")] + volumes.disks(forInstance: r.id)
+                              + [DiskSpec(kind: .cdrom, path: configDrivePath(r.id), format: "raw", device: ConfigDrive.device)],
                           nics: nics,
                           kernelPath: kernel?.path, initrdPath: ramdisk?.path, cmdline: cmdline,
                           consolePath: core.consolePath(r.id))
     }
 
     func diskPath(_ id: String) -> String { core.config.instanceDir(id) + "/disk" }
+
+    /// The instance's config drive (Nova's `disk.config`).
+    func configDrivePath(_ id: String) -> String { core.config.instanceDir(id) + "/disk.config" }
+
+    /// What the guest is told about itself (the config drive's and the metadata service's content).
+    func metadata(_ r: InstanceRecord) -> InstanceMetadata {
+        InstanceMetadata(record: r, addressing: networks.guestAddressing(for: r), imageID: r.imageId)
+    }
+
+    /// Makes (or remakes, on rebuild) the instance's config drive from its record now.
+    func makeConfigDrive(_ r: InstanceRecord) throws(CloudError) {
+        try ConfigDrive.build(metadata(r), at: configDrivePath(r.id))
+    }
 
     /// A fresh copy-on-write overlay over the instance's image, sized to its flavor.
     func makeDisk(_ r: InstanceRecord) throws(CloudError) {
@@ -53,6 +67,7 @@ struct Guests: Sendable {
         guard let img = images.image(id: r.imageId) else { throw CloudError.notFound("image \(r.imageName) no longer exists") }
         let size = r.diskGb > 0 ? Int64(r.diskGb) << 30 : nil
         try Overlay.create(path: diskPath(r.id), backing: img.path, backingFormat: img.format == .qcow2 ? .qcow2 : .raw, sizeBytes: size)
+        try makeConfigDrive(r)
     }
 
     /// Removes the instance's directory (disk, console, resize backup); a missing one is fine.

@@ -294,6 +294,18 @@ final class NetworkService: NetworksAPI, NetworkProvider, @unchecked Sendable {
         return ([nic], words)
     }
 
+    func guestAddressing(for r: InstanceRecord) -> GuestAddressing? {
+        guard let (ip, s) = core.catalog.withLock({ c in c.ips[r.id]?.first.map { ($0, c.networkSpec(named: $0.network)) } }),
+              let s else { return nil }
+        let addr = IPv4Address(UInt32(ip.address))
+        // Managed: dnsmasq answers on the gateway unless the network names servers. User
+        // mode: QEMU's own resolver on its private network (UserModeNetwork).
+        let dns = host.isManaged ? (s.dns.isEmpty ? [s.gateway.description] : s.dns.map(\.description))
+                                 : [UserModeNetwork.dnsAddress(s.cidr, avoiding: addr).description]
+        return GuestAddressing(mac: ip.mac, ip: addr.description, prefix: s.cidr.prefix, netmask: s.cidr.netmask.description,
+                               gateway: s.gateway.description, dns: dns, networkName: s.name)
+    }
+
     func securityGroupsChanged() throws(CloudError) { try host.applyRuleset() }
 
     func setFloatingIP(of r: InstanceRecord, _ request: FloatingIPRequest, _ caller: Caller) throws(CloudError) {
