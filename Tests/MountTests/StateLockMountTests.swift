@@ -14,13 +14,26 @@ final class StateLockMountTests: MountTestCase {
         return pid ?? -1
     }
 
-    /// Every byte of the database (with its WAL), to show a refused daemon touched nothing.
-    func databaseBytes() -> [String: Data] {
-        var out: [String: Data] = [:]
-        for suffix in ["", "-wal", "-shm"] {
-            out[suffix] = FileManager.default.contents(atPath: state + "/cloudfs.db" + suffix)
+    /// What a daemon that opened the state would have left: its `cloud.started` rows and
+    /// the database files' identities (the first daemon keeps writing meanwhile, so their
+    /// bytes are not a measure).
+    func traces() -> [String] {
+        let started = sh("sqlite3 -readonly '\(state)/cloudfs.db' \"SELECT COUNT(*) FROM event WHERE line LIKE '% cloud.started %'\"").out
+        let inodes = ["", "-wal", "-shm"].map { suffix -> String in
+            var st = stat()
+            return stat(state + "/cloudfs.db" + suffix, &st) == 0 ? "\(st.st_ino)" : "-"
         }
-        return out
+        return [started.trimmingCharacters(in: .whitespacesAndNewlines)] + inodes
+    }
+
+    /// Waits until the first daemon's events are in SQLite (they are written in batches).
+    func engineSettled() {
+        let want = read("events").components(separatedBy: " cloud.started ").count - 1
+        for _ in 0..<100 {
+            let got = sh("sqlite3 -readonly '\(state)/cloudfs.db' \"SELECT COUNT(*) FROM event WHERE line LIKE '% cloud.started %'\"").out
+            if Int(got.trimmingCharacters(in: .whitespacesAndNewlines)) == want { return }
+            usleep(50_000)
+        }
     }
 
     func mountCommand(_ mountpoint: String, state: String, _ extra: String = "") -> String {
@@ -31,7 +44,8 @@ final class StateLockMountTests: MountTestCase {
         addDiskImage()
         ok("mkdir instances/web1 && cat instances/web1/wait")
         let pid = daemonPID()
-        let before = databaseBytes()
+        engineSettled()
+        let before = traces()
         let other = work + "/b"
         try FileManager.default.createDirectory(atPath: other, withIntermediateDirectories: true)
         for extra in ["", "--foreground"] {
@@ -40,7 +54,9 @@ final class StateLockMountTests: MountTestCase {
             XCTAssertTrue(r.err.contains("state directory \(state) is in use by cloudfs pid \(pid) mounted on \(mnt)"), r.err)
             XCTAssertFalse(((try? String(contentsOfFile: "/proc/mounts", encoding: .utf8)) ?? "").contains(" \(other) "))
         }
-        XCTAssertEqual(databaseBytes(), before, "the refused daemon opened nothing")
+        engineSettled()
+        XCTAssertEqual(traces(), before, "the refused daemon opened nothing")
+        XCTAssertEqual(before.first, "1", "one daemon started on this state")
         XCTAssertEqual(daemonPID(), pid)
         // The first cloud keeps serving.
         XCTAssertEqual(read("instances/web1/status"), "ACTIVE")
