@@ -3,6 +3,7 @@ import PackageDescription
 
 // Module graph (one way, top to bottom; see DESIGN.md):
 //   cloudfs (exe) -> CloudFS -> FuseKit -> CFuse
+//                 -> MetadataServer (Hummingbird)
 //                 -> CloudEngine -> CloudStore, ImageStore, CloudNetwork, CloudScheduler
 //                 -> LibvirtCompute -> CLibvirt
 //   everything    -> CloudCore
@@ -18,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
         .systemLibrary(name: "CFuse", path: "Sources/CFuse", pkgConfig: "fuse3",
@@ -37,10 +39,13 @@ let package = Package(
             "CloudCore", "CloudStore", "ImageStore", "CloudNetwork", "CloudScheduler",
             .product(name: "Logging", package: "swift-log"), .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "FuseKit", dependencies: ["CFuse", "CloudCore"]),
+        .target(name: "MetadataServer", dependencies: [
+            "CloudCore", .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log")]),
         .target(name: "CloudFS", dependencies: [
             "CloudCore", "FuseKit", .product(name: "Logging", package: "swift-log")]),
         .executableTarget(name: "cloudfs", dependencies: [
-            "CloudCore", "CloudEngine", "CloudFS", "FuseKit", "LibvirtCompute",
+            "CloudCore", "CloudEngine", "CloudFS", "FuseKit", "LibvirtCompute", "MetadataServer",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log")]),
         .executableTarget(name: "cloudfs-bench", dependencies: [
@@ -57,6 +62,8 @@ let package = Package(
         .testTarget(name: "CloudEngineTests", dependencies: [
             "CloudEngine", "LibvirtCompute", "CloudCore", "CloudTesting",
             .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "MetadataServerTests", dependencies: [
+            "MetadataServer", "CloudCore", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "MountTests", dependencies: ["CloudCore", "CloudTesting"]),
         .testTarget(name: "CloudFSTests", dependencies: [
             "CloudFS", "FuseKit", "CloudCore", "CloudEngine", "LibvirtCompute", "CloudTesting"]),

@@ -35,6 +35,9 @@ public struct EngineConfiguration: Sendable {
     /// Host ports forwarded to guests' port 22 on loopback when networking is user-mode
     /// (`cloudfs mount --ssh-ports FIRST-LAST`), one per instance.
     public var sshPorts: ClosedRange<Int> = 22000...22999
+    /// The port the metadata service listens on (Nova's `metadata_listen_port`); the
+    /// managed networks redirect 169.254.169.254:80 to it. Nil: no metadata service.
+    public var metadataPort: Int? = nil
 
     public init(stateDir: String, hostURIs: [String] = [], maxConcurrentJobs: Int = 10,
                 defaultCmdline: String = "console=ttyS0", hostCheckInterval: TimeInterval = 5) {

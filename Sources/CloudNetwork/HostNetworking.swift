@@ -174,8 +174,9 @@ public struct HostNetworking: Sendable {
     /// Replaces cloudfs's nftables tables with the rules for these floating IP associations
     /// and instance ports, in one `nft -f` transaction. Also turns on
     /// `net.bridge.bridge-nf-call-iptables` so bridged guest traffic meets the filter.
-    public func applyRuleset(associations: [FloatingIPAssociation], ports: [InstancePort]) throws(CloudError) {
-        let text = try NftablesRuleset.render(associations: associations, ports: ports)
+    public func applyRuleset(associations: [FloatingIPAssociation], ports: [InstancePort],
+                             networks: [NetworkNAT] = [], metadataPort: Int? = nil) throws(CloudError) {
+        let text = try NftablesRuleset.render(associations: associations, ports: ports, networks: networks, metadataPort: metadataPort)
         let r = try runner.run(["sysctl", "-q", "-w", "net.bridge.bridge-nf-call-iptables=1"])
         guard r.status == 0 else {
             throw CloudError.io("cannot enable bridge-nf-call-iptables (is br_netfilter loaded?): \(r.stderr.trimmingTrailingNewlines)")

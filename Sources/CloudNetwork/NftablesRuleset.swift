@@ -16,6 +16,19 @@ public struct FloatingIPAssociation: Hashable, Sendable, Comparable {
     public static func < (a: Self, b: Self) -> Bool { (a.floating, a.fixed) < (b.floating, b.fixed) }
 }
 
+/// A managed network as the host's NAT sees it: nova-network's SNAT of its fixed range to
+/// the outside, and the redirect of the metadata address to the service (its
+/// `metadata_forward` rule: 169.254.169.254:80 → the host, here the network's gateway).
+public struct NetworkNAT: Hashable, Sendable, Comparable {
+    public var bridge: String
+    public var cidr: IPv4Network
+    public var gateway: IPv4Address
+    public init(bridge: String, cidr: IPv4Network, gateway: IPv4Address) {
+        self.bridge = bridge; self.cidr = cidr; self.gateway = gateway
+    }
+    public static func < (a: Self, b: Self) -> Bool { a.bridge < b.bridge }
+}
+
 /// An instance's port on a bridge and the security group rules that apply to it: the
 /// per-instance chain of nova-network's `IptablesFirewallDriver` (`inst-ID`).
 public struct InstancePort: Hashable, Sendable {
@@ -54,9 +67,11 @@ public enum NftablesRuleset {
 
     /// The script for these associations and ports. Throws `EINVAL` when two ports share a
     /// fixed IP or an interface, or an interface name is unusable.
-    public static func render(associations: [FloatingIPAssociation], ports: [InstancePort]) throws(CloudError) -> String {
+    public static func render(associations: [FloatingIPAssociation], ports: [InstancePort],
+                              networks: [NetworkNAT] = [], metadataPort: Int? = nil) throws(CloudError) -> String {
+        for n in networks { try InterfaceName.validate(n.bridge, field: "bridge") }
         var out = "#!/usr/sbin/nft -f\n# cloudfs: floating IPs and security groups; generated, do not edit\n"
-        out += replace(natTable) + natBody(Set(associations).sorted())
+        out += replace(natTable) + natBody(Set(associations).sorted(), Set(networks).sorted(), metadataPort)
         out += replace(filterTable) + (try filterBody(ports.sorted { $0.interface < $1.interface }))
         return out
     }
@@ -71,15 +86,24 @@ public enum NftablesRuleset {
 
     private static func replace(_ table: String) -> String { "table \(table)\ndelete table \(table)\n" }
 
-    private static func natBody(_ assocs: [FloatingIPAssociation]) -> String {
+    /// The metadata address guests ask (Nova's and EC2's).
+    public static let metadataAddress = "169.254.169.254"
+
+    private static func natBody(_ assocs: [FloatingIPAssociation], _ networks: [NetworkNAT], _ metadataPort: Int?) -> String {
         var s = "table \(natTable) {\n"
+        let metadata = metadataPort.map { port in
+            networks.map { "iifname \"\($0.bridge)\" ip daddr \(metadataAddress) tcp dport 80 dnat to \($0.gateway):\(port)" }
+        } ?? []
         s += chain("prerouting", hook: "type nat hook prerouting priority dstnat; policy accept;",
-                   assocs.map { "ip daddr \($0.floating) dnat to \($0.fixed)" })
+                   metadata + assocs.map { "ip daddr \($0.floating) dnat to \($0.fixed)" })
         // The host's own connections to a floating IP never pass prerouting.
         s += chain("output", hook: "type nat hook output priority -100; policy accept;",
                    assocs.map { "ip daddr \($0.floating) dnat to \($0.fixed)" })
+        // A floating IP's own SNAT first; the rest of a fixed range leaves masqueraded
+        // behind the host's address (nova-network's SNAT to routing_source_ip).
         s += chain("postrouting", hook: "type nat hook postrouting priority srcnat; policy accept;",
-                   assocs.map { "ip saddr \($0.fixed) ip daddr != \($0.fixedNetwork) snat to \($0.floating)" })
+                   assocs.map { "ip saddr \($0.fixed) ip daddr != \($0.fixedNetwork) snat to \($0.floating)" }
+                   + networks.map { "ip saddr \($0.cidr) ip daddr != \($0.cidr) oifname != \"\($0.bridge)\" masquerade" })
         return s + "}\n"
     }
 

@@ -5,6 +5,7 @@ import Foundation
 import FuseKit
 import LibvirtCompute
 import Logging
+import MetadataServer
 
 /// The mounted cloud: engine + tree + FUSE session, with SIGINT/SIGTERM/SIGHUP ending the
 /// session cleanly (the signals are blocked in every thread and taken by one `sigwait`
@@ -17,6 +18,8 @@ struct Daemon {
     var allowOther: Bool
     var manageNetwork: Bool
     var volumeGroup: String?
+    var sshPorts: ClosedRange<Int>
+    var metadataPort: Int
     var daemonChild: Bool
 
     func run() throws {
@@ -35,10 +38,20 @@ struct Daemon {
             var config = EngineConfiguration(stateDir: stateDir, hostURIs: hostURIs)
             config.manageNetwork = manageNetwork
             config.volumeGroup = volumeGroup
+            config.sshPorts = sshPorts
+            if manageNetwork { config.metadataPort = metadataPort }
             engine = try Engine(config: config, driver: driver)
         } catch {
             log.critical("cannot start: \(error)")
             throw error
+        }
+        if manageNetwork {
+            // Nova's metadata API for the guests on the managed networks (169.254.169.254
+            // is redirected to it on each network's gateway).
+            MetadataHTTPServer(source: engine, port: metadataPort, logger: Logger(label: "cloudfs.metadata")).start { reason in
+                engine.events.append(kind: "metadata.error", object: "-", ["reason": reason])
+                log.error("\(reason)")
+            }
         }
         let fs = CloudFileSystem(api: engine, options: allowOther ? .sharedByUsers : .init())
         var options = FuseSession.Options()

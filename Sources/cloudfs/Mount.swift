@@ -31,8 +31,21 @@ struct Mount: ParsableCommand {
     @Option(help: "LVM volume group for the lvm volume backend (Cinder's LVM driver with thin provisioning: a thin pool cloudfs-pool is made in it on first use). Without it volumes are qcow2 files in the state directory.")
     var volumeGroup: String?
 
+    @Option(help: "Loopback ports forwarded to guests' port 22 in user-mode networking, one per instance (instances/NAME/ssh prints the command).")
+    var sshPorts: String = "22000-22999"
+
+    @Option(help: "Port of the metadata service (Nova's metadata API) with --manage-network; each network's 169.254.169.254:80 is redirected to it.")
+    var metadataPort: Int = 8775
+
     @Flag(help: .hidden)
     var daemonChild = false
+
+    /// `--ssh-ports FIRST-LAST`.
+    var sshPortRange: ClosedRange<Int>? {
+        let parts = sshPorts.split(separator: "-").compactMap { Int($0) }
+        guard parts.count == 2, parts[0] >= 1, parts[0] <= parts[1], parts[1] <= 65535 else { return nil }
+        return parts[0]...parts[1]
+    }
 
     var stateDir: String {
         if let state { return absolutePath(state) }
@@ -48,6 +61,8 @@ struct Mount: ParsableCommand {
         guard ["auto", "kvm", "qemu"].contains(resolvedVirtType) else {
             throw ValidationError("--virt-type must be auto, kvm or qemu (got '\(resolvedVirtType)')")
         }
+        guard sshPortRange != nil else { throw ValidationError("--ssh-ports must be FIRST-LAST, ports from 1 to 65535 (got '\(sshPorts)')") }
+        guard (1...65535).contains(metadataPort) else { throw ValidationError("--metadata-port must be from 1 to 65535") }
         for h in hosts where !h.contains(":") {
             throw ValidationError("--host \(h) is not a libvirt URI (e.g. test:///default, qemu:///system)")
         }
@@ -78,7 +93,7 @@ struct Mount: ParsableCommand {
             try withExtendedLifetime((lock, mountPointLock)) {
                 try Daemon(mountpoint: mp, stateDir: stateDir, hostURIs: hosts,
                            virtType: resolvedVirtType, allowOther: allowOther, manageNetwork: manageNetwork,
-                           volumeGroup: volumeGroup,
+                           volumeGroup: volumeGroup, sshPorts: sshPortRange ?? 22000...22999, metadataPort: metadataPort,
                            daemonChild: daemonChild).run()
             }
         } else {

@@ -41,6 +41,9 @@ final class GoldenTests: XCTestCase {
         ]
         assertGolden("nftables-full.nft", try NftablesRuleset.render(associations: assocs, ports: ports))
         assertGolden("nftables-empty.nft", try NftablesRuleset.render(associations: [], ports: []))
+        // Managed networks: SNAT of each fixed range and the metadata redirect to its gateway.
+        let nats = [NetworkNAT(bridge: "br100", cidr: Self.flat.cidr, gateway: ip("10.0.0.1"))]
+        assertGolden("nftables-networks.nft", try NftablesRuleset.render(associations: assocs, ports: ports, networks: nats, metadataPort: 8775))
         assertGolden("nftables-teardown.nft", NftablesRuleset.teardown)
         var dup = ports; dup[0].address = ip("10.0.0.2")
         assertRefused(try NftablesRuleset.render(associations: [], ports: dup), containing: "two ports have fixed IP 10.0.0.2")

@@ -48,10 +48,11 @@ final class ManagedNetworking: Sendable {
 
     /// Replaces the nftables ruleset; turns on forwarding first (DNAT of traffic from
     /// other hosts to a floating IP is forwarded).
-    func applyRuleset(associations: [FloatingIPAssociation], ports: [InstancePort]) throws(CloudError) {
+    func applyRuleset(associations: [FloatingIPAssociation], ports: [InstancePort],
+                      networks: [NetworkNAT], metadataPort: Int?) throws(CloudError) {
         try serialized { () throws(CloudError) in
             try host.runner.check(["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"])
-            try host.applyRuleset(associations: associations, ports: ports)
+            try host.applyRuleset(associations: associations, ports: ports, networks: networks, metadataPort: metadataPort)
         }
     }
 

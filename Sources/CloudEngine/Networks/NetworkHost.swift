@@ -50,7 +50,7 @@ final class NetworkHost: @unchecked Sendable {
     /// IP whose instance holds a fixed IP, one filtered port per instance with a fixed IP.
     func applyRuleset() throws(CloudError) {
         guard let managed else { return }
-        let (assocs, ports) = core.catalog.withLock { c -> ([FloatingIPAssociation], [InstancePort]) in
+        let (assocs, ports, nats) = core.catalog.withLock { c -> ([FloatingIPAssociation], [InstancePort], [NetworkNAT]) in
             let specs = Dictionary(uniqueKeysWithValues: c.networkSpecs().map { ($0.name, $0) })
             var assocs: [FloatingIPAssociation] = []
             for f in c.floatingIPs.values {
@@ -64,9 +64,10 @@ final class NetworkHost: @unchecked Sendable {
                 ports.append(InstancePort(interface: ManagedNetworking.tapName(instanceID: id), address: IPv4Address(UInt32(ip.address)),
                                           dhcpServer: net.mode.usesDHCP ? net.dhcpServer : nil, rules: c.securityRules(for: id)))
             }
-            return (assocs, ports)
+            let nats = c.networkSpecs().map { NetworkNAT(bridge: $0.bridge, cidr: $0.cidr, gateway: $0.gateway) }
+            return (assocs, ports, nats)
         }
-        try managed.applyRuleset(associations: assocs, ports: ports)
+        try managed.applyRuleset(associations: assocs, ports: ports, networks: nats, metadataPort: core.config.metadataPort)
     }
 
     /// `applyRuleset`, with a failure recorded in /events against `object`.
