@@ -44,8 +44,30 @@ public struct NICSpec: Sendable, Equatable {
     public var bridge: String?
     /// The host-side tap device name (`<target dev=...>`), so firewall rules can name it.
     public var interfaceName: String?
-    public init(mac: String, ip: String? = nil, bridge: String? = nil, interfaceName: String? = nil) {
-        self.mac = mac; self.ip = ip; self.bridge = bridge; self.interfaceName = interfaceName
+    /// User-mode networking laid out as the cloud network (nil: QEMU's defaults).
+    public var userNet: UserNetSpec?
+    public init(mac: String, ip: String? = nil, bridge: String? = nil, interfaceName: String? = nil, userNet: UserNetSpec? = nil) {
+        self.mac = mac; self.ip = ip; self.bridge = bridge; self.interfaceName = interfaceName; self.userNet = userNet
+    }
+}
+
+/// A guest's private user-mode network (QEMU's slirp) when the cloud does not manage the
+/// host's networks: the cloud network's range with QEMU's side at its gateway, so the
+/// fixed IP the config drive gives the guest works there, and a loopback port forwarded
+/// to the guest's port 22.
+public struct UserNetSpec: Sendable, Equatable {
+    /// `10.0.0.0/16`
+    public var network: String
+    /// QEMU's address on it (the network's gateway).
+    public var host: String
+    /// QEMU's DNS forwarder address.
+    public var dns: String
+    /// The guest's fixed IP (where the forwarded port goes).
+    public var guest: String
+    /// The loopback port forwarded to the guest's port 22, if any.
+    public var sshPort: Int?
+    public init(network: String, host: String, dns: String, guest: String, sshPort: Int?) {
+        self.network = network; self.host = host; self.dns = dns; self.guest = guest; self.sshPort = sshPort
     }
 }
 

@@ -27,12 +27,29 @@ public enum DomainXML {
         case .qemu(let type, let m): domainType = type; machine = m
         }
         var x: [String] = []
-        x.append("<domain type='\(escape(domainType))'>")
+        // User-mode NICs laid out as the cloud network are QEMU arguments libvirt passes
+        // through (its own <interface type='user'> cannot set the range or a port forward).
+        let userNets = isTest ? [] : spec.nics.filter { $0.bridge == nil && $0.userNet != nil }
+        let ns = userNets.isEmpty ? "" : " xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'"
+        x.append("<domain type='\(escape(domainType))'\(ns)>")
         x.append("  <name>\(escape(spec.domainName))</name>")
         x.append("  <uuid>\(escape(spec.uuid))</uuid>")
         x.append("  <memory unit='MiB'>\(spec.ramMB)</memory>")
         x.append("  <currentMemory unit='MiB'>\(spec.ramMB)</currentMemory>")
         x.append("  <vcpu placement='static'>\(spec.vcpus)</vcpu>")
+        if !isTest {
+            // Nova's SMBIOS identity: cloud-init tries the OpenStack metadata service only on
+            // a machine whose product says OpenStack Nova.
+            x.append("  <sysinfo type='smbios'>")
+            x.append("    <system>")
+            x.append("      <entry name='manufacturer'>OpenStack Foundation</entry>")
+            x.append("      <entry name='product'>OpenStack Nova</entry>")
+            x.append("      <entry name='serial'>\(escape(spec.uuid))</entry>")
+            x.append("      <entry name='uuid'>\(escape(spec.uuid))</entry>")
+            x.append("      <entry name='family'>Virtual Machine</entry>")
+            x.append("    </system>")
+            x.append("  </sysinfo>")
+        }
         x.append("  <os>")
         let machineAttr = machine.map { " machine='\(escape($0))'" } ?? ""
         x.append("    <type arch='x86_64'\(machineAttr)>hvm</type>")
@@ -43,6 +60,7 @@ public enum DomainXML {
         } else {
             x.append("    <boot dev='hd'/>")
         }
+        if !isTest { x.append("    <smbios mode='sysinfo'/>") }
         x.append("  </os>")
         if !isTest {
             x.append("  <features><acpi/></features>")
@@ -63,6 +81,8 @@ public enum DomainXML {
                 if let dev = nic.interfaceName { x.append("      <target dev='\(escape(dev))'/>") }
                 x.append("      <model type='virtio'/>")
                 x.append("    </interface>")
+            } else if !isTest, nic.userNet != nil {
+                continue   // in <qemu:commandline> below
             } else {
                 // User-mode networking (QEMU's slirp): the guest gets a NIC without touching
                 // any host network configuration (cloudfs mount without --manage-network).
@@ -86,8 +106,27 @@ public enum DomainXML {
             x.append("    <memballoon model='none'/>")
         }
         x.append("  </devices>")
+        if !userNets.isEmpty {
+            x.append("  <qemu:commandline>")
+            for (i, nic) in userNets.enumerated() {
+                for arg in userNetArguments(nic, index: i) { x.append("    <qemu:arg value='\(escape(arg))'/>") }
+            }
+            x.append("  </qemu:commandline>")
+        }
         x.append("</domain>")
         return x.joined(separator: "\n") + "\n"
+    }
+
+    /// QEMU's arguments for a user-mode NIC on the cloud network's range: the netdev (QEMU
+    /// at the gateway, its resolver, the loopback port forwarded to the guest's port 22) and
+    /// a virtio NIC with the instance's MAC at a PCI slot libvirt does not hand out early
+    /// (slots are given from the bottom; hotplugged volumes take the next free ones).
+    static func userNetArguments(_ nic: NICSpec, index: Int) -> [String] {
+        guard let u = nic.userNet else { return [] }
+        var netdev = "user,id=cfsnet\(index),net=\(u.network),host=\(u.host),dns=\(u.dns),dhcpstart=\(u.guest)"
+        if let port = u.sshPort { netdev += ",hostfwd=tcp:127.0.0.1:\(port)-\(u.guest):22" }
+        let slot = String(0x1f - index, radix: 16)
+        return ["-netdev", netdev, "-device", "virtio-net-pci,netdev=cfsnet\(index),mac=\(nic.mac),bus=pci.0,addr=0x\(slot)"]
     }
 
     /// One `<disk>` element (also what a hotplug attaches): virtio for the guest's own disk

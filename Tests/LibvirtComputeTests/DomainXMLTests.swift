@@ -45,6 +45,24 @@ final class DomainXMLTests: XCTestCase {
         XCTAssertTrue(try root.nodes(forXPath: "/domain/os/boot").isEmpty, "kernel boot needs no boot device")
     }
 
+    /// User-mode networking laid out as the cloud network, with the ssh port forward, is
+    /// passed to QEMU; the SMBIOS identity is Nova's.
+    func testUserNetworkOnTheCloudRangeWithAPortForwardAndNovaSMBIOS() throws {
+        var spec = Fixture.spec(diskPath: "/s/disk.qcow2", consolePath: "/s/console.log", mac: "fa:16:3e:aa:bb:cc")
+        spec.nics[0].userNet = UserNetSpec(network: "10.0.0.0/16", host: "10.0.0.1", dns: "10.0.255.254", guest: "10.0.0.2", sshPort: 22001)
+        let xml = DomainXML.render(spec, as: .qemu(type: "qemu", machine: "pc"))
+        XCTAssertTrue(xml.contains("xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'"))
+        XCTAssertTrue(xml.contains("<qemu:arg value='user,id=cfsnet0,net=10.0.0.0/16,host=10.0.0.1,dns=10.0.255.254,dhcpstart=10.0.0.2,hostfwd=tcp:127.0.0.1:22001-10.0.0.2:22'/>"), xml)
+        XCTAssertTrue(xml.contains("<qemu:arg value='virtio-net-pci,netdev=cfsnet0,mac=fa:16:3e:aa:bb:cc,bus=pci.0,addr=0x1f'/>"), xml)
+        XCTAssertFalse(xml.contains("<interface"), "the NIC is QEMU's, not libvirt's")
+        let root = try parse(xml)
+        XCTAssertEqual(try value(root, "/domain/sysinfo/system/entry[@name='product']"), "OpenStack Nova")
+        XCTAssertEqual(try value(root, "/domain/sysinfo/system/entry[@name='uuid']"), spec.uuid)
+        XCTAssertEqual(try value(root, "/domain/os/smbios/@mode"), "sysinfo")
+        // The test driver keeps its plain user NIC.
+        XCTAssertTrue(DomainXML.render(spec, as: .test).contains("<interface type='user'>"))
+    }
+
     func testDiskBootWithoutKernelAndNoNICWithoutMAC() throws {
         let spec = Fixture.spec(mac: nil)
         let root = try parse(DomainXML.render(spec, as: .qemu(type: "kvm", machine: "q35")))

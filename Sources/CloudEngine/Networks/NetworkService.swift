@@ -288,6 +288,10 @@ final class NetworkService: NetworksAPI, NetworkProvider, @unchecked Sendable {
         if host.isManaged {
             nic.bridge = s.bridge
             nic.interfaceName = ManagedNetworking.tapName(instanceID: r.id)
+        } else {
+            nic.userNet = UserNetSpec(network: s.cidr.description, host: s.gateway.description,
+                                      dns: UserModeNetwork.dnsAddress(s.cidr, avoiding: addr).description,
+                                      guest: addr.description, sshPort: r.sshPort)
         }
         let words = host.isManaged && s.mode.usesDHCP ? "cloudfs.dhcp=1 cloudfs.name=\(r.name)"
             : "cloudfs.ip=\(addr)/\(s.cidr.prefix) cloudfs.gw=\(s.gateway) cloudfs.name=\(r.name)"
