@@ -3,7 +3,7 @@
 # Idempotent: runs apt-get only when something is missing.
 set -euo pipefail
 PKGS=(libfuse3-dev fuse3 libvirt-dev libsqlite3-dev libvirt-daemon libvirt-daemon-driver-qemu
-      libvirt-clients qemu-system-x86 qemu-utils cpio busybox-static attr procps util-linux python3
+      libvirt-clients qemu-system-x86 qemu-utils cpio busybox-static attr procps util-linux python3 curl
       dnsmasq-base iproute2 nftables sqlite3 lvm2 thin-provisioning-tools genisoimage openssh-client)
 missing=()
 for p in "${PKGS[@]}"; do

@@ -6,8 +6,10 @@ cd "$(dirname "$0")/.."
 export PATH="/opt/swift/usr/bin:$PATH"
 scripts/install-deps.sh || exit 1
 examples/make-tiny-guest.sh guest || exit 1
+examples/make-cloud-guest.sh guest-cloud || exit 1   # a real cloud-init guest (cached by content)
 export CLOUDFS_VIRT_TYPE=qemu            # nested KVM hangs guests on these machines
 export CLOUDFS_GUEST_DIR="$PWD/guest"
+export CLOUDFS_CLOUD_GUEST_DIR="$PWD/guest-cloud"
 unmount_leftovers() {
   grep -E ' fuse(\.[a-z]+)? ' /proc/mounts | awk '{print $2}' | grep -E 'cloudfs' | while read -r m; do
     fusermount3 -uz "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true

@@ -295,6 +295,7 @@ enum Migrations {
             ALTER TABLE instance ADD COLUMN metadata TEXT NOT NULL DEFAULT '{}';
             ALTER TABLE instance ADD COLUMN requested_network TEXT;
             ALTER TABLE instance ADD COLUMN ssh_port INTEGER;
+            ALTER TABLE instance ADD COLUMN config_drive BOOLEAN NOT NULL DEFAULT 1;
             CREATE UNIQUE INDEX instance_ssh_port ON instance(ssh_port) WHERE ssh_port IS NOT NULL;
             """)
         }

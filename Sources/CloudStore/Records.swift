@@ -213,6 +213,8 @@ public struct InstanceRecord: Codable, Sendable, Equatable, FetchableRecord, Per
     public var requestedNetwork: String?
     /// The host port forwarded to its port 22 (user-mode networking only).
     public var sshPort: Int?
+    /// Whether it gets a config drive (Nova's config_drive; the default here).
+    public var configDrive: Bool
 
     public init(id: String, name: String, ownerUID: UInt32, project: String, image: ImageInfo, flavor: Flavor, created: Date) {
         self.id = id; self.name = name; ownerUid = Int64(ownerUID); self.project = project
@@ -224,6 +226,7 @@ public struct InstanceRecord: Codable, Sendable, Equatable, FetchableRecord, Per
         oldFlavor = nil; oldVcpus = 0; oldRamMb = 0; oldDiskGb = 0; oldHost = nil; oldVmState = nil; resizedAt = nil
         securityGroups = "default"
         keyName = nil; publicKey = ""; userData = ""; metadata = "{}"; requestedNetwork = nil; sshPort = nil
+        configDrive = true
     }
 
     /// `metadata` decoded (empty when it does not decode).

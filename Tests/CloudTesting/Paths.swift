@@ -38,4 +38,9 @@ public enum TestPaths {
     public static var guestDir: String {
         ProcessInfo.processInfo.environment["CLOUDFS_GUEST_DIR"] ?? packageRoot + "/guest"
     }
+
+    /// Where examples/make-cloud-guest.sh keeps the Debian 12 cloud-init guest.
+    public static var cloudGuestDir: String {
+        ProcessInfo.processInfo.environment["CLOUDFS_CLOUD_GUEST_DIR"] ?? packageRoot + "/guest-cloud"
+    }
 }

@@ -17,6 +17,8 @@ public struct LaunchRequest: Sendable, Equatable {
     public var group: String?
     public var securityGroups: [String]?
     public var availabilityZone: String?
+    /// Nova's `config_drive`: false leaves the guest to the metadata service.
+    public var configDrive = true
 
     public init(image: String? = nil, flavor: String? = nil, keyName: String? = nil, userData: String? = nil,
                 metadata: [String: String] = [:], network: String? = nil, group: String? = nil,
@@ -35,7 +37,7 @@ public struct LaunchRequest: Sendable, Equatable {
     /// The keys a launch file may hold.
     public static let keys: Set<String> = [
         "image", "flavor", "key_name", "user_data", "metadata", "network", "networks", "group",
-        "security_groups", "availability_zone",
+        "security_groups", "availability_zone", "config_drive",
     ]
 
     /// Parses a launch file: one JSON object with the keys above, optionally wrapped as
@@ -82,6 +84,10 @@ public struct LaunchRequest: Sendable, Equatable {
                 guard let named, !named.isEmpty else { throw .invalid("security_groups: each entry is a name or {\"name\": NAME}") }
                 return named
             }
+        }
+        if let cd = body["config_drive"] {
+            guard let b = cd as? Bool else { throw .invalid("config_drive: true or false") }
+            r.configDrive = b
         }
         if let meta = body["metadata"] {
             guard let dict = meta as? [String: Any] else { throw .invalid("metadata: a JSON object of string values") }

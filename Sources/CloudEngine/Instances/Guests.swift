@@ -37,7 +37,7 @@ struct Guests: Sendable {
         }
         return DomainSpec(domainName: domainPrefix + r.id, uuid: r.id, vcpus: r.vcpus, ramMB: r.ramMb,
                           disks: [DiskSpec(path: diskPath(r.id), format: "qcow2", device: "vda")] + volumes.disks(forInstance: r.id)
-                              + [DiskSpec(kind: .cdrom, path: configDrivePath(r.id), format: "raw", device: ConfigDrive.device)],
+                              + (r.configDrive ? [DiskSpec(kind: .cdrom, path: configDrivePath(r.id), format: "raw", device: ConfigDrive.device)] : []),
                           nics: nics,
                           kernelPath: kernel?.path, initrdPath: ramdisk?.path, cmdline: cmdline,
                           consolePath: core.consolePath(r.id))
@@ -67,7 +67,7 @@ struct Guests: Sendable {
         guard let img = images.image(id: r.imageId) else { throw CloudError.notFound("image \(r.imageName) no longer exists") }
         let size = r.diskGb > 0 ? Int64(r.diskGb) << 30 : nil
         try Overlay.create(path: diskPath(r.id), backing: img.path, backingFormat: img.format == .qcow2 ? .qcow2 : .raw, sizeBytes: size)
-        try makeConfigDrive(r)
+        if r.configDrive { try makeConfigDrive(r) }
     }
 
     /// Removes the instance's directory (disk, console, resize backup); a missing one is fine.

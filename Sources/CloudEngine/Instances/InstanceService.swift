@@ -172,6 +172,7 @@ final class InstanceService: InstancesAPI, @unchecked Sendable {
     private func applyLaunchOptions(_ request: LaunchRequest, to rec: inout InstanceRecord, _ caller: Caller) throws(CloudError) {
         if let key = try launchKeypair(request.keyName, caller) { rec.keyName = key.name; rec.publicKey = key.publicKey }
         rec.userData = request.userData ?? ""
+        rec.configDrive = request.configDrive
         rec.metadata = InstanceRecord.encodeMetadata(request.metadata)
         if let net = request.network {
             guard core.catalog.withLock({ $0.networks[net] }) != nil else { throw CloudError.notFound("no network named '\(net)'") }
