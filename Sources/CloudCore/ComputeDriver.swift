@@ -169,10 +169,16 @@ public protocol ComputeConnection: AnyObject, Sendable, VolumeConnection {
     /// crashed, undefined ...), on the driver's event thread. A connection that cannot
     /// deliver events does nothing; the engine's periodic sync covers it.
     func observeLifecycle(_ handler: @escaping @Sendable (String) -> Void)
+    /// Opens the running domain's serial console (virDomainOpenConsole); `ENOTSUP` where
+    /// the hypervisor has none, `EBUSY` when the domain is not running.
+    func openConsole(uuid: String) throws(CloudError) -> any ConsoleStream
 }
 
 extension ComputeConnection {
     public func observeLifecycle(_ handler: @escaping @Sendable (String) -> Void) {}
+    public func openConsole(uuid: String) throws(CloudError) -> any ConsoleStream {
+        throw CloudError(.notSupported, "\(uri) has no serial consoles")
+    }
 }
 
 /// How a live detach ended (libvirt's DeviceRemoved / DeviceRemovalFailed events, as

@@ -46,6 +46,8 @@ public final class CloudFileSystem: FuseHandler {
     let pendingKeys = Mutex<[Node: Int]>([:])
     /// Launch files being written into `/instances`, by name (LaunchFiles.swift).
     let launches = Mutex<[String: LaunchHandle]>([:])
+    /// Open serial consoles, by instance, with how many open files share each (ConsoleFiles.swift).
+    let consoles = Mutex<[String: (stream: any ConsoleStream, opens: Int)]>([:])
     /// When the tree was made: the times of nodes that have none of their own.
     let mountTime = Date().timeIntervalSince1970
     private let sessionBox = Mutex<FuseSession?>(nil)

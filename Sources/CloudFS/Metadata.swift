@@ -103,7 +103,7 @@ extension CloudFileSystem {
     func fileMeta(_ f: Field, _ m: Member, _ ctx: Context) -> Meta {
         let size: Int
         switch f.style {
-        case .wait: size = 0
+        case .wait, .console: size = 0
         case .log(let path): size = Int(fileSize(path(m.object)))
         case .value, .imageBytes: size = f.read(m.object, ctx).count
         }

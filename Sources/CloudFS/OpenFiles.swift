@@ -79,6 +79,7 @@ enum OpenFile: Sendable {
     case wait(WaitState)
     case directory([DirectoryEntry])
     case launch(LaunchHandle)
+    case console(String, any ConsoleStream)
 }
 
 /// The open-file table: handle numbers to open files.
@@ -121,6 +122,9 @@ extension CloudFileSystem {
         case (.field(_, let name, _), .wait?):
             if flags.isWrite { throw refuse(.readOnly, "\(node.path) is read-only", node, r) }
             file = .wait(WaitState(instance: name))
+        case (.field(_, let name, _), .console?):
+            let stream = try attachConsole(name, r)
+            return OpenReply(handle: files.add(.console(name, stream)), directIO: true, nonSeekable: true)
         case (_, .log(let path)?):
             if flags.isWrite { throw refuse(.readOnly, "\(node.path) is read-only", node, r) }
             file = .descriptor(DescriptorHandle(path: style.map { path($0.1.object) } ?? "", fd: -1))
@@ -159,6 +163,8 @@ extension CloudFileSystem {
             throw CloudError(.isDirectory, "is a directory")
         case .launch(let h):
             return .bytes(Self.slice(h.bytes, offset, size))
+        case .console(_, let stream):
+            return readConsole(stream, size: size, r)
         }
     }
 
@@ -172,6 +178,9 @@ extension CloudFileSystem {
             return try writeAttribute(h, offset: offset, data: data, r)
         case .launch(let h):
             return try writeLaunch(h, offset: offset, data: data, r)
+        case .console(_, let stream):
+            try stream.write(Array(data))
+            return data.count
         default:
             throw CloudError(.badFile, "not open for writing")
         }
@@ -191,6 +200,7 @@ extension CloudFileSystem {
         case .upload(let u): releaseUpload(u)
         case .descriptor(let d): d.close()
         case .launch(let h): releaseLaunch(h, r)
+        case .console(let name, _): detachConsole(name)
         case .attribute(let h) where h.created:
             releaseAttribute(h, r)
             pendingKeys.withLock { p in

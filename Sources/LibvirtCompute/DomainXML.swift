@@ -93,14 +93,15 @@ public enum DomainXML {
             }
         }
         if !isTest {
-            // The serial console goes to a file (append: a hard reboot keeps the history).
+            // The serial console is a pty libvirt's console stream attaches to (`cloudfs
+            // console`), logged to a file (append: a hard reboot keeps the history; QEMU
+            // writes it itself, qemu.conf's stdio_handler = "file").
             let console = escape(spec.consolePath)
-            x.append("    <serial type='file'>")
-            x.append("      <source path='\(console)' append='on'/>")
+            x.append("    <serial type='pty'>")
+            x.append("      <log file='\(console)' append='on'/>")
             x.append("      <target port='0'/>")
             x.append("    </serial>")
-            x.append("    <console type='file'>")
-            x.append("      <source path='\(console)' append='on'/>")
+            x.append("    <console type='pty'>")
             x.append("      <target type='serial' port='0'/>")
             x.append("    </console>")
             x.append("    <memballoon model='none'/>")

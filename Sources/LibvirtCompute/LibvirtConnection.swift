@@ -18,7 +18,7 @@ public final class LibvirtConnection: ComputeConnection, @unchecked Sendable {
     private let handle: OpaquePointer
     /// The raw connection, for the event registrations in other files of this module.
     var rawHandle: OpaquePointer { handle }
-    private let flavor: DomainXML.Flavor
+    let flavor: DomainXML.Flavor
     private let stateDir: String
     /// uuids (lowercased) whose spawn is running on this connection.
     private let inFlight = Mutex<Set<String>>([])

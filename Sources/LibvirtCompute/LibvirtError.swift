@@ -61,6 +61,11 @@ enum Libvirt {
         throw lastError(operation())
     }
 
+    /// This thread's last libvirt error message (right after a failed call).
+    static func lastMessage() -> String {
+        virGetLastError().flatMap { $0.pointee.message.map { String(cString: $0) } } ?? "unknown libvirt error"
+    }
+
     /// Copies this thread's last libvirt error (must run right after the failed call).
     private static func lastError(_ operation: String) -> LibvirtError {
         defer { virResetLastError() }

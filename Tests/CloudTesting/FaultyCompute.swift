@@ -93,6 +93,7 @@ final class FaultyConnection: ComputeConnection, Sendable {
         try inner.copyDisk(device: device, uuid: uuid, to: path, timeout: timeout)
     }
     func observeLifecycle(_ handler: @escaping @Sendable (String) -> Void) { inner.observeLifecycle(handler) }
+    func openConsole(uuid: String) throws(CloudError) -> any ConsoleStream { try inner.openConsole(uuid: uuid) }
 }
 
 /// A gate threads wait at while it is closed.

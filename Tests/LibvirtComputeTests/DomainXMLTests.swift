@@ -37,9 +37,10 @@ final class DomainXMLTests: XCTestCase {
         XCTAssertEqual(try value(root, "/domain/devices/interface/@type"), "user")
         XCTAssertEqual(try value(root, "/domain/devices/interface/mac/@address"), "fa:16:3e:aa:bb:cc")
         XCTAssertEqual(try value(root, "/domain/devices/interface/model/@type"), "virtio")
-        XCTAssertEqual(try value(root, "/domain/devices/serial/@type"), "file")
-        XCTAssertEqual(try value(root, "/domain/devices/serial/source/@path"), "/s/console.log")
-        XCTAssertEqual(try value(root, "/domain/devices/console/source/@path"), "/s/console.log")
+        XCTAssertEqual(try value(root, "/domain/devices/serial/@type"), "pty")
+        XCTAssertEqual(try value(root, "/domain/devices/serial/log/@file"), "/s/console.log")
+        XCTAssertEqual(try value(root, "/domain/devices/serial/log/@append"), "on")
+        XCTAssertEqual(try value(root, "/domain/devices/console/@type"), "pty")
         XCTAssertEqual(try value(root, "/domain/devices/memballoon/@model"), "none")
         XCTAssertTrue(try root.nodes(forXPath: "/domain/devices/graphics").isEmpty)
         XCTAssertTrue(try root.nodes(forXPath: "/domain/os/boot").isEmpty, "kernel boot needs no boot device")
@@ -96,7 +97,7 @@ final class DomainXMLTests: XCTestCase {
             XCTAssertEqual(try value(root, "/domain/os/cmdline"), cmd)
             XCTAssertTrue(try root.nodes(forXPath: "//evil").isEmpty)
             if flavor != .test {
-                XCTAssertEqual(try value(root, "/domain/devices/serial/source/@path"), odd + ".log")
+                XCTAssertEqual(try value(root, "/domain/devices/serial/log/@file"), odd + ".log")
             }
         }
     }

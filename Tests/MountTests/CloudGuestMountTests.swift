@@ -83,6 +83,15 @@ final class CloudGuestMountTests: GuestMountTestCase, CloudGuestSession {
         sh("ssh-keygen -q -t ed25519 -N '' -f '\(work)/other'")
         let other = ssh.replacingOccurrences(of: "ssh ", with: "ssh -i '\(work)/other' \(Self.sshOptions) ", options: .anchored) + " hostname"
         XCTAssertNotEqual(sh(other, timeout: 30).status, 0)
+
+        // The interactive console (libvirt's console stream): a key reaches getty, whose
+        // prompt comes back; Ctrl-] detaches. `console` stays the log meanwhile.
+        let attached = sh("(sleep 2; printf '\\r'; sleep 5; printf '\\035') | '\(cloudfs)' console '\(mnt)/instances/web1'", timeout: 60)
+        XCTAssertEqual(attached.status, 0, attached.err)
+        XCTAssertTrue(attached.err.contains("Connected to web1"), attached.err)
+        XCTAssertTrue(attached.out.contains("web1 login:"), "getty answered on the console: \(attached.out.suffix(500))")
+        XCTAssertTrue(read("instances/web1/console").contains("CLOUDFS-USERDATA-RAN"))
+        XCTAssertTrue(read("events").contains("instance.console web1"))
     }
 }
 

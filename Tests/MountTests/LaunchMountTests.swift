@@ -139,6 +139,19 @@ final class LaunchMountTests: MountTestCase {
         XCTAssertEqual(configDriveFile(id, "/openstack/latest/user_data"), "#cloud-config\nhostname: second")
     }
 
+    /// `tty` on a host without consoles, and on a guest that is not running, says why.
+    func testConsoleRefusals() {
+        ok("mkdir instances/c && timeout 30 cat instances/c/wait")
+        XCTAssertTrue(fails("cat instances/c/tty").contains("Operation not supported"))
+        XCTAssertTrue(read("events").contains("test:///default has no serial consoles"))
+        ok("echo stop > instances/c/ctl && timeout 30 cat instances/c/wait")
+        XCTAssertTrue(fails("cat instances/c/tty").contains("Device or resource busy"))
+        XCTAssertTrue(read("events").contains("c is not running"))
+        let r = sh("'\(cloudfs)' console '\(mnt)/instances/nope'")
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.err.contains("is not an instance directory"), r.err)
+    }
+
     func testBadLaunchFilesMakeNothing() throws {
         let big = String(repeating: "x", count: 65536)
         let manyItems = (0..<129).map { "\"k\($0)\": \"v\"" }.joined(separator: ", ")

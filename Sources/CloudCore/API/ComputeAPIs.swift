@@ -10,6 +10,8 @@ public protocol InstancesAPI: AnyObject, Sendable {
     func create(_ name: String, _ request: LaunchRequest, _ caller: Caller) throws(CloudError) -> InstanceInfo
     /// `rmdir /instances/NAME`: accepted in every state.
     func delete(_ name: String, _ caller: Caller) throws(CloudError)
+    /// `instances/NAME/tty` (`cloudfs console`): the running guest's serial console.
+    func openConsole(_ name: String, _ caller: Caller) throws(CloudError) -> any ConsoleStream
     /// One action written to `ctl`, with Nova's preconditions (`EBUSY` with the reason).
     func perform(_ action: InstanceAction, on name: String, _ caller: Caller) throws(CloudError)
     /// A write to `image`, `flavor`, `group`, `security_groups` or `floating_ip`.

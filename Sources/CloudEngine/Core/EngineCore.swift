@@ -242,7 +242,7 @@ final class EngineCore: @unchecked Sendable {
         catalog.withLock { c in c.info(r, consolePath: consolePath(r.id)) }
     }
 
-    /// Where an instance's serial console is written (`<serial type='file'>`).
+    /// Where an instance's serial console is logged (`<serial type='pty'>` with `<log>`).
     func consolePath(_ id: String) -> String { config.instanceDir(id) + "/console.log" }
 }
 

@@ -234,3 +234,19 @@ extension InstanceService {
         try ctx.networks.securityGroupsChanged()
     }
 }
+
+extension InstanceService {
+    /// `instances/NAME/tty`: the running guest's serial console (Nova's
+    /// get_serial_console, the way `virsh console` reaches it).
+    func openConsole(_ name: String, _ caller: Caller) throws(CloudError) -> any ConsoleStream {
+        let stream = try core.refusing("instance", name, caller) { () throws(CloudError) -> any ConsoleStream in
+            let r = try target(name, caller, .operate)
+            guard r.powerState == .running || r.powerState == .paused, let host = r.host else {
+                throw CloudError.busy("\(name) is not running (power state \(r.powerState.rawValue)): its console is only its log")
+            }
+            return try ctx.guests.connection(host).openConsole(uuid: r.id)
+        }
+        core.events.append(kind: "instance.console", object: name, ["uid": "\(caller.uid)", "pid": "\(caller.pid)"])
+        return stream
+    }
+}

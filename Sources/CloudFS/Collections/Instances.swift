@@ -28,6 +28,8 @@ extension Collections {
         .lines("ip", I.self) { $0.ips },
         .lines("mac", I.self) { $0.macs },
         Field(name: "console", access: .readOnly, style: .log({ ($0 as? I)?.consolePath ?? "" }), read: { _, _ in [] }),
+        // The interactive serial console (`cloudfs console`): opening it attaches.
+        Field(name: "tty", access: .readWrite, style: .console, read: { _, _ in [] }),
         .text("domain.xml", I.self) { $0.domainXML },
         .text("id", I.self) { $0.id },
         .text("created", I.self) { Timestamp.string($0.created) },

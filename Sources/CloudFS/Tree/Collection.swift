@@ -64,6 +64,9 @@ enum FileStyle: Sendable {
     case log(@Sendable (any Sendable) -> String)
     /// Image bytes: cp in and out of the image store (ImageUploads.swift).
     case imageBytes
+    /// `tty`: the running guest's serial console, read and written as a stream
+    /// (ConsoleFiles.swift).
+    case console
 }
 
 /// One file of a member directory, or the file a member of a file collection is.
@@ -87,7 +90,7 @@ struct Field: Sendable {
     /// Kernel attribute cache time: files that grow or block are never cached.
     var isVolatile: Bool {
         switch style {
-        case .wait, .log: true
+        case .wait, .log, .console: true
         case .value, .imageBytes: false
         }
     }
