@@ -5,7 +5,8 @@ import Synchronization
 
 /// A domain's serial console as a libvirt stream (virDomainOpenConsole, as `virsh
 /// console` opens it): one thread receives what the guest writes into a buffer that reads
-/// are served from; keystrokes are sent as they come.
+/// are served from; keystrokes are sent as they come. The stream is non-blocking: a
+/// blocking receive holds the stream's lock and would keep every send waiting.
 final class LibvirtConsoleStream: ConsoleStream, @unchecked Sendable {
     // @unchecked: the stream pointer is used under libvirt's own locking; state is a Mutex.
     private let stream: OpaquePointer
@@ -27,8 +28,9 @@ final class LibvirtConsoleStream: ConsoleStream, @unchecked Sendable {
 
     private func receive() {
         var chunk = [CChar](repeating: 0, count: 4096)
-        while true {
+        while !state.withLock({ $0.ended }) {
             let n = chunk.withUnsafeMutableBufferPointer { virStreamRecv(stream, $0.baseAddress, $0.count) }
+            if n == -2 { usleep(10_000); continue }   // nothing yet
             if n <= 0 { break }   // 0: the guest's side ended; -1: aborted or failed
             let bytes = chunk[0..<Int(n)].map { UInt8(bitPattern: $0) }
             let answer = state.withLock { s -> (@Sendable ([UInt8]?) -> Void, [UInt8])? in
@@ -74,6 +76,7 @@ final class LibvirtConsoleStream: ConsoleStream, @unchecked Sendable {
             let n = bytes[sent...].withUnsafeBufferPointer { p in
                 p.withMemoryRebound(to: CChar.self) { virStreamSend(stream, $0.baseAddress, $0.count) }
             }
+            if n == -2 { usleep(10_000); continue }   // the guest's side is full for now
             guard n > 0 else { throw CloudError(.io, "cannot write to the console: \(Libvirt.lastMessage())") }
             sent += Int(n)
         }
@@ -87,7 +90,7 @@ final class LibvirtConsoleStream: ConsoleStream, @unchecked Sendable {
             s.ended = true
             return true
         }
-        // Aborting wakes the receiving thread, which answers a waiting read and frees.
+        // The receiving thread sees `ended`, answers a waiting read, and frees the stream.
         if first { virStreamAbort(stream) }
     }
 
@@ -108,7 +111,9 @@ extension LibvirtConnection {
             }
             defer { virDomainFree(dom) }
             let name = String(cString: virDomainGetName(dom))
-            let st = try Libvirt.call("make a stream for the console of \(name)") { virStreamNew(rawHandle, 0) }
+            let st = try Libvirt.call("make a stream for the console of \(name)") {
+                virStreamNew(rawHandle, UInt32(VIR_STREAM_NONBLOCK.rawValue))
+            }
             do throws(LibvirtError) {
                 // FORCE: a new session takes the console over from an older one, as virsh's --force.
                 try Libvirt.check("open the console of domain \(name)") {

@@ -34,12 +34,28 @@ struct LatencyBench {
             let status = String(decoding: buf.prefix(max(0, n)), as: UTF8.self)
             guard status.hasPrefix("ACTIVE") else { throw CloudError.io("lat\(i) ended \(status)") }
         }
-        try timed("for i in '\(rig.mnt)'/instances/lat*; do rmdir $i; done; while ls '\(rig.mnt)/instances' | grep -q lat; do sleep 0.1; done")
+        // The same through a launch file without a config drive: what genisoimage costs.
+        var plain: [Double] = []
+        let spec = Array(#"{"config_drive": false}"#.utf8)
+        for i in 0..<samples {
+            let file = "\(rig.mnt)/instances/lcd\(i)"
+            let t0 = now()
+            let fd = open(file, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+            guard fd >= 0, write(fd, spec, spec.count) == spec.count, close(fd) == 0 else { throw CloudError.io("launch \(file): errno \(errno)") }
+            let w = open(file + "/wait", O_RDONLY)
+            let n = read(w, &buf, buf.count)
+            close(w)
+            plain.append(now() - t0)
+            guard String(decoding: buf.prefix(max(0, n)), as: UTF8.self).hasPrefix("ACTIVE") else { throw CloudError.io("lcd\(i) did not become ACTIVE") }
+        }
+        try timed("for i in '\(rig.mnt)'/instances/l*; do rmdir $i; done; while ls '\(rig.mnt)/instances' | grep -q l; do sleep 0.1; done")
         let b = median(base), c = median(cloud)
         print("2. mkdir → ACTIVE on a test:/// host vs libvirt define+create alone (\(samples) samples, median)")
         report("   libvirt define + create (baseline)", String(format: "%8.2f ms", b * 1000))
         report("   mkdir + cat wait → ACTIVE", String(format: "%8.2f ms", c * 1000), String(format: "p90 %.2f ms", percentile(cloud, 0.9) * 1000))
         report("   ratio", String(format: "%8.1fx", c / b))
+        report("   launch file, no config drive", String(format: "%8.2f ms", median(plain) * 1000),
+               String(format: "config drive (genisoimage) %.2f ms", (c - median(plain)) * 1000))
         print("")
     }
 }
