@@ -92,7 +92,10 @@ final class NetworkE2EMountTests: NamespaceMountTestCase {
         // 3. Disassociated: the rule is gone, the address stays allocated to the project.
         ok("echo -n > instances/g2/floating_ip")
         XCTAssertEqual(read("instances/g2/floating_ip"), "")
-        XCTAssertFalse(inNamespace("nft list table ip cloudfs_nat").out.contains("dnat to"))
+        // (The metadata service's redirect to the gateway stays.)
+        let nat = inNamespace("nft list table ip cloudfs_nat").out
+        XCTAssertFalse(nat.contains("ip daddr \(fip) dnat to"), nat)
+        XCTAssertTrue(nat.contains("ip daddr 169.254.169.254 tcp dport 80 dnat to 10.0.0.1:8775"), nat)
         XCTAssertEqual(banner(fip), "")
         XCTAssertEqual(read("floating-ips/10.99.0.1/pool"), "default")
         print("NetworkE2EMountTests: \(String(format: "%.1f", Date().timeIntervalSince(t0))) s")
