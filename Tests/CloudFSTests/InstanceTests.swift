@@ -28,7 +28,9 @@ final class InstanceTests: MountTestCase {
         let obj = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]
         XCTAssertEqual(obj?["status"] as? String, "ACTIVE")
         XCTAssertEqual(obj?["name"] as? String, "web1")
-        XCTAssertEqual(ok("ls $MNT/instances/web1 | wc -l"), "\(23)\n")   // 19 of SPEC's table so far (with floating_ip, security_groups) + group + ctl + actions + volumes/
+        // 19 of SPEC's table so far (with floating_ip, security_groups) + group + ctl + actions
+        // + volumes/ + key_name, user_data, metadata/, ssh, tty
+        XCTAssertEqual(ok("ls $MNT/instances/web1 | wc -l"), "\(28)\n")
         XCTAssertEqual(ok("stat -c '%a %u' $MNT/instances/web1 $MNT/instances/web1/status $MNT/instances/web1/flavor"),
                        "755 0\n444 0\n644 0\n")
         XCTAssertTrue(ok("cat $MNT/hosts/default/instances").contains("web1"))

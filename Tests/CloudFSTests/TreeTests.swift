@@ -5,12 +5,12 @@ import XCTest
 /// The static parts of the tree: root listing, README, defaults, flavors, hosts, modes.
 final class TreeTests: MountTestCase {
     func testRootListingAndReadme() {
-        XCTAssertEqual(ok("ls $MNT"), "README\nconfig\ndefaults\nevents\nflavors\nfloating-ips\ngroups\nhosts\nimages\nimages.d\ninstances\nnetworks\nprojects\nscheduler\nsecurity-groups\nusers\nvolumes\n")
+        XCTAssertEqual(ok("ls $MNT"), "README\nconfig\ndefaults\nevents\nflavors\nfloating-ips\ngroups\nhosts\nimages\nimages.d\ninstances\nkeypairs\nkeypairs.d\nnetworks\nprojects\nscheduler\nsecurity-groups\nusers\nvolumes\n")
         XCTAssertEqual(ok("cat $MNT/README"), engine.readme)
         XCTAssertEqual(ok("stat -c '%a %s' $MNT/README"), "444 \(engine.readme.utf8.count)\n")
         XCTAssertEqual(ok("stat -c '%a %F' $MNT/instances $MNT/images $MNT/flavors"),
                        "1777 directory\n1777 directory\n755 directory\n")
-        XCTAssertEqual(ok("ls $MNT/defaults"), "availability_zone\nflavor\ngroup\nimage\nnetwork\nproject\nvolume_backend\nvolume_size_gb\n")
+        XCTAssertEqual(ok("ls $MNT/defaults"), "availability_zone\nflavor\ngroup\nimage\nkey_name\nnetwork\nproject\nvolume_backend\nvolume_size_gb\n")
         XCTAssertEqual(ok("cat $MNT/defaults/flavor"), "m1.nano\n")
         XCTAssertEqual(ok("stat -c %s $MNT/defaults/image"), "0\n")
         XCTAssertEqual(ok("stat -c %a $MNT/defaults/flavor"), "644\n")
@@ -85,7 +85,7 @@ final class RegistryTests: MountTestCase {
     func testRootListsEveryCollectionAndCountsItsLinks() throws {
         let dirs = ok("find $MNT -mindepth 1 -maxdepth 1 -type d | wc -l").trimmingCharacters(in: .whitespacesAndNewlines)
         XCTAssertEqual(ok("stat -c %h $MNT"), "\(2 + (Int(dirs) ?? -1))\n", "2 + one link per subdirectory")
-        XCTAssertEqual(Int(dirs), 15)
+        XCTAssertEqual(Int(dirs), 17)
         try cloud.addImage()
         ok("mkdir $MNT/groups/g1 $MNT/security-groups/s1 $MNT/instances/vm1")
         XCTAssertEqual(ok("ls $MNT/groups/g1"), "members\npolicy\n")

@@ -92,7 +92,8 @@ final class LaunchMountTests: MountTestCase {
         XCTAssertEqual(read("instances/plain/key_name"), "")
         ok("echo spare > defaults/key_name && mkdir instances/keyed && timeout 30 cat instances/keyed/wait")
         XCTAssertEqual(read("instances/keyed/key_name"), "spare")
-        XCTAssertTrue(read("instances/web1/ssh").hasPrefix("ssh -p 22"), read("instances/web1/ssh"))
+        // test:/// guests run no QEMU: no port is forwarded and there is no way in to print.
+        XCTAssertEqual(read("instances/web1/ssh"), "")
     }
 
     /// A file of the instance's config drive, read with isoinfo (Joliet names).

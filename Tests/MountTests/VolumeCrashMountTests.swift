@@ -88,6 +88,7 @@ final class VolumeCrashMountTests: GuestMountTestCase {
         let uuid = read("instances/a/id")
         var live = domainDisks(uuid, persistent: false), persistent = domainDisks(uuid, persistent: true)
         live["vda"] = nil; persistent["vda"] = nil
+        live["hdd"] = nil; persistent["hdd"] = nil   // the config drive
         XCTAssertEqual(live, expected, "\(point): the running guest's disks are the tree's", file: file, line: line)
         XCTAssertEqual(persistent, expected, "\(point): the definition's disks are the tree's", file: file, line: line)
     }

@@ -26,6 +26,8 @@ struct Catalog {
     var floatingIPs: [Int64: FloatingIPRecord] = [:]       // by address
     var securityGroups: [String: SecurityGroupRecord] = [:]
     var volumes = VolumeCatalog()
+    /// The host's networks are managed (fixed IPs are reachable on the bridges).
+    var managedNetwork = false
     /// Nova's key pairs, by id (names are unique per owner only).
     var keypairs: [String: KeypairRecord] = [:]
     /// Instances whose task worker is running: at most one worker per instance.
@@ -89,7 +91,7 @@ struct Catalog {
         info.keyName = r.keyName ?? ""
         info.userData = r.userData
         info.metadata = r.metadataItems
-        info.ssh = sshCommand(r, address: info.ips.first)
+        info.ssh = sshCommand(r, address: managedNetwork ? info.ips.first : nil)
         return info
     }
 

@@ -50,6 +50,7 @@ final class EngineCore: @unchecked Sendable {
             self?.directory.withLock { d in d.userByUID[uid].map { Set(d.roles(of: $0).keys) } } ?? []
         }
         events.setTagger { [weak self] kind, object in self?.projectOfEvent(kind: kind, object: object) }
+        catalog.withLock { $0.managedNetwork = config.manageNetwork }
     }
 
     // MARK: notices

@@ -127,7 +127,9 @@ final class InstanceService: InstancesAPI, @unchecked Sendable {
                                      project: project, image: img, flavor: flavor, created: Date())
             try applyLaunchOptions(request, to: &rec, caller)
             try ctx.networks.checkFixedIPsLeft(project: project, requested: rec.requestedNetwork)
+            // A forwarded port is a QEMU process's: clouds of only test:/// hosts take none.
             let userMode = !core.config.manageNetwork
+                && core.catalog.withLock { $0.hosts.values.contains { !$0.record.uri.hasPrefix("test:") } }
             let new = try core.write({ (s) throws(CloudError) -> InstanceRecord in
                 var r = rec
                 // Under the mutation lock: the catalog holds every port in use.
