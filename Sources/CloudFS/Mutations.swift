@@ -47,7 +47,7 @@ extension CloudFileSystem {
             return try createImage(name, parent: dir, flags: flags, r)
         case .collection(let id) where id == Collections.instances.id:
             return try createLaunch(name, in: dir, r)
-        case .collection(let id) where Collections[id]?.memberFile(name)?.write != nil:
+        case .collection(let id) where id == Collections.keypairs.id:
             // A new member file whose content makes the object (`cp key.pub keypairs/me`):
             // pending until the first write applies it.
             let c = Collections[id]!
