@@ -18,7 +18,7 @@ final class StateLockMountTests: MountTestCase {
     /// the database files' identities (the first daemon keeps writing meanwhile, so their
     /// bytes are not a measure).
     func traces() -> [String] {
-        let started = sh("sqlite3 -readonly '\(state)/cloudfs.db' \"SELECT COUNT(*) FROM event WHERE line LIKE '% cloud.started %'\"").out
+        let started = startedRows()
         let inodes = ["", "-wal", "-shm"].map { suffix -> String in
             var st = stat()
             return stat(state + "/cloudfs.db" + suffix, &st) == 0 ? "\(st.st_ino)" : "-"
@@ -26,11 +26,16 @@ final class StateLockMountTests: MountTestCase {
         return [started.trimmingCharacters(in: .whitespacesAndNewlines)] + inodes
     }
 
+    /// The `cloud.started` rows in the database, as sqlite3 prints their count.
+    func startedRows() -> String {
+        sh("sqlite3 -readonly '\(state)/cloudfs.db' \"SELECT COUNT(*) FROM event WHERE line LIKE '% cloud.started %'\"").out
+    }
+
     /// Waits until the first daemon's events are in SQLite (they are written in batches).
     func engineSettled() {
         let want = read("events").components(separatedBy: " cloud.started ").count - 1
         for _ in 0..<100 {
-            let got = sh("sqlite3 -readonly '\(state)/cloudfs.db' \"SELECT COUNT(*) FROM event WHERE line LIKE '% cloud.started %'\"").out
+            let got = startedRows()
             if Int(got.trimmingCharacters(in: .whitespacesAndNewlines)) == want { return }
             usleep(50_000)
         }
