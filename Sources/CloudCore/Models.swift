@@ -147,6 +147,9 @@ public struct InstanceInfo: Sendable, Equatable {
     public var metadata: [String: String] = [:]
     /// The command that logs in (`instances/NAME/ssh`), "" while it has no address.
     public var ssh = ""
+    /// Nova's lock: "" when unlocked, else who locked it (`owner` or `admin`, Nova's
+    /// `locked_by`).
+    public var lockedBy = ""
 
     public var status: InstanceStatus { InstanceStatus.derive(vm: vmState, task: taskState) }
     /// Stable means no task is running (what `wait` waits for).

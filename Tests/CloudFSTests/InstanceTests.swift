@@ -29,8 +29,12 @@ final class InstanceTests: MountTestCase {
         XCTAssertEqual(obj?["status"] as? String, "ACTIVE")
         XCTAssertEqual(obj?["name"] as? String, "web1")
         // 19 of SPEC's table so far (with floating_ip, security_groups) + group + ctl + actions
-        // + volumes/ + key_name, user_data, metadata/, ssh, tty
-        XCTAssertEqual(ok("ls $MNT/instances/web1 | wc -l"), "\(28)\n")
+        // + volumes/ + key_name, user_data, metadata/, ssh, tty + locked
+        XCTAssertEqual(ok("ls $MNT/instances/web1 | wc -l"), "\(29)\n")
+        XCTAssertEqual(ok("cat $MNT/instances/web1/locked"), "\n")
+        ok("echo lock > $MNT/instances/web1/ctl")
+        XCTAssertEqual(ok("cat $MNT/instances/web1/locked"), "admin\n", "root is an admin: Nova's locked_by")
+        ok("echo unlock > $MNT/instances/web1/ctl")
         XCTAssertEqual(ok("stat -c '%a %u' $MNT/instances/web1 $MNT/instances/web1/status $MNT/instances/web1/flavor"),
                        "755 0\n444 0\n644 0\n")
         XCTAssertTrue(ok("cat $MNT/hosts/default/instances").contains("web1"))

@@ -89,6 +89,7 @@ struct Catalog {
         info.securityGroups = r.securityGroupNames
         info.volumes = volumes.attachments(of: r.id)
         info.keyName = r.keyName ?? ""
+        info.lockedBy = r.locked ? (r.lockedBy ?? "owner") : ""
         info.userData = r.userData
         info.metadata = r.metadataItems
         info.ssh = sshCommand(r, address: managedNetwork ? info.ips.first : nil)

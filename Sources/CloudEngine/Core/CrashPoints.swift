@@ -30,9 +30,23 @@ enum CrashPoints {
     nonisolated(unsafe) private static var seen: [String: Int] = [:]
 
     /// Reads the armed points now (the engine's start), not at the first `pass`.
-    static func arm() { _ = wanted }
+    static func arm() { _ = wanted; _ = delays }
+
+    /// `CLOUDFS_DELAY_AT=POINT:MS[,POINT:MS...]`: the task passing POINT sleeps MS
+    /// milliseconds there every time, so a test can watch a transitional state (a
+    /// dashboard row in BUILD) that a test:/// host would otherwise pass in microseconds.
+    private static let delays: [String: Int] = {
+        guard let spec = ProcessInfo.processInfo.environment["CLOUDFS_DELAY_AT"], !spec.isEmpty else { return [:] }
+        var out: [String: Int] = [:]
+        for item in spec.split(separator: ",") {
+            let parts = item.split(separator: ":", maxSplits: 1)
+            if parts.count == 2, let ms = Int(parts[1]), ms > 0 { out[String(parts[0])] = min(ms, 60_000) }
+        }
+        return out
+    }()
 
     static func pass(_ point: String) {
+        if let ms = delays[point] { usleep(UInt32(ms) * 1000) }
         guard let n = wanted[point] else { return }
         counts.lock()
         seen[point, default: 0] += 1

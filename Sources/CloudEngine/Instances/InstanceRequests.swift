@@ -47,7 +47,7 @@ extension InstanceService {
                     guard ctx.hosts.hostExists(host) else { throw CloudError.notFound("no host named '\(host)'") }
                     guard host != r.host else { throw CloudError.invalid("\(name) is already on \(host)") }
                 }
-                try require(r.vmState == .active && r.host != nil, r, "migrate")
+                try require(InstanceAction.migrateFrom.contains(r.vmState) && r.host != nil, r, "migrate")
                 return (try queue(r, .migrate(host: host)) { $0.taskState = .migrating }, ["from": r.host ?? "", "to": host ?? "(scheduler)"])
             }
         }
@@ -148,7 +148,7 @@ extension InstanceService {
     /// Nova's rebuild request, from `ctl` (the current image) or a write to `image`.
     private func rebuild(_ name: String, image imageName: String?, _ caller: Caller) throws(CloudError) -> InstanceRecord {
         let r = try target(name, caller, .operate)
-        try require([.active, .stopped, .error].contains(r.vmState) && r.host != nil, r, "rebuild")
+        try require(InstanceAction.rebuildFrom.contains(r.vmState) && r.host != nil, r, "rebuild")
         var chosen: ImageInfo?
         if let imageName {
             let img = try ctx.images.activeImage(named: imageName)
@@ -170,7 +170,7 @@ extension InstanceService {
         let r = try core.refusing("instance", name, caller) { () throws(CloudError) -> InstanceRecord in
             let r = try target(name, caller, .operate)
             let f = try flavor(flavorName)
-            try require([.active, .stopped].contains(r.vmState) && r.host != nil, r, "resize")
+            try require(InstanceAction.resizeFrom.contains(r.vmState) && r.host != nil, r, "resize")
             guard f.name != r.flavor else { throw CloudError.invalid("\(name) already has flavor \(f.name)") }
             guard f.diskGB >= r.diskGb else {
                 throw CloudError.invalid("resize to a smaller disk is not allowed (\(r.diskGb) GB → \(f.diskGB) GB)")

@@ -2,20 +2,9 @@ import CloudCore
 import CloudStore
 import Foundation
 
-/// Nova's preconditions for the power actions (compute/api.py `check_instance_state`):
-/// the vm_states each is valid in, and the task_state it runs under.
+/// The task_state each power action runs under (its preconditions are CloudCore's
+/// `PowerAction.allowedFrom`).
 extension PowerAction {
-    var allowedFrom: Set<VmState> {
-        switch self {
-        case .start: [.stopped]
-        case .stop: [.active, .error]
-        case .reboot, .pause, .suspend: [.active]
-        case .rebootHard: [.active, .stopped, .paused, .suspended, .error]
-        case .unpause: [.paused]
-        case .resume: [.suspended]
-        }
-    }
-
     var taskState: TaskState {
         switch self {
         case .start: .poweringOn

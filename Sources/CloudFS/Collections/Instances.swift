@@ -57,6 +57,8 @@ extension Collections {
             try w.api.instances.change(name, .userData(v), w.caller)
         })),
         .text("ssh", I.self) { $0.ssh },
+        // Nova's lock: empty, or who holds it (owner | admin); `lock`/`unlock` go to ctl.
+        .text("locked", I.self) { $0.lockedBy },
     ]
 
     /// `instances/NAME/metadata/`: Nova's server metadata, one file per item (keys and
@@ -103,6 +105,7 @@ extension Collections {
             "domain_xml": i.domainXML, "console_path": i.consolePath, "group": i.group,
             "availability_zone": i.availabilityZone, "volumes": i.volumes,
             "key_name": i.keyName, "metadata": i.metadata, "ssh": i.ssh,
+            "locked": i.lockedBy, "security_groups": i.securityGroups,
         ]
         return Text.json(object)
     }
