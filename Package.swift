@@ -4,6 +4,7 @@ import PackageDescription
 // Module graph (one way, top to bottom; see DESIGN.md):
 //   cloudfs (exe) -> CloudFS -> FuseKit -> CFuse
 //                 -> MetadataServer (Hummingbird)
+//                 -> Dashboard (Hummingbird, Mustache; a client of the mounted tree only)
 //                 -> CloudEngine -> CloudStore, ImageStore, CloudNetwork, CloudScheduler
 //                 -> LibvirtCompute -> CLibvirt
 //   everything    -> CloudCore
@@ -20,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
     ],
     targets: [
         .systemLibrary(name: "CFuse", path: "Sources/CFuse", pkgConfig: "fuse3",
@@ -42,10 +44,13 @@ let package = Package(
         .target(name: "MetadataServer", dependencies: [
             "CloudCore", .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log")]),
+        .target(name: "Dashboard", dependencies: [
+            "CloudCore", .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Mustache", package: "swift-mustache"), .product(name: "Logging", package: "swift-log")]),
         .target(name: "CloudFS", dependencies: [
             "CloudCore", "FuseKit", .product(name: "Logging", package: "swift-log")]),
         .executableTarget(name: "cloudfs", dependencies: [
-            "CloudCore", "CloudEngine", "CloudFS", "FuseKit", "LibvirtCompute", "MetadataServer",
+            "CloudCore", "CloudEngine", "CloudFS", "FuseKit", "LibvirtCompute", "MetadataServer", "Dashboard",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log")]),
         .executableTarget(name: "cloudfs-bench", dependencies: [
@@ -64,6 +69,8 @@ let package = Package(
             .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "MetadataServerTests", dependencies: [
             "MetadataServer", "CloudCore", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "DashboardTests", dependencies: [
+            "Dashboard", "CloudCore", .product(name: "Hummingbird", package: "hummingbird")]),
         .testTarget(name: "MountTests", dependencies: ["CloudCore", "CloudTesting"]),
         .testTarget(name: "CloudFSTests", dependencies: [
             "CloudFS", "FuseKit", "CloudCore", "CloudEngine", "LibvirtCompute", "CloudTesting"]),
