@@ -12,28 +12,34 @@ extension DashboardServer {
             let name = try context.parameters.require("name")
             let form = try await Self.form(request)
             let verb = form["verb"]
-            return Views.back(to: Self.returnPath(request, "/instances"), await attempt("\(verb): \(name)") { tree throws(TreeError) in
+            return Views.back(to: Self.returnPath(request, "/instances"), await attempt("\(name): \(verb) accepted") { tree throws(TreeError) in
                 try tree.write("instances/\(name)/ctl", verb + "\n")
             })
         }
         router.post("/instances/:name/resize") { [self] request, context in
             let name = try context.parameters.require("name")
             let flavor = try await Self.form(request)["flavor"]
-            return Views.back(to: Self.returnPath(request, "/instances"), await attempt("resize: \(name) to \(flavor)") { tree throws(TreeError) in
+            return Views.back(to: Self.returnPath(request, "/instances"), await attempt("\(name): resize to \(flavor) accepted") { tree throws(TreeError) in
                 try tree.write("instances/\(name)/flavor", flavor + "\n")
             })
         }
         router.post("/instances/:name/delete") { [self] request, context in
             let name = try context.parameters.require("name")
-            return Views.back(to: "/instances", await attempt("delete: \(name)") { tree throws(TreeError) in try tree.rmdir("instances/\(name)") })
+            return Views.back(to: "/instances", await attempt("\(name): delete accepted") { tree throws(TreeError) in try tree.rmdir("instances/\(name)") })
         }
         router.post("/launch") { [self] request, _ in
             let form = try await Self.form(request)
             let outcome = await attempt { tree throws(TreeError) -> String in
                 let files = try LaunchForm.launchFiles(form)
                 // One atomic launch per instance: `cp FILE instances/NAME`.
-                for f in files { try tree.write("instances/\(f.name)", f.json, create: true) }
-                return files.map(\.name).joined(separator: ", ")
+                for f in files {
+                    do throws(TreeError) { try tree.write("instances/\(f.name)", f.json, create: true, exclusive: true) } catch {
+                        var e = error
+                        if e.errno == EEXIST, e.reason == nil { e.reason = "an instance named '\(f.name)' already exists" }
+                        throw e
+                    }
+                }
+                return "launched " + files.map(\.name).joined(separator: ", ")
             }
             if case .failure = outcome { return Views.back(to: "/launch", outcome) }
             return Views.back(to: "/instances", outcome)

@@ -48,8 +48,9 @@ public final class DashboardServer: Sendable {
         router.get("/static/app.js") { _, _ in Views.text(Script.app, type: "text/javascript; charset=utf-8") }
         router.get("/") { [self] request, _ in
             let overview = await TreeQueue.run { [tree] in Overview.load(tree: tree) }
-            return views.page("overview", title: "Overview", request, ["projects": overview.projects, "hosts": overview.hosts,
-                "hostsProblem": overview.hostsProblem as Any, "instanceCount": overview.instanceCount])
+            var values: [String: Any] = ["projects": overview.projects, "hosts": overview.hosts, "instanceCount": overview.instanceCount]
+            if let problem = overview.hostsProblem { values["hostsProblem"] = problem }   // a key only when there is one
+            return views.page("overview", title: "Overview", request, values)
         }
         router.get("/instances") { [self] request, _ in
             let rows = await TreeQueue.run { [tree, views] in Self.instanceRows(tree, csrf: views.csrf) }
@@ -61,9 +62,10 @@ public final class DashboardServer: Sendable {
             case .success(let d):
                 var row = d.row
                 row.csrf = views.csrf
-                return views.page("instance", title: "Instance " + name, request, [
-                    "row": row, "name": name, "fields": d.fields, "console": d.console, "actionLog": d.actionLog,
-                    "events": d.events, "volumes": d.volumes, "decision": d.decision as Any])
+                var values: [String: Any] = ["row": row, "name": name, "fields": d.fields, "console": d.console,
+                                             "actionLog": d.actionLog, "events": d.events, "volumes": d.volumes]
+                if let decision = d.decision { values["decision"] = decision }
+                return views.page("instance", title: "Instance " + name, request, values)
             case .failure(let e):
                 return problem(request, e, status: e.errno == ENOENT ? .notFound : .forbidden)
             }

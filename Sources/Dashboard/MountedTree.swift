@@ -76,12 +76,14 @@ public struct MountedTree: Sendable {
 
     /// `echo TEXT > FILE` (create: also makes it, as `cp` into /images or /keypairs does):
     /// one write and the close, whose error counts too (values applied at close).
-    public func write(_ rel: String, _ text: String, create: Bool = false) throws(TreeError) {
-        try write(rel, bytes: Array(text.utf8), create: create)
+    /// `exclusive`: only a new file (`O_EXCL`: EEXIST when the name is taken).
+    public func write(_ rel: String, _ text: String, create: Bool = false, exclusive: Bool = false) throws(TreeError) {
+        try write(rel, bytes: Array(text.utf8), create: create, exclusive: exclusive)
     }
 
-    public func write(_ rel: String, bytes: [UInt8], create: Bool = false) throws(TreeError) {
-        let fd = open(path(rel), O_WRONLY | O_TRUNC | O_CLOEXEC | (create ? O_CREAT : 0), 0o644)
+    public func write(_ rel: String, bytes: [UInt8], create: Bool = false, exclusive: Bool = false) throws(TreeError) {
+        let flags = O_WRONLY | O_TRUNC | O_CLOEXEC | (create ? O_CREAT : 0) | (exclusive ? O_EXCL : 0)
+        let fd = open(path(rel), flags, 0o644)
         guard fd >= 0 else { throw failure(create ? "cp" : "echo >", rel) }
         var done = 0
         while done < bytes.count {

@@ -29,7 +29,8 @@ struct Views: Sendable {
 
     /// A whole page: `values` on top of the shared frame.
     func page(_ template: String, title: String, _ request: Request, _ values: [String: Any] = [:]) -> Response {
-        var ctx: [String: Any] = ["title": title, "csrf": csrf, "page": template, "mount": mount, "collections": Self.nav]
+        var ctx: [String: Any] = ["title": title, "csrf": csrf, "page": template, "mount": mount, "collections": Self.nav,
+                                   "uid": Int(getuid())]
         if let text = request.uri.queryParameters["notice"].map(String.init), !text.isEmpty {
             let level = request.uri.queryParameters["level"].map(String.init) == "ok" ? "ok" : "bad"
             ctx["notice"] = Notice(text: text, level: level)

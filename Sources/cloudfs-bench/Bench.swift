@@ -19,12 +19,13 @@ struct Bench: ParsableCommand {
     @Option(help: "Instances in the cloud the restart benchmark restarts.") var restartInstances = 1000
     @Option(help: "Fixed IPs allocated concurrently on a /16 network.") var fixedIps = 20000
     @Option(help: "Attach + detach cycles of the volumes benchmark.") var volumeCycles = 10
+    @Option(help: "Instances on the dashboard benchmark's instances page.") var dashboardInstances = 1000
     @Option(help: "The tiny guest's directory (examples/make-tiny-guest.sh) for the volumes benchmark.")
     var guest = ProcessInfo.processInfo.environment["CLOUDFS_GUEST_DIR"] ?? "./guest"
     @Option(help: "Sections to run, comma-separated names or numbers: \(Self.sectionNames.joined(separator: ", ")), or all.")
     var sections = "all"
 
-    static let sectionNames = ["scheduler", "copy", "latency", "listing", "burst", "actions", "restart", "ipam", "projects", "volumes"]
+    static let sectionNames = ["scheduler", "copy", "latency", "listing", "burst", "actions", "restart", "ipam", "projects", "volumes", "dashboard"]
 
     func validate() throws {
         _ = try selected()
@@ -84,6 +85,12 @@ struct Bench: ParsableCommand {
             let rig = try Rig(work: work + "-projects", hosts: 4, extraMountArgs: "--allow-other")
             defer { rig.tearDown() }
             try ProjectsBench(rig: rig, count: instances, reproduce: reproduce("projects", "--instances \(instances)")).run()
+        }
+        if want.contains("dashboard") {
+            let rig = try Rig(work: work + "-dashboard", hosts: 4)
+            defer { rig.tearDown() }
+            try DashboardBench(rig: rig, count: dashboardInstances,
+                               reproduce: reproduce("dashboard", "--dashboard-instances \(dashboardInstances)")).run()
         }
         if want.contains("volumes") {
             let dir = URL(fileURLWithPath: guest).standardizedFileURL.path

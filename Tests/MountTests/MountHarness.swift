@@ -38,6 +38,8 @@ class MountTestCase: XCTestCase {
     var mnt = ""
     var state = ""
     var hostArgs: [String] { ["--host", "test:///default"] }
+    /// Environment for the daemon the test mounts (e.g. `CLOUDFS_DELAY_AT=...`).
+    var mountEnv: String { "" }
 
     var cloudfs: String {
         let dir = ProcessInfo.processInfo.environment["CLOUDFS_BIN_DIR"]
@@ -53,7 +55,7 @@ class MountTestCase: XCTestCase {
         mnt = work + "/cloud"
         state = work + "/state"
         try FileManager.default.createDirectory(atPath: mnt, withIntermediateDirectories: true)
-        try mount()
+        try mount(env: mountEnv)
     }
 
     /// Runs `cloudfs mount`; `env` is prepended to the command (e.g. `CLOUDFS_CRASH_AT=x`).

@@ -12,8 +12,7 @@ enum LayoutTemplates {
     </head><body data-page="{{page}}">
     <nav><b>cloudfs</b>
     <a href="/">Overview</a><a href="/instances">Instances</a><a href="/launch">Launch</a><a href="/images">Images</a>
-    {{#collections}}<a href="/c/{{slug}}">{{title}}</a>{{/collections}}<a href="/events">Events</a>
-    <span class="where">{{mount}}</span></nav>
+    {{#collections}}<a href="/c/{{slug}}">{{title}}</a>{{/collections}}<a href="/events">Events</a></nav>
     <main>
     {{#notice}}<div id="notice" class="notice {{level}}">{{text}}</div>{{/notice}}
     <div id="live-notice" class="notice bad" hidden></div>
@@ -22,6 +21,7 @@ enum LayoutTemplates {
 
     static let footer = """
     </main>
+    <footer>the cloud mounted on <code>{{mount}}</code>, as uid {{uid}}</footer>
     <script src="/static/app.js"></script>
     </body></html>
     """
@@ -30,7 +30,7 @@ enum LayoutTemplates {
     body{font:14px/1.4 system-ui,sans-serif;margin:0;color:#1d2327;background:#f6f7f7}
     nav{background:#23282d;padding:.5em 1em;display:flex;gap:1em;flex-wrap:wrap;align-items:center}
     nav a,nav b{color:#f0f0f1;text-decoration:none}nav a:hover{text-decoration:underline}
-    nav .where{margin-left:auto;color:#a7aaad;font-family:monospace}
+    footer{padding:.5em 1.5em;color:#646970;font-size:.85em}
     main{padding:1em 1.5em}h1{font-size:1.4em;margin:.2em 0 .6em}h2{font-size:1.1em;margin:1.2em 0 .4em}
     table{border-collapse:collapse;background:#fff;width:100%;margin-bottom:1em}
     th,td{border-bottom:1px solid #dcdcde;padding:.35em .5em;text-align:left;vertical-align:top}

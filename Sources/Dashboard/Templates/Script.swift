@@ -43,6 +43,11 @@ enum Script {
       });
       if (table || list) {
         const es = new EventSource('/sse/events');
+        // Whatever changed between rendering the page and subscribing: refresh the rows
+        // that were in a transition (also after a reconnect).
+        es.onopen = () => {
+          if (table) for (const row of table.querySelectorAll('tr.transitional')) refreshRow(row.dataset.name);
+        };
         es.onmessage = (ev) => {
           const parts = ev.data.split(' ');
           const kind = parts[1] || '', object = parts[2] || '';
