@@ -137,6 +137,25 @@ final class DashboardMountTests: MountTestCase {
         let gone = (0..<100).contains { _ in usleep(100_000); return sh("ls '\(mnt)/instances'").out.isEmpty }
         XCTAssertTrue(gone, "web1 deleted in the tree")
 
+        // The events page follows /events live and filters what it shows.
+        try browser.navigate(to: base + "/events")
+        try browser.findElement(css: "#filter").sendKeys("flavor.created")
+        ok("mkdir flavors/f.live")
+        try browser.waitFor("the new event line", timeout: 20) {
+            try browser.findElements(css: "#events li").contains { try $0.isDisplayed && $0.text().contains("flavor.created f.live") }
+        }
+        let shown = try browser.findElements(css: "#events li").filter { try $0.isDisplayed }.map { try $0.text() }
+        XCTAssertTrue(shown.allSatisfy { $0.contains("flavor.created") }, "the filter hides other lines: \(shown)")
+
+        // A create from a collection page, refused half-way, leaves nothing behind.
+        try browser.navigate(to: base + "/c/flavors")
+        try browser.findElement(css: "#create input[name=name]").sendKeys("f.bad")
+        try browser.findElement(css: "#create input[name=vcpus]").sendKeys("many")
+        try browser.findElement(css: "#create button").click()
+        try browser.waitFor("the refusal") { !(try browser.findElements(css: "#notice.bad").isEmpty) }
+        XCTAssertTrue(try browser.findElement(css: "#notice").text().contains("vcpus must be a whole number"))
+        XCTAssertFalse(sh("ls '\(mnt)/flavors'").out.contains("f.bad"), "the mkdir is undone")
+
         // Upload an image from the browser: it streams into /images/up1.
         let file = makeFile("upload.raw", mib: 3)
         try browser.navigate(to: base + "/images")

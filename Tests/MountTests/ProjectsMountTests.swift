@@ -236,3 +236,53 @@ final class ProjectsMountTests: MountTestCase {
         sh("rm -f /tmp/.cfs-q-err")
     }
 }
+
+/// `cloudfs dashboard` acts with the uid of whoever runs it: each user's dashboard shows
+/// what the tree shows that user, and refuses what the tree refuses them.
+extension ProjectsMountTests {
+
+    /// Starts the dashboard as `role`; its base URL and a cookie jar that holds its token.
+    func dashboard(as role: String) throws -> (base: String, jar: String) {
+        let out = "\(work)/dash-\(role).out", pid = "\(work)/dash-\(role).pid", jar = "\(work)/jar-\(role)"
+        let name = accounts[role] ?? "root"
+        let prefix = role == "admin" ? "" : "setpriv --reuid=\(name) --regid=\(name) --clear-groups "
+        sh("touch '\(out)' && chmod 666 '\(out)' && (\(prefix)'\(cloudfs)' dashboard '\(mnt)' --listen 127.0.0.1:0 > '\(out)' 2>&1 & echo $! > '\(pid)')")
+        addTeardownBlock { sh("kill $(cat '\(pid)') 2>/dev/null") }   // before the unmount
+        var url = ""
+        for _ in 0..<200 where url.isEmpty {
+            usleep(50_000)
+            let text = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
+            if let r = text.range(of: #"http://\S+"#, options: .regularExpression) { url = String(text[r]) }
+        }
+        guard let cut = url.range(of: "/?token=") else { throw XCTSkip("no dashboard URL for \(role)") }
+        XCTAssertEqual(sh("curl -s -c '\(jar)' -o /dev/null -w '%{http_code}' '\(url)'").out, "303")
+        return (String(url[..<cut.lowerBound]), jar)
+    }
+
+    func testDashboardShowsEachUserTheirOwnTree() throws {
+        makeTheCloud()
+        let member = try dashboard(as: "member"), other = try dashboard(as: "other")
+        func page(_ d: (base: String, jar: String), _ path: String) -> String {
+            sh("curl -s -b '\(d.jar)' '\(d.base)\(path)'").out
+        }
+        XCTAssertTrue(page(member, "/instances").contains(#"id="row-vm1""#), "the member sees the project's instance")
+        XCTAssertFalse(page(other, "/instances").contains("vm1"), "another project's instance is not there")
+        XCTAssertTrue(page(other, "/instances/vm1").contains("ENOENT"))
+        // The overview shows the projects the user may read; /hosts is the admin's.
+        XCTAssertTrue(page(member, "/").contains(#"data-project="p1""#))
+        XCTAssertFalse(page(member, "/").contains(#"data-project="p2""#))
+        XCTAssertTrue(page(member, "/").contains("EACCES"), "hosts: the tree's refusal, shown")
+        // A button another project's user cannot use: the tree's answer, not the dashboard's.
+        let csrf = page(other, "/instances").components(separatedBy: #"name="csrf" content=""#).dropFirst().first?.prefix(64) ?? ""
+        let r = sh("curl -s -b '\(other.jar)' -o /dev/null -w '%{redirect_url}' -d verb=stop '\(other.base)/instances/vm1/action?csrf=\(csrf)'")
+        XCTAssertTrue(r.out.contains("ENOENT"), r.out)
+        XCTAssertEqual(read("instances/vm1/status"), "ACTIVE")
+        // The member's stop goes through, as the member.
+        let mcsrf = page(member, "/instances").components(separatedBy: #"name="csrf" content=""#).dropFirst().first?.prefix(64) ?? ""
+        let s = sh("curl -s -b '\(member.jar)' -o /dev/null -w '%{redirect_url}' -d verb=stop '\(member.base)/instances/vm1/action?csrf=\(mcsrf)'")
+        XCTAssertTrue(s.out.contains("level=ok"), s.out)
+        XCTAssertTrue((0..<100).contains { _ in usleep(100_000); return read("instances/vm1/status") == "SHUTOFF" })
+        XCTAssertTrue(sh("tail -n 30 '\(mnt)/events'").out.contains("uid=\(sh("id -u \(accounts["member"]!)").out.trimmingCharacters(in: .whitespacesAndNewlines))"),
+                      "the action was the member's")
+    }
+}

@@ -246,7 +246,7 @@ enum Text {
     /// `info.json`: one JSON object with sorted keys, pretty-printed, newline-terminated.
     static func json(_ object: [String: Any]) -> [UInt8] {
         do {
-            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])
+            let data = try JSONText.encode(object)
             return Array(data) + [UInt8(ascii: "\n")]
         } catch {
             return Text.value("{\"error\": \"cannot encode: \(error.localizedDescription)\"}")

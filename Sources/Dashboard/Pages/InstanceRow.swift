@@ -36,19 +36,40 @@ struct InstanceRow: Sendable {
 
     static let stableStatuses: Set<String> = ["ACTIVE", "SHUTOFF", "PAUSED", "SUSPENDED", "ERROR", "VERIFY_RESIZE", "RESCUE"]
 
+    /// The fields of `info.json` a row shows (JSONDecoder: a page of 1,000 rows decodes
+    /// 1,000 of them).
+    struct Info: Decodable {
+        var name: String
+        var image = "", flavor = "", host = "", status = "", fault = "", created = ""
+        var key_name = "", vm_state = "", task_state = "", power_state = "", locked = ""
+        var ips: [String] = []
+
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: Keys.self)
+            func s(_ k: Keys) -> String { ((try? c.decodeIfPresent(String.self, forKey: k)) ?? nil) ?? "" }
+            name = try c.decode(String.self, forKey: .name)
+            image = s(.image); flavor = s(.flavor); host = s(.host); status = s(.status); fault = s(.fault)
+            created = s(.created); key_name = s(.key_name); vm_state = s(.vm_state); task_state = s(.task_state)
+            power_state = s(.power_state); locked = s(.locked)
+            ips = ((try? c.decodeIfPresent([String].self, forKey: .ips)) ?? nil) ?? []
+        }
+        enum Keys: String, CodingKey {
+            case name, image, flavor, host, status, fault, created, key_name, vm_state, task_state, power_state, locked, ips
+        }
+    }
+
     init?(json bytes: [UInt8], flavors: [String] = [], now: Date = Date()) {
-        guard let obj = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any],
-              let name = obj["name"] as? String else { return nil }
-        func s(_ k: String) -> String { (obj[k] as? String) ?? "" }
+        guard let info = try? JSONDecoder().decode(Info.self, from: Data(bytes)) else { return nil }
+        let name = info.name
         self.name = name
-        image = s("image"); flavor = s("flavor"); keyName = s("key_name"); host = s("host")
-        ip = ((obj["ips"] as? [String]) ?? []).joined(separator: ", ")
-        status = s("status"); task = s("task_state"); power = s("power_state")
-        locked = s("locked"); fault = s("fault").isEmpty ? nil : s("fault"); created = s("created")
+        image = info.image; flavor = info.flavor; keyName = info.key_name; host = info.host
+        ip = info.ips.joined(separator: ", ")
+        status = info.status; task = info.task_state; power = info.power_state
+        locked = info.locked; fault = info.fault.isEmpty ? nil : info.fault; created = info.created
         statusClass = Self.statusClass(status)
         transitional = !Self.stableStatuses.contains(status) || task != "none"
         age = Self.age(since: created, now: now)
-        let vm = VmState(rawValue: s("vm_state")) ?? .error
+        let vm = VmState(rawValue: info.vm_state) ?? .error
         let ts = TaskState(rawValue: task) ?? .none
         let hasHost = !host.isEmpty
         actions = InstanceAction.offered(vm: vm, task: ts, hasHost: hasHost, locked: !locked.isEmpty).map {
@@ -56,8 +77,7 @@ struct InstanceRow: Sendable {
                          danger: ["stop", "reboot hard", "rebuild", "migrate"].contains($0))
         }
         canResize = ts == .none && hasHost && InstanceAction.resizeFrom.contains(vm)
-        let current = s("flavor")
-        self.flavors = flavors.filter { $0 != current }
+        self.flavors = flavors.filter { $0 != info.flavor }
     }
 
     static func statusClass(_ status: String) -> String {
@@ -71,9 +91,8 @@ struct InstanceRow: Sendable {
 
     /// Horizon's "Age": 42s, 5m, 3h, 2d.
     static func age(since created: String, now: Date) -> String {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        guard let d = f.date(from: created) ?? ISO8601DateFormatter().date(from: created) else { return "" }
+        guard let d = (try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(created))
+                ?? (try? Date.ISO8601FormatStyle().parse(created)) else { return "" }
         let s = max(0, Int(now.timeIntervalSince(d)))
         if s < 60 { return "\(s)s" }
         if s < 3600 { return "\(s / 60)m" }

@@ -1,0 +1,44 @@
+import Foundation
+
+/// A JSON value built from the `[String: Any]` objects the tree's `info.json` files are
+/// described with, encoded with JSONEncoder: the same bytes as JSONSerialization with
+/// sorted keys, about ten times faster (JSONSerialization on Linux sorts keys with ICU
+/// collation, which made `cat info.json` cost milliseconds).
+enum JSONText: Encodable {
+    case string(String), int(Int), double(Double), bool(Bool), array([JSONText]), object([String: JSONText]), null
+
+    init(_ any: Any) {
+        switch any {
+        case let s as String: self = .string(s)
+        case let b as Bool: self = .bool(b)
+        case let i as Int: self = .int(i)
+        case let i as Int64: self = .int(Int(i))
+        case let i as UInt32: self = .int(Int(i))
+        case let d as Double: self = .double(d)
+        case let a as [Any]: self = .array(a.map(JSONText.init))
+        case let o as [String: Any]: self = .object(o.mapValues(JSONText.init))
+        case Optional<Any>.none: self = .null
+        default: self = .string("\(any)")
+        }
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        switch self {
+        case .string(let s): try c.encode(s)
+        case .int(let i): try c.encode(i)
+        case .double(let d): try c.encode(d)
+        case .bool(let b): try c.encode(b)
+        case .array(let a): try c.encode(a)
+        case .object(let o): try c.encode(o)
+        case .null: try c.encodeNil()
+        }
+    }
+
+    /// Pretty-printed with sorted keys and unescaped slashes, as `info.json` files are.
+    static func encode(_ object: [String: Any]) throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        return try encoder.encode(JSONText(object))
+    }
+}
