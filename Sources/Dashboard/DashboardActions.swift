@@ -10,8 +10,13 @@ extension DashboardServer {
     func addActions(_ router: Router<BasicRequestContext>) {
         router.post("/instances/:name/action") { [self] request, context in
             let name = try context.parameters.require("name")
-            let form = try await Self.form(request)
-            let verb = form["verb"]
+            let verb = try await Self.form(request)["verb"]
+            // One form per row: each button names its verb; `delete` is the rmdir.
+            if verb == "delete" {
+                return Views.back(to: "/instances", await attempt("\(name): delete accepted") { tree throws(TreeError) in
+                    try tree.rmdir("instances/\(name)")
+                })
+            }
             return Views.back(to: Self.returnPath(request, "/instances"), await attempt("\(name): \(verb) accepted") { tree throws(TreeError) in
                 try tree.write("instances/\(name)/ctl", verb + "\n")
             })
@@ -22,10 +27,6 @@ extension DashboardServer {
             return Views.back(to: Self.returnPath(request, "/instances"), await attempt("\(name): resize to \(flavor) accepted") { tree throws(TreeError) in
                 try tree.write("instances/\(name)/flavor", flavor + "\n")
             })
-        }
-        router.post("/instances/:name/delete") { [self] request, context in
-            let name = try context.parameters.require("name")
-            return Views.back(to: "/instances", await attempt("\(name): delete accepted") { tree throws(TreeError) in try tree.rmdir("instances/\(name)") })
         }
         router.post("/launch") { [self] request, _ in
             let form = try await Self.form(request)

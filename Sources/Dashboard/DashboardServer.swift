@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
+import Synchronization
 
 /// Horizon for cloudfs: a web dashboard that is a pure client of a mounted tree. Every
 /// page is made of `ls`/`cat`-style reads of the mount and every button is a `mkdir`, a
@@ -104,17 +105,24 @@ public final class DashboardServer: Sendable {
     static let imagesSpec = CollectionSpec("images", "Images", concept: "Glance images", records: "images.d",
         columns: ["status", "format", "size", "virtual_size", "visibility", "created"], memberIsFile: true)
 
-    /// Every instance's row, from its info.json (one read each); rows that vanish between
-    /// the listing and the read are left out.
+    /// Every instance's row, from its info.json (one read each), in name order; rows that
+    /// vanish between the listing and the read are left out.
     static func instanceRows(_ tree: MountedTree, csrf: String) -> [InstanceRow] {
         let flavors = (try? tree.list("flavors")) ?? []
+        let names = (try? tree.list("instances")) ?? []
         let now = Date()
-        return ((try? tree.list("instances")) ?? []).compactMap { name in
-            guard var row = (try? tree.readBytes("instances/\(name)/info.json")).flatMap({ InstanceRow(json: $0, flavors: flavors, now: now) })
-            else { return nil }
-            row.csrf = csrf
-            return row
+        // Read on a few threads at once: the FUSE daemon answers requests in parallel.
+        let rows = Mutex([InstanceRow?](repeating: nil, count: names.count))
+        let workers = min(4, max(1, names.count))
+        DispatchQueue.concurrentPerform(iterations: workers) { w in
+            for i in stride(from: w, to: names.count, by: workers) {
+                guard var row = (try? tree.readBytes("instances/\(names[i])/info.json"))
+                    .flatMap({ InstanceRow(json: $0, flavors: flavors, now: now) }) else { continue }
+                row.csrf = csrf
+                rows.withLock { $0[i] = row }
+            }
         }
+        return rows.withLock { $0.compactMap { $0 } }
     }
 
     func problem(_ request: Request, _ e: TreeError, status: HTTPResponse.Status) -> Response {

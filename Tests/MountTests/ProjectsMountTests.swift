@@ -243,11 +243,17 @@ extension ProjectsMountTests {
 
     /// Starts the dashboard as `role`; its base URL and a cookie jar that holds its token.
     func dashboard(as role: String) throws -> (base: String, jar: String) {
-        let out = "\(work)/dash-\(role).out", pid = "\(work)/dash-\(role).pid", jar = "\(work)/jar-\(role)"
+        let out = "\(work)/dash-\(role).out", jar = "\(work)/jar-\(role)"
         let name = accounts[role] ?? "root"
-        let prefix = role == "admin" ? "" : "setpriv --reuid=\(name) --regid=\(name) --clear-groups "
-        sh("touch '\(out)' && chmod 666 '\(out)' && (\(prefix)'\(cloudfs)' dashboard '\(mnt)' --listen 127.0.0.1:0 > '\(out)' 2>&1 & echo $! > '\(pid)')")
-        addTeardownBlock { sh("kill $(cat '\(pid)') 2>/dev/null") }   // before the unmount
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+        p.arguments = ["--reuid=\(name)", "--regid=\(name)", "--clear-groups", cloudfs, "dashboard", mnt, "--listen", "127.0.0.1:0"]
+        _ = FileManager.default.createFile(atPath: out, contents: nil)
+        p.standardOutput = FileHandle(forWritingAtPath: out)
+        p.standardError = p.standardOutput
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        addTeardownBlock { p.terminate(); p.waitUntilExit() }   // before the unmount
         var url = ""
         for _ in 0..<200 where url.isEmpty {
             usleep(50_000)

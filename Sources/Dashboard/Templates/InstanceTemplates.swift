@@ -6,9 +6,8 @@ enum InstanceTemplates {
     <td><a href="/instances/{{name}}">{{name}}</a></td><td>{{image}}</td><td>{{ip}}</td><td>{{flavor}}</td><td>{{keyName}}</td>
     <td><span class="status {{statusClass}}">{{status}}</span>{{#fault}}<div class="muted" title="{{fault}}">fault</div>{{/fault}}</td>
     <td>{{task}}</td><td>{{power}}</td><td>{{host}}</td><td title="{{created}}">{{age}}</td><td>{{locked}}</td>
-    <td class="actions">{{#actions}}<form class="inline" method="post" action="/instances/{{name}}/action?csrf={{csrf}}"><input type="hidden" name="verb" value="{{verb}}"><button type="submit" data-verb="{{verb}}"{{#danger}} class="danger"{{/danger}}>{{label}}</button></form>{{/actions}}
-    {{#canResize}}<form class="inline" method="post" action="/instances/{{name}}/resize?csrf={{csrf}}"><select name="flavor" aria-label="new flavor">{{#flavors}}<option>{{.}}</option>{{/flavors}}</select><button type="submit" data-verb="resize">resize</button></form>{{/canResize}}
-    <form class="inline" method="post" action="/instances/{{name}}/delete?csrf={{csrf}}" data-confirm="Delete {{name}}?"><button type="submit" class="danger" data-verb="delete">delete</button></form></td>
+    <td class="actions"><form class="inline" method="post" action="/instances/{{name}}/action?csrf={{csrf}}">{{#actions}}<button name="verb" value="{{verb}}" data-verb="{{verb}}"{{#danger}} class="danger"{{/danger}}>{{label}}</button>{{/actions}}<button name="verb" value="delete" data-verb="delete" class="danger">delete</button></form>
+    {{#canResize}}<form class="inline" method="post" action="/instances/{{name}}/resize?csrf={{csrf}}"><select name="flavor" aria-label="new flavor">{{#flavors}}<option>{{.}}</option>{{/flavors}}</select><button data-verb="resize">resize</button></form>{{/canResize}}</td>
     </tr>
     """
 
