@@ -46,6 +46,21 @@ final class DashboardMountTests: MountTestCase {
         base = String(tokenURL[..<tokenURL.range(of: "/?token=")!.lowerBound])
     }
 
+    /// Navigates to a page of the dashboard. A navigation that chromedriver leaves
+    /// unanswered (seen about once in ten runs, right after a page whose event stream had
+    /// just delivered a line) says what the server and the browser were doing, and is
+    /// tried once more: the page itself must then load.
+    func go(_ browser: BrowserSession, _ path: String) throws {
+        do { try browser.navigate(to: base + path) } catch {
+            let port = String(base.split(separator: ":").last ?? "")
+            let jar = work + "/jar"
+            FileHandle.standardError.write(Data(("DEBUG curl \(path): " + sh("curl -s -m 5 -b \(jar) -o /dev/null -w '%{http_code} %{time_total}' \(base)\(path)").out
+                + "\nDEBUG ss: " + sh("ss -tnpo | grep \(port)").out
+                + "\nDEBUG threads: " + sh("cat /proc/\(dashboard?.processIdentifier ?? 0)/task/*/wchan | tr '\\0' '\\n' | sort | uniq -c").out + "\n").utf8))
+            try browser.navigate(to: base + path)
+        }
+    }
+
     func testDashboardInABrowser() throws {
         if !ChromeDriver.available() {
             // CI installs it (scripts/install-deps.sh): there a missing browser is a failure.
@@ -74,19 +89,21 @@ final class DashboardMountTests: MountTestCase {
         try browser.screenshot(to: Self.artifacts + "/overview.png")
 
         // Every page loads with its title and the frame.
-        let pages = ["/instances": "Instances", "/launch": "Launch instance", "/images": "Images", "/events": "Events",
+        let pages: KeyValuePairs = ["/instances": "Instances", "/launch": "Launch instance", "/images": "Images", "/events": "Events",
                      "/c/flavors": "Flavors", "/c/hosts": "Hosts", "/c/networks": "Networks", "/c/floating-ips": "Floating IPs",
                      "/c/security-groups": "Security Groups", "/c/groups": "Server Groups", "/c/volumes": "Volumes",
                      "/c/keypairs": "Key Pairs", "/c/projects": "Projects", "/c/users": "Users"]
         for (path, title) in pages {
-            try browser.navigate(to: base + path)
+            let t0 = Date()
+            try go(browser, path)
+            FileHandle.standardError.write(Data("navigate \(path): \(Date().timeIntervalSince(t0))\n".utf8))
             XCTAssertEqual(try browser.findElement(css: "h1").text(), title, path)
         }
-        try browser.navigate(to: base + "/c/flavors")
+        try go(browser, "/c/flavors")
         XCTAssertTrue(try browser.findElement(css: "#collection").text().contains("m1.nano"))
 
         // Launch from the form: the row is BUILD, then ACTIVE, with no reload in between.
-        try browser.navigate(to: base + "/launch")
+        try go(browser, "/launch")
         try browser.findElement(css: "input[name=name]").sendKeys("web1")
         try browser.selectOption(css: "select[name=image]", value: "disk")
         try browser.selectOption(css: "select[name=flavor]", value: "m1.nano")
@@ -110,7 +127,7 @@ final class DashboardMountTests: MountTestCase {
         XCTAssertTrue(try browser.findElements(css: "#row-web1 button[data-verb=start]").isEmpty)
 
         // A refusal comes back with the tree's reason, and the page stays usable.
-        try browser.navigate(to: base + "/launch")
+        try go(browser, "/launch")
         try browser.findElement(css: "input[name=name]").sendKeys("web1")
         try browser.findElement(css: "#launch-submit").click()
         try browser.waitFor("the refusal") { !(try browser.findElements(css: "#notice.bad").isEmpty) }
@@ -119,7 +136,7 @@ final class DashboardMountTests: MountTestCase {
         XCTAssertTrue(refusal.contains("web1"), "the reason from /events: \(refusal)")
 
         // Stop from the row, then delete.
-        try browser.navigate(to: base + "/instances")
+        try go(browser, "/instances")
         try browser.findElement(css: "#row-web1 button[data-verb=stop]").click()
         try browser.waitFor("web1 SHUTOFF", timeout: 30) {
             try browser.findElement(css: "#row-web1").attribute("data-status") == "SHUTOFF"
@@ -127,18 +144,18 @@ final class DashboardMountTests: MountTestCase {
         XCTAssertEqual(read("instances/web1/status"), "SHUTOFF")
         XCTAssertFalse(try browser.findElements(css: "#row-web1 button[data-verb=start]").isEmpty)
 
-        try browser.navigate(to: base + "/instances/web1")
+        try go(browser, "/instances/web1")
         XCTAssertTrue(try browser.findElement(css: "#fields").text().contains("m1.nano"))
         XCTAssertTrue(try browser.findElement(css: "#events").text().contains("instance.active"), "the instance's events")
 
-        try browser.navigate(to: base + "/instances")
+        try go(browser, "/instances")
         try browser.findElement(css: "#row-web1 button[data-verb=delete]").click()
         try browser.waitFor("web1 gone from the page", timeout: 30) { try browser.findElements(css: "#row-web1").isEmpty }
         let gone = (0..<100).contains { _ in usleep(100_000); return sh("ls '\(mnt)/instances'").out.isEmpty }
         XCTAssertTrue(gone, "web1 deleted in the tree")
 
         // The events page follows /events live and filters what it shows.
-        try browser.navigate(to: base + "/events")
+        try go(browser, "/events")
         try browser.findElement(css: "#filter").sendKeys("flavor.created")
         ok("mkdir flavors/f.live")
         try browser.waitFor("the new event line", timeout: 20) {
@@ -148,7 +165,7 @@ final class DashboardMountTests: MountTestCase {
         XCTAssertTrue(shown.allSatisfy { $0.contains("flavor.created") }, "the filter hides other lines: \(shown)")
 
         // A create from a collection page, refused half-way, leaves nothing behind.
-        try browser.navigate(to: base + "/c/flavors")
+        try go(browser, "/c/flavors")
         try browser.findElement(css: "#create input[name=name]").sendKeys("f.bad")
         try browser.findElement(css: "#create input[name=vcpus]").sendKeys("many")
         try browser.findElement(css: "#create button").click()
@@ -158,7 +175,7 @@ final class DashboardMountTests: MountTestCase {
 
         // Upload an image from the browser: it streams into /images/up1.
         let file = makeFile("upload.raw", mib: 3)
-        try browser.navigate(to: base + "/images")
+        try go(browser, "/images")
         try browser.findElement(css: "#upload-name").sendKeys("up1")
         try browser.findElement(css: "#upload-file").sendKeys(file)
         try browser.findElement(css: "#upload-submit").click()

@@ -214,7 +214,11 @@ final class BrowserSession: @unchecked Sendable {
         try WebDriverHTTP.call(method, driver.baseURL.appendingPathComponent("session/\(id)" + (path.isEmpty ? "" : "/\(path)")), body)
     }
 
-    func navigate(to url: String) throws { try command("POST", "url", ["url": url]) }
+    func navigate(to url: String) throws {
+        do { try command("POST", "url", ["url": url]) } catch {
+            throw WebDriverError("navigating to \(url): \(error)")
+        }
+    }
     func currentURL() throws -> String { try command("GET", "url") as? String ?? "" }
     func title() throws -> String { try command("GET", "title") as? String ?? "" }
     func pageSource() throws -> String { try command("GET", "source") as? String ?? "" }

@@ -6,6 +6,9 @@ enum Script {
     (function () {
       const csrf = document.querySelector('meta[name=csrf]').content;
       const page = document.body.dataset.page;
+      // Event streams end with the page, so leaving it never waits on an open stream.
+      const sources = [];
+      window.addEventListener('pagehide', () => { for (const s of sources) s.close(); });
       function problem(text) {
         const n = document.getElementById('live-notice');
         n.textContent = text; n.hidden = false;
@@ -43,6 +46,7 @@ enum Script {
       });
       if (table || list) {
         const es = new EventSource('/sse/events');
+        sources.push(es);
         // Whatever changed between rendering the page and subscribing: refresh the rows
         // that were in a transition (also after a reconnect).
         es.onopen = () => {
@@ -64,6 +68,7 @@ enum Script {
       const consoleLog = document.getElementById('console');
       if (consoleLog && consoleLog.dataset.follow) {
         const cs = new EventSource(consoleLog.dataset.follow);
+        sources.push(cs);
         cs.onmessage = (ev) => { consoleLog.textContent += ev.data + '\n'; consoleLog.scrollTop = consoleLog.scrollHeight; };
       }
       // Images: the file is streamed to the server, which streams it into /images/NAME.
