@@ -73,10 +73,7 @@ public final class DashboardServer: Sendable {
         }
         router.get("/instances/:name/row") { [self] _, context in
             let name = try context.parameters.require("name")
-            let row = await TreeQueue.run { [tree] () -> InstanceRow? in
-                let flavors = (try? tree.list("flavors")) ?? []
-                return (try? tree.readBytes("instances/\(name)/info.json")).flatMap { InstanceRow(json: $0, flavors: flavors) }
-            }
+            let row = await TreeQueue.run { [tree] in Self.instanceRow(tree, name, flavors: (try? tree.list("flavors")) ?? []) }
             guard let row else { return Views.text("no instance named \(name)\n", status: .notFound) }
             return views.row(row)
         }
@@ -116,13 +113,17 @@ public final class DashboardServer: Sendable {
         let workers = min(4, max(1, names.count))
         DispatchQueue.concurrentPerform(iterations: workers) { w in
             for i in stride(from: w, to: names.count, by: workers) {
-                guard var row = (try? tree.readBytes("instances/\(names[i])/info.json"))
-                    .flatMap({ InstanceRow(json: $0, flavors: flavors, now: now) }) else { continue }
+                guard var row = instanceRow(tree, names[i], flavors: flavors, now: now) else { continue }
                 row.csrf = csrf
                 rows.withLock { $0[i] = row }
             }
         }
         return rows.withLock { $0.compactMap { $0 } }
+    }
+
+    /// One instance's row from its info.json; nil when it is gone or unreadable.
+    static func instanceRow(_ tree: MountedTree, _ name: String, flavors: [String], now: Date = Date()) -> InstanceRow? {
+        (try? tree.readBytes("instances/\(name)/info.json")).flatMap { InstanceRow(json: $0, flavors: flavors, now: now) }
     }
 
     func problem(_ request: Request, _ e: TreeError, status: HTTPResponse.Status) -> Response {

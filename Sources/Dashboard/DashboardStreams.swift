@@ -89,29 +89,12 @@ extension MountedTree {
         return stat(path(rel), &st) == 0 ? Int(st.st_size) : 0
     }
 
-    /// The bytes from `offset` to the end ([] when none, or the file is gone).
+    /// The bytes from `offset` to the end, at most 1 MiB ([] when none, or the file is gone).
     func bytes(_ rel: String, from offset: Int) -> [UInt8] {
         let fd = open(path(rel), O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return [] }
         defer { close(fd) }
-        var out: [UInt8] = []
-        var buf = [UInt8](repeating: 0, count: 65536)
-        while out.count < 1 << 20 {
-            let n = buf.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(offset + out.count)) }
-            if n <= 0 { break }
-            out.append(contentsOf: buf[0..<n])
-        }
-        return out
-    }
-
-    /// Writes all of `bytes` to an open descriptor.
-    func writeAll(_ fd: Int32, _ bytes: [UInt8], _ rel: String) throws(TreeError) {
-        var done = 0
-        while done < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + done, $0.count - done) }
-            if n < 0 { if errno == EINTR { continue }; throw failure("write", rel) }
-            done += n
-        }
+        return Self.pread(fd, from: offset, limit: 1 << 20) ?? []
     }
 }
 

@@ -78,14 +78,8 @@ struct RefusalLog {
         var st = stat()
         guard fstat(fd, &st) == 0 else { return [] }
         let start = max(0, Int(st.st_size) - bytes)
-        var buf = [UInt8](repeating: 0, count: Int(st.st_size) - start)
-        var got = 0
-        while got < buf.count {
-            let n = buf.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + got, $0.count - got, off_t(start + got)) }
-            if n <= 0 { break }
-            got += n
-        }
-        var lines = String(decoding: buf[0..<got], as: UTF8.self).split(separator: "\n").map(String.init)
+        let tail = MountedTree.pread(fd, from: start) ?? []
+        var lines = String(decoding: tail, as: UTF8.self).split(separator: "\n").map(String.init)
         if start > 0, !lines.isEmpty { lines.removeFirst() }   // a partial first line
         return lines
     }

@@ -53,11 +53,18 @@ public struct MountedTree: Sendable {
         let fd = open(path(rel), O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw failure("cat", rel) }
         defer { close(fd) }
+        guard let bytes = Self.pread(fd, from: 0) else { throw failure("cat", rel) }
+        return bytes
+    }
+
+    /// What an open file holds from `offset` to its end (at most `limit` bytes); nil on a
+    /// read error. The tree's synthetic files answer reads at any offset.
+    static func pread(_ fd: Int32, from offset: Int, limit: Int = .max) -> [UInt8]? {
         var out: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n < 0 { if errno == EINTR { continue }; throw failure("cat", rel) }
+        while out.count < limit {
+            let n = chunk.withUnsafeMutableBytes { Glibc.pread(fd, $0.baseAddress, $0.count, off_t(offset + out.count)) }
+            if n < 0 { if errno == EINTR { continue }; return nil }
             if n == 0 { break }
             out.append(contentsOf: chunk[0..<n])
         }
@@ -85,13 +92,18 @@ public struct MountedTree: Sendable {
         let flags = O_WRONLY | O_TRUNC | O_CLOEXEC | (create ? O_CREAT : 0) | (exclusive ? O_EXCL : 0)
         let fd = open(path(rel), flags, 0o644)
         guard fd >= 0 else { throw failure(create ? "cp" : "echo >", rel) }
+        do throws(TreeError) { try writeAll(fd, bytes, rel) } catch { close(fd); throw error }
+        guard close(fd) == 0 else { throw failure("close", rel) }
+    }
+
+    /// Writes all of `bytes` to an open descriptor.
+    func writeAll(_ fd: Int32, _ bytes: [UInt8], _ rel: String) throws(TreeError) {
         var done = 0
         while done < bytes.count {
             let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + done, $0.count - done) }
-            if n < 0 { if errno == EINTR { continue }; let e = failure("write", rel); close(fd); throw e }
+            if n < 0 { if errno == EINTR { continue }; throw failure("write", rel) }
             done += n
         }
-        guard close(fd) == 0 else { throw failure("close", rel) }
     }
 
     public func mkdir(_ rel: String) throws(TreeError) {
