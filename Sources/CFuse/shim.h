@@ -31,8 +31,9 @@ static inline struct fuse_session *cfuse_session_new(struct fuse_args *args,
 // FuseKit independent of how a given Swift compiler imports bit-fields.
 static inline void cfuse_fi_set_open_flags(struct fuse_file_info *fi, int direct_io,
                                            int keep_cache, int nonseekable,
-                                           int cache_readdir) {
+                                           int cache_readdir, int noflush) {
     fi->direct_io = direct_io ? 1 : 0;
+    fi->noflush = noflush ? 1 : 0;
     fi->keep_cache = keep_cache ? 1 : 0;
     fi->nonseekable = nonseekable ? 1 : 0;
     fi->cache_readdir = cache_readdir ? 1 : 0;

@@ -23,9 +23,13 @@ public final class CloudFileSystem: FuseHandler {
         /// How long the kernel may trust attributes (FUSE attribute timeout), in seconds.
         /// `/events` and `console` always use 0: they grow without notice.
         public var attributeTimeout: Double
-        public init(entryTimeout: Double = 1, attributeTimeout: Double = 1) {
+        /// Let the kernel keep value files in its page cache (PageCacheLedger): a warm
+        /// `cat` is one OPEN. Off where a value may depend on who reads it.
+        public var cachePages: Bool
+        public init(entryTimeout: Double = 1, attributeTimeout: Double = 1, cachePages: Bool = true) {
             self.entryTimeout = entryTimeout
             self.attributeTimeout = attributeTimeout
+            self.cachePages = cachePages
         }
 
         /// A tree several users reach (`allow_other`): what `stat` shows depends on the
@@ -33,7 +37,7 @@ public final class CloudFileSystem: FuseHandler {
         /// attributes across requests: a dentry or mode cached for one user must never
         /// answer for another (with `default_permissions` the kernel then asks us, with
         /// the caller's credentials, before every permission check).
-        public static let sharedByUsers = Options(entryTimeout: 0, attributeTimeout: 0)
+        public static let sharedByUsers = Options(entryTimeout: 0, attributeTimeout: 0, cachePages: false)
     }
 
     let api: any CloudAPI
@@ -52,6 +56,8 @@ public final class CloudFileSystem: FuseHandler {
     let mountTime = Date().timeIntervalSince1970
     private let sessionBox = Mutex<FuseSession?>(nil)
     private let invalidator = Invalidator()
+    /// What the kernel's page cache may hold of each value file (PageCache.swift).
+    let pages = PageCacheLedger()
 
     /// Creates the tree over `api` and subscribes to its change notices.
     public init(api: any CloudAPI, options: Options = Options()) {
@@ -147,7 +153,7 @@ public final class CloudFileSystem: FuseHandler {
     func entry(_ node: Node, _ meta: Meta, lookups: UInt64) -> Entry {
         let ino = table.inode(for: node, identity: meta.identity, lookups: lookups)
         // A launch file's name becomes the instance's directory when it is closed.
-        return Entry(attributes: meta.attributes(ino), attributeTimeout: attrTimeout(node),
+        return Entry(attributes: attributes(meta, ino), attributeTimeout: attrTimeout(node),
                      entryTimeout: node == .launch(node.parentAndName?.1 ?? "") ? 0 : options.entryTimeout)
     }
 
@@ -179,11 +185,21 @@ public final class CloudFileSystem: FuseHandler {
             guard let m = meta(of: node, systemContext) else { return true }
             return !identity.isEmpty && !m.identity.isEmpty && identity != m.identity
         }
+        // The kernel dropped the inode, and its pages and attributes with it.
+        if table.slot(inode) == nil { pages.forget(inode) }
     }
 
     public func getattr(_ r: Request, inode: Inode, file: FileInfo?) throws(CloudError) -> AttributeReply {
         let (node, meta) = try resolve(inode, context(r))
-        return AttributeReply(meta.attributes(inode), timeout: attrTimeout(node))
+        return AttributeReply(attributes(meta, inode), timeout: attrTimeout(node))
+    }
+
+    /// The attributes the kernel is told for `inode`: a value file's size is the one its
+    /// cached pages hold while they are being read (PageCacheLedger.reporting).
+    func attributes(_ meta: Meta, _ inode: Inode) -> FileAttributes {
+        var a = meta.attributes(inode)
+        if case .regular = meta.type { a.size = pages.reporting(inode, size: a.size) }
+        return a
     }
 
     public func setattr(_ r: Request, inode: Inode, changes: AttributeChanges,
@@ -238,6 +254,23 @@ public final class CloudFileSystem: FuseHandler {
     }
 
     // MARK: invalidation (runs on the invalidator's serial queue, never in a handler)
+
+    /// Invalidates a node's kernel attributes and pages after a change, unless cached opens
+    /// are reading it (PageCacheLedger.beginInvalidation: then it happens at their release).
+    func invalidateFile(_ ino: Inode, _ session: FuseSession) {
+        guard options.cachePages else { session.notifyInvalidate(inode: ino); return }
+        guard pages.beginInvalidation(ino) else { return }
+        session.notifyInvalidate(inode: ino)
+        pages.invalidated(ino)
+    }
+
+    /// The invalidation a released cached open let through, from the invalidation queue.
+    func invalidateLater(_ ino: Inode) {
+        invalidator.run { [weak self] in
+            guard let self, let session = self.session else { return }
+            self.invalidateFile(ino, session)
+        }
+    }
 
     private func invalidate(for notice: ChangeNotice) {
         guard let session else { return }

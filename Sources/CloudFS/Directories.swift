@@ -31,7 +31,7 @@ extension CloudFileSystem {
             // `.` and `..` do not count as lookups; their inode numbers are informational.
             let ino = isDot ? (table.existingInode(e.node) ?? inode)
                             : table.inode(for: e.node, identity: e.meta.identity)
-            let entry = Entry(attributes: e.meta.attributes(ino), attributeTimeout: attrTimeout(e.node),
+            let entry = Entry(attributes: attributes(e.meta, ino), attributeTimeout: attrTimeout(e.node),
                               entryTimeout: options.entryTimeout)
             guard buffer.add(name: e.name, entry: entry, nextOffset: Int64(i + 1)) else { break }
             if buffer.isPlus && !isDot { table.addLookup(ino) }

@@ -21,6 +21,9 @@ final class Invalidator: Sendable {
         set { state.withLock { $0.apply = newValue } }
     }
 
+    /// Runs `work` on the invalidation queue.
+    func run(_ work: @escaping @Sendable () -> Void) { queue.async(execute: work) }
+
     /// Schedules invalidation for `notice` unless the same one is already queued.
     func enqueue(_ notice: ChangeNotice) {
         let key = "\(notice.kind.rawValue)\u{0}\(notice.name)"
@@ -79,9 +82,9 @@ struct Invalidation {
             }
         }
         for (node, ino) in known {
-            if case .entryField = node { session.notifyInvalidate(inode: ino); continue }
+            if case .entryField = node { fs.invalidateFile(ino, session); continue }
             guard case .key(_, _, _, let key) = node else { continue }
-            session.notifyInvalidate(inode: ino)
+            fs.invalidateFile(ino, session)
             if entries[key] == nil, let dir = fs.table.existingInode(.field(c.id, name, kd.name)) {
                 session.notifyInvalidateEntry(parent: dir, name: key)
             }
@@ -90,7 +93,7 @@ struct Invalidation {
 
     /// Invalidates the attributes of `node`, if the kernel was ever told about it.
     private func inode(_ node: Node) {
-        if let ino = fs.table.existingInode(node) { session.notifyInvalidate(inode: ino) }
+        if let ino = fs.table.existingInode(node) { fs.invalidateFile(ino, session) }
     }
 
     /// Forgets the inode numbers of a gone object that the kernel does not hold.

@@ -15,13 +15,16 @@ final class AttributeHandle: Sendable {
     /// disassociates): the empty value is applied when the descriptor is closed without a
     /// write (see `AttributeFiles.flushAttribute`).
     let truncated: Bool
+    /// The inode whose page cache this read-only open fills (PageCacheLedger), if any.
+    let cachedInode: Inode?
     private let written = Mutex(false)
     private let flushes = Mutex(0)
     /// The bytes written through this handle so far (a value may arrive in several
     /// WRITEs: bash's printf writes a multi-line rules file line by line).
     private let received = Mutex<[UInt8]>([])
-    init(node: Node, snapshot: [UInt8], created: Bool, truncated: Bool = false) {
+    init(node: Node, snapshot: [UInt8], created: Bool, truncated: Bool = false, cachedInode: Inode? = nil) {
         self.node = node; self.snapshot = snapshot; self.created = created; self.truncated = truncated
+        self.cachedInode = cachedInode
     }
     var wasWritten: Bool { written.withLock { $0 } }
     func markWritten() { written.withLock { $0 = true } }
@@ -111,10 +114,9 @@ extension CloudFileSystem {
 
     public func open(_ r: Request, inode: Inode, flags: OpenFlags) throws(CloudError) -> OpenReply {
         let ctx = context(r)
-        let (node, _) = try resolve(inode, ctx)
+        let (node, style) = try resolveFile(inode, ctx)
         if let name = imageName(node) { return try openImage(name, node: node, flags: flags, r) }
         let file: OpenFile
-        let style = field(of: node, ctx)
         switch (node, style?.0.style) {
         case (.events, _):
             if flags.isWrite { throw refuse(.readOnly, "/events is read-only", node, r) }
@@ -136,12 +138,52 @@ extension CloudFileSystem {
             guard let bytes = style.map({ f, m in f.read(m.object, ctx) }) ?? content(of: node, ctx) else {
                 throw CloudError(.noEntry, "no such object")
             }
+            if !flags.isWrite && options.cachePages && !isWritable(node, ctx) { return openCached(node, inode, bytes) }
+            if flags.isWrite { pages.writing(inode) }
             let emptied: Bool
             if case .key = node { emptied = false } else { emptied = writableField(node)?.emptiedByTruncate ?? false }
             file = .attribute(AttributeHandle(node: node, snapshot: flags.isRead ? bytes : [], created: false,
                                               truncated: flags.isWrite && flags.truncate && emptied))
         }
-        return OpenReply(handle: files.add(file), directIO: true)
+        // A read-only open has nothing for FLUSH to apply.
+        return OpenReply(handle: files.add(file), directIO: true, noFlush: !flags.isWrite)
+    }
+
+    /// A read-only open of a value file through the kernel's page cache (PageCacheLedger):
+    /// its reads serve `bytes`, the value at this open. When the value is not the one
+    /// the pages were filled from, the old pages and attributes are invalidated before the
+    /// reply; a notification with a negative offset or on pages no READ is filling never
+    /// waits, so it is safe inside the handler. No FLUSH: there is nothing to apply.
+    private func openCached(_ node: Node, _ inode: Inode, _ bytes: [UInt8]) -> OpenReply {
+        let (decision, invalidateSize) = pages.open(inode, bytes)
+        let cached = decision != .direct
+        switch decision {
+        case .replace:
+            session?.notifyInvalidate(inode: inode)
+            pages.invalidated(inode)
+        case .keep where invalidateSize:
+            session?.notifyInvalidate(inode: inode, attributesOnly: true)
+            pages.invalidated(inode)
+        default: break
+        }
+        let h = AttributeHandle(node: node, snapshot: bytes, created: false, cachedInode: cached ? inode : nil)
+        return OpenReply(handle: files.add(.attribute(h)), directIO: !cached, keepCache: decision == .keep, noFlush: true)
+    }
+
+    /// The node behind `inode` and, for a field file, its field and object, looked up once
+    /// (an OPEN of `status` is one instance lookup, not one for `resolve` and one more).
+    private func resolveFile(_ inode: Inode, _ ctx: Context) throws(CloudError) -> (Node, (Field, Member)?) {
+        if let slot = table.slot(inode), imageName(slot.node) == nil {
+            try admit(slot.node, ctx)
+            if let fm = field(of: slot.node, ctx) {
+                guard slot.identity.isEmpty || fm.1.identity.isEmpty || slot.identity == fm.1.identity else {
+                    throw CloudError(.noEntry, "no such object (stale inode)")
+                }
+                return (slot.node, fm)
+            }
+        }
+        let (node, _) = try resolve(inode, ctx)
+        return (node, field(of: node, ctx))
     }
 
     public func read(_ r: Request, inode: Inode, file: FileInfo, offset: Int64,
@@ -207,6 +249,7 @@ extension CloudFileSystem {
                 if let n = p[h.node] { p[h.node] = n > 1 ? n - 1 : nil }
             }
         case .attribute(let h):
+            if let ino = h.cachedInode, pages.released(ino) { invalidateLater(ino) }
             releaseAttribute(h, r)
         default: break
         }

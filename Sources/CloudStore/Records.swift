@@ -231,7 +231,9 @@ public struct InstanceRecord: Codable, Sendable, Equatable, FetchableRecord, Per
 
     /// `metadata` decoded (empty when it does not decode).
     public var metadataItems: [String: String] {
-        (try? JSONDecoder().decode([String: String].self, from: Data(metadata.utf8))) ?? [:]
+        // Most instances have none: the tree reads this for every file it serves.
+        if metadata.isEmpty || metadata == "{}" { return [:] }
+        return (try? JSONDecoder().decode([String: String].self, from: Data(metadata.utf8))) ?? [:]
     }
 
     /// Encodes server metadata for `metadata`.

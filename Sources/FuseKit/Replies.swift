@@ -137,17 +137,19 @@ public struct OpenReply: Sendable {
     public var nonSeekable: Bool
     /// `FOPEN_CACHE_DIR` (opendir only): the kernel may cache the listing.
     public var cacheDirectory: Bool
+    /// `FOPEN_NOFLUSH`: `close` sends no FLUSH (a read-only open with nothing to apply).
+    public var noFlush: Bool
 
     public init(handle: UInt64 = 0, directIO: Bool = false, keepCache: Bool = false,
-                nonSeekable: Bool = false, cacheDirectory: Bool = false) {
+                nonSeekable: Bool = false, cacheDirectory: Bool = false, noFlush: Bool = false) {
         self.handle = handle; self.directIO = directIO; self.keepCache = keepCache
-        self.nonSeekable = nonSeekable; self.cacheDirectory = cacheDirectory
+        self.nonSeekable = nonSeekable; self.cacheDirectory = cacheDirectory; self.noFlush = noFlush
     }
 
     func fill(_ fi: UnsafeMutablePointer<fuse_file_info>) {
         fi.pointee.fh = handle
         cfuse_fi_set_open_flags(fi, directIO ? 1 : 0, keepCache ? 1 : 0, nonSeekable ? 1 : 0,
-                                cacheDirectory ? 1 : 0)
+                                cacheDirectory ? 1 : 0, noFlush ? 1 : 0)
     }
 }
 

@@ -182,14 +182,15 @@ public final class FuseSession: Sendable {
         t.start()
     }
 
-    /// Drops the kernel's cached attributes and data of `inode`
-    /// (`fuse_lowlevel_notify_inval_inode`). Call from a thread that is not serving a
-    /// FUSE request. Returns nil, or the errno (`ENOENT` when the kernel does not know the
-    /// inode, which is normal).
+    /// Drops the kernel's cached attributes and data of `inode`, or its attributes alone
+    /// (`fuse_lowlevel_notify_inval_inode`). Dropping data waits for pages a READ is
+    /// filling, so call it from a thread that is not serving a FUSE request unless no READ
+    /// of the inode can be in flight. Returns nil, or the errno (`ENOENT` when the kernel
+    /// does not know the inode, which is normal).
     @discardableResult
-    public func notifyInvalidate(inode: Inode) -> Errno? {
+    public func notifyInvalidate(inode: Inode, attributesOnly: Bool = false) -> Errno? {
         core.withLiveSession { se in
-            let rc = fuse_lowlevel_notify_inval_inode(se, inode.rawValue, 0, 0)
+            let rc = fuse_lowlevel_notify_inval_inode(se, inode.rawValue, attributesOnly ? -1 : 0, 0)
             return rc == 0 ? nil : Errno(rawValue: -rc)
         } ?? .badFile
     }
