@@ -5,7 +5,8 @@ import PackageDescription
 //   cloudfs (exe) -> CloudFS -> FuseKit -> CFuse
 //                 -> MetadataServer (Hummingbird)
 //                 -> Dashboard (Hummingbird, Mustache; a client of the mounted tree only)
-//                 -> CloudEngine -> CloudStore, ImageStore, CloudNetwork, CloudScheduler
+//                 -> CloudEngine -> CloudStore, ImageStore, CloudNetwork, CloudScheduler,
+//                                   ISOImage -> CIsofs
 //                 -> LibvirtCompute -> CLibvirt
 //   everything    -> CloudCore
 let package = Package(
@@ -28,7 +29,10 @@ let package = Package(
                        providers: [.apt(["libfuse3-dev"])]),
         .systemLibrary(name: "CLibvirt", path: "Sources/CLibvirt", pkgConfig: "libvirt",
                        providers: [.apt(["libvirt-dev"])]),
+        .systemLibrary(name: "CIsofs", path: "Sources/CIsofs", pkgConfig: "libisofs-1",
+                       providers: [.apt(["libisofs-dev", "libburn-dev"])]),
         .target(name: "CloudCore"),
+        .target(name: "ISOImage", dependencies: ["CloudCore", "CIsofs"]),
         .target(name: "CloudStore", dependencies: [
             "CloudCore", .product(name: "GRDB", package: "GRDB.swift")]),
         .target(name: "ImageStore", dependencies: [
@@ -38,7 +42,7 @@ let package = Package(
         .target(name: "LibvirtCompute", dependencies: [
             "CloudCore", "CLibvirt", .product(name: "Logging", package: "swift-log")]),
         .target(name: "CloudEngine", dependencies: [
-            "CloudCore", "CloudStore", "ImageStore", "CloudNetwork", "CloudScheduler",
+            "CloudCore", "CloudStore", "ImageStore", "CloudNetwork", "CloudScheduler", "ISOImage",
             .product(name: "Logging", package: "swift-log"), .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "FuseKit", dependencies: ["CFuse", "CloudCore"]),
         .target(name: "MetadataServer", dependencies: [
@@ -54,7 +58,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log")]),
         .executableTarget(name: "cloudfs-bench", dependencies: [
-            "CloudCore", "CloudEngine", "LibvirtCompute", "CloudScheduler", "CloudStore", "CloudNetwork",
+            "CloudCore", "CloudEngine", "LibvirtCompute", "CloudScheduler", "CloudStore", "CloudNetwork", "ImageStore",
             .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .target(name: "CloudTesting", dependencies: ["CloudCore"], path: "Tests/CloudTesting"),
         .testTarget(name: "CloudCoreTests", dependencies: ["CloudCore"]),
