@@ -105,7 +105,7 @@ struct InstanceMetadata: Sendable {
     }
 
     static func json(_ object: Any) -> [UInt8] {
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
+        let data = (try? JSONText.encode(object, pretty: false)) ?? Data("{}".utf8)
         return Array(data)
     }
 }

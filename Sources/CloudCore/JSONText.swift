@@ -1,13 +1,14 @@
 import Foundation
 
-/// A JSON value built from the `[String: Any]` objects the tree's `info.json` files are
-/// described with, encoded with JSONEncoder: the same bytes as JSONSerialization with
-/// sorted keys, about ten times faster (JSONSerialization on Linux sorts keys with ICU
-/// collation, which made `cat info.json` cost milliseconds).
-enum JSONText: Encodable {
+/// A JSON value built from `[String: Any]` objects (the tree's `info.json` files, the
+/// metadata documents of the config drive and the metadata service), encoded with
+/// JSONEncoder: the same bytes as JSONSerialization with sorted keys, about ten times
+/// faster (JSONSerialization on Linux sorts keys with ICU collation, which made `cat
+/// info.json` cost milliseconds and a config drive 4 ms).
+public enum JSONText: Encodable {
     case string(String), int(Int), double(Double), bool(Bool), array([JSONText]), object([String: JSONText]), null
 
-    init(_ any: Any) {
+    public init(_ any: Any) {
         switch any {
         case let s as String: self = .string(s)
         case let b as Bool: self = .bool(b)
@@ -22,7 +23,7 @@ enum JSONText: Encodable {
         }
     }
 
-    func encode(to encoder: any Encoder) throws {
+    public func encode(to encoder: any Encoder) throws {
         var c = encoder.singleValueContainer()
         switch self {
         case .string(let s): try c.encode(s)
@@ -35,10 +36,12 @@ enum JSONText: Encodable {
         }
     }
 
-    /// Pretty-printed with sorted keys and unescaped slashes, as `info.json` files are.
-    static func encode(_ object: [String: Any]) throws -> Data {
+    /// Sorted keys and unescaped slashes; pretty-printed as `info.json` files are, or
+    /// compact as Nova's metadata documents are.
+    public static func encode(_ object: Any, pretty: Bool = true) throws -> Data {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        encoder.outputFormatting = pretty ? [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+                                          : [.sortedKeys, .withoutEscapingSlashes]
         return try encoder.encode(JSONText(object))
     }
 }
