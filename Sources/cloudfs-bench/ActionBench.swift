@@ -1,11 +1,12 @@
 import CloudCore
 import Foundation
+import CloudStore
 import LibvirtCompute
 import Synchronization
 
 /// Lifecycle actions per second: rounds of `echo stop > ctl; cat wait; echo start > ctl;
-/// cat wait` on many instances at once (every action is a durable task row), vs the same
-/// number of power-off + start calls made directly on libvirt test:/// connections.
+/// cat wait` on many instances at once (every action is a durable task row), vs the floor
+/// of the same actions: the libvirt calls they make plus one commit each.
 struct ActionBench {
     let rig: Rig
     let count: Int
@@ -18,11 +19,13 @@ struct ActionBench {
                   "for i in $(seq 1 \(count)); do [ \"$(cat a$i/wait)\" = ACTIVE ] || exit 1; done")
         let actions = count * rounds * 2
 
-        // Baseline: the same number of libvirt operations (virDomainDestroy + virDomainCreate
-        // through ComputeConnection.perform), on as many domains spread over connections to
-        // the rig's own host XMLs, issued from concurrent threads.
+        // Baseline (the floor of an action): the libvirt calls the engine makes — Nova's
+        // clean stop (shutdown, then wait for the domain to be off) and start (create) —
+        // plus one durable SQLite commit each, on as many domains spread over connections
+        // to the rig's own host XMLs, one thread per domain, as the cloud side below.
         let driver = LibvirtDriver(virtType: .qemu, stateDir: rig.work)
         let hosts = try (0..<4).map { try driver.connect(uri: "test://\(rig.work)/node\($0).xml") }
+        let store = try Store(path: rig.work + "/action-floor.sqlite")
         var domains: [(any ComputeConnection, String)] = []
         for i in 0..<count {
             let id = UUID().uuidString.lowercased()
@@ -33,30 +36,36 @@ struct ActionBench {
             domains.append((conn, id))
         }
         let baseFailures = Mutex(0)
-        let t0 = now()
         let list = domains, rounds = rounds
-        DispatchQueue.concurrentPerform(iterations: list.count) { i in
+        let base = Self.together(list.count) { i in
             let (conn, id) = list[i]
-            for _ in 0..<rounds {
+            for r in 0..<rounds {
                 do throws(CloudError) {
-                    try conn.perform(.powerOff, uuid: id)
+                    try conn.perform(.shutdown, uuid: id)
+                    while try conn.powerState(uuid: id) != .shutdown { usleep(100) }
+                    try store.setSetting(.defaultValue(.flavor), "stop \(i) \(r)")
                     try conn.perform(.start, uuid: id)
+                    try store.setSetting(.defaultValue(.flavor), "start \(i) \(r)")
                 } catch { baseFailures.withLock { $0 += 1 } }
             }
         }
-        let base = now() - t0
         for (conn, id) in list { try? conn.destroy(uuid: id) }
 
-        // cloudfs: one shell worker per instance, each doing `rounds` stop/start cycles;
-        // a failed step (refused write, or `wait` not showing the expected status) is logged.
-        let failLog = rig.work + "/action-failures"
-        let worker = "i=$1; c='\(dir)'/a$i; for r in $(seq 1 \(rounds)); do " +
-            "{ echo stop > $c/ctl && [ \"$(cat $c/wait)\" = SHUTOFF ]; } || echo \"a$i round $r stop\" >> '\(failLog)'; " +
-            "{ echo start > $c/ctl && [ \"$(cat $c/wait)\" = ACTIVE ]; } || echo \"a$i round $r start\" >> '\(failLog)'; done"
-        try worker.write(toFile: rig.work + "/action-worker.sh", atomically: true, encoding: .utf8)
-        try timed("rm -f '\(failLog)'; touch '\(failLog)'")
-        let cloud = try timed("for i in $(seq 1 \(count)); do sh '\(rig.work)/action-worker.sh' $i 2>/dev/null & done; wait")
-        let failures = ((try? String(contentsOfFile: failLog, encoding: .utf8)) ?? "").split(separator: "\n")
+        // cloudfs: one thread per instance, each doing `rounds` stop/start cycles through the
+        // tree with the system calls `echo stop > ctl` and `cat wait` make (no shell: its
+        // process starts would be most of what is measured). A refused write or a `wait`
+        // showing the wrong status is a failure.
+        let failures = Mutex([String]())
+        let cloud = Self.together(count) { i in
+            let c = "\(dir)/a\(i + 1)"
+            for r in 1...rounds {
+                for (verb, want) in [("stop", "SHUTOFF"), ("start", "ACTIVE")] {
+                    let got = Self.act(c, verb)
+                    if got != want { failures.withLock { $0.append("a\(i + 1) round \(r) \(verb): \(got)") } }
+                }
+            }
+        }
+        let failed = failures.withLock { $0 }
         var notActive = 0
         for i in 1...count {
             let s = (try? String(contentsOfFile: "\(dir)/a\(i)/status", encoding: .utf8)) ?? ""
@@ -65,14 +74,44 @@ struct ActionBench {
         try timed("cd '\(dir)' && for i in $(seq 1 \(count)); do rmdir a$i; done; while ls '\(dir)' | grep -q '^a'; do sleep 0.1; done")
 
         print("5. lifecycle actions: \(rounds) rounds of stop + start on \(count) instances at once, 4 test:/// hosts (\(actions) actions)")
-        report("   libvirt destroy + create, \(count) domains (baseline)", String(format: "%8.0f /s", Double(actions) / base),
+        report("   shutdown + wait | create, + 1 commit each (baseline)", String(format: "%8.0f /s", Double(actions) / base),
                baseFailures.withLock { $0 } == 0 ? String(format: "%.0f ms", base * 1000) : "\(baseFailures.withLock { $0 }) FAILED")
-        report("   echo stop|start > ctl + cat wait", String(format: "%8.0f /s", Double(actions) / cloud),
+        report("   write ctl + read wait, per instance thread", String(format: "%8.0f /s", Double(actions) / cloud),
                String(format: "%.0f ms, %.2f ms per action", cloud * 1000, cloud * 1000 / Double(actions)))
         report("   ratio (cloudfs time / baseline time)", String(format: "%8.1fx", cloud / base))
-        report("   failed actions; instances not ACTIVE at the end", String(format: "%8d", failures.count),
-               "\(notActive) not ACTIVE" + (failures.isEmpty && notActive == 0 ? "" : "   FAILED: must be 0; first: \(failures.first ?? "-")"))
+        report("   failed actions; instances not ACTIVE at the end", String(format: "%8d", failed.count),
+               "\(notActive) not ACTIVE" + (failed.isEmpty && notActive == 0 ? "" : "   FAILED: must be 0; first: \(failed.first ?? "-")"))
         print("   reproduce: \(reproduce)")
         print("")
+    }
+
+    /// Runs `body(0..<n)` on `n` threads at once (not `concurrentPerform`, which runs as
+    /// many at a time as there are cores); returns the wall time.
+    static func together(_ n: Int, _ body: @escaping @Sendable (Int) -> Void) -> Double {
+        let group = DispatchGroup()
+        let t0 = now()
+        for i in 0..<n {
+            group.enter()
+            Thread { body(i); group.leave() }.start()
+        }
+        group.wait()
+        return now() - t0
+    }
+
+    /// `echo VERB > DIR/ctl; cat DIR/wait` in system calls: the status `wait` showed, or
+    /// what went wrong.
+    static func act(_ dir: String, _ verb: String) -> String {
+        let line = Array((verb + "\n").utf8)
+        let fd = open(dir + "/ctl", O_WRONLY | O_TRUNC)
+        guard fd >= 0 else { return "open ctl: errno \(errno)" }
+        let n = write(fd, line, line.count)
+        let e = errno
+        guard close(fd) == 0, n == line.count else { return "echo \(verb) > ctl: errno \(n < 0 ? e : errno)" }
+        let w = open(dir + "/wait", O_RDONLY)
+        guard w >= 0 else { return "open wait: errno \(errno)" }
+        defer { close(w) }
+        var buf = [UInt8](repeating: 0, count: 64)
+        let got = read(w, &buf, buf.count)
+        return String(decoding: buf.prefix(max(0, got)), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }
