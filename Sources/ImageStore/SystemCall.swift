@@ -122,6 +122,16 @@ enum SystemCall {
         if rc != 0 { throw mapped(Errno.current, "fsync") }
     }
 
+    /// Starts writeback of `[offset, offset+count)` without waiting for it, so a later
+    /// `fsync` has little left to write: `posix_fadvise(POSIX_FADV_DONTNEED)` on Linux
+    /// starts writing the range's dirty pages (and drops the clean ones: the bytes were
+    /// read already). Best effort.
+    static func startWriteback(_ fd: Int32, at offset: Int64, count: Int) {
+        #if canImport(Glibc)
+        _ = posix_fadvise(fd, off_t(offset), off_t(count), POSIX_FADV_DONTNEED)
+        #endif
+    }
+
     /// Closes a descriptor. Not retried on EINTR: on Linux the descriptor is gone either way.
     static func close(_ fd: Int32) {
         #if canImport(Glibc)
