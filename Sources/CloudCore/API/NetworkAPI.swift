@@ -1,15 +1,42 @@
+import Synchronization
 /// A nova-network network as the tree shows it (`/networks/NAME/`).
 public struct NetworkInfo: Sendable, Equatable {
     public var name: String
     /// The text of each field file (`mode`, `cidr`, `gateway`, `dns`, `bridge`,
     /// `bridge_interface`, `vlan`, `dhcp_start`, `floating_range`, `project`), newline-terminated or empty.
     public var fields: [String: String]
+    private let usage: Usage
     /// `IP MAC instance` per fixed IP held, sorted by address.
-    public var leases: [String]
+    public var leases: [String] { usage.value.leases }
     /// Free allocatable fixed IPs.
-    public var free: Int
+    public var free: Int { usage.value.free }
+
     public init(name: String, fields: [String: String], leases: [String], free: Int) {
-        self.name = name; self.fields = fields; self.leases = leases; self.free = free
+        self.init(name: name, fields: fields) { (leases, free) }
+    }
+
+    /// Leases and free count made on first use: they cost a pass over every fixed IP,
+    /// which a lookup that only needs the network's fields (a change notice's
+    /// invalidation, `cat cidr`) must not pay at 10,000 instances.
+    public init(name: String, fields: [String: String],
+                usage: @escaping @Sendable () -> (leases: [String], free: Int)) {
+        self.name = name; self.fields = fields; self.usage = Usage(usage)
+    }
+
+    public static func == (a: NetworkInfo, b: NetworkInfo) -> Bool {
+        a.name == b.name && a.fields == b.fields && a.leases == b.leases && a.free == b.free
+    }
+
+    private final class Usage: Sendable {
+        let make: @Sendable () -> (leases: [String], free: Int)
+        let made = Mutex<(leases: [String], free: Int)?>(nil)
+        init(_ make: @escaping @Sendable () -> (leases: [String], free: Int)) { self.make = make }
+        var value: (leases: [String], free: Int) {
+            if let v = made.withLock({ $0 }) { return v }
+            let v = make()
+            made.withLock { $0 = v }
+            return v
+        }
     }
 }
 

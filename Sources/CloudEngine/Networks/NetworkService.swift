@@ -48,12 +48,15 @@ final class NetworkService: NetworksAPI, NetworkProvider, @unchecked Sendable {
     }
 
     private func info(_ s: NetworkSpec, _ c: Catalog) -> NetworkInfo {
-        let ips = c.ips.values.joined().filter { $0.network == s.name }.sorted { $0.address < $1.address }
-        let leases = ips.map { "\(IPv4Address(UInt32($0.address))) \($0.mac) \(c.instanceNames[$0.instanceId] ?? $0.instanceId)" }
         var fields: [String: String] = [:]
         for f in NetworkField.allCases { fields[f.rawValue] = s.text(of: f) }
-        return NetworkInfo(name: s.name, fields: fields, leases: leases,
-                           free: s.freeCount(used: Set(ips.map { IPv4Address(UInt32($0.address)) })))
+        // Copies of the catalog's tables (copy-on-write: no pass over them until read).
+        let all = c.ips, names = c.instanceNames
+        return NetworkInfo(name: s.name, fields: fields) {
+            let ips = all.values.joined().filter { $0.network == s.name }.sorted { $0.address < $1.address }
+            let leases = ips.map { "\(IPv4Address(UInt32($0.address))) \($0.mac) \(names[$0.instanceId] ?? $0.instanceId)" }
+            return (leases, s.freeCount(used: Set(ips.map { IPv4Address(UInt32($0.address)) })))
+        }
     }
 
     func create(_ name: String, _ caller: Caller) throws(CloudError) {
