@@ -22,6 +22,8 @@ struct Bench: ParsableCommand {
     @Option(help: "Instances on the dashboard benchmark's instances page.") var dashboardInstances = 1000
     @Option(help: "The tiny guest's directory (examples/make-tiny-guest.sh) for the volumes benchmark.")
     var guest = ProcessInfo.processInfo.environment["CLOUDFS_GUEST_DIR"] ?? "./guest"
+    @Option(help: "Instances for the listing and restart sections at once (10000 is the issue's scale; 100000 the long run, not the default).")
+    var scale: Int?
     @Option(help: "Sections to run, comma-separated names or numbers: \(Self.sectionNames.joined(separator: ", ")), or all.")
     var sections = "all"
 
@@ -53,12 +55,15 @@ struct Bench: ParsableCommand {
         let want = try selected()
         print("cloudfs-bench  (\(ProcessInfo.processInfo.activeProcessorCount) cores, state and baseline on \(work))\n")
         if want.contains("scheduler") { SchedulerBench().run() }
+        let instances = scale ?? self.instances, restartInstances = scale ?? self.restartInstances
         if !want.isDisjoint(with: ["copy", "latency", "listing"]) {
-            let rig = try Rig(work: work, hosts: 4)
+            let rig = try Rig(work: work, hosts: 4, capacityFor: want.contains("listing") ? instances : 0)
             defer { rig.tearDown() }
             if want.contains("copy") { try CopyBench(rig: rig, mib: imageMib).run() }
             if want.contains("latency") { try LatencyBench(rig: rig, samples: samples).run() }
-            if want.contains("listing") { try ListingBench(rig: rig, count: instances).run() }
+            if want.contains("listing") {
+                try ListingBench(rig: rig, count: instances, reproduce: reproduce("listing", "--instances \(instances)")).run()
+            }
         }
         if want.contains("burst") {
             let burst = try Rig(work: work + "-burst", hosts: 50, cores: 2, memoryGiB: 1)
@@ -74,8 +79,7 @@ struct Bench: ParsableCommand {
         if want.contains("restart") {
             // Hosts big enough for every m1.nano (1 vCPU, 128 MiB, 1 GB) at the default ratios
             // (CoreFilter 4:1 over 4 hosts).
-            let rig = try Rig(work: work + "-restart", hosts: 4, cores: max(64, restartInstances / 16 + 16),
-                              memoryGiB: max(256, restartInstances / 32 + 1), diskPools: restartInstances / 400 + 1)
+            let rig = try Rig(work: work + "-restart", hosts: 4, capacityFor: restartInstances)
             defer { rig.tearDown() }
             try RestartBench(rig: rig, count: restartInstances,
                              reproduce: reproduce("restart", "--restart-instances \(restartInstances)")).run()

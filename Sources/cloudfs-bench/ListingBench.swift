@@ -4,8 +4,10 @@ import Foundation
 struct ListingBench {
     let rig: Rig
     let count: Int
+    let reproduce: String
 
     func run() throws {
+        let emptyRSS = rig.daemonRSS()
         let t0 = now()
         try timed("cd '\(rig.mnt)/instances' && for i in $(seq 1 \(count)); do mkdir i$i; done")
         let created = now() - t0
@@ -16,12 +18,18 @@ struct ListingBench {
         func best(_ s: String) throws -> Double { try (0..<5).map { _ in try timed(s) }.min()! }
         let lsCloud = try best("ls -l '\(rig.mnt)/instances' > /dev/null")
         let lsPlain = try best("ls -l '\(plain)' > /dev/null")
-        let catCloud = try best("cat '\(rig.mnt)'/instances/*/status > /dev/null")
-        let catPlain = try best("cat '\(plain)'/*/status > /dev/null")
+        let catCloud = try best("printf '%s\\n' '\(rig.mnt)'/instances/*/status | xargs cat > /dev/null")
+        let catPlain = try best("printf '%s\\n' '\(plain)'/*/status | xargs cat > /dev/null")
         let active = try String(contentsOfFile: "\(rig.mnt)/hosts/node0/instances", encoding: .utf8).split(separator: "\n").count
+        let fullRSS = rig.daemonRSS()
         print("3. \(count) instances on 4 test:/// hosts (\(String(format: "%.1f", created)) s to mkdir all, \(String(format: "%.1f", allActive)) s until all ACTIVE; node0 has \(active))")
         report("   ls -l instances/", String(format: "%8.1f ms", lsCloud * 1000), String(format: "plain dir %.1f ms, %.1fx", lsPlain * 1000, lsCloud / lsPlain))
-        report("   cat instances/*/status", String(format: "%8.1f ms", catCloud * 1000), String(format: "plain dir %.1f ms, %.1fx", catPlain * 1000, catCloud / catPlain))
+        report("   cat instances/*/status (through xargs)", String(format: "%8.1f ms", catCloud * 1000), String(format: "plain dir %.1f ms, %.1fx", catPlain * 1000, catCloud / catPlain))
+        if let e = emptyRSS, let f = fullRSS {
+            report("   daemon memory (VmRSS)", String(format: "%8.1f MiB", Double(f) / 1024),
+                   String(format: "%.1f KiB per instance over the empty cloud's %.1f MiB", Double(f - e) / Double(count), Double(e) / 1024))
+        }
+        print("   reproduce: \(reproduce)")
         print("")
     }
 }

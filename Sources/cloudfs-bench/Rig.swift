@@ -41,6 +41,24 @@ final class Rig {
         try timed("head -c 1M /dev/zero > '\(work)/d.raw' && cp '\(work)/d.raw' '\(mnt)/images/disk' && echo m1.nano > '\(mnt)/defaults/flavor'")
     }
 
+    /// Four-or-more fake hosts big enough for `count` m1.nano instances (1 vCPU, 128 MiB,
+    /// 1 GB) at the default allocation ratios (CoreFilter 4:1), with disk pools to match.
+    convenience init(work: String, hosts: Int, capacityFor count: Int) throws {
+        try self.init(work: work, hosts: hosts, cores: max(64, count / (hosts * 4) + 16),
+                      memoryGiB: max(256, count / 32 + 1), diskPools: count / 400 + 1)
+    }
+
+    /// The daemon's resident memory in KiB (`VmRSS` of the process the state lock names:
+    /// `pid N mounted on ...`).
+    func daemonRSS() -> Int? {
+        let lock = (try? String(contentsOfFile: state + "/cloudfs.lock", encoding: .utf8)) ?? ""
+        guard let pid = lock.split(whereSeparator: { !$0.isNumber }).first.flatMap({ Int($0) }),
+              let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") })
+        else { return nil }
+        return line.split(separator: " ").compactMap { Int($0) }.first
+    }
+
     /// The shell command that mounts this rig's cloud (returns once the tree is ready).
     var mountCommand: String { "'\(cloudfs)' mount '\(mnt)' --state '\(state)' \(hostArgs) >/dev/null" }
 
