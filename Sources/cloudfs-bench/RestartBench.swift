@@ -1,4 +1,5 @@
 import ArgumentParser
+import CloudCore
 import Foundation
 
 /// Restart of a cloud holding many instances: `cloudfs unmount` + `cloudfs mount`, and a
@@ -69,8 +70,16 @@ struct RestartBench {
 
         let dir = rig.mnt + "/instances"
         let t0 = now()
-        try timed("cd '\(dir)' && for i in $(seq 1 \(count)); do mkdir r$i; done && " +
-                  "for i in $(seq 1 \(count)); do [ \"$(cat r$i/wait)\" = ACTIVE ] || exit 1; done")
+        // The first instance that is not ACTIVE is named, with its fault, in the error.
+        let why = rig.work + "/not-active"
+        do {
+            try timed("cd '\(dir)' && for i in $(seq 1 \(count)); do mkdir r$i 2>>'\(why)'; done; " +
+                      "for i in $(seq 1 \(count)); do s=$(cat r$i/wait 2>&1); [ \"$s\" = ACTIVE ] || " +
+                      "{ echo \"r$i: $s: $(cat r$i/fault 2>&1)\" >> '\(why)'; exit 1; }; done")
+        } catch {
+            let reason = ((try? String(contentsOfFile: why, encoding: .utf8)) ?? "").split(separator: "\n").prefix(3).joined(separator: "; ")
+            throw CloudError.io("building \(count) instances for the restart: \(reason)")
+        }
         let built = now() - t0
 
         // Clean restart.

@@ -42,10 +42,11 @@ final class Rig {
     }
 
     /// Four-or-more fake hosts big enough for `count` m1.nano instances (1 vCPU, 128 MiB,
-    /// 1 GB) at the default allocation ratios (CoreFilter 4:1), with disk pools to match.
+    /// 1 GB) at the default allocation ratios (CoreFilter 4:1), with disk pools to match
+    /// (a test:/// pool holds 100 GB: one per 300 instances on each of four hosts, and spare).
     convenience init(work: String, hosts: Int, capacityFor count: Int) throws {
         try self.init(work: work, hosts: hosts, cores: max(64, count / (hosts * 4) + 16),
-                      memoryGiB: max(256, count / 32 + 1), diskPools: count / 400 + 1)
+                      memoryGiB: max(256, count / 32 + 1), diskPools: count / 300 + 2)
     }
 
     /// The daemon's resident memory in KiB (`VmRSS` of the process the state lock names:
