@@ -241,7 +241,7 @@ extension InstanceService: HostEvents {
     func hostCameBack(_ host: String) {
         MoveTask(ctx: ctx).destroyEvacuatedDomains(on: host)
         guard let conn = ctx.hosts.connection(forHost: host) else { return }
-        do throws(CloudError) { reconciler?.syncHost(host, domains: try conn.listDomains()) } catch {
+        do throws(CloudError) { try reconciler?.syncHost(host, conn: conn) } catch {
             core.recordFailure(error, kind: "host", object: host, doing: "listing domains after it came back")
         }
     }

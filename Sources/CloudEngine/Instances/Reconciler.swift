@@ -58,8 +58,7 @@ final class Reconciler: @unchecked Sendable {
     private func reconcile() {
         for (host, conn) in ctx.hosts.connectedHosts() {
             let domains: [DomainSummary]
-            do throws(CloudError) { domains = try conn.listDomains() } catch { continue }   // the health check takes it down
-            syncHost(host, domains: domains)
+            do throws(CloudError) { domains = try syncHost(host, conn: conn) } catch { continue }   // the health check takes it down
             handleOrphans(domains, on: host, conn: conn)
         }
         timeOutBuilds()
@@ -68,12 +67,19 @@ final class Reconciler: @unchecked Sendable {
     }
 
     /// Syncs every idle instance of `host` against one listing of its domains, committing
-    /// all changes in one transaction (a restart with 1,000 instances pays for one).
-    func syncHost(_ host: String, domains: [DomainSummary]) {
+    /// all changes in one transaction (a restart with 1,000 instances pays for one), and
+    /// returns the listing. The instances are taken *before* the listing: one that became
+    /// idle after it (a build that just went ACTIVE, its domain defined after the listing
+    /// was made) would otherwise be called missing and stopped — seen at 10,000 instances,
+    /// where a listing takes long enough for builds to finish during it.
+    @discardableResult
+    func syncHost(_ host: String, conn: any ComputeConnection) throws(CloudError) -> [DomainSummary] {
+        let mine = core.catalog.withLock { c in c.instances.values.filter { $0.host == host && Self.idle($0) } }
+        let domains = try conn.listDomains()
         var seen: [String: PowerState] = [:]
         for d in domains { seen[d.uuid.lowercased()] = d.power }
-        let mine = core.catalog.withLock { c in c.instances.values.filter { $0.host == host } }
-        commit(mine.filter(Self.idle).compactMap { r in decide(observed: seen[r.id], for: r, host: host) })
+        commit(mine.compactMap { r in decide(observed: seen[r.id], for: r, host: host) })
+        return domains
     }
 
     /// Every idle instance of a host that went down: power state unknown.

@@ -33,7 +33,7 @@ struct Recovery {
         let connected = Dictionary(ctx.hosts.connectedHosts().map { ($0.name, $0.connection) }, uniquingKeysWith: { a, _ in a })
         for host in core.catalog.withLock({ Array($0.hosts.keys) }) {
             if let conn = connected[host] {
-                do throws(CloudError) { reconciler.syncHost(host, domains: try conn.listDomains()) } catch {
+                do throws(CloudError) { try reconciler.syncHost(host, conn: conn) } catch {
                     core.recordFailure(error, kind: "host", object: host, doing: "listing domains at start-up (the sweep retries)")
                 }
             } else {
