@@ -143,8 +143,7 @@ public final class CloudFileSystem: FuseHandler {
     /// The node behind `inode`, checked against the object it showed when it was looked up.
     func resolve(_ inode: Inode, _ ctx: Context) throws(CloudError) -> (Node, Meta) {
         if let slot = table.slot(inode) { try admit(slot.node, ctx) }
-        guard let slot = table.slot(inode), let meta = meta(of: slot.node, ctx),
-              slot.identity.isEmpty || meta.identity.isEmpty || slot.identity == meta.identity
+        guard let slot = table.slot(inode), let meta = meta(of: slot.node, ctx), slot.shows(meta.identity)
         else { throw CloudError(.noEntry, "no such object (stale inode)") }
         return (slot.node, meta)
     }

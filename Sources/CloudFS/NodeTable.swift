@@ -15,6 +15,10 @@ final class NodeTable: Sendable {
         var identity: String
         /// The kernel's lookup count (LOOKUP, CREATE, MKDIR, READDIRPLUS minus FORGET).
         var lookups: UInt64
+        /// Still the object `identity` names (an empty identity on either side matches).
+        func shows(_ identity: String) -> Bool {
+            self.identity.isEmpty || identity.isEmpty || self.identity == identity
+        }
     }
 
     private struct State {
@@ -31,7 +35,7 @@ final class NodeTable: Sendable {
     func inode(for node: Node, identity: String, lookups: UInt64 = 0) -> Inode {
         state.withLock { s in
             if let ino = s.byNode[node], var slot = s.byInode[ino] {
-                if slot.identity == identity || slot.identity.isEmpty || identity.isEmpty {
+                if slot.shows(identity) {
                     if slot.identity.isEmpty { slot.identity = identity }
                     slot.lookups += lookups
                     s.byInode[ino] = slot

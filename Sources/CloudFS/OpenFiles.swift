@@ -139,7 +139,6 @@ extension CloudFileSystem {
                 throw CloudError(.noEntry, "no such object")
             }
             if !flags.isWrite && options.cachePages && !isWritable(node, ctx) { return openCached(node, inode, bytes) }
-            if flags.isWrite { pages.writing(inode) }
             let emptied: Bool
             if case .key = node { emptied = false } else { emptied = writableField(node)?.emptiedByTruncate ?? false }
             file = .attribute(AttributeHandle(node: node, snapshot: flags.isRead ? bytes : [], created: false,
@@ -157,14 +156,9 @@ extension CloudFileSystem {
     private func openCached(_ node: Node, _ inode: Inode, _ bytes: [UInt8]) -> OpenReply {
         let (decision, invalidateSize) = pages.open(inode, bytes)
         let cached = decision != .direct
-        switch decision {
-        case .replace:
-            session?.notifyInvalidate(inode: inode)
+        if decision == .replace || invalidateSize {
+            session?.notifyInvalidate(inode: inode, attributesOnly: decision != .replace)
             pages.invalidated(inode)
-        case .keep where invalidateSize:
-            session?.notifyInvalidate(inode: inode, attributesOnly: true)
-            pages.invalidated(inode)
-        default: break
         }
         let h = AttributeHandle(node: node, snapshot: bytes, created: false, cachedInode: cached ? inode : nil)
         return OpenReply(handle: files.add(.attribute(h)), directIO: !cached, keepCache: decision == .keep, noFlush: true)
@@ -176,7 +170,7 @@ extension CloudFileSystem {
         if let slot = table.slot(inode), imageName(slot.node) == nil {
             try admit(slot.node, ctx)
             if let fm = field(of: slot.node, ctx) {
-                guard slot.identity.isEmpty || fm.1.identity.isEmpty || slot.identity == fm.1.identity else {
+                guard slot.shows(fm.1.identity) else {
                     throw CloudError(.noEntry, "no such object (stale inode)")
                 }
                 return (slot.node, fm)

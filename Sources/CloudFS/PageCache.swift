@@ -148,13 +148,6 @@ final class PageCacheLedger: Sendable {
         }
     }
 
-    /// An open for writing: the kernel will set `st_size` itself (`O_TRUNC`, writes).
-    func writing(_ inode: Inode) {
-        entries.withLock { all in
-            if all[inode.rawValue] != nil { all[inode.rawValue]!.sizes = .unknown }
-        }
-    }
-
     /// Forgets an inode the kernel no longer holds (its pages and attributes went with it).
     func forget(_ inode: Inode) {
         _ = entries.withLock { $0.removeValue(forKey: inode.rawValue) }

@@ -1,4 +1,5 @@
 import Synchronization
+
 /// A nova-network network as the tree shows it (`/networks/NAME/`).
 public struct NetworkInfo: Sendable, Equatable {
     public var name: String
