@@ -63,7 +63,7 @@ let package = Package(
         .target(name: "CloudTesting", dependencies: ["CloudCore"], path: "Tests/CloudTesting"),
         .testTarget(name: "CloudCoreTests", dependencies: ["CloudCore"]),
         .testTarget(name: "CloudStoreTests", dependencies: [
-            "CloudStore", "CloudCore", .product(name: "GRDB", package: "GRDB.swift")]),
+            "CloudStore", "CloudCore", "CloudTesting", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "ImageStoreTests", dependencies: ["ImageStore", "CloudCore"]),
         .testTarget(name: "CloudNetworkTests", dependencies: ["CloudNetwork", "CloudCore"], exclude: ["Golden"]),
         .testTarget(name: "CloudSchedulerTests", dependencies: ["CloudScheduler", "CloudTesting"]),

@@ -1,4 +1,5 @@
 import CloudCore
+import CloudTesting
 @testable import CloudStore
 import Foundation
 import GRDB
@@ -9,10 +10,7 @@ import XCTest
 final class MigrationTests: XCTestCase {
     var dir = ""
 
-    override func setUpWithError() throws {
-        dir = NSTemporaryDirectory() + "migrate-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    }
+    override func setUp() { dir = TestPaths.makeTempDir("migrate") }
 
     override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
 

@@ -1,5 +1,6 @@
 @testable import CloudStore
 import CloudCore
+import CloudTesting
 import Foundation
 import GRDB
 import XCTest
@@ -9,10 +10,7 @@ import XCTest
 final class RowCodingTests: XCTestCase {
     var dir = ""
 
-    override func setUpWithError() throws {
-        dir = NSTemporaryDirectory() + "rows-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    }
+    override func setUp() { dir = TestPaths.makeTempDir("rows") }
 
     override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
 
