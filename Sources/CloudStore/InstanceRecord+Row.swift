@@ -7,94 +7,116 @@ import GRDB
 /// key) was a tenth of the daemon's time in a build. `RowCodingTests` checks that this
 /// covers every column of the table and agrees with the Codable coding.
 extension InstanceRecord {
+    /// Decodes a row by column name (any `SELECT` of the table's columns).
     public init(row: Row) throws {
-        id = row["id"]
-        name = row["name"]
-        ownerUid = row["owner_uid"]
-        project = row["project"]
-        vmState = try Self.state(row, "vm_state")
-        taskState = try Self.state(row, "task_state")
-        powerState = try Self.state(row, "power_state")
-        fault = row["fault"]
-        host = row["host"]
-        imageId = row["image_id"]
-        imageName = row["image_name"]
-        flavor = row["flavor"]
-        vcpus = row["vcpus"]
-        ramMb = row["ram_mb"]
-        diskGb = row["disk_gb"]
-        created = row["created"]
-        domainXml = row["domain_xml"]
-        deleteRequested = row["delete_requested"]
-        groupName = row["group_name"]
-        locked = row["locked"]
-        lockedBy = row["locked_by"]
-        availabilityZone = row["availability_zone"]
-        oldFlavor = row["old_flavor"]
-        oldVcpus = row["old_vcpus"]
-        oldRamMb = row["old_ram_mb"]
-        oldDiskGb = row["old_disk_gb"]
-        oldHost = row["old_host"]
-        oldVmState = try (row["old_vm_state"] as String?).map { try Self.state($0, "old_vm_state") }
-        resizedAt = row["resized_at"]
-        securityGroups = row["security_groups"]
-        keyName = row["key_name"]
-        publicKey = row["public_key"]
-        userData = row["user_data"]
-        metadata = row["metadata"]
-        requestedNetwork = row["requested_network"]
-        sshPort = row["ssh_port"]
-        configDrive = row["config_drive"]
+        let names = Array(row.columnNames)
+        try self.init(row: row, positions: Self.columnNames.map { name in
+            guard let i = names.firstIndex(of: name) else { throw DatabaseError(message: "an instance row without \(name)") }
+            return i
+        })
+    }
+
+    /// Decodes a row whose column `columnNames[k]` is at `positions[k]` (`Self.inOrder`
+    /// for the store's own statements, which select `columnNames` in order: no lookup of
+    /// 37 names, each lowercased, for every row).
+    init(row: Row, positions: [Int]) throws {
+        var c = Cursor(row: row, positions: positions)
+        id = c.next()
+        name = c.next()
+        ownerUid = c.next()
+        project = c.next()
+        vmState = try c.state("vm_state")
+        taskState = try c.state("task_state")
+        powerState = try c.state("power_state")
+        fault = c.next()
+        host = c.optional()
+        imageId = c.next()
+        imageName = c.next()
+        flavor = c.next()
+        vcpus = c.next()
+        ramMb = c.next()
+        diskGb = c.next()
+        created = c.next()
+        domainXml = c.next()
+        deleteRequested = c.next()
+        groupName = c.optional()
+        locked = c.next()
+        lockedBy = c.optional()
+        availabilityZone = c.optional()
+        oldFlavor = c.optional()
+        oldVcpus = c.next()
+        oldRamMb = c.next()
+        oldDiskGb = c.next()
+        oldHost = c.optional()
+        oldVmState = try c.optionalState("old_vm_state")
+        resizedAt = c.optional()
+        securityGroups = c.next()
+        keyName = c.optional()
+        publicKey = c.next()
+        userData = c.next()
+        metadata = c.next()
+        requestedNetwork = c.optional()
+        sshPort = c.optional()
+        configDrive = c.next()
+    }
+
+    /// The `instance` table's columns, `id` first, in the order of `columnValues`.
+    static let columnNames: [String] = [
+        "id", "name", "owner_uid", "project", "vm_state", "task_state", "power_state", "fault", "host",
+        "image_id", "image_name", "flavor", "vcpus", "ram_mb", "disk_gb", "created", "domain_xml",
+        "delete_requested", "group_name", "locked", "locked_by", "availability_zone", "old_flavor",
+        "old_vcpus", "old_ram_mb", "old_disk_gb", "old_host", "old_vm_state", "resized_at",
+        "security_groups", "key_name", "public_key", "user_data", "metadata", "requested_network",
+        "ssh_port", "config_drive",
+    ]
+
+    /// This record's value for each of `columnNames`, in order.
+    var columnValues: [(any DatabaseValueConvertible)?] {
+        [id, name, ownerUid, project, vmState.rawValue, taskState.rawValue, powerState.rawValue, fault, host,
+         imageId, imageName, flavor, vcpus, ramMb, diskGb, created, domainXml,
+         deleteRequested, groupName, locked, lockedBy, availabilityZone, oldFlavor,
+         oldVcpus, oldRamMb, oldDiskGb, oldHost, oldVmState?.rawValue, resizedAt,
+         securityGroups, keyName, publicKey, userData, metadata, requestedNetwork,
+         sshPort, configDrive]
     }
 
     public func encode(to container: inout PersistenceContainer) throws {
-        container["id"] = id
-        container["name"] = name
-        container["owner_uid"] = ownerUid
-        container["project"] = project
-        container["vm_state"] = vmState.rawValue
-        container["task_state"] = taskState.rawValue
-        container["power_state"] = powerState.rawValue
-        container["fault"] = fault
-        container["host"] = host
-        container["image_id"] = imageId
-        container["image_name"] = imageName
-        container["flavor"] = flavor
-        container["vcpus"] = vcpus
-        container["ram_mb"] = ramMb
-        container["disk_gb"] = diskGb
-        container["created"] = created
-        container["domain_xml"] = domainXml
-        container["delete_requested"] = deleteRequested
-        container["group_name"] = groupName
-        container["locked"] = locked
-        container["locked_by"] = lockedBy
-        container["availability_zone"] = availabilityZone
-        container["old_flavor"] = oldFlavor
-        container["old_vcpus"] = oldVcpus
-        container["old_ram_mb"] = oldRamMb
-        container["old_disk_gb"] = oldDiskGb
-        container["old_host"] = oldHost
-        container["old_vm_state"] = oldVmState?.rawValue
-        container["resized_at"] = resizedAt
-        container["security_groups"] = securityGroups
-        container["key_name"] = keyName
-        container["public_key"] = publicKey
-        container["user_data"] = userData
-        container["metadata"] = metadata
-        container["requested_network"] = requestedNetwork
-        container["ssh_port"] = sshPort
-        container["config_drive"] = configDrive
+        for (column, value) in zip(Self.columnNames, columnValues) { container[column] = value }
     }
 
-    private static func state<T: RawRepresentable>(_ row: Row, _ column: String) throws -> T where T.RawValue == String {
-        try state(row[column] as String, column)
-    }
+    /// `0..<columnNames.count`: the positions of a row that selects `columnNames` in order.
+    static let inOrder = Array(columnNames.indices)
 
-    private static func state<T: RawRepresentable>(_ raw: String, _ column: String) throws -> T where T.RawValue == String {
-        guard let value = T(rawValue: raw) else {
-            throw DatabaseError(message: "instance.\(column) holds '\(raw)', which is not a \(T.self)")
+    /// Reads a row's columns in `columnNames` order.
+    private struct Cursor {
+        let row: Row
+        let positions: [Int]
+        var k = 0
+
+        mutating func next<T: DatabaseValueConvertible>() -> T {
+            defer { k += 1 }
+            return row[positions[k]]
         }
-        return value
+
+        mutating func optional<T: DatabaseValueConvertible>() -> T? {
+            defer { k += 1 }
+            return row[positions[k]]
+        }
+
+        mutating func state<T: RawRepresentable>(_ column: String) throws -> T where T.RawValue == String {
+            let raw: String = next()
+            guard let value = T(rawValue: raw) else { throw Self.invalid(raw, column, T.self) }
+            return value
+        }
+
+        mutating func optionalState<T: RawRepresentable>(_ column: String) throws -> T? where T.RawValue == String {
+            guard let raw: String = optional() else { return nil }
+            guard let value = T(rawValue: raw) else { throw Self.invalid(raw, column, T.self) }
+            return value
+        }
+
+        static func invalid(_ raw: String, _ column: String, _ type: Any.Type) -> DatabaseError {
+            DatabaseError(message: "instance.\(column) holds '\(raw)', which is not a \(type)")
+        }
     }
 }

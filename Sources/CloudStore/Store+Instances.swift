@@ -5,11 +5,11 @@ import GRDB
 /// Nova's instances table: creation, compare-and-set transitions, resource claims, removal.
 extension Store {
     public func instances() throws(CloudError) -> [InstanceRecord] {
-        try read { db in try InstanceRecord.fetchAll(db) }
+        try read { db in try InstanceRecord.fetchEvery(db) }
     }
 
     public func instance(id: String) throws(CloudError) -> InstanceRecord? {
-        try read { db in try InstanceRecord.fetchOne(db, key: id) }
+        try read { db in try InstanceRecord.fetch(db, id: id) }
     }
 
     /// Inserts a new instance in building/scheduling with its build task; `EEXIST` when
@@ -34,34 +34,35 @@ extension Store {
                        queue task: InstanceTask? = nil, quota: QuotaRequest? = nil,
                        _ change: @Sendable (inout InstanceRecord) -> Void) throws(CloudError) -> InstanceRecord? {
         try write { db in
-            guard var r = try InstanceRecord.fetchOne(db, key: instanceID) else { return nil }
+            guard var r = try InstanceRecord.fetch(db, id: instanceID) else { return nil }
             if let expected, !expected.contains(r.taskState) { return nil }
             if r.deleteRequested && !evenIfDeleting { return nil }
             if let quota { try Self.checkQuota(db, quota) }
             let before = r.taskState
             change(&r)
-            try r.update(db)
+            try r.write(db)
             if r.taskState != before { try Self.recordStep(db, instanceID: r.id, step: r.taskState.rawValue) }
             if let task { try Self.queue(db, task, for: r) }
             return r
         }
     }
 
-    /// Applies many compare-and-set updates in one transaction (a power-state sweep): each
-    /// change applies only when its row still has one of `expected` task states and no
-    /// delete requested. Returns the rows that changed.
-    public func updateEach(_ changes: [(String, @Sendable (inout InstanceRecord) -> Void)],
-                           expecting expected: Set<TaskState>) throws(CloudError) -> [InstanceRecord] {
+    /// Applies power-state syncs in one transaction (a sweep over a host's instances):
+    /// each sets only the three columns a sync owns, and only while its instance is idle
+    /// (task_state `none`, no delete requested), through one cached statement. Returns the
+    /// ids whose rows changed.
+    public func applyPowerSyncs(_ changes: [PowerSyncChange]) throws(CloudError) -> Set<String> {
         try write { db in
-            var out: [InstanceRecord] = []
-            for (id, change) in changes {
-                guard var r = try InstanceRecord.fetchOne(db, key: id), expected.contains(r.taskState), !r.deleteRequested
-                else { continue }
-                change(&r)
-                try r.update(db)
-                out.append(r)
+            let statement = try db.cachedStatement(sql: """
+                UPDATE instance SET vm_state = ?, power_state = ?, fault = ?
+                WHERE id = ? AND task_state = 'none' AND delete_requested = 0
+                """)
+            var applied = Set<String>()
+            for c in changes {
+                try statement.execute(arguments: [c.vmState.rawValue, c.powerState.rawValue, c.fault, c.id])
+                if db.changesCount > 0 { applied.insert(c.id) }
             }
-            return out
+            return applied
         }
     }
 
@@ -69,10 +70,10 @@ extension Store {
     /// delete task and cancels work queued behind it. Returns the row.
     public func requestDelete(instanceID: String) throws(CloudError) -> InstanceRecord? {
         try write { db in
-            guard var r = try InstanceRecord.fetchOne(db, key: instanceID) else { return nil }
+            guard var r = try InstanceRecord.fetch(db, id: instanceID) else { return nil }
             r.deleteRequested = true
             r.taskState = .deleting
-            try r.update(db)
+            try r.write(db)
             try db.execute(sql: """
                 UPDATE task SET state = 'cancelled', result = 'a delete was requested', updated = ?
                 WHERE instance_id = ? AND state = 'queued' AND kind != 'delete'
@@ -92,12 +93,12 @@ extension Store {
     /// inside this transaction, so (anti-)affinity holds under concurrent builds.
     public func claim(instanceID: String, host: String, fits: ClaimCheck) throws(CloudError) -> InstanceRecord? {
         try write { db in
-            guard var r = try InstanceRecord.fetchOne(db, key: instanceID),
+            guard var r = try InstanceRecord.fetch(db, id: instanceID),
                   r.taskState == .scheduling, !r.deleteRequested,
                   try Self.hostFits(db, r, host, fits) else { return nil }
             r.host = host
             r.taskState = .networking
-            try r.update(db)
+            try r.write(db)
             return r
         }
     }
@@ -108,11 +109,11 @@ extension Store {
     public func moveClaim(instanceID: String, to host: String, expecting: TaskState,
                           fits: ClaimCheck) throws(CloudError) -> InstanceRecord? {
         try write { db in
-            guard var r = try InstanceRecord.fetchOne(db, key: instanceID),
+            guard var r = try InstanceRecord.fetch(db, id: instanceID),
                   r.taskState == expecting, !r.deleteRequested,
                   try Self.hostFits(db, r, host, fits) else { return nil }
             r.host = host
-            try r.update(db)
+            try r.write(db)
             return r
         }
     }
@@ -123,7 +124,7 @@ extension Store {
     public func claimResize(instanceID: String, to host: String, flavor: Flavor,
                             fits: ClaimCheck) throws(CloudError) -> InstanceRecord? {
         try write { db in
-            guard var r = try InstanceRecord.fetchOne(db, key: instanceID),
+            guard var r = try InstanceRecord.fetch(db, id: instanceID),
                   r.taskState == .resizePrep, !r.deleteRequested, r.oldHost == nil, let current = r.host else { return nil }
             // On its own host the instance's current claim stays held beside the new one.
             guard try Self.hostFits(db, r, host, countingItself: current == host, fits) else { return nil }
@@ -132,7 +133,7 @@ extension Store {
             r.flavor = flavor.name; r.vcpus = flavor.vcpus; r.ramMb = flavor.ramMB; r.diskGb = flavor.diskGB
             r.host = host
             r.taskState = .resizeMigrating
-            try r.update(db)
+            try r.write(db)
             try Self.recordStep(db, instanceID: r.id, step: r.taskState.rawValue)
             return r
         }
@@ -147,7 +148,7 @@ extension Store {
         let used = try claims(db, hosts: [host], excluding: countingItself ? nil : r.id)[host] ?? HostUsage()
         var groupHosts: [String] = []
         if let g = r.groupName {
-            groupHosts = try String.fetchAll(db, sql: "SELECT host FROM instance WHERE group_name = ? AND host IS NOT NULL AND id != ?",
+            groupHosts = try String.fetchAll(db.cachedStatement(sql: "SELECT host FROM instance WHERE group_name = ? AND host IS NOT NULL AND id != ?"),
                                              arguments: [g, r.id])
         }
         return fits(used, groupHosts)
@@ -191,13 +192,13 @@ extension Store {
             args += hosts.map { $0 as (any DatabaseValueConvertible)? }
         }
         var out: [String: HostUsage] = [:]
-        for row in try Row.fetchAll(db, sql: """
+        for row in try Row.fetchAll(db.cachedStatement(sql: """
             SELECT host, SUM(v) AS v, SUM(r) AS r, SUM(d) AS d FROM (
               SELECT host, vcpus AS v, ram_mb AS r, disk_gb AS d FROM instance WHERE host IS NOT NULL AND id IS NOT ?
               UNION ALL
               SELECT old_host, old_vcpus, old_ram_mb, old_disk_gb FROM instance WHERE old_host IS NOT NULL)
             \(filter) GROUP BY host
-            """, arguments: StatementArguments(args)) {
+            """), arguments: StatementArguments(args)) {
             out[row["host"]] = HostUsage(vcpus: row["v"], ramMB: row["r"], diskGB: row["d"])
         }
         return out
@@ -211,5 +212,16 @@ extension Store {
     /// What the claims on every host hold now.
     public func usageByHost() throws(CloudError) -> [String: HostUsage] {
         try read { db in try Self.claims(db, hosts: nil) }
+    }
+}
+
+/// What a power-state sync writes for one instance (Nova's `_sync_instance_power_state`).
+public struct PowerSyncChange: Sendable {
+    public var id: String
+    public var vmState: VmState
+    public var powerState: PowerState
+    public var fault: String
+    public init(id: String, vmState: VmState, powerState: PowerState, fault: String) {
+        self.id = id; self.vmState = vmState; self.powerState = powerState; self.fault = fault
     }
 }

@@ -44,6 +44,54 @@ final class RowCodingTests: XCTestCase {
         XCTAssertEqual(back, r)
     }
 
+    /// Inserts rows alone (their host, project and group rows are not what is tested here)
+    /// and leaves foreign keys off on the writer for the store calls that follow.
+    func insertAlone(_ store: Store, _ rows: [InstanceRecord]) throws {
+        try store.db.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA foreign_keys = OFF")
+            for r in rows { try r.insert(db) }
+        }
+    }
+
+    /// The store's own cached statements (rows read by position, every column written)
+    /// agree with GRDB's record coding.
+    func testCachedStatementsReadAndWriteEveryColumn() throws {
+        let store = try Store(path: dir + "/db.sqlite")
+        var r = fullRecord()
+        r.taskState = .none
+        r.deleteRequested = false
+        try insertAlone(store, [r])
+        XCTAssertEqual(try store.instance(id: r.id), r)
+        XCTAssertEqual(try store.instances(), [r])
+        let changed = try store.update(instanceID: r.id) { x in
+            x.fault = "changed"; x.host = nil; x.oldVmState = nil; x.sshPort = nil; x.configDrive = true
+        }
+        r.fault = "changed"; r.host = nil; r.oldVmState = nil; r.sshPort = nil; r.configDrive = true
+        XCTAssertEqual(changed, r)
+        XCTAssertEqual(try store.db.read { db in try InstanceRecord.fetchOne(db, key: r.id) }, r, "GRDB reads what the cached update wrote")
+        XCTAssertNil(try store.update(instanceID: "i-none") { $0.fault = "x" })
+    }
+
+    /// A power-state sync changes its three columns, and only on idle rows.
+    func testPowerSyncsChangeOnlyIdleRows() throws {
+        let store = try Store(path: dir + "/db.sqlite")
+        var idle = fullRecord()
+        idle.id = "i-idle"; idle.name = "idle"; idle.taskState = .none; idle.deleteRequested = false
+        var busy = idle
+        busy.id = "i-busy"; busy.name = "busy"; busy.taskState = .poweringOff; busy.sshPort = 2223
+        var deleting = idle
+        deleting.id = "i-deleting"; deleting.name = "deleting"; deleting.deleteRequested = true; deleting.sshPort = 2224
+        try insertAlone(store, [idle, busy, deleting])
+        let applied = try store.applyPowerSyncs([idle, busy, deleting].map {
+            PowerSyncChange(id: $0.id, vmState: .stopped, powerState: .shutdown, fault: "gone")
+        } + [PowerSyncChange(id: "i-none", vmState: .stopped, powerState: .shutdown, fault: "gone")])
+        XCTAssertEqual(applied, ["i-idle"])
+        idle.vmState = .stopped; idle.powerState = .shutdown; idle.fault = "gone"
+        XCTAssertEqual(try store.instance(id: idle.id), idle)
+        XCTAssertEqual(try store.instance(id: busy.id), busy)
+        XCTAssertEqual(try store.instance(id: deleting.id), deleting)
+    }
+
     /// The rows the Codable coding wrote (every state directory made before this change)
     /// read back the same through the hand-written decoder, and the other way round.
     func testAgreesWithTheCodableCoding() throws {

@@ -141,16 +141,23 @@ final class Reconciler: @unchecked Sendable {
     }
 
     /// Commits power-state syncs in one transaction, each only if its instance is still
-    /// idle, then mirrors them in the catalog and writes their events.
+    /// idle, then mirrors them in the catalog and writes their events. Under the mutation
+    /// lock the catalog holds exactly the stored rows, so a changed row is the catalog's
+    /// record with the sync's three columns set.
     private func commit(_ syncs: [PowerSync]) {
         guard !syncs.isEmpty else { return }
-        let rows: [InstanceRecord]
+        var rows: [InstanceRecord] = []
         do throws(CloudError) {
-            rows = try core.write({ (s) throws(CloudError) in
-                try s.updateEach(syncs.map { sync in
-                    (sync.record.id, { (x: inout InstanceRecord) in x.vmState = sync.vm; x.powerState = sync.power; x.fault = sync.fault })
-                }, expecting: [.none])
-            }) { c, rows in for r in rows { c.put(r) } }
+            try core.write({ (s) throws(CloudError) in
+                try s.applyPowerSyncs(syncs.map { PowerSyncChange(id: $0.record.id, vmState: $0.vm, powerState: $0.power, fault: $0.fault) })
+            }) { c, applied in
+                for sync in syncs where applied.contains(sync.record.id) {
+                    guard var r = c.instanceNames[sync.record.id].flatMap({ c.instances[$0] }) else { continue }
+                    r.vmState = sync.vm; r.powerState = sync.power; r.fault = sync.fault
+                    c.put(r)
+                    rows.append(r)
+                }
+            }
         } catch {
             return core.recordFailure(error, kind: "store", object: "-", doing: "committing \(syncs.count) power state(s)")
         }

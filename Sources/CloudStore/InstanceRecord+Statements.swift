@@ -1,0 +1,39 @@
+import CloudCore
+import GRDB
+
+/// The `instance` row's fetch and update through statements compiled once per connection.
+/// GRDB's query interface compiles a new statement for every `fetchOne(db, key:)`, and
+/// each compilation runs its statement authorizer over every column: at 10,000 instances
+/// that was a fifth of a restart (the power-state sweep) and most of a build's store time.
+extension InstanceRecord {
+    /// The table's columns in `columnNames` order, so rows decode by position.
+    private static let selectAllSQL = "SELECT " + columnNames.map { "\"\($0)\"" }.joined(separator: ", ") + " FROM instance"
+    private static let selectSQL = selectAllSQL + " WHERE id = ?"
+    private static let updateSQL = "UPDATE instance SET "
+        + columnNames.dropFirst().map { "\"\($0)\" = ?" }.joined(separator: ", ") + " WHERE id = ?"
+
+    /// The row whose id is `id`, or nil.
+    static func fetch(_ db: Database, id: String) throws -> InstanceRecord? {
+        let statement = try db.cachedStatement(sql: selectSQL)
+        return try Row.fetchOne(statement, arguments: [id]).map { try InstanceRecord(row: $0, positions: inOrder) }
+    }
+
+    /// Every row (the catalog's load at mount).
+    static func fetchEvery(_ db: Database) throws -> [InstanceRecord] {
+        let statement = try db.cachedStatement(sql: selectAllSQL)
+        var out: [InstanceRecord] = []
+        let rows = try Row.fetchCursor(statement)
+        while let row = try rows.next() { out.append(try InstanceRecord(row: row, positions: inOrder)) }
+        return out
+    }
+
+    /// Writes every column of this record over its row; GRDB's `recordNotFound` when the
+    /// row is gone (as `update(db)` does).
+    func write(_ db: Database) throws {
+        let statement = try db.cachedStatement(sql: Self.updateSQL)
+        try statement.execute(arguments: StatementArguments(Array(columnValues.dropFirst()) + [id]))
+        if db.changesCount == 0 {
+            throw RecordError.recordNotFound(databaseTableName: Self.databaseTableName, key: ["id": id.databaseValue])
+        }
+    }
+}
