@@ -104,48 +104,48 @@ extension Store {
         func wanted(_ r: QuotaResource...) -> Bool { resources.map { !$0.isDisjoint(with: r) } ?? true }
         var out: [QuotaResource: Int] = Dictionary(uniqueKeysWithValues: QuotaResource.allCases.map { ($0, 0) })
         if wanted(.instances, .cores, .ramMB) {
-            let row = try Row.fetchOne(db, sql: "SELECT COUNT(*), COALESCE(SUM(vcpus), 0), COALESCE(SUM(ram_mb), 0) FROM instance WHERE project = ?",
+            let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT COUNT(*), COALESCE(SUM(vcpus), 0), COALESCE(SUM(ram_mb), 0) FROM instance WHERE project = ?"),
                                        arguments: [project])
             out[.instances] = row?[0] ?? 0
             out[.cores] = row?[1] ?? 0
             out[.ramMB] = row?[2] ?? 0
         }
         if wanted(.floatingIPs) {
-            out[.floatingIPs] = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM floating_ip WHERE project = ?", arguments: [project]) ?? 0
+            out[.floatingIPs] = try Int.fetchOne(db.cachedStatement(sql: "SELECT COUNT(*) FROM floating_ip WHERE project = ?"), arguments: [project]) ?? 0
         }
         if wanted(.keyPairs) {
             // Key pairs are their owners': a project shows those made while in it.
-            out[.keyPairs] = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM keypair WHERE project = ?", arguments: [project]) ?? 0
+            out[.keyPairs] = try Int.fetchOne(db.cachedStatement(sql: "SELECT COUNT(*) FROM keypair WHERE project = ?"), arguments: [project]) ?? 0
         }
         if wanted(.serverGroups) {
-            out[.serverGroups] = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM server_group WHERE project = ?", arguments: [project]) ?? 0
+            out[.serverGroups] = try Int.fetchOne(db.cachedStatement(sql: "SELECT COUNT(*) FROM server_group WHERE project = ?"), arguments: [project]) ?? 0
         }
         if wanted(.volumes, .gigabytes) {
-            let row = try Row.fetchOne(db, sql: "SELECT COUNT(*), COALESCE(SUM(MAX(size_gb, COALESCE(target_size_gb, 0))), 0) FROM volume WHERE project = ?",
+            let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT COUNT(*), COALESCE(SUM(MAX(size_gb, COALESCE(target_size_gb, 0))), 0) FROM volume WHERE project = ?"),
                                        arguments: [project])
             out[.volumes] = row?[0] ?? 0
             out[.gigabytes] = row?[1] ?? 0
         }
         if wanted(.snapshots, .gigabytes) {
             // Cinder counts snapshots' size in `gigabytes` too.
-            let row = try Row.fetchOne(db, sql: "SELECT COUNT(*), COALESCE(SUM(size_gb), 0) FROM volume_snapshot WHERE project = ?",
+            let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT COUNT(*), COALESCE(SUM(size_gb), 0) FROM volume_snapshot WHERE project = ?"),
                                        arguments: [project])
             out[.snapshots] = row?[0] ?? 0
             out[.gigabytes, default: 0] += row?[1] ?? 0
         }
         if wanted(.serverGroupMembers) {
             // Nova's server_group_members limits each group: the fullest group is what it meets.
-            out[.serverGroupMembers] = try Int.fetchOne(db, sql: """
+            out[.serverGroupMembers] = try Int.fetchOne(db.cachedStatement(sql: """
                 SELECT COALESCE(MAX(n), 0) FROM (SELECT COUNT(*) AS n FROM instance i JOIN server_group g ON g.name = i.group_name
                 WHERE g.project = ? GROUP BY i.group_name)
-                """, arguments: [project]) ?? 0
+                """), arguments: [project]) ?? 0
         }
         return out
     }
 
     /// The limit of `resource` for `project` (the default when never set).
     static func limit(_ db: Database, _ project: String, _ resource: QuotaResource) throws -> Int {
-        try Int.fetchOne(db, sql: "SELECT hard_limit FROM quota WHERE project = ? AND resource = ?",
+        try Int.fetchOne(db.cachedStatement(sql: "SELECT hard_limit FROM quota WHERE project = ? AND resource = ?"),
                          arguments: [project, resource.rawValue]) ?? resource.defaultLimit
     }
 
@@ -155,7 +155,7 @@ extension Store {
     static func checkQuota(_ db: Database, _ request: QuotaRequest) throws {
         // Limits are a project's: rows of no registered project (made below the engine,
         // which only ever uses registered ones) have none.
-        guard try ProjectRecord.fetchOne(db, key: request.project) != nil else { return }
+        guard try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM project WHERE name = ?"), arguments: [request.project]) != nil else { return }
         let asked = request.amounts.filter { $0.value > 0 }
         guard !asked.isEmpty else { return }
         let used = try usage(db, project: request.project, of: Set(asked.keys).subtracting([.serverGroupMembers]))
@@ -164,7 +164,7 @@ extension Store {
             guard limit >= 0 else { continue }
             var now = used[resource] ?? 0
             if resource == .serverGroupMembers, let g = request.group {
-                now = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM instance WHERE group_name = ?", arguments: [g]) ?? 0
+                now = try Int.fetchOne(db.cachedStatement(sql: "SELECT COUNT(*) FROM instance WHERE group_name = ?"), arguments: [g]) ?? 0
             }
             if now + amount > limit { throw resource.exceeded(requested: amount, used: now, limit: limit) }
         }

@@ -13,8 +13,8 @@ extension Store {
 
     /// Records a new step on the instance's running task (inside an open transaction).
     static func recordStep(_ db: Database, instanceID: String, step: String) throws {
-        try db.execute(sql: "UPDATE task SET step = ?, updated = ? WHERE instance_id = ? AND state = 'running'",
-                       arguments: [step, Date().timeIntervalSince1970, instanceID])
+        try db.cachedStatement(sql: "UPDATE task SET step = ?, updated = ? WHERE instance_id = ? AND state = 'running'")
+            .execute(arguments: [step, Date().timeIntervalSince1970, instanceID])
     }
 
     /// Records a step that task_state does not show (e.g. "domain destroyed" in a delete).
@@ -26,13 +26,14 @@ extension Store {
     /// already `running` is one a restart gave back). Marks it running; nil when none.
     public func takeTask(instanceID: String) throws(CloudError) -> TaskRecord? {
         try write { db in
-            guard var t = try TaskRecord.fetchOne(db, sql: """
+            guard var t = try TaskRecord.fetchOne(db.cachedStatement(sql: """
                 SELECT * FROM task WHERE instance_id = ? AND state IN ('queued','running')
                 ORDER BY (kind = 'delete') DESC, (state = 'running') DESC, id LIMIT 1
-                """, arguments: [instanceID]) else { return nil }
+                """), arguments: [instanceID]) else { return nil }
             t.state = .running
             t.updated = Date().timeIntervalSince1970
-            try t.update(db)
+            try db.cachedStatement(sql: "UPDATE task SET state = ?, updated = ? WHERE id = ?")
+                .execute(arguments: [t.state.rawValue, t.updated, t.id])
             return t
         }
     }
@@ -40,8 +41,8 @@ extension Store {
     /// Ends a task with `state` and a one-line result.
     public func finishTask(id: Int64, _ state: TaskRunState, result: String) throws(CloudError) {
         try write { db in
-            try db.execute(sql: "UPDATE task SET state = ?, result = ?, updated = ? WHERE id = ?",
-                           arguments: [state.rawValue, result, Date().timeIntervalSince1970, id])
+            try db.cachedStatement(sql: "UPDATE task SET state = ?, result = ?, updated = ? WHERE id = ?")
+                .execute(arguments: [state.rawValue, result, Date().timeIntervalSince1970, id])
         }
     }
 
