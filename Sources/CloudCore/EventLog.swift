@@ -89,6 +89,7 @@ public final class EventLog: Sendable {
     /// String for "\n" compares Characters, and "\n" followed by a combining mark is one
     /// Character that does not match, so a name could split its event and forge the next.
     static func oneLine(_ text: String) -> String {
+        guard text.utf8.contains(where: { $0 == 10 || $0 == 13 }) else { return text }
         var out = String.UnicodeScalarView()
         for u in text.unicodeScalars { out.append(u == "\n" || u == "\r" ? " " : u) }
         return String(out)

@@ -189,7 +189,19 @@ public enum Timestamp {
         var tmv = tm()
         gmtime_r(&t, &tmv)
         let ms = Int(totalMs % 1000)
-        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tmv.tm_year + 1900, tmv.tm_mon + 1,
-                      tmv.tm_mday, tmv.tm_hour, tmv.tm_min, tmv.tm_sec, max(0, min(999, ms)))
+        // Digits by hand: String(format:) costs ~8 µs a call, and every event line has one.
+        var bytes = Array("0000-00-00T00:00:00.000Z".utf8)
+        func put(_ value: Int, at end: Int, width: Int) {
+            var v = value
+            for i in stride(from: end, to: end - width, by: -1) { bytes[i] = UInt8(48 + v % 10); v /= 10 }
+        }
+        put(Int(tmv.tm_year) + 1900, at: 3, width: 4)
+        put(Int(tmv.tm_mon) + 1, at: 6, width: 2)
+        put(Int(tmv.tm_mday), at: 9, width: 2)
+        put(Int(tmv.tm_hour), at: 12, width: 2)
+        put(Int(tmv.tm_min), at: 15, width: 2)
+        put(Int(tmv.tm_sec), at: 18, width: 2)
+        put(max(0, min(999, ms)), at: 22, width: 3)
+        return String(decoding: bytes, as: UTF8.self)
     }
 }
