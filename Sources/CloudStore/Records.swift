@@ -244,7 +244,11 @@ public struct InstanceRecord: Codable, Sendable, Equatable, FetchableRecord, Per
     }
 
     /// The security group names.
-    public var securityGroupNames: [String] { securityGroups.split(separator: "\n").map(String.init) }
+    public var securityGroupNames: [String] {
+        // Most instances have one group: no split (every listing asks for every instance).
+        if !securityGroups.utf8.contains(10) { return securityGroups.isEmpty ? [] : [securityGroups] }
+        return securityGroups.split(separator: "\n").map(String.init)
+    }
 
     /// Drops the resize bookkeeping (after a confirm or a revert).
     public mutating func clearResize() {

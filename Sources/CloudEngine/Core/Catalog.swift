@@ -101,11 +101,10 @@ struct Catalog {
     /// image's `os_admin_user` property (Glance's), else its `os_distro`, else the
     /// distribution its name starts with (the user cloud images of it create), else root.
     func sshCommand(_ r: InstanceRecord, address: String?) -> String {
-        let image = self.image(id: r.imageId)
-        let user = image.map(Self.loginUser) ?? "root"
+        guard r.sshPort != nil || address != nil else { return "" }
+        let user = image(id: r.imageId).map(Self.loginUser) ?? "root"
         if let port = r.sshPort { return "ssh -p \(port) \(user)@127.0.0.1" }
-        guard let address else { return "" }
-        return "ssh \(user)@\(address)"
+        return "ssh \(user)@\(address ?? "")"
     }
 
     static let distroUsers = ["debian": "debian", "ubuntu": "ubuntu", "fedora": "fedora", "centos": "centos",
