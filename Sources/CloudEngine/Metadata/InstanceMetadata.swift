@@ -92,11 +92,13 @@ struct InstanceMetadata: Sendable {
     /// The files of an OpenStack ConfigDrive v2, by path.
     func configDriveFiles() -> [String: [UInt8]] {
         var files: [String: [UInt8]] = [:]
+        // Both versions hold the same documents: each is made once.
+        let meta = Self.json(metaData()), network = Self.json(networkData()), vendor = Self.json([:])
         for version in ["latest", "2018-08-27"] {
-            files["openstack/\(version)/meta_data.json"] = Self.json(metaData())
-            files["openstack/\(version)/network_data.json"] = Self.json(networkData())
-            files["openstack/\(version)/vendor_data.json"] = Self.json([:])
-            files["openstack/\(version)/vendor_data2.json"] = Self.json([:])
+            files["openstack/\(version)/meta_data.json"] = meta
+            files["openstack/\(version)/network_data.json"] = network
+            files["openstack/\(version)/vendor_data.json"] = vendor
+            files["openstack/\(version)/vendor_data2.json"] = vendor
             if !userData.isEmpty { files["openstack/\(version)/user_data"] = Array(userData.utf8) }
         }
         files["ec2/latest/meta-data.json"] = Self.json(ec2MetaData())
@@ -104,8 +106,5 @@ struct InstanceMetadata: Sendable {
         return files
     }
 
-    static func json(_ object: Any) -> [UInt8] {
-        let data = (try? JSONText.encode(object, pretty: false)) ?? Data("{}".utf8)
-        return Array(data)
-    }
+    static func json(_ object: Any) -> [UInt8] { JSONText.compact(object) }
 }
