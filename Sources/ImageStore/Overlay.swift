@@ -25,11 +25,11 @@ public enum Overlay {
         }
         let size = max(backingSize, sizeBytes ?? 0)
         let image = try Qcow2Overlay.bytes(size: size, backing: backing, format: backingFormat)
-        do {
-            try Data(image).write(to: URL(fileURLWithPath: path))
+        do throws(CloudError) {
+            try SystemCall.writeFile(path, image)
         } catch {
             SystemCall.unlinkIfPresent(path)
-            throw CloudError(.io, "cannot write overlay \(path): \(error.localizedDescription)")
+            throw CloudError(error.errno, "cannot write overlay \(path): \(error.reason)")
         }
     }
 

@@ -22,6 +22,20 @@ enum SystemCall {
         }
     }
 
+    /// Writes `bytes` as the whole content of `path` (created, or truncated), without the
+    /// `fsync` Foundation's `Data.write` adds: for small files the caller can make again
+    /// (an overlay's header, which a resumed build writes anew).
+    static func writeFile(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o644) throws(CloudError) {
+        var fd: Int32
+        repeat { fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode) } while fd < 0 && Errno.current == .interrupted
+        guard fd >= 0 else { throw CloudError(.io, "cannot create \(path): \(message(Errno.current))") }
+        defer { close(fd) }
+        let failure = bytes.withUnsafeBytes { b -> CloudError? in
+            do throws(CloudError) { try pwriteAll(fd, b, at: 0); return nil } catch { return error }
+        }
+        if let failure { throw failure }
+    }
+
     /// Opens `path` read-only. Throws `ENOENT` when missing, `EIO` otherwise.
     static func openReadOnly(_ path: String) throws(CloudError) -> Int32 {
         while true {

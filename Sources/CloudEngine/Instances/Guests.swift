@@ -61,8 +61,11 @@ struct Guests: Sendable {
     /// A fresh copy-on-write overlay over the instance's image, sized to its flavor.
     func makeDisk(_ r: InstanceRecord) throws(CloudError) {
         let dir = core.config.instanceDir(r.id)
-        do { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) } catch {
-            throw CloudError.io("cannot create \(dir): \(error.localizedDescription)")
+        // mkdir(2) first: FileManager's walk over every parent was a third of making a disk.
+        if mkdir(dir, 0o755) != 0 && errno != EEXIST {
+            do { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) } catch {
+                throw CloudError.io("cannot create \(dir): \(error.localizedDescription)")
+            }
         }
         guard let img = images.image(id: r.imageId) else { throw CloudError.notFound("image \(r.imageName) no longer exists") }
         let size = r.diskGb > 0 ? Int64(r.diskGb) << 30 : nil
