@@ -75,12 +75,7 @@ struct Invalidation {
     /// The files of a key directory: their attributes, and the names of keys that went.
     private func refreshKeys(_ kd: KeyDirectory, of c: Collection, _ name: String, _ current: Member?) {
         let entries = current.map { kd.entries($0.object) } ?? [:]
-        let known = fs.table.nodes { n in
-            switch n {
-            case .key(c.id, name, kd.name, _), .entryField(c.id, name, kd.name, _, _): true
-            default: false
-            }
-        }
+        let known = fs.table.nodes(under: .field(c.id, name, kd.name))
         for (node, ino) in known {
             if case .entryField = node { fs.invalidateFile(ino, session); continue }
             guard case .key(_, _, _, let key) = node else { continue }

@@ -24,7 +24,29 @@ final class NodeTable: Sendable {
     private struct State {
         var byInode: [UInt64: Slot] = [Inode.root.rawValue: Slot(node: .root, identity: "", lookups: 1)]
         var byNode: [Node: UInt64] = [.root: Inode.root.rawValue]
+        /// The current inodes of the keys (and their entries' files) of each key
+        /// directory, so a change notice finds them without a walk over every node.
+        var underKeyDirectory: [Node: Set<UInt64>] = [:]
         var next: UInt64 = 2
+
+        /// Makes `ino` the current inode of `node` (replacing any other).
+        mutating func setCurrent(_ node: Node, _ ino: UInt64) {
+            if let old = byNode.updateValue(ino, forKey: node), old != ino { unindex(node, old) }
+            if let kd = node.keyDirectory { underKeyDirectory[kd, default: []].insert(ino) }
+        }
+
+        /// `node` no longer has `ino` as its current inode.
+        mutating func removeCurrent(_ node: Node, _ ino: UInt64) {
+            guard byNode[node] == ino else { return }
+            byNode.removeValue(forKey: node)
+            unindex(node, ino)
+        }
+
+        private mutating func unindex(_ node: Node, _ ino: UInt64) {
+            guard let kd = node.keyDirectory else { return }
+            underKeyDirectory[kd]?.remove(ino)
+            if underKeyDirectory[kd]?.isEmpty == true { underKeyDirectory.removeValue(forKey: kd) }
+        }
     }
 
     private let state = Mutex(State())
@@ -45,7 +67,7 @@ final class NodeTable: Sendable {
             let ino = s.next
             s.next += 1
             s.byInode[ino] = Slot(node: node, identity: identity, lookups: lookups)
-            s.byNode[node] = ino
+            s.setCurrent(node, ino)
             return Inode(ino)
         }
     }
@@ -86,7 +108,7 @@ final class NodeTable: Sendable {
         state.withLock { s in
             guard let slot = s.byInode[inode.rawValue], slot.lookups == 0 else { return }
             s.byInode.removeValue(forKey: inode.rawValue)
-            if s.byNode[slot.node] == inode.rawValue { s.byNode.removeValue(forKey: slot.node) }
+            s.removeCurrent(slot.node, inode.rawValue)
         }
     }
 
@@ -96,7 +118,7 @@ final class NodeTable: Sendable {
         state.withLock { s in
             guard let ino = s.byNode[node], let slot = s.byInode[ino], slot.lookups == 0 else { return }
             s.byInode.removeValue(forKey: ino)
-            s.byNode.removeValue(forKey: node)
+            s.removeCurrent(node, ino)
         }
     }
 
@@ -107,24 +129,23 @@ final class NodeTable: Sendable {
             let moving = s.byInode.filter { slot in
                 slot.value.node.member.map { collections.contains($0.0) && $0.1 == old } ?? false
             }
-            for (ino, slot) in moving {
-                if s.byNode[slot.node] == ino { s.byNode.removeValue(forKey: slot.node) }
-            }
+            for (ino, slot) in moving { s.removeCurrent(slot.node, ino) }
             for (ino, var slot) in moving {
                 slot.node = slot.node.renamingMember(to: new)
                 s.byInode[ino] = slot
                 if let displaced = s.byNode[slot.node], displaced != ino {
                     s.byInode[displaced]?.identity = "\u{0}replaced"
                 }
-                s.byNode[slot.node] = ino
+                s.setCurrent(slot.node, ino)
             }
         }
     }
 
-    /// All current nodes matching `predicate` with their inodes (for invalidation).
-    func nodes(where predicate: (Node) -> Bool) -> [(Node, Inode)] {
+    /// The current key and entry-file nodes under a key directory (`.field(c, name,
+    /// "metadata")`), with their inodes (for invalidation).
+    func nodes(under keyDirectory: Node) -> [(Node, Inode)] {
         state.withLock { s in
-            s.byNode.compactMap { predicate($0.key) ? ($0.key, Inode($0.value)) : nil }
+            (s.underKeyDirectory[keyDirectory] ?? []).compactMap { ino in s.byInode[ino].map { ($0.node, Inode(ino)) } }
         }
     }
 

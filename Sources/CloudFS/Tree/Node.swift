@@ -54,6 +54,14 @@ enum Node: Hashable, Sendable {
         }
     }
 
+    /// The key directory a key or an entry's file is under (`.field(c, name, dir)`).
+    var keyDirectory: Node? {
+        switch self {
+        case .key(let c, let m, let d, _), .entryField(let c, let m, let d, _, _): .field(c, m, d)
+        default: nil
+        }
+    }
+
     /// The same node for its member renamed to `newName` (an image `mv`).
     func renamingMember(to newName: String) -> Node {
         switch self {

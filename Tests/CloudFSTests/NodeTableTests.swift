@@ -1,0 +1,54 @@
+@testable import CloudFS
+import FuseKit
+import XCTest
+
+/// `NodeTable`'s index of the nodes under each key directory, which change notices use
+/// instead of a walk over every node.
+final class NodeTableTests: XCTestCase {
+    let volumes = CollectionID("volumes"), instances = CollectionID("instances")
+
+    func under(_ t: NodeTable, _ c: CollectionID, _ name: String, _ dir: String) -> Set<Node> {
+        Set(t.nodes(under: .field(c, name, dir)).map(\.0))
+    }
+
+    func testKeysAndEntryFilesAreFoundUnderTheirOwnKeyDirectoryOnly() {
+        let t = NodeTable()
+        _ = t.inode(for: .key(instances, "web1", "metadata", "role"), identity: "i1", lookups: 1)
+        _ = t.inode(for: .key(instances, "web2", "metadata", "role"), identity: "i2", lookups: 1)
+        _ = t.inode(for: .field(instances, "web1", "status"), identity: "i1", lookups: 1)
+        let snap = t.inode(for: .key(volumes, "data", "snapshots", "s1"), identity: "v1", lookups: 1)
+        _ = t.inode(for: .entryField(volumes, "data", "snapshots", "s1", "status"), identity: "v1", lookups: 1)
+        XCTAssertEqual(under(t, instances, "web1", "metadata"), [.key(instances, "web1", "metadata", "role")])
+        XCTAssertEqual(under(t, volumes, "data", "snapshots"),
+                       [.key(volumes, "data", "snapshots", "s1"), .entryField(volumes, "data", "snapshots", "s1", "status")])
+        XCTAssertEqual(under(t, instances, "web1", "status"), [])
+
+        // Forgotten while its object is gone: no longer indexed.
+        t.forget(snap, count: 1) { _, _ in true }
+        XCTAssertEqual(under(t, volumes, "data", "snapshots"), [.entryField(volumes, "data", "snapshots", "s1", "status")])
+        t.forget(t.existingInode(.entryField(volumes, "data", "snapshots", "s1", "status"))!, count: 1) { _, _ in true }
+        XCTAssertEqual(under(t, volumes, "data", "snapshots"), [])
+    }
+
+    func testAReplacedObjectsNodeIsIndexedOnceWithItsNewInode() {
+        let t = NodeTable()
+        let key = Node.key(instances, "web1", "metadata", "role")
+        let old = t.inode(for: key, identity: "i1", lookups: 1)
+        let new = t.inode(for: key, identity: "i1-again", lookups: 1)
+        XCTAssertNotEqual(old, new)
+        XCTAssertEqual(t.nodes(under: .field(instances, "web1", "metadata")).map(\.1), [new])
+        // The kernel forgets the old inode: the new one stays indexed.
+        t.forget(old, count: 1) { _, _ in true }
+        XCTAssertEqual(t.nodes(under: .field(instances, "web1", "metadata")).map(\.1), [new])
+    }
+
+    func testRenamedMembersKeysMoveWithIt() {
+        let t = NodeTable()
+        let ino = t.inode(for: .key(instances, "old", "metadata", "k"), identity: "i1", lookups: 1)
+        t.renameMember(in: [instances], "old", to: "new")
+        XCTAssertEqual(under(t, instances, "old", "metadata"), [])
+        XCTAssertEqual(t.nodes(under: .field(instances, "new", "metadata")).map(\.1), [ino])
+        t.dropIfUnreferenced(.key(instances, "new", "metadata", "k"))
+        XCTAssertEqual(under(t, instances, "new", "metadata"), [.key(instances, "new", "metadata", "k")], "still referenced")
+    }
+}
