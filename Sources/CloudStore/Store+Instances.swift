@@ -157,7 +157,7 @@ extension Store {
     /// Removes the instance row; its fixed IPs go with it (ON DELETE CASCADE).
     public func deleteInstance(id: String) throws(CloudError) {
         let freed = try write { db in
-            let ips = try FixedIPRecord.filter(Column("instance_id") == id).fetchAll(db)
+            let ips = try FixedIPRecord.fetchAll(db.cachedStatement(sql: "SELECT * FROM fixed_ip WHERE instance_id = ?"), arguments: [id])
             _ = try InstanceRecord.deleteOne(db, key: id)
             return ips
         }

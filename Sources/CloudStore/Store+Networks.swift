@@ -114,7 +114,7 @@ extension Store {
     /// Releases every address the instance holds.
     public func releaseFixedIPs(instanceID: String) throws(CloudError) {
         let freed = try write { db in
-            let rows = try FixedIPRecord.filter(Column("instance_id") == instanceID).fetchAll(db)
+            let rows = try FixedIPRecord.fetchAll(db.cachedStatement(sql: "SELECT * FROM fixed_ip WHERE instance_id = ?"), arguments: [instanceID])
             try db.execute(sql: "DELETE FROM fixed_ip WHERE instance_id = ?", arguments: [instanceID])
             return rows
         }
@@ -146,7 +146,8 @@ extension Store {
     /// filling a /16 costs O(1) index probes per address instead of a walk over the used ones.
     private func allocate(_ db: Database, instanceID: String, network: String, range: ClosedRange<UInt32>,
                           reserved: Set<UInt32>, mac: () -> String) throws -> FixedIPRecord {
-        if let held = try FixedIPRecord.filter(Column("instance_id") == instanceID && Column("network") == network).fetchOne(db) {
+        if let held = try FixedIPRecord.fetchOne(db.cachedStatement(sql: "SELECT * FROM fixed_ip WHERE instance_id = ? AND network = ?"),
+                                                 arguments: [instanceID, network]) {
             return held
         }
         let lo = Int64(range.lowerBound), hi = Int64(range.upperBound)
@@ -164,7 +165,7 @@ extension Store {
         }
         for _ in 0..<16 {
             let rec = FixedIPRecord(network: network, address: address, mac: mac(), instanceId: instanceID)
-            if try FixedIPRecord.filter(Column("mac") == rec.mac).fetchCount(db) == 0 {
+            if try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM fixed_ip WHERE mac = ?"), arguments: [rec.mac]) == nil {
                 try rec.insert(db)
                 fixedIPHints.withLock { $0[network] = address + 1 }
                 return rec
@@ -176,15 +177,15 @@ extension Store {
     /// The lowest address in `from...to` no row of `network` holds: `from` itself if free,
     /// else the first used address whose successor is free (an index walk).
     private static func lowestFree(_ db: Database, network: String, from: Int64, to: Int64) throws -> Int64? {
-        let taken = try Bool.fetchOne(db, sql: "SELECT EXISTS(SELECT 1 FROM fixed_ip WHERE network = ? AND address = ?)",
+        let taken = try Bool.fetchOne(db.cachedStatement(sql: "SELECT EXISTS(SELECT 1 FROM fixed_ip WHERE network = ? AND address = ?)"),
                                       arguments: [network, from]) ?? false
         if !taken { return from }
-        let next = try Int64.fetchOne(db, sql: """
+        let next = try Int64.fetchOne(db.cachedStatement(sql: """
             SELECT a.address + 1 FROM fixed_ip a
             WHERE a.network = ? AND a.address >= ? AND a.address < ?
               AND NOT EXISTS (SELECT 1 FROM fixed_ip b WHERE b.network = a.network AND b.address = a.address + 1)
             ORDER BY a.address LIMIT 1
-            """, arguments: [network, from, to])
+            """), arguments: [network, from, to])
         return next.flatMap { $0 <= to ? $0 : nil }
     }
 
