@@ -69,7 +69,7 @@ let package = Package(
         .testTarget(name: "CloudSchedulerTests", dependencies: ["CloudScheduler", "CloudTesting"]),
         .testTarget(name: "LibvirtComputeTests", dependencies: ["LibvirtCompute", "CloudCore", "CloudTesting"]),
         .testTarget(name: "CloudEngineTests", dependencies: [
-            "CloudEngine", "LibvirtCompute", "CloudCore", "CloudTesting",
+            "CloudEngine", "LibvirtCompute", "CloudCore", "CloudTesting", "ISOImage",
             .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "MetadataServerTests", dependencies: [
             "MetadataServer", "CloudCore", .product(name: "Logging", package: "swift-log")]),
