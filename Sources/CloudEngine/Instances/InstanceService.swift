@@ -24,9 +24,17 @@ final class InstanceService: InstancesAPI, @unchecked Sendable {
     // MARK: reads
 
     func list(_ caller: Caller) -> [InstanceInfo] {
+        // Names are sorted, not the infos: sorting 10,000 InstanceInfo values moved every
+        // field of each (a retain and release per string) and was a third of `ls -l`.
         core.catalog.withLock { c in
-            c.instances.values.filter { core.visible(caller, Self.ref($0)) }.map { c.info($0, consolePath: core.consolePath($0.id)) }
-        }.sorted { $0.name < $1.name }
+            var out: [InstanceInfo] = []
+            out.reserveCapacity(c.instances.count)
+            for name in c.instances.keys.sorted() {
+                guard let r = c.instances[name], core.visible(caller, Self.ref(r)) else { continue }
+                out.append(c.info(r, consolePath: core.consolePath(r.id)))
+            }
+            return out
+        }
     }
 
     func get(_ name: String, _ caller: Caller) -> InstanceInfo? {
