@@ -167,7 +167,7 @@ extension CloudFileSystem {
             guard let c = Collections[id] else { return nil }
             switch c.members {
             case .directories(_, let keys):
-                return c.list(ctx).map { ($0.name, .member(id, $0.name), directoryMeta($0, keys: keys.count)) }
+                return (c.entries ?? c.list)(ctx).map { ($0.name, .member(id, $0.name), directoryMeta($0, keys: keys.count)) }
             case .files(let file):
                 let open = uploads.withLock { $0.mapValues { $0.upload.size } }
                 return c.list(ctx).compactMap { m in

@@ -48,6 +48,16 @@ final class InstanceTests: MountTestCase {
         ok("mkdir $MNT/instances/web1 && cat $MNT/instances/web1/wait")
     }
 
+    /// `ls -l /instances` is answered from the listing's entries (not each instance's full
+    /// info): names in order, and each directory's mode, links, owner and creation time.
+    func testListingShowsEachDirectorysAttributes() {
+        ok("mkdir $MNT/instances/b2 $MNT/instances/a1 && cat $MNT/instances/a1/wait $MNT/instances/b2/wait")
+        XCTAssertEqual(ok("ls $MNT/instances"), "a1\nb2\n")
+        let listed = ok("ls -ln --time-style=+%s $MNT/instances | awk 'NR>1 {print $1, $2, $3, $6, $7}'")
+        let expected = ok("cd $MNT/instances && for i in a1 b2; do echo \"drwxr-xr-x 4 0 $(date -d \"$(cat $i/created)\" +%s) $i\"; done")
+        XCTAssertEqual(listed, expected)
+    }
+
     func testWaitIsInterruptedBySignal() {
         cloud.driver.hold()
         ok("mkdir $MNT/instances/stuck")

@@ -1,8 +1,13 @@
+import Foundation
+
 /// Nova servers: `/instances`. mkdir validates and records (the build runs later), rmdir
 /// requests a delete, `ctl` takes typed actions, `wait` subscribes to the next stable state.
 public protocol InstancesAPI: AnyObject, Sendable {
     /// The instances `caller` may see, by name.
     func list(_ caller: Caller) -> [InstanceInfo]
+    /// What a listing of `/instances` shows of each instance `caller` may see, by name:
+    /// no full `InstanceInfo` (IPs, metadata, ssh command) for each of 10,000.
+    func entries(_ caller: Caller) -> [InstanceEntry]
     func get(_ name: String, _ caller: Caller) -> InstanceInfo?
     /// `mkdir /instances/NAME` (the empty request) or a launch file copied to
     /// `/instances/NAME`: validates synchronously, records every option in the same
@@ -85,5 +90,17 @@ extension InstancesAPI {
     /// `mkdir /instances/NAME`: everything from `/defaults`.
     public func create(_ name: String, _ caller: Caller) throws(CloudError) -> InstanceInfo {
         try create(name, LaunchRequest(), caller)
+    }
+}
+
+/// An instance as a directory listing shows it (`ls -l /instances`).
+public struct InstanceEntry: Sendable, Equatable {
+    public var name: String
+    public var id: String
+    public var ownerUID: UInt32
+    public var created: Date
+    public var project: String
+    public init(name: String, id: String, ownerUID: UInt32, created: Date, project: String) {
+        self.name = name; self.id = id; self.ownerUID = ownerUID; self.created = created; self.project = project
     }
 }

@@ -37,6 +37,16 @@ final class InstanceService: InstancesAPI, @unchecked Sendable {
         }
     }
 
+    func entries(_ caller: Caller) -> [InstanceEntry] {
+        core.catalog.withLock { c in
+            c.instances.keys.sorted().compactMap { name in
+                guard let r = c.instances[name], core.visible(caller, Self.ref(r)) else { return nil }
+                return InstanceEntry(name: r.name, id: r.id, ownerUID: UInt32(r.ownerUid),
+                                     created: Date(timeIntervalSince1970: r.created), project: r.project)
+            }
+        }
+    }
+
     func get(_ name: String, _ caller: Caller) -> InstanceInfo? {
         // One catalog lock: the tree asks this several times for every file it serves.
         core.catalog.withLock { c in

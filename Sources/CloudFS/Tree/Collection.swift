@@ -197,6 +197,9 @@ struct Collection: Sendable {
     /// What a member is called in refusals ("instance", "floating IP").
     var noun: String
     var list: @Sendable (Context) -> [Member]
+    /// A cheaper `list` for a directory listing, when the collection has one: members
+    /// whose `object` is only what `stat` of the directory needs, never read as a value.
+    var entries: (@Sendable (Context) -> [Member])? = nil
     var lookup: @Sendable (Context, String) -> Member?
     /// mkdir (or, for file collections, creating a file): makes the member.
     var create: (@Sendable (WriteContext, String) throws(CloudError) -> Void)?
@@ -227,10 +230,12 @@ struct Collection: Sendable {
                                 list: @escaping @Sendable (Context) -> [T],
                                 lookup: @escaping @Sendable (Context, String) -> T?,
                                 describe: @escaping @Sendable (T) -> Member,
+                                entries: (@Sendable (Context) -> [Member])? = nil,
                                 create: (@Sendable (WriteContext, String) throws(CloudError) -> Void)? = nil,
                                 remove: (@Sendable (WriteContext, String) throws(CloudError) -> Void)? = nil) -> Collection {
         Collection(id: CollectionID(id), notice: notice, mode: mode, members: members, noun: noun,
-                   list: { ctx in list(ctx).map(describe) }, lookup: { ctx, name in lookup(ctx, name).map(describe) },
+                   list: { ctx in list(ctx).map(describe) }, entries: entries,
+                   lookup: { ctx, name in lookup(ctx, name).map(describe) },
                    create: create, remove: remove)
     }
 }
