@@ -25,9 +25,9 @@ extension InstanceRecord {
         name = c.next()
         ownerUid = c.next()
         project = c.next()
-        vmState = try c.state("vm_state")
-        taskState = try c.state("task_state")
-        powerState = try c.state("power_state")
+        vmState = try c.state()
+        taskState = try c.state()
+        powerState = try c.state()
         fault = c.next()
         host = c.optional()
         imageId = c.next()
@@ -48,7 +48,7 @@ extension InstanceRecord {
         oldRamMb = c.next()
         oldDiskGb = c.next()
         oldHost = c.optional()
-        oldVmState = try c.optionalState("old_vm_state")
+        oldVmState = try c.optionalState()
         resizedAt = c.optional()
         securityGroups = c.next()
         keyName = c.optional()
@@ -103,20 +103,22 @@ extension InstanceRecord {
             return row[positions[k]]
         }
 
-        mutating func state<T: RawRepresentable>(_ column: String) throws -> T where T.RawValue == String {
+        mutating func state<T: RawRepresentable>() throws -> T where T.RawValue == String {
             let raw: String = next()
-            guard let value = T(rawValue: raw) else { throw Self.invalid(raw, column, T.self) }
-            return value
+            return try Self.state(raw, column: k - 1)
         }
 
-        mutating func optionalState<T: RawRepresentable>(_ column: String) throws -> T? where T.RawValue == String {
+        mutating func optionalState<T: RawRepresentable>() throws -> T? where T.RawValue == String {
             guard let raw: String = optional() else { return nil }
-            guard let value = T(rawValue: raw) else { throw Self.invalid(raw, column, T.self) }
-            return value
+            return try Self.state(raw, column: k - 1)
         }
 
-        static func invalid(_ raw: String, _ column: String, _ type: Any.Type) -> DatabaseError {
-            DatabaseError(message: "instance.\(column) holds '\(raw)', which is not a \(type)")
+        /// `raw` as a state, or an error naming the column (`columnNames[column]`).
+        static func state<T: RawRepresentable>(_ raw: String, column: Int) throws -> T where T.RawValue == String {
+            guard let value = T(rawValue: raw) else {
+                throw DatabaseError(message: "instance.\(InstanceRecord.columnNames[column]) holds '\(raw)', which is not a \(T.self)")
+            }
+            return value
         }
     }
 }
