@@ -1,0 +1,274 @@
+#!/usr/bin/env bash
+# A "remote" libvirt compute host on this machine, as a second machine would be: its own
+# network namespace (cfs-NAME, address 10.250.0.INDEX on an underlay bridge cfsul0 whose
+# root-namespace side is 10.250.0.1) and its own private mount namespace, in which it runs
+# `libvirtd --listen` on TCP (qemu+tcp://10.250.0.INDEX/system, no auth). Hosts reach
+# each other and the root namespace over cfsul0, nothing else.
+#
+#   compute-host.sh start NAME INDEX [HIDE_PATH...]   NAME: [a-z0-9]{1,8}, INDEX: 2..250;
+#       prints the URI as the last line of stdout. HIDE_PATHs (e.g. the controller's state
+#       directory) get an empty tmpfs over them inside the host: it sees none of their files.
+#   compute-host.sh stop NAME     destroys its domains, stops its daemon, removes everything;
+#       idempotent, works on half-made hosts and after the test that started one crashed.
+#   compute-host.sh list          running hosts, one "NAME URI" per line.
+#
+# State lives in ${CLOUDFS_HOSTS_DIR:-/var/tmp/cloudfs-hosts}/NAME; inside the host it is
+# bound over /etc/libvirt, /run/libvirt, /var/lib/libvirt, /var/cache/libvirt and /var/log
+# (its libvirtd log: NAME/log/libvirtd.log). Needs root.
+set -euo pipefail
+export PATH="/usr/sbin:/usr/bin:/sbin:/bin:${PATH:-}"
+
+HOSTS_DIR=${CLOUDFS_HOSTS_DIR:-/var/tmp/cloudfs-hosts}
+BRIDGE=cfsul0
+BRIDGE_ADDR=10.250.0.1
+SUBNET=10.250.0
+MTU=9000                        # room for VXLAN's 50-byte header over a 1500-byte overlay
+LOCK=/run/lock/cloudfs-compute-host.lock   # serialises bridge/netns changes between calls
+SELF=$(readlink -f "$0")
+
+die() { echo "compute-host: error: $*" >&2; exit 1; }
+say() { echo "compute-host: $*" >&2; }
+
+check_name() { [[ ${1:-} =~ ^[a-z0-9]{1,8}$ ]] || die "NAME must be 1-8 of [a-z0-9], got '${1:-}'"; }
+uri_of() { echo "qemu+tcp://$1/system"; }
+# The host's address, read from its namespace (so stop/list need no work directory).
+addr_of() { { ip -n "cfs-$1" -4 -o addr show dev ul0 2>/dev/null || true; } | awk '{split($4, a, "/"); print a[1]; exit}'; }
+netns_exists() { [[ -e /run/netns/cfs-$1 ]]; }
+# PIDs of processes in the host's network namespace (libvirtd, its qemus, anything else).
+ns_pids() { netns_exists "$1" && ip netns pids "cfs-$1" 2>/dev/null || true; }
+alive() { [[ -e /proc/$1 ]] && [[ $(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) != Z ]]; }
+comm_of() { cat "/proc/$1/comm" 2>/dev/null || true; }
+libvirtd_pids() { local p; for p in $(ns_pids "$1"); do [[ $(comm_of "$p") == libvirtd ]] && echo "$p"; done; return 0; }
+answers() { timeout 3 virsh -q -c "$(uri_of "$1")" nodeinfo >/dev/null 2>&1; }
+
+# A stable, distinct host UUID per NAME (no DMI here; equal UUIDs break migration).
+host_uuid() {
+  local h; h=$(printf 'cloudfs-compute-host:%s' "$1" | sha256sum | cut -c1-32)
+  printf '%s-%s-5%s-a%s-%s\n' "${h:0:8}" "${h:8:4}" "${h:13:3}" "${h:17:3}" "${h:20:12}"
+}
+
+# TERM the given PIDs, wait up to $1 seconds, then KILL whatever is left.
+term_then_kill() {
+  local secs=$1 p i; shift
+  (($#)) || return 0
+  kill -TERM "$@" 2>/dev/null || true
+  for ((i = 0; i < secs * 10; i++)); do
+    local left=0; for p in "$@"; do alive "$p" && left=1; done
+    ((left)) || return 0
+    sleep 0.1
+  done
+  kill -KILL "$@" 2>/dev/null || true
+  for ((i = 0; i < 30; i++)); do
+    local left=0; for p in "$@"; do alive "$p" && left=1; done
+    ((left)) || return 0
+    sleep 0.1
+  done
+}
+
+cmd_list() {
+  local ns name addr
+  for ns in $(ip netns list 2>/dev/null | awk '$1 ~ /^cfs-/ {print $1}'); do
+    name=${ns#cfs-}
+    [[ -n $(libvirtd_pids "$name") ]] || continue
+    addr=$(addr_of "$name"); [[ -n $addr ]] && echo "$name $(uri_of "$addr")"
+  done
+  return 0
+}
+
+cmd_stop() {
+  local name=$1 work="$HOSTS_DIR/$1" addr pids p dom
+  addr=$(addr_of "$name")
+  # 1. Destroy its domains through its own daemon (qemu would outlive libvirtd otherwise).
+  if [[ -n $addr && -n $(libvirtd_pids "$name") ]]; then
+    for dom in $(timeout 10 virsh -q -c "$(uri_of "$addr")" list --name 2>/dev/null || true); do
+      timeout 15 virsh -q -c "$(uri_of "$addr")" destroy "$dom" >/dev/null 2>&1 || say "destroy $dom failed"
+    done
+  fi
+  # 2. Stop libvirtd by its PID: those in the namespace, plus the pidfile's if the
+  #    namespace is already gone (checked to be that host's libvirtd by its command line).
+  pids=$(libvirtd_pids "$name")
+  if [[ -f $work/run/libvirt/cfs-$name.pid ]]; then
+    p=$(cat "$work/run/libvirt/cfs-$name.pid" 2>/dev/null || true)
+    if [[ $p =~ ^[0-9]+$ ]] && alive "$p" && [[ $(comm_of "$p") == libvirtd ]] &&
+       tr '\0' ' ' <"/proc/$p/cmdline" | grep -q -- "-p /run/libvirt/cfs-$name.pid"; then
+      pids="$pids $p"
+    fi
+  fi
+  # shellcheck disable=SC2086
+  term_then_kill 5 $(echo $pids | tr ' ' '\n' | sort -u)
+  # 3. Anything still in the namespace (left-over qemu, a half-started launcher).
+  # shellcheck disable=SC2046
+  term_then_kill 3 $(ns_pids "$name")
+  # 4. The network: veth, namespace, and the bridge once no host is left.
+  (
+    flock 9
+    ip link del "cfsv-$name" 2>/dev/null || true
+    if netns_exists "$name"; then ip netns del "cfs-$name"; fi
+    if ! ip netns list 2>/dev/null | grep -q '^cfs-' && ip link show "$BRIDGE" >/dev/null 2>&1; then
+      ip link del "$BRIDGE"
+    fi
+  ) 9>"$LOCK"
+  # 5. Its files (binds lived only in its mount namespace, gone with its processes).
+  rm -rf --one-file-system "$work"
+  say "stopped $name"
+}
+
+# Closes every descriptor above stderr that this (sub)shell inherited.
+close_inherited_fds() {
+  local fd
+  for fd in /proc/$BASHPID/fd/*; do
+    fd=${fd##*/}
+    ((fd > 2)) && { eval "exec $fd>&-"; } 2>/dev/null
+  done
+  return 0
+}
+
+cmd_start() {
+  local name=$1 index=$2; shift 2
+  [[ $index =~ ^[0-9]+$ ]] && ((index >= 2 && index <= 250)) || die "INDEX must be 2..250, got '$index'"
+  local addr="$SUBNET.$index" work="$HOSTS_DIR/$name" ns="cfs-$name" b other
+  local uri; uri=$(uri_of "$addr")
+  for b in libvirtd virsh ip unshare setsid flock; do command -v "$b" >/dev/null || die "$b is not installed"; done
+  ((EUID == 0)) || die "must run as root"
+
+  # Already running with this address: nothing to do. Otherwise clear any leftovers.
+  if [[ -n $(libvirtd_pids "$name") ]]; then
+    [[ $(addr_of "$name") == "$addr" ]] || die "$name is running with address $(addr_of "$name"), not $addr"
+    if answers "$addr"; then say "$name already running"; echo "$uri"; return 0; fi
+  fi
+  if netns_exists "$name" || [[ -e $work ]]; then cmd_stop "$name" >/dev/null 2>&1; fi
+  for other in $(ip netns list 2>/dev/null | awk '$1 ~ /^cfs-/ {print substr($1, 5)}'); do
+    [[ $(addr_of "$other") == "$addr" ]] && die "address $addr is taken by host $other"
+  done
+
+  # Network: bridge (root side 10.250.0.1), namespace, veth cfsv-NAME <-> ul0.
+  (
+    flock 9
+    if ! ip link show "$BRIDGE" >/dev/null 2>&1; then
+      ip link add "$BRIDGE" type bridge
+      ip link set "$BRIDGE" mtu "$MTU"
+    fi
+    ip addr replace "$BRIDGE_ADDR/24" dev "$BRIDGE"
+    ip link set "$BRIDGE" up
+    ip netns add "$ns"
+    ip -n "$ns" link set lo up
+    ip link add "cfsv-$name" mtu "$MTU" type veth peer name ul0 mtu "$MTU" netns "$ns"
+    ip link set "cfsv-$name" master "$BRIDGE"
+    ip link set "cfsv-$name" up
+    ip -n "$ns" addr add "$addr/24" dev ul0
+    ip -n "$ns" link set ul0 up
+  ) 9>"$LOCK" || { cmd_stop "$name" >/dev/null 2>&1 || true; die "could not set up the network of $name"; }
+
+  # Configuration (seen inside the host as /etc/libvirt).
+  mkdir -p "$work"/{etc/libvirt,run/libvirt,lib/libvirt/images,cache/libvirt,log/libvirt/qemu}
+  cat >"$work/etc/libvirt/libvirtd.conf" <<EOF
+# compute host $name ($addr); written by scripts/compute-host.sh
+listen_tls = 0
+listen_tcp = 1
+listen_addr = "$addr"
+tcp_port = "16509"
+auth_tcp = "none"
+auth_unix_rw = "none"
+host_uuid = "$(host_uuid "$name")"
+log_outputs = "3:file:/var/log/libvirtd.log"
+EOF
+  cat >"$work/etc/libvirt/qemu.conf" <<EOF
+# compute host $name ($addr); written by scripts/compute-host.sh
+user = "root"
+group = "root"
+stdio_handler = "file"
+namespaces = []
+security_driver = "none"
+cgroup_controllers = []
+migration_host = "$addr"
+migration_address = "$addr"
+EOF
+  echo "$index" >"$work/index"
+
+  # The cgroup hierarchies as the root namespace has them: `ip netns exec` remounts /sys.
+  local cgroups
+  cgroups=$(awk '$2 ~ "^/sys/fs/cgroup(/|$)" && ($3 == "cgroup" || $3 == "cgroup2") {print $2, $3, $4}' /proc/self/mounts)
+
+  # Launch detached, all stdio to files so callers reading our stdout see EOF.
+  local t0 launcher i
+  t0=$(date +%s.%N)
+  # Every other inherited descriptor is closed too: a caller that learns its child ended
+  # when a socket it passed down closes (Foundation's Process) would otherwise wait for
+  # libvirtd to exit.
+  (
+    close_inherited_fds
+    CFS_CGROUPS=$cgroups CFS_HOSTS_DIR=$HOSTS_DIR exec setsid \
+      ip netns exec "$ns" unshare -m --propagation private "$SELF" _run "$name" "$@" \
+      </dev/null >"$work/daemon.out" 2>&1
+  ) &
+  launcher=$!
+  echo "$launcher" >"$work/launcher.pid"
+
+  for ((i = 0; i < 150; i++)); do
+    answers "$addr" && break
+    if ! alive "$launcher" && [[ -z $(libvirtd_pids "$name") ]]; then i=150; break; fi
+    sleep 0.1
+  done
+  if ((i >= 150)); then
+    {
+      echo "compute-host: error: libvirtd of $name did not answer on $uri"
+      echo "--- $work/daemon.out"; tail -n 20 "$work/daemon.out" 2>/dev/null || true
+      echo "--- $work/log/libvirtd.log"; tail -n 20 "$work/log/libvirtd.log" 2>/dev/null || true
+    } >&2
+    cmd_stop "$name" >/dev/null 2>&1 || true
+    exit 1
+  fi
+  say "$name ready after $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.2f", b - a}') s"
+  echo "$uri"
+}
+
+# Internal: runs inside `ip netns exec cfs-NAME unshare -m --propagation private`.
+# Binds the host's private directories, hides HIDE_PATHs and the other hosts' files,
+# remounts cgroups, then becomes libvirtd.
+cmd_run() {
+  local name=$1; shift
+  local work="$CFS_HOSTS_DIR/$name" d t p m
+  # Never touch the machine's own mounts: refuse unless in new mount and net namespaces.
+  [[ $(readlink /proc/self/ns/mnt) != "$(readlink /proc/1/ns/mnt)" &&
+     $(readlink /proc/self/ns/net) != "$(readlink /proc/1/ns/net)" ]] || die "_run is internal (not in a private namespace)"
+  for d in etc/libvirt:/etc/libvirt run/libvirt:/run/libvirt lib/libvirt:/var/lib/libvirt \
+           cache/libvirt:/var/cache/libvirt log:/var/log; do
+    mkdir -p "${d#*:}"
+    mount --bind "$work/${d%%:*}" "${d#*:}"
+  done
+  # Detach our copies of the machine's FUSE mounts: a copy held here would keep a FUSE
+  # daemon's session alive after the controller unmounts it (and must never be touched).
+  awk '$3 ~ /^fuse(\.|blk$|$)/ {print $2}' /proc/self/mounts | sort -r |
+    while read -r m; do umount -l "$(printf '%b' "$m")" 2>/dev/null || true; done
+  # Empty tmpfs over each HIDE_PATH that exists (and over all hosts' work dirs); the
+  # copies of mounts below it (e.g. a FUSE tree) are detached first so the host holds none.
+  for p in "$@" "$CFS_HOSTS_DIR"; do
+    [[ -e $p ]] || { echo "hide: $p does not exist, skipped"; continue; }
+    p=$(readlink -f "$p")
+    findmnt -rn -o TARGET | awk -v p="$p" '$0 == p || index($0, p "/") == 1' | sort -r |
+      while read -r m; do umount -l "$m" 2>/dev/null || true; done
+    if [[ -d $p ]]; then
+      mount -t tmpfs -o mode=755,size=1m cloudfs-hidden "$p"
+    else
+      : >"$work/empty"; mount --bind "$work/empty" "$p"
+    fi
+  done
+  # cgroups (libvirt wants them visible even with cgroup_controllers = []; LXC needs them).
+  while read -r d t m; do
+    [[ -n $d ]] || continue
+    if [[ $d != /sys/fs/cgroup ]] && ! mountpoint -q /sys/fs/cgroup; then
+      mount -t tmpfs -o mode=755 cgroup_root /sys/fs/cgroup
+    fi
+    mkdir -p "$d"
+    mount -t "$t" -o "$m" "$t" "$d" || echo "warning: could not mount $t at $d"
+  done <<<"${CFS_CGROUPS:-}"
+  exec libvirtd --listen -f /etc/libvirt/libvirtd.conf -p "/run/libvirt/cfs-$name.pid"
+}
+
+case ${1:-} in
+  start) (($# >= 3)) || die "usage: $0 start NAME INDEX [HIDE_PATH...]"; check_name "$2"; cmd_start "${@:2}" ;;
+  stop)  (($# == 2)) || die "usage: $0 stop NAME"; check_name "$2"; ((EUID == 0)) || die "must run as root"; cmd_stop "$2" ;;
+  list)  cmd_list ;;
+  _run)  check_name "${2:-}"; cmd_run "${@:2}" ;;
+  *) die "usage: $0 start NAME INDEX [HIDE_PATH...] | stop NAME | list" ;;
+esac
