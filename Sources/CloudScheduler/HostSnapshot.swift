@@ -27,6 +27,9 @@ public struct HostSnapshot: Sendable, Equatable {
     public var hypervisorType: String
     /// The guest architecture it runs (Nova's `arch` in `supported_instances`).
     public var arch: String
+    /// The images the host already holds in its own storage pool (Nova's image cache on
+    /// a compute node); nil when it reads the controller's image store directly.
+    public var cachedImages: Set<String>? = nil
 
     /// A snapshot; the placement fields default to Nova's defaults (zone `nova`, x86_64).
     public init(name: String, state: HostState, vcpus: Int, ramMB: Int, diskGB: Int,
@@ -38,6 +41,8 @@ public struct HostSnapshot: Sendable, Equatable {
         self.availabilityZone = availabilityZone; self.hypervisorType = hypervisorType; self.arch = arch
     }
 
+    /// True when the host can boot `imageID` without uploading it first.
+    public func holdsImage(_ imageID: String) -> Bool { cachedImages?.contains(imageID) ?? true }
     /// Nova's `default_availability_zone`: the zone of a host no aggregate places elsewhere.
     public static let defaultAvailabilityZone = "nova"
 

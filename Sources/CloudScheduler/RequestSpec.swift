@@ -20,6 +20,8 @@ public struct RequestSpec: Sendable, Equatable {
     public var ignoreHosts: Set<String>
     /// The only host to consider, filters still applied (Nova's `requested_destination`).
     public var requestedHost: String?
+    /// The Glance image the instance boots (Nova's `image.id`), for the image cache weigher.
+    public var imageID: String? = nil
 
     /// A spec; every placement constraint defaults to "none".
     public init(_ resources: ResourceRequest, availabilityZone: String? = nil,

@@ -40,6 +40,8 @@ public struct SchedulerRegistry: Sendable {
                 ServerGroupSoftAffinityWeigher(multiplier: $0) },
             WeigherEntry(name: "ServerGroupSoftAntiAffinityWeigher", multiplierOption: "soft_anti_affinity_weight_multiplier") {
                 ServerGroupSoftAntiAffinityWeigher(multiplier: $0) },
+            WeigherEntry(name: "ImageCacheWeigher", multiplierOption: "image_cache_weight_multiplier") {
+                ImageCacheWeigher(multiplier: $0) },
         ])
 
     /// The filter called `name` (case-insensitive). Throws `EINVAL` listing the known ones.

@@ -90,3 +90,23 @@ public struct ServerGroupSoftAntiAffinityWeigher: HostWeigher {
         return -Double(context.groupMembersPerHost[host.name] ?? 0)
     }
 }
+
+/// Prefers hosts that already hold the instance's image, so a remote host does not upload
+/// it again (the seed's caching scheduler idea: Nova's image cache as a weight). 1 for a
+/// host holding it (or reading the controller's image store), 0 otherwise. Multiplier
+/// `image_cache_weight_multiplier`, default 1.0; irrelevant when the request names no image.
+public struct ImageCacheWeigher: HostWeigher {
+    /// `ImageCacheWeigher`.
+    public var name: String { "ImageCacheWeigher" }
+    /// `image_cache_weight_multiplier`.
+    public var multiplier: Double
+    /// A weigher with the default multiplier.
+    public init(multiplier: Double = 1.0) { self.multiplier = multiplier }
+    /// Only requests that boot an image.
+    public func isRelevant(to spec: RequestSpec) -> Bool { spec.imageID != nil }
+    /// 1 when the host holds the image.
+    public func weigh(_ host: HostSnapshot, _ spec: RequestSpec, _ context: FilterContext) -> Double {
+        guard let id = spec.imageID else { return 0 }
+        return host.holdsImage(id) ? 1 : 0
+    }
+}

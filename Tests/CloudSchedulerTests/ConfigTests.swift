@@ -96,7 +96,7 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(a.filters.map(\.name), b.filters.map(\.name))
         XCTAssertEqual(a.weighers.map(\.name), b.weighers.map(\.name))
         XCTAssertEqual(a.filters.count, 9)
-        XCTAssertEqual(a.weighers.count, 5)
+        XCTAssertEqual(a.weighers.count, 6)
     }
 
     /// Found by FuzzMountTests: the extremes `/scheduler/*` accepts (any finite multiplier,

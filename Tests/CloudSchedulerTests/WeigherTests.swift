@@ -105,3 +105,35 @@ final class WeigherTests: XCTestCase {
         XCTAssertEqual(FilterScheduler().select(s, from: hosts).ranked, ["a"], "hard policy: a filter, not a weigher")
     }
 }
+
+/// The image cache weigher: hosts holding the image (or reading the controller's image
+/// store) first; irrelevant for requests that name no image.
+final class ImageCacheWeigherTests: XCTestCase {
+    func testPrefersHostsHoldingTheImage() {
+        var cold = snap("a"), warm = snap("b"), shared = snap("c", ramUsed: 2048)
+        cold.cachedImages = ["other"]
+        warm.cachedImages = ["img"]
+        var sp = spec()
+        sp.imageID = "img"
+        let s = scheduler { $0.weighers = ["ImageCacheWeigher"] }
+        let d = s.select(sp, from: [cold, warm, shared])
+        XCTAssertEqual(d.ranked, ["b", "c", "a"], "holders by name, then the host that must upload")
+        XCTAssertEqual(weights(d)["a"], 0)
+        XCTAssertEqual(weights(d)["b"], 1)
+        XCTAssertTrue(shared.holdsImage("anything"), "a host reading the image store holds every image")
+        XCTAssertFalse(cold.holdsImage("img"))
+    }
+
+    func testOutweighsFreeRAMWithItsMultiplier() {
+        var warm = snap("a", ramUsed: 2048)
+        warm.cachedImages = ["img"]
+        var cold = snap("b")
+        cold.cachedImages = []
+        var sp = spec()
+        sp.imageID = "img"
+        let s = scheduler { $0.weighers = ["RAMWeigher", "ImageCacheWeigher"]; $0.multipliers = ["ImageCacheWeigher": 10] }
+        XCTAssertEqual(s.select(sp, from: [warm, cold]).ranked, ["a", "b"])
+        sp.imageID = nil
+        XCTAssertEqual(s.select(sp, from: [warm, cold]).ranked, ["b", "a"], "no image: only free RAM counts")
+    }
+}
