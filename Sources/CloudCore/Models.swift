@@ -102,6 +102,11 @@ public struct HostInfo: Sendable, Equatable {
     public var instances: [String]
     /// Nova's availability zone of the host (`nova` unless set).
     public var availabilityZone: String
+    /// Where its instances' disks live: `shared` (it sees the controller's files) or
+    /// `pool NAME` (a storage pool on a remote host).
+    public var storage = "shared"
+    /// The images cached in its pool (Nova's image cache on a compute node), by name.
+    public var cachedImages: [String] = []
     public init(name: String, uri: String, state: HostState, hypervisorType: String, vcpus: Int, ramMB: Int,
                 diskGB: Int, vcpusUsed: Int, ramMBUsed: Int, diskGBUsed: Int, instances: [String],
                 availabilityZone: String = "nova") {

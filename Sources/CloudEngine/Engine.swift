@@ -48,8 +48,10 @@ public final class Engine: CloudAPI, @unchecked Sendable {
         networkService.floating = floatingIPService
         volumeService = VolumeService(core: core, hosts: hostService, images: imageService, settings: settingsService)
         keypairService = KeypairService(core: core)
+        let disks = HostDisks(core: core, hosts: hostService, images: imageService)
         let guests = Guests(core: core, hosts: hostService, images: imageService, networks: networkService,
-                            volumes: volumeService)
+                            volumes: volumeService, disks: disks,
+                            consoles: ConsoleRecorder(core: core, hosts: hostService, disks: disks))
         let ctx = TaskContext(core: core, guests: guests, placement: schedulingService, settings: settingsService)
         worker = TaskWorker(ctx: ctx, maxConcurrentJobs: config.maxConcurrentJobs)
         reconciler = Reconciler(ctx: ctx, worker: worker)
@@ -65,6 +67,7 @@ public final class Engine: CloudAPI, @unchecked Sendable {
         for id in try Recovery(ctx: ctx).run(reconciler: reconciler) { worker.dispatch(id) }
         hostService.startHealthChecks(interval: config.hostCheckInterval)
         reconciler.start()
+        guests.consoles.start()
         core.events.append(kind: "cloud.started", object: "-",
                            ["state": config.stateDir, "hosts": "\(core.catalog.withLock { $0.hosts.count })"])
     }
@@ -87,9 +90,11 @@ public final class Engine: CloudAPI, @unchecked Sendable {
         try keypairService.load()
         let instances = try core.store.instances()
         let usage = try core.store.usageByHost()
+        let hostImages = try core.store.hostImages()
         core.catalog.withLock { c in
             for i in instances { c.put(i) }
             c.usage = usage
+            c.hostImages = hostImages
         }
         schedulingService.load()
     }

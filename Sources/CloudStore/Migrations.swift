@@ -299,6 +299,19 @@ enum Migrations {
             CREATE UNIQUE INDEX instance_ssh_port ON instance(ssh_port) WHERE ssh_port IS NOT NULL;
             """)
         }
+        m.registerMigration("v14-host-image-cache") { db in
+            // The Glance images each remote host holds in its storage pool (Nova's image
+            // cache on a compute node): a row is written only after the upload finished,
+            // so a volume without one is a partial upload to redo.
+            try db.execute(sql: """
+            CREATE TABLE host_image (
+                host TEXT NOT NULL,
+                image_id TEXT NOT NULL,
+                path TEXT NOT NULL,
+                cached DOUBLE NOT NULL,
+                PRIMARY KEY (host, image_id));
+            """)
+        }
         return m
     }
 }

@@ -20,8 +20,38 @@ extension Store {
     /// Saves a host's enabled flag and availability zone.
     public func updateHost(_ h: HostRecord) throws(CloudError) { try write { db in try h.update(db) } }
 
+    /// Removes a host and its image cache rows.
     public func deleteHost(_ name: String) throws(CloudError) {
-        try write { db in _ = try HostRecord.deleteOne(db, key: name) }
+        try write { db in
+            _ = try HostRecord.deleteOne(db, key: name)
+            try db.execute(sql: "DELETE FROM host_image WHERE host = ?", arguments: [name])
+        }
+    }
+
+    /// Every host's cached images: host → image id → path on the host.
+    public func hostImages() throws(CloudError) -> [String: [String: String]] {
+        try read { db in
+            var out: [String: [String: String]] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT host, image_id, path FROM host_image") {
+                out[row[0] as String, default: [:]][row[1] as String] = row[2] as String
+            }
+            return out
+        }
+    }
+
+    /// Records that `host` now holds the image at `path` (after its upload finished).
+    public func recordHostImage(host: String, imageID: String, path: String) throws(CloudError) {
+        try write { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO host_image (host, image_id, path, cached) VALUES (?, ?, ?, ?)",
+                           arguments: [host, imageID, path, Date().timeIntervalSince1970])
+        }
+    }
+
+    /// Forgets a host's copy of an image (its volume is being deleted).
+    public func forgetHostImage(host: String, imageID: String) throws(CloudError) {
+        try write { db in
+            try db.execute(sql: "DELETE FROM host_image WHERE host = ? AND image_id = ?", arguments: [host, imageID])
+        }
     }
 }
 

@@ -96,9 +96,10 @@ public enum DomainXML {
             // The serial console is a pty libvirt's console stream attaches to (`cloudfs
             // console`), logged to a file (append: a hard reboot keeps the history; QEMU
             // writes it itself, qemu.conf's stdio_handler = "file").
-            let console = escape(spec.consolePath)
+            // No log file when the host is another machine (an empty path): the controller
+            // records the console from libvirt's stream instead.
             x.append("    <serial type='pty'>")
-            x.append("      <log file='\(console)' append='on'/>")
+            if !spec.consolePath.isEmpty { x.append("      <log file='\(escape(spec.consolePath))' append='on'/>") }
             x.append("      <target port='0'/>")
             x.append("    </serial>")
             x.append("    <console type='pty'>")

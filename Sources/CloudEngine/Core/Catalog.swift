@@ -16,6 +16,7 @@ struct Catalog {
     var imageActivated: [String: Double] = [:]             // by image id
     var flavors: [String: Flavor] = [:]
     var hosts: [String: HostRuntime] = [:]
+    var hostImages: [String: [String: String]] = [:]      // host → image id → path on the host
     var settings: [SettingKey: String] = [:]
     /// What each host's claims hold, as the store's usage sums last said.
     var usage: [String: HostUsage] = [:]

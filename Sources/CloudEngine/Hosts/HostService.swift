@@ -34,11 +34,16 @@ final class HostService: HostsAPI, HostConnections, @unchecked Sendable {
 
     private func info(_ h: HostRuntime, _ c: Catalog) -> HostInfo {
         let u = c.usage[h.record.name] ?? HostUsage()
-        return HostInfo(name: h.record.name, uri: h.record.uri, state: h.state,
-                        hypervisorType: h.capacity?.hypervisorType ?? "", vcpus: h.capacity?.vcpus ?? 0,
-                        ramMB: h.capacity?.ramMB ?? 0, diskGB: h.capacity?.diskGB ?? 0,
-                        vcpusUsed: u.vcpus, ramMBUsed: u.ramMB, diskGBUsed: u.diskGB,
-                        instances: c.instanceNames(on: h.record.name), availabilityZone: h.record.availabilityZone)
+        var info = HostInfo(name: h.record.name, uri: h.record.uri, state: h.state,
+                            hypervisorType: h.capacity?.hypervisorType ?? "", vcpus: h.capacity?.vcpus ?? 0,
+                            ramMB: h.capacity?.ramMB ?? 0, diskGB: h.capacity?.diskGB ?? 0,
+                            vcpusUsed: u.vcpus, ramMBUsed: u.ramMB, diskGBUsed: u.diskGB,
+                            instances: c.instanceNames(on: h.record.name), availabilityZone: h.record.availabilityZone)
+        if HostLocality.isRemote(h.record.uri) {
+            info.storage = "pool cloudfs-\(c.settings[.cloudID] ?? "local")"
+            info.cachedImages = (c.hostImages[h.record.name] ?? [:]).keys.map { c.imageName(id: $0) ?? $0 }.sorted()
+        }
+        return info
     }
 
     func create(_ name: String, _ caller: Caller) throws(CloudError) {
@@ -65,6 +70,7 @@ final class HostService: HostsAPI, HostConnections, @unchecked Sendable {
             }
             try core.write({ (s) throws(CloudError) in if !h.record.uri.isEmpty { try s.deleteHost(name) } }) { c, _ in
                 c.hosts[name] = nil
+                c.hostImages[name] = nil
             }
         }
         core.events.append(kind: "host.deleted", object: name, ["uid": "\(caller.uid)"])

@@ -57,7 +57,7 @@ struct BuildTask {
     /// scheduling; the fixed IP is kept. Returns false when the instance moved on.
     private func reschedule(_ r: InstanceRecord, after reason: String) throws(CloudError) -> Bool {
         if let conn = r.host.flatMap({ ctx.hosts.connection(forHost: $0) }) { try conn.destroy(uuid: r.id) }
-        try ctx.guests.removeFiles(r.id)
+        try ctx.guests.removeFiles(r.id, host: r.host)
         let back = try core.commit({ (s) throws(CloudError) in
             try s.update(instanceID: r.id, expecting: [.spawning]) { x in x.host = nil; x.taskState = .scheduling }
         }, event: { _ in
@@ -73,15 +73,14 @@ struct BuildTask {
         let conn = try ctx.guests.connection(host)
         let spec = try ctx.guests.domainSpec(r)
         let xml: String
-        let running = FileManager.default.fileExists(atPath: ctx.guests.diskPath(r.id))
-            ? ctx.guests.power(of: r.id, on: conn) : nil
+        let running = ctx.guests.mayHaveDisk(r) ? ctx.guests.power(of: r.id, on: conn) : nil
         if let p = running, p == .running || p == .paused {
             // Started by this build before a restart: adopt it, so the guest is never disturbed.
             xml = conn.domainXML(for: spec)
             core.events.append(kind: "instance.adopted", object: r.name, ["host": host, "power": p.rawValue])
         } else {
             try conn.destroy(uuid: r.id)
-            try ctx.guests.removeFiles(r.id)
+            try ctx.guests.removeFiles(r.id, host: host)
             try ctx.guests.makeDisk(r)
             CrashPoints.pass("build.disk")
             xml = try conn.spawn(spec)

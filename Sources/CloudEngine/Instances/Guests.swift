@@ -12,6 +12,10 @@ struct Guests: Sendable {
     let images: any ImageProvider
     let networks: any NetworkProvider
     let volumes: any VolumeProvider
+    /// Disks on the instance's host: local files, or a remote host's storage pool.
+    let disks: HostDisks
+    /// Console logs of guests on remote hosts, from libvirt's console stream.
+    let consoles: ConsoleRecorder
 
     /// This cloud's domain name prefix: `cloudfs-ID-`, so clouds sharing a libvirt host
     /// never take each other's domains for orphans.
@@ -26,7 +30,9 @@ struct Guests: Sendable {
     }
 
     /// The DomainSpec for an instance: its overlay, console file, NICs, and direct kernel
-    /// boot when the image names a `kernel` (and `ramdisk`, `cmdline`) property.
+    /// boot when the image names a `kernel` (and `ramdisk`, `cmdline`) property. On a
+    /// remote host the paths are its storage pool's and the console has no log file there
+    /// (`ConsoleRecorder` keeps the log here, from libvirt's console stream).
     func domainSpec(_ r: InstanceRecord) throws(CloudError) -> DomainSpec {
         let (img, kernel, ramdisk) = try images.bootFiles(imageID: r.imageId)
         let (nics, words) = networks.guestNetwork(for: r)
@@ -35,12 +41,19 @@ struct Guests: Sendable {
             cmdline = img?.properties["cmdline"] ?? core.config.defaultCmdline
             if let words { cmdline! += " " + words }
         }
+        var paths = HostDisks.RemotePaths(disk: diskPath(r.id), configDrive: configDrivePath(r.id),
+                                          kernel: kernel?.path, ramdisk: ramdisk?.path)
+        var console = core.consolePath(r.id)
+        if let host = r.host, disks.isRemote(host) {
+            paths = try disks.remotePaths(r, on: host)
+            console = ""
+        }
         return DomainSpec(domainName: domainPrefix + r.id, uuid: r.id, vcpus: r.vcpus, ramMB: r.ramMb,
-                          disks: [DiskSpec(path: diskPath(r.id), format: "qcow2", device: "vda")] + volumes.disks(forInstance: r.id)
-                              + (r.configDrive ? [DiskSpec(kind: .cdrom, path: configDrivePath(r.id), format: "raw", device: ConfigDrive.device)] : []),
+                          disks: [DiskSpec(path: paths.disk, format: "qcow2", device: "vda")] + volumes.disks(forInstance: r.id)
+                              + (r.configDrive ? [DiskSpec(kind: .cdrom, path: paths.configDrive, format: "raw", device: ConfigDrive.device)] : []),
                           nics: nics,
-                          kernelPath: kernel?.path, initrdPath: ramdisk?.path, cmdline: cmdline,
-                          consolePath: core.consolePath(r.id))
+                          kernelPath: paths.kernel, initrdPath: paths.ramdisk, cmdline: cmdline,
+                          consolePath: console)
     }
 
     func diskPath(_ id: String) -> String { core.config.instanceDir(id) + "/disk" }
@@ -58,7 +71,8 @@ struct Guests: Sendable {
         try ConfigDrive.build(metadata(r), at: configDrivePath(r.id))
     }
 
-    /// A fresh copy-on-write overlay over the instance's image, sized to its flavor.
+    /// A fresh copy-on-write overlay over the instance's image, sized to its flavor, and
+    /// its config drive: files here, or volumes in a remote host's pool.
     func makeDisk(_ r: InstanceRecord) throws(CloudError) {
         let dir = core.config.instanceDir(r.id)
         // mkdir(2) first: FileManager's walk over every parent was a third of making a disk.
@@ -67,14 +81,21 @@ struct Guests: Sendable {
                 throw CloudError.io("cannot create \(dir): \(error.localizedDescription)")
             }
         }
+        if let host = r.host, disks.isRemote(host) {
+            if r.configDrive { try makeConfigDrive(r) }
+            try disks.makeRemoteDisk(r, on: host, configDrive: r.configDrive ? configDrivePath(r.id) : nil)
+            return
+        }
         guard let img = images.image(id: r.imageId) else { throw CloudError.notFound("image \(r.imageName) no longer exists") }
         let size = r.diskGb > 0 ? Int64(r.diskGb) << 30 : nil
         try Overlay.create(path: diskPath(r.id), backing: img.path, backingFormat: img.format == .qcow2 ? .qcow2 : .raw, sizeBytes: size)
         if r.configDrive { try makeConfigDrive(r) }
     }
 
-    /// Removes the instance's directory (disk, console, resize backup); a missing one is fine.
-    func removeFiles(_ id: String) throws(CloudError) {
+    /// Removes the instance's directory (disk, console, resize backup) and its volumes on
+    /// a remote `host`; missing ones are fine.
+    func removeFiles(_ id: String, host: String?) throws(CloudError) {
+        if let host, disks.isRemote(host) { try disks.removeRemote(id, on: host) }
         let dir = core.config.instanceDir(id)
         guard FileManager.default.fileExists(atPath: dir) else { return }
         do { try FileManager.default.removeItem(atPath: dir) } catch {
@@ -83,12 +104,19 @@ struct Guests: Sendable {
     }
 
     /// Removes the instance's disk only (a rebuild keeps the console log); missing is fine.
-    func removeDisk(_ id: String) throws(CloudError) {
+    func removeDisk(_ id: String, host: String?) throws(CloudError) {
+        if let host, disks.isRemote(host) { try disks.removeRemote(id, on: host); return }
         let path = diskPath(id)
         guard FileManager.default.fileExists(atPath: path) else { return }
         do { try FileManager.default.removeItem(atPath: path) } catch {
             throw CloudError.io("cannot remove \(path): \(error.localizedDescription)")
         }
+    }
+
+    /// Whether the build may have made the instance's disk already (a local file, or any
+    /// instance on a remote host, whose pool is asked through its domain instead).
+    func mayHaveDisk(_ r: InstanceRecord) -> Bool {
+        disks.isRemote(r.host) || FileManager.default.fileExists(atPath: diskPath(r.id))
     }
 
     /// Defines and starts the instance's domain over its disk (Nova's `_create_guest` at
@@ -144,8 +172,8 @@ struct Guests: Sendable {
                 core.recordFailure(error, kind: "instance", object: r.name, doing: "destroying its domain on \(host) (the orphan sweep retries)")
             }
         }
-        if FileManager.default.fileExists(atPath: core.config.instanceDir(r.id)) {
-            do throws(CloudError) { try removeFiles(r.id); released.append("disk") } catch {
+        if FileManager.default.fileExists(atPath: core.config.instanceDir(r.id)) || disks.isRemote(r.host) {
+            do throws(CloudError) { try removeFiles(r.id, host: r.host); released.append("disk") } catch {
                 core.recordFailure(error, kind: "instance", object: r.name, doing: "removing its disk (the next start removes it)")
             }
         }

@@ -171,6 +171,9 @@ extension InstanceService {
             let r = try target(name, caller, .operate)
             let f = try flavor(flavorName)
             try require(InstanceAction.resizeFrom.contains(r.vmState) && r.host != nil, r, "resize")
+            if let host = r.host, ctx.guests.disks.isRemote(host) {
+                throw CloudError(.notSupported, "\(name) runs on remote host \(host), whose disks are in its own storage pool: resize is not supported there yet (migrate it to a host that shares this cloud's files first)")
+            }
             guard f.name != r.flavor else { throw CloudError.invalid("\(name) already has flavor \(f.name)") }
             guard f.diskGB >= r.diskGb else {
                 throw CloudError.invalid("resize to a smaller disk is not allowed (\(r.diskGb) GB → \(f.diskGB) GB)")
@@ -244,6 +247,7 @@ extension InstanceService {
             guard r.powerState == .running || r.powerState == .paused, let host = r.host else {
                 throw CloudError.busy("\(name) is not running (power state \(r.powerState.rawValue)): its console is only its log")
             }
+            if ctx.guests.disks.isRemote(host) { return try ctx.guests.consoles.openSession(r.id, host: host) }
             return try ctx.guests.connection(host).openConsole(uuid: r.id)
         }
         core.events.append(kind: "instance.console", object: name, ["uid": "\(caller.uid)", "pid": "\(caller.pid)"])

@@ -4,9 +4,10 @@ import CloudStore
 import Foundation
 
 /// Nova's cold migration (`migrate [HOST]`) and evacuation (`evacuate` of a down host),
-/// both placed by `selectAndClaim` with the source host ignored. Instance disks live in
-/// the state directory, which every host of this cloud shares, so the overlay moves with
-/// the instance (Nova's shared-storage case); the migration is confirmed at once. A start
+/// both placed by `selectAndClaim` with the source host ignored. Between hosts that see
+/// the controller's files the overlay stays where it is (Nova's shared-storage case);
+/// when a remote host is either end, `HostDisks.moveDisk` copies it over (or, evacuating a
+/// down remote host, makes a fresh one). The migration is confirmed at once. A start
 /// that fails on the destination is tried on another host (`Attempts`, `max_attempts`).
 struct MoveTask {
     let ctx: TaskContext
@@ -43,6 +44,7 @@ struct MoveTask {
                 }
                 let conn = try ctx.guests.connection(dest)
                 try conn.destroy(uuid: id)
+                try ctx.guests.disks.moveDisk(moved, from: source, sourceIsUp: sourceIsUp, guests: ctx.guests)
                 let xml = try conn.spawn(try ctx.guests.domainSpec(moved))
                 let power = ctx.guests.power(of: id, on: conn) ?? .running
                 try core.commit({ (s) throws(CloudError) in
@@ -53,8 +55,10 @@ struct MoveTask {
                     core.events.append(kind: sourceIsUp ? "instance.migrated" : "instance.evacuated", object: r.name,
                                        ["from": source, "to": dest])
                 })
+                ctx.guests.disks.removeSource(moved, source: source, dest: dest, guests: ctx.guests)
                 return
             } catch where !error.fromStore {
+                ctx.guests.disks.discardMoved(id, source: source, dest: dest, guests: ctx.guests)
                 // The claim goes back to the source while another host is looked for.
                 try core.commit { (s) throws(CloudError) in
                     try s.moveClaim(instanceID: id, to: source, expecting: moving) { _, _ in true }
@@ -105,6 +109,7 @@ extension MoveTask {
         for d in domains where elsewhere.contains(d.uuid) {
             do throws(CloudError) {
                 try conn.destroy(uuid: d.uuid)
+                if ctx.guests.disks.isRemote(host) { try ctx.guests.disks.removeRemote(d.uuid, on: host) }
                 core.events.append(kind: "host.cleaned", object: host, ["domain": d.name, "reason": "instance was evacuated"])
             } catch {
                 core.recordFailure(error, kind: "host", object: host, doing: "destroying evacuated domain \(d.name)")

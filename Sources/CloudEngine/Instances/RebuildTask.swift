@@ -18,7 +18,7 @@ struct RebuildTask {
             try conn.destroy(uuid: id)
             let spec = try ctx.guests.domainSpec(r)
             // A new file, not the old one rewritten (the console log stays).
-            try ctx.guests.removeDisk(id)
+            try ctx.guests.removeDisk(id, host: r.host)
             try ctx.guests.makeDisk(r)
             CrashPoints.pass("rebuild.disk")
             outcome = try ctx.guests.startDomain(r, on: conn, spec: spec, stopped: keepStopped)

@@ -86,7 +86,7 @@ struct Recovery {
         var fault = note
         if let host = r.host, let conn = ctx.hosts.connection(forHost: host) {
             power = ctx.guests.power(of: r.id, on: conn)
-            if power == nil, FileManager.default.fileExists(atPath: ctx.guests.diskPath(r.id)) {
+            if power == nil, ctx.guests.mayHaveDisk(r) {
                 do throws(CloudError) {
                     _ = try ctx.guests.startDomain(r, on: conn, stopped: r.vmState != .active)
                     power = ctx.guests.power(of: r.id, on: conn)

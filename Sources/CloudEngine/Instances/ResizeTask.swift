@@ -18,7 +18,10 @@ struct ResizeTask {
         guard var r = core.instance(id: id), [.resizePrep, .resizeMigrating, .resizeFinish].contains(r.taskState) else { return }
         if r.taskState == .resizePrep {
             guard let f = core.catalog.withLock({ $0.flavors[flavorName] }) else { return try end(r, "flavor \(flavorName) was deleted") }
-            let spec = ctx.placement.requestSpec(for: r, resources: ResourceRequest(vcpus: f.vcpus, ramMB: f.ramMB, diskGB: f.diskGB))
+            var spec = ctx.placement.requestSpec(for: r, resources: ResourceRequest(vcpus: f.vcpus, ramMB: f.ramMB, diskGB: f.diskGB))
+            // The disk is grown in place with its backup beside it: hosts sharing the
+            // controller's files only (a remote host's pool is not resized yet).
+            spec.ignoreHosts.formUnion(ctx.guests.disks.remoteHosts())
             // The instance's own claim counts against its host until confirm, as in Nova.
             let claimed: InstanceRecord?
             do throws(CloudError) {

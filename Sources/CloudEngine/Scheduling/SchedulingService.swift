@@ -93,6 +93,13 @@ final class SchedulingService: SchedulerAPI, Placement, @unchecked Sendable {
         spec.setImageProperties(props)
         spec.group = group
         spec.availabilityZone = r.availabilityZone
+        spec.imageID = r.imageId
+        // The cloud's bridges, DHCP and firewall exist on this machine only until an agent
+        // applies them on remote hosts: with managed networking those take no guests.
+        let managedRemote = core.catalog.withLock { c in
+            c.managedNetwork ? c.hosts.values.filter { HostLocality.isRemote($0.record.uri) }.map(\.record.name) : []
+        }
+        spec.ignoreHosts.formUnion(managedRemote)
         return spec
     }
 
@@ -114,6 +121,7 @@ final class SchedulingService: SchedulerAPI, Placement, @unchecked Sendable {
                 s.availabilityZone = h.record.availabilityZone
                 s.hypervisorType = h.capacity?.hypervisorType ?? ""
                 s.arch = h.capacity?.arch ?? "x86_64"
+                if HostLocality.isRemote(h.record.uri) { s.cachedImages = Set((c.hostImages[h.record.name] ?? [:]).keys) }
                 return s
             }
         }

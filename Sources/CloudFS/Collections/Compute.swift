@@ -32,6 +32,8 @@ extension Collections {
             .text("ram_mb_used", H.self) { String($0.ramMBUsed) },
             .text("disk_gb_used", H.self) { String($0.diskGBUsed) },
             .lines("instances", H.self) { $0.instances },
+            .text("storage", H.self) { $0.storage },
+            .lines("images", H.self) { $0.cachedImages },
             .text("availability_zone", H.self, .readWrite, { $0.availabilityZone }) { w, name, v throws(CloudError) in
                 try w.api.hosts.change(name, .availabilityZone(v), w.caller)
             },
