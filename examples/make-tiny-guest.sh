@@ -34,6 +34,9 @@
 #   CLOUDFS-DISK-SIZE NAME sectors=N  a disk's size (/sys/block/NAME/size, 512-byte sectors)
 #                              changed
 #
+# A counter (with `cloudfs.ticks=1` on the command line): `CLOUDFS-TICK N boot=ID` once a
+# second from N=1, ID the boot id: a live migration keeps it counting, a reboot restarts it.
+#
 # Idempotent: does nothing when both outputs exist and OUTDIR/.version matches GUEST_VERSION
 # below (bump it whenever /init changes, so older initramfs files get rebuilt). Downloads only
 # via apt.
@@ -41,7 +44,8 @@ set -eu
 
 # 2: DHCP / static addressing and the TCP banner on port 80.
 # 3: the disk watcher (CLOUDFS-DISK-ADDED/MARKED/REMOVED/SIZE lines).
-GUEST_VERSION=3
+# 4: the tick counter (cloudfs.ticks=1).
+GUEST_VERSION=4
 
 OUTDIR=${1:-./guest}
 if [ -s "$OUTDIR/vmlinuz" ] && [ -s "$OUTDIR/initramfs.gz" ] &&
@@ -242,6 +246,15 @@ watch_disks() {
     done
 }
 watch_disks </dev/null >/dev/console 2>&1 &
+
+# The tick counter (see the header of make-tiny-guest.sh).
+case " $CMDLINE " in *" cloudfs.ticks=1 "*)
+    (
+        boot=$(cat /proc/sys/kernel/random/boot_id 2>/dev/null)
+        n=0
+        while true; do n=$((n + 1)); echo "CLOUDFS-TICK $n boot=$boot"; sleep 1; done
+    ) </dev/null >/dev/console 2>&1 &
+esac
 
 while true; do sleep 3600; done
 INIT
