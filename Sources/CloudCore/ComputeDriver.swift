@@ -141,7 +141,7 @@ public enum DomainOperation: String, Sendable {
 /// One open hypervisor connection: Nova's `ComputeDriver` contract (nova/virt/driver.py),
 /// narrowed to what cloudfs uses. Implementations: `LibvirtCompute` (any libvirt URI).
 /// Every method may be called from any thread.
-public protocol ComputeConnection: AnyObject, Sendable, VolumeConnection, StoragePoolConnection {
+public protocol ComputeConnection: AnyObject, Sendable, VolumeConnection, StoragePoolConnection, MigrationConnection {
     /// The libvirt URI this connection was opened with.
     var uri: String { get }
     /// Host capacity. Throws `EIO` when the hypervisor does not answer.

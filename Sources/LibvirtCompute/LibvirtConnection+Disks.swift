@@ -127,7 +127,7 @@ extension LibvirtConnection {
 
     /// Runs `body` on the domain with `uuid`; `ENOENT` when there is none.
     @discardableResult
-    private func onDomain<T>(_ uuid: String, _ what: String,
+    func onDomain<T>(_ uuid: String, _ what: String,
                              _ body: (virDomainPtr, String) throws(LibvirtError) -> T) throws(CloudError) -> T {
         try Libvirt.translating { () throws(LibvirtError) -> T in
             guard let dom = try lookupRaw(uuid: uuid) else {
