@@ -312,6 +312,23 @@ enum Migrations {
                 PRIMARY KEY (host, image_id));
             """)
         }
+        m.registerMigration("v15-migrations") { db in
+            // Nova's migrations table: one row per move of an instance between hosts,
+            // written when it starts and finished with its outcome.
+            try db.execute(sql: """
+            CREATE TABLE migration (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                instance_id TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                source TEXT NOT NULL,
+                dest TEXT NOT NULL,
+                status TEXT NOT NULL,
+                started DOUBLE NOT NULL,
+                finished DOUBLE,
+                detail TEXT NOT NULL DEFAULT '');
+            CREATE INDEX migration_instance ON migration(instance_id);
+            """)
+        }
         return m
     }
 }

@@ -22,12 +22,13 @@ struct Bench: ParsableCommand {
     @Option(help: "Instances on the dashboard benchmark's instances page.") var dashboardInstances = 1000
     @Option(help: "The tiny guest's directory (examples/make-tiny-guest.sh) for the volumes benchmark.")
     var guest = ProcessInfo.processInfo.environment["CLOUDFS_GUEST_DIR"] ?? "./guest"
+    @Option(help: "Live migrations through the tree (and as many with virsh) in the migration section.") var migrationRounds = 6
     @Option(help: "Instances for the listing and restart sections at once (10000 is the issue's scale; 100000 the long run, not the default).")
     var scale: Int?
     @Option(help: "Sections to run, comma-separated names or numbers: \(Self.sectionNames.joined(separator: ", ")), or all.")
     var sections = "all"
 
-    static let sectionNames = ["scheduler", "copy", "latency", "listing", "burst", "actions", "restart", "ipam", "projects", "volumes", "dashboard"]
+    static let sectionNames = ["scheduler", "copy", "latency", "listing", "burst", "actions", "restart", "ipam", "projects", "volumes", "dashboard", "migration"]
 
     func validate() throws {
         _ = try selected()
@@ -95,6 +96,11 @@ struct Bench: ParsableCommand {
             defer { rig.tearDown() }
             try DashboardBench(rig: rig, count: dashboardInstances,
                                reproduce: reproduce("dashboard", "--dashboard-instances \(dashboardInstances)")).run()
+        }
+        if want.contains("migration") {
+            let dir = URL(fileURLWithPath: guest).standardizedFileURL.path
+            try LiveMigrationBench(work: work + "-migration", guestDir: dir, rounds: migrationRounds,
+                                   reproduce: reproduce("migration", "--migration-rounds \(migrationRounds) --guest '\(dir)'")).run()
         }
         if want.contains("volumes") {
             let dir = URL(fileURLWithPath: guest).standardizedFileURL.path

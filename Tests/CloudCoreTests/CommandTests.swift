@@ -12,6 +12,11 @@ final class CommandTests: XCTestCase {
         XCTAssertEqual(try InstanceAction(parsing: "confirm-resize"), .confirmResize)
         XCTAssertEqual(try InstanceAction(parsing: "migrate"), .migrate(host: nil))
         XCTAssertEqual(try InstanceAction(parsing: "migrate node2"), .migrate(host: "node2"))
+        XCTAssertEqual(try InstanceAction(parsing: "live-migrate"), .liveMigrate(host: nil))
+        XCTAssertEqual(try InstanceAction(parsing: " live-migrate  node3 "), .liveMigrate(host: "node3"))
+        XCTAssertEqual(try InstanceAction(parsing: "live-migrate-abort"), .liveMigrateAbort)
+        XCTAssertEqual(InstanceAction.liveMigrate(host: "n").verb, "live-migrate n")
+        XCTAssertThrowsError(try InstanceAction(parsing: "live-migrate a b"))
         for verb in PowerAction.allCases.map(\.rawValue) + ["rebuild", "confirm-resize", "revert-resize", "lock", "unlock"] {
             XCTAssertEqual(try InstanceAction(parsing: verb).verb, verb, "verbs round-trip")
         }
@@ -40,7 +45,8 @@ final class CommandTests: XCTestCase {
 
     func testTasksAreStoredAsFlatJSONAndOldRowsConvert() throws {
         let tasks: [InstanceTask] = [.build, .delete, .power(.rebootHard), .migrate(host: nil), .migrate(host: "n2"),
-                                     .evacuate, .rebuild, .resize(flavor: "m1.small"), .confirmResize, .revertResize]
+                                     .evacuate, .rebuild, .resize(flavor: "m1.small"), .confirmResize, .revertResize,
+                                     .liveMigrate(host: nil), .liveMigrate(host: "n3")]
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         for t in tasks {

@@ -29,8 +29,8 @@ final class InstanceTests: MountTestCase {
         XCTAssertEqual(obj?["status"] as? String, "ACTIVE")
         XCTAssertEqual(obj?["name"] as? String, "web1")
         // 19 of SPEC's table so far (with floating_ip, security_groups) + group + ctl + actions
-        // + volumes/ + key_name, user_data, metadata/, ssh, tty + locked
-        XCTAssertEqual(ok("ls $MNT/instances/web1 | wc -l"), "\(29)\n")
+        // + volumes/ + key_name, user_data, metadata/, ssh, tty + locked + migrations, migration
+        XCTAssertEqual(ok("ls $MNT/instances/web1 | wc -l"), "\(31)\n")
         XCTAssertEqual(ok("cat $MNT/instances/web1/locked"), "")
         ok("echo lock > $MNT/instances/web1/ctl")
         XCTAssertEqual(ok("cat $MNT/instances/web1/locked"), "admin\n", "root is an admin: Nova's locked_by")

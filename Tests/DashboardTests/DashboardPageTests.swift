@@ -16,7 +16,7 @@ final class DashboardPageTests: XCTestCase {
     func testRowOffersOnlyWhatNovaAllows() throws {
         let now = ISO8601DateFormatter().date(from: "2026-12-01T10:05:30Z")!
         let active = try XCTUnwrap(InstanceRow(json: info("ACTIVE", vm: "active"), flavors: ["m1.nano", "m1.small"], now: now))
-        XCTAssertEqual(active.actions.map(\.verb), ["stop", "reboot", "reboot hard", "pause", "suspend", "rebuild", "migrate", "lock"])
+        XCTAssertEqual(active.actions.map(\.verb), ["stop", "reboot", "reboot hard", "pause", "suspend", "rebuild", "migrate", "live-migrate", "lock"])
         XCTAssertEqual(active.ip, "10.0.0.2, 10.1.0.5")
         XCTAssertEqual(active.age, "5m")
         XCTAssertTrue(active.canResize)

@@ -2,59 +2,9 @@ import CloudTesting
 import Foundation
 import XCTest
 
-/// Remote compute hosts (Nova compute nodes reached over libvirt's remote protocol): two
-/// libvirtd "machines" on this one, each in its own network and mount namespace
-/// (`scripts/compute-host.sh`), reached at `qemu+tcp://10.250.0.N/system`, seeing none of
-/// the controller's files. Images reach them through their storage pools, guests boot
-/// there, the console comes back through libvirt's console stream, and cold migration
-/// copies the disk between them.
-final class ComputeNodeMountTests: GuestMountTestCase {
-    /// name → URI of the hosts this test started.
-    private var nodes: [String: String] = [:]
-    private let script = TestPaths.packageRoot + "/scripts/compute-host.sh"
-
-    override func setUpWithError() throws {
-        guard getuid() == 0 else { throw XCTSkip("remote hosts need root (network and mount namespaces)") }
-        guard FileManager.default.isExecutableFile(atPath: "/usr/sbin/libvirtd") else { throw XCTSkip("libvirtd is not installed") }
-        try super.setUpWithError()
-        for (name, index) in [("cfsta", 21), ("cfstb", 22)] {
-            // The host hides the controller's whole work directory (state, mount, images).
-            let r = sh("'\(script)' start \(name) \(index) '\(work)'", timeout: 60)
-            guard r.status == 0, let uri = r.out.split(separator: "\n").last.map(String.init), uri.hasPrefix("qemu+tcp://") else {
-                throw NSError(domain: "compute-host", code: Int(r.status), userInfo: [NSLocalizedDescriptionKey: "\(r.out) \(r.err)"])
-            }
-            nodes[name] = uri
-        }
-    }
-
-    override func tearDown() {
-        super.tearDown()   // deletes the instances (the hosts must still answer), unmounts
-        for name in nodes.keys { sh("'\(script)' stop \(name)", timeout: 60) }
-        nodes = [:]
-    }
-
-    private func virsh(_ node: String, _ args: String) -> String {
-        sh("virsh -c '\(nodes[node]!)' \(args)").out
-    }
-
-    private func volumes(_ node: String) -> [String] {
-        // `vol-list` prints a header, a rule, then NAME PATH rows.
-        virsh(node, "vol-list \(pool())").split(separator: "\n").dropFirst(2)
-            .compactMap { $0.split(separator: " ", omittingEmptySubsequences: true).first.map(String.init) }
-    }
-
-    /// The cloud's pool, as `hosts/NAME/storage` names it (`pool cloudfs-ID`).
-    private func pool() -> String { String(read("hosts/cfsta/storage").split(separator: " ").last ?? "") }
-
-    private func register(_ node: String) {
-        ok("mkdir hosts/\(node) && echo '\(nodes[node]!)' > hosts/\(node)/uri")
-        XCTAssertEqual(read("hosts/\(node)/state"), "up", read("hosts/\(node)/fault"))
-    }
-
-    private func cachedCount(_ node: String) -> Int {
-        read("events").split(separator: "\n").filter { $0.contains(" image.cached ") && $0.contains("host=\(node) ") }.count
-    }
-
+/// Remote compute hosts: booting from their pools, the console through the stream, cold
+/// migration between them, and what is refused there.
+final class ComputeNodeMountTests: ComputeNodeTestCase {
     /// mkdir boots on a remote host from its own pool; the console arrives through the
     /// stream; a second instance uses the cached image; cold migration copies the disk to
     /// the other host; rmdir leaves no volume or domain behind. Resize and volume attach

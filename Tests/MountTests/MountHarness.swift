@@ -84,6 +84,17 @@ class MountTestCase: XCTestCase {
         }
     }
 
+    /// Waits up to `seconds` for the daemon to die (a crash point killed it): true once
+    /// the kernel ended its FUSE connection.
+    func daemonDied(within seconds: Double = 60) -> Bool {
+        for _ in 0..<Int(seconds * 10) {
+            var st = stat()
+            if stat(mnt, &st) != 0 && errno == ENOTCONN { return true }
+            usleep(100_000)
+        }
+        return false
+    }
+
     func isMounted() -> Bool {
         ((try? String(contentsOfFile: "/proc/mounts", encoding: .utf8)) ?? "").contains(" \(mnt) ")
     }

@@ -24,6 +24,12 @@ public protocol InstancesAPI: AnyObject, Sendable {
     /// The instance's task history, newest first, one line per task (Nova's
     /// os-instance-actions): `ID CREATED KIND[(ARG)] STATE step=STEP RESULT`.
     func actions(_ name: String, _ caller: Caller) -> [String]
+    /// The instance's moves between hosts, newest first (Nova's os-migrations):
+    /// `STARTED KIND SOURCE -> DEST STATUS DETAIL`.
+    func migrations(_ name: String, _ caller: Caller) -> [String]
+    /// The running live migration's progress (`key value` lines: status, elapsed_ms,
+    /// memory and disk bytes total and remaining, downtime_ms), else the last one's end.
+    func migrationProgress(_ name: String, _ caller: Caller) -> [String]
     /// Calls `completion` once the instance is stable (or gone: nil). Returns a token whose
     /// `cancel()` drops the wait (the FUSE request was interrupted).
     func waitUntilStable(_ name: String, _ caller: Caller,

@@ -22,6 +22,8 @@ extension InstanceAction {
     public static let resizeFrom: Set<VmState> = [.active, .stopped]
     /// Cold migration: active.
     public static let migrateFrom: Set<VmState> = [.active]
+    /// Live migration: active or paused (Nova's check_instance_state for live_migrate).
+    public static let liveMigrateFrom: Set<VmState> = [.active, .paused]
 
     /// The `ctl` verbs Nova would accept now for an instance in these states: every action
     /// needs an idle instance (task_state none) that has a host; `lock` or `unlock` by
@@ -33,6 +35,7 @@ extension InstanceAction {
             if rebuildFrom.contains(vm) { verbs.append("rebuild") }
             if vm == .resized { verbs += ["confirm-resize", "revert-resize"] }
             if migrateFrom.contains(vm) { verbs.append("migrate") }
+            if liveMigrateFrom.contains(vm) { verbs.append("live-migrate") }
         }
         verbs.append(locked ? "unlock" : "lock")
         return verbs

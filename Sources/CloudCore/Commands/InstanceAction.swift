@@ -20,10 +20,16 @@ public enum InstanceAction: Sendable, Equatable, Hashable {
     case lock, unlock
     /// Cold migration, to the named host or wherever the scheduler picks (admin only).
     case migrate(host: String?)
+    /// Live migration, to the named host or wherever the scheduler picks (admin only):
+    /// Nova's os-migrateLive; the guest keeps running.
+    case liveMigrate(host: String?)
+    /// Cancels the running live migration (Nova's force-complete's sibling, abort).
+    case liveMigrateAbort
 
     /// Every verb `ctl` takes, in the order the refusal of an unknown one lists them.
     public static let verbs: [String] = PowerAction.allCases.map(\.rawValue).sorted()
-        + ["rebuild", "confirm-resize", "revert-resize", "lock", "unlock", "migrate [HOST]"]
+        + ["rebuild", "confirm-resize", "revert-resize", "lock", "unlock", "migrate [HOST]",
+           "live-migrate [HOST]", "live-migrate-abort"]
 
     /// Parses one write to `ctl`: words separated by blanks (`reboot   hard` is
     /// `reboot hard`). Throws `EINVAL` naming the verbs for anything else.
@@ -37,7 +43,12 @@ public enum InstanceAction: Sendable, Equatable, Hashable {
         case "revert-resize": self = .revertResize
         case "lock": self = .lock
         case "unlock": self = .unlock
+        case "live-migrate-abort": self = .liveMigrateAbort
         default:
+            if words.first == "live-migrate", words.count <= 2 {
+                self = .liveMigrate(host: words.count == 2 ? words[1] : nil)
+                return
+            }
             guard words.first == "migrate", words.count <= 2 else {
                 throw CloudError.invalid("unknown action '\(text.prefix(40))'; actions: " + Self.verbs.joined(separator: ", "))
             }
@@ -55,6 +66,8 @@ public enum InstanceAction: Sendable, Equatable, Hashable {
         case .lock: "lock"
         case .unlock: "unlock"
         case .migrate(let host): host.map { "migrate \($0)" } ?? "migrate"
+        case .liveMigrate(let host): host.map { "live-migrate \($0)" } ?? "live-migrate"
+        case .liveMigrateAbort: "live-migrate-abort"
         }
     }
 }

@@ -10,6 +10,8 @@ public enum InstanceTask: Sendable, Equatable, Hashable {
     case power(PowerAction)
     /// Cold migration, to a named host or wherever the scheduler picks.
     case migrate(host: String?)
+    /// Live migration (Nova's live_migration), to a named host or the scheduler's pick.
+    case liveMigrate(host: String?)
     /// Rebuild on another host after the instance's host went down.
     case evacuate
     /// A fresh disk from the instance's image.
@@ -26,6 +28,7 @@ public enum InstanceTask: Sendable, Equatable, Hashable {
         case .delete: "delete"
         case .power: "action"
         case .migrate: "migrate"
+        case .liveMigrate: "live_migrate"
         case .evacuate: "evacuate"
         case .rebuild: "rebuild"
         case .resize: "resize"
@@ -38,7 +41,7 @@ public enum InstanceTask: Sendable, Equatable, Hashable {
     public var argument: String {
         switch self {
         case .power(let p): p.rawValue
-        case .migrate(let host): host ?? ""
+        case .migrate(let host), .liveMigrate(let host): host ?? ""
         case .resize(let flavor): flavor
         default: ""
         }
@@ -54,6 +57,7 @@ public enum InstanceTask: Sendable, Equatable, Hashable {
             guard let p = PowerAction(rawValue: argument) else { return nil }
             self = .power(p)
         case "migrate": self = .migrate(host: argument.isEmpty ? nil : argument)
+        case "live_migrate": self = .liveMigrate(host: argument.isEmpty ? nil : argument)
         case "evacuate": self = .evacuate
         case "rebuild": self = .rebuild
         case "resize": self = .resize(flavor: argument)
@@ -74,7 +78,7 @@ extension InstanceTask: Codable {
         try c.encode(kind, forKey: .kind)
         switch self {
         case .power(let p): try c.encode(p, forKey: .action)
-        case .migrate(let host): try c.encodeIfPresent(host, forKey: .host)
+        case .migrate(let host), .liveMigrate(let host): try c.encodeIfPresent(host, forKey: .host)
         case .resize(let flavor): try c.encode(flavor, forKey: .flavor)
         default: break
         }
@@ -86,7 +90,7 @@ extension InstanceTask: Codable {
         let argument: String
         switch kind {
         case "action": argument = try c.decode(PowerAction.self, forKey: .action).rawValue
-        case "migrate": argument = try c.decodeIfPresent(String.self, forKey: .host) ?? ""
+        case "migrate", "live_migrate": argument = try c.decodeIfPresent(String.self, forKey: .host) ?? ""
         case "resize": argument = try c.decode(String.self, forKey: .flavor)
         default: argument = ""
         }

@@ -31,6 +31,12 @@ public enum ConfigKey: String, Sendable, CaseIterable {
     /// How many times a live detach is asked before the volume goes back to in-use
     /// (Nova's `device_detach_attempts`).
     case deviceDetachAttempts = "device_detach_attempts"
+    /// Seconds per GiB of guest RAM a live migration may take before it is aborted
+    /// (Nova's `live_migration_completion_timeout`, 800; 0: no limit).
+    case liveMigrationCompletionTimeout = "live_migration_completion_timeout"
+    /// The most a live migration may send, in MiB/s (Nova's `live_migration_bandwidth`; 0:
+    /// as fast as it can).
+    case liveMigrationBandwidth = "live_migration_bandwidth"
 
     /// The value an unset key reads as.
     public var defaultValue: String {
@@ -42,6 +48,8 @@ public enum ConfigKey: String, Sendable, CaseIterable {
         case .shutdownTimeout: "30"
         case .deviceDetachTimeout: "20"
         case .deviceDetachAttempts: "8"
+        case .liveMigrationCompletionTimeout: "800"
+        case .liveMigrationBandwidth: "0"
         }
     }
 
@@ -55,6 +63,10 @@ public enum ConfigKey: String, Sendable, CaseIterable {
         case .deviceDetachTimeout, .deviceDetachAttempts:
             guard let n = Int(value), n >= 1, n <= 3600 else {
                 throw .invalid("\(rawValue) must be a whole number from 1 to 3600")
+            }
+        case .liveMigrationBandwidth:
+            guard let n = Int(value), n >= 0, n <= 1_000_000 else {
+                throw .invalid("\(rawValue) must be a whole number of MiB/s (0: unlimited)")
             }
         case .syncPowerStateInterval:
             guard let n = Int(value), n >= 1, n <= 86_400 else {

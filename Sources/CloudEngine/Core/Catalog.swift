@@ -17,6 +17,8 @@ struct Catalog {
     var flavors: [String: Flavor] = [:]
     var hosts: [String: HostRuntime] = [:]
     var hostImages: [String: [String: String]] = [:]      // host → image id → path on the host
+    var migrationProgress: [String: [String]] = [:]       // instance id → `migration` lines
+    var migrationAborts: Set<String> = []                 // instance ids whose live migration is to stop
     var settings: [SettingKey: String] = [:]
     /// What each host's claims hold, as the store's usage sums last said.
     var usage: [String: HostUsage] = [:]

@@ -49,6 +49,28 @@ extension InstanceService {
                 }
                 try require(InstanceAction.migrateFrom.contains(r.vmState) && r.host != nil, r, "migrate")
                 return (try queue(r, .migrate(host: host)) { $0.taskState = .migrating }, ["from": r.host ?? "", "to": host ?? "(scheduler)"])
+            case .liveMigrate(let host):
+                let r = try target(name, caller, .operate)
+                try core.authorize(caller, .administer("live-migrate instances"), Self.ref(r))
+                try require(InstanceAction.liveMigrateFrom.contains(r.vmState) && r.host != nil, r, "live-migrate")
+                if let host {
+                    guard ctx.hosts.hostExists(host) else { throw CloudError.notFound("no host named '\(host)'") }
+                    guard host != r.host else { throw CloudError.invalid("\(name) is already on \(host)") }
+                    guard ctx.guests.disks.isRemote(host) else {
+                        throw CloudError(.notSupported, "live migration needs a destination whose libvirt runs as a daemon on another machine; \(host) is this machine's (the embedded driver takes no incoming migrations)")
+                    }
+                }
+                return (try queue(r, .liveMigrate(host: host)) { $0.taskState = .migrating },
+                        ["from": r.host ?? "", "to": host ?? "(scheduler)", "uid": "\(caller.uid)"])
+            case .liveMigrateAbort:
+                let r = try target(name, caller, .operate)
+                try core.authorize(caller, .administer("abort live migrations"), Self.ref(r))
+                let running = core.catalog.withLock { c in c.migrationProgress[r.id]?.first == "status running" }
+                guard r.taskState == .migrating, running else {
+                    throw CloudError.busy("\(name) has no live migration in progress (task_state \(r.taskState.rawValue))")
+                }
+                core.catalog.withLock { _ = $0.migrationAborts.insert(r.id) }
+                return (nil, ["uid": "\(caller.uid)"])
             }
         }
         switch action {
@@ -56,6 +78,10 @@ extension InstanceService {
             core.events.append(kind: action == .lock ? "instance.locked" : "instance.unlocked", object: name, fields)
         case .migrate:
             core.events.append(kind: "instance.migrating", object: name, fields)
+        case .liveMigrate:
+            core.events.append(kind: "instance.live_migrating", object: name, fields)
+        case .liveMigrateAbort:
+            core.events.append(kind: "instance.live_migration_abort_requested", object: name, fields)
         case .rebuild:
             break   // told by `rebuild`, which the image file shares
         case .power, .confirmResize, .revertResize:

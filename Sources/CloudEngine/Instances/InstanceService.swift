@@ -68,6 +68,18 @@ final class InstanceService: InstancesAPI, @unchecked Sendable {
         return r
     }
 
+    func migrations(_ name: String, _ caller: Caller) -> [String] {
+        guard let r = visible(name, caller) else { return [] }
+        do throws(CloudError) { return try core.store.migrations(instanceID: r.id).map(\.line) } catch {
+            return ["the migration history cannot be read: \(error.reason)"]
+        }
+    }
+
+    func migrationProgress(_ name: String, _ caller: Caller) -> [String] {
+        guard let r = visible(name, caller) else { return [] }
+        return core.catalog.withLock { $0.migrationProgress[r.id] ?? [] }
+    }
+
     func actions(_ name: String, _ caller: Caller) -> [String] {
         guard let r = visible(name, caller) else { return [] }
         let tasks: [TaskRecord]

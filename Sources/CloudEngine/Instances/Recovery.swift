@@ -56,7 +56,7 @@ struct Recovery {
         }
         guard t.state == .running else { return true }
         switch t.command {
-        case .build, .delete, .rebuild, .resize, .confirmResize, .revertResize:
+        case .build, .delete, .rebuild, .resize, .confirmResize, .revertResize, .liveMigrate:
             core.events.append(kind: "instance.resumed", object: r.name,
                                ["task": t.kind, "step": t.step.isEmpty ? r.taskState.rawValue : t.step])
             return true

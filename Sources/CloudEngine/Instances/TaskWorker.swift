@@ -128,6 +128,7 @@ final class TaskWorker: @unchecked Sendable {
         case .delete: try DeleteTask(ctx: ctx).run(id)
         case .power(let action): try PowerActionTask(ctx: ctx).run(id, action)
         case .migrate(let host): try MoveTask(ctx: ctx).run(id, target: host, sourceIsUp: true)
+        case .liveMigrate(let host): try LiveMigrationTask(ctx: ctx).run(id, target: host)
         case .evacuate: try MoveTask(ctx: ctx).run(id, target: nil, sourceIsUp: false)
         case .rebuild: try RebuildTask(ctx: ctx).run(id)
         case .resize(let flavor): try ResizeTask(ctx: ctx).run(id, to: flavor)

@@ -49,6 +49,8 @@ extension Collections {
             try w.api.instances.perform(try w.parse { () throws(CloudError) in try InstanceAction(parsing: v) }, on: name, w.caller)
         },
         .of("actions", I.self, read: { i, ctx in Text.lines(ctx.api.instances.actions(i.name, ctx.caller)) }),
+        .of("migrations", I.self, read: { i, ctx in Text.lines(ctx.api.instances.migrations(i.name, ctx.caller)) }),
+        .of("migration", I.self, read: { i, ctx in Text.lines(ctx.api.instances.migrationProgress(i.name, ctx.caller)) }),
         emptied(.of("floating_ip", I.self, .readWrite, read: { i, ctx in
             Text.lines(ctx.api.floatingIPs.list(ctx.caller).filter { $0.instance == i.name }.map(\.address))
         }) { w, name, v throws(CloudError) in try w.api.instances.change(name, .floatingIP(FloatingIPRequest(parsing: v)), w.caller) }),

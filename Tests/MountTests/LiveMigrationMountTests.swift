@@ -1,0 +1,169 @@
+import CloudTesting
+import Foundation
+import XCTest
+
+/// Live migration between two remote hosts (`echo live-migrate [HOST] > ctl`): the tiny
+/// guest prints a counter on its console (`cloudfs.ticks=1`) that must keep counting in
+/// the same boot; abort, the completion timeout and a refusing destination leave it
+/// running where it was; kill -9 of the controller mid-migration settles on one host.
+final class LiveMigrationMountTests: ComputeNodeTestCase {
+    /// The guest booted with mkdir on cfsta (the other hosts disabled), counting.
+    private func bootCountingGuest(_ name: String = "lm") {
+        register("cfsta")
+        register("cfstb")
+        ok("echo disable > hosts/local/ctl && echo disable > hosts/cfstb/ctl")
+        uploadGuest()
+        ok("echo 'console=ttyS0 cloudfs.ticks=1' > images.d/tiny/properties/cmdline")
+        ok("mkdir instances/\(name)")
+        XCTAssertEqual(ok("timeout 120 cat instances/\(name)/wait"), "ACTIVE\n", read("instances/\(name)/fault"))
+        XCTAssertEqual(read("instances/\(name)/host"), "cfsta")
+        XCTAssertGreaterThan(waitForTick(name, above: 2), 2)
+        ok("echo enable > hosts/cfstb/ctl")
+    }
+
+    /// The guest's ticks so far: (count, boot ids seen).
+    private func ticks(_ name: String) -> (last: Int, boots: Set<String>) {
+        var last = 0
+        var boots = Set<String>()
+        for line in read("instances/\(name)/console").split(whereSeparator: \.isNewline) where line.hasPrefix("CLOUDFS-TICK ") {
+            let f = line.split(separator: " ")
+            guard f.count >= 3, let n = Int(f[1]) else { continue }
+            last = max(last, n)
+            boots.insert(String(f[2]))
+        }
+        return (last, boots)
+    }
+
+    @discardableResult
+    private func waitForTick(_ name: String, above n: Int) -> Int {
+        for _ in 0..<240 {
+            let t = ticks(name).last
+            if t > n { return t }
+            usleep(500_000)
+        }
+        return ticks(name).last
+    }
+
+    private func waitForMigrationRunning(_ name: String) {
+        for _ in 0..<200 {
+            let m = read("instances/\(name)/migration")
+            if m.hasPrefix("status running"), !m.contains("memory_total_bytes 0\n") { return }
+            usleep(100_000)
+        }
+        XCTFail("no running migration seen: \(read("instances/\(name)/migration"))")
+    }
+
+    /// Where the instance's domain is, by host.
+    private func domainHosts(_ id: String) -> [String] {
+        ["cfsta", "cfstb"].filter { virsh($0, "list --all --uuid").contains(id) }
+    }
+
+    func testLiveMigrationKeepsTheGuestCounting() throws {
+        bootCountingGuest()
+        let id = read("instances/lm/id")
+        let before = ticks("lm")
+        XCTAssertEqual(before.boots.count, 1)
+        ok("echo live-migrate > instances/lm/ctl")
+        XCTAssertEqual(ok("timeout 120 cat instances/lm/wait"), "ACTIVE\n", read("instances/lm/fault"))
+        XCTAssertEqual(read("instances/lm/host"), "cfstb", "the scheduler picked the only other daemon host")
+        XCTAssertEqual(read("instances/lm/fault"), "")
+        let history = read("instances/lm/migrations")
+        XCTAssertTrue(history.contains("live cfsta -> cfstb completed took_ms="), history)
+        XCTAssertTrue(history.contains("downtime_ms="), history)
+        XCTAssertTrue(read("instances/lm/migration").hasPrefix("status completed"), read("instances/lm/migration"))
+        // Counting on, in the same boot: never restarted.
+        let after = waitForTick("lm", above: before.last + 3)
+        XCTAssertGreaterThan(after, before.last + 3)
+        XCTAssertEqual(ticks("lm").boots, before.boots, "one boot id: the guest never rebooted")
+        XCTAssertEqual(read("instances/lm/console").components(separatedBy: "CLOUDFS-GUEST-BOOTED").count, 2)
+        // Exactly one domain, on the destination; the source holds no disk and no claim.
+        XCTAssertEqual(domainHosts(id), ["cfstb"])
+        XCTAssertFalse(volumes("cfsta").contains("\(id).disk"))
+        XCTAssertTrue(volumes("cfstb").contains("\(id).disk"))
+        XCTAssertEqual(read("hosts/cfsta/instances"), "")
+        XCTAssertEqual(read("hosts/cfsta/ram_mb_used"), "0")
+        XCTAssertEqual(read("hosts/cfstb/instances"), "lm")
+        XCTAssertTrue(read("events").contains("instance.live_migrated lm from=cfsta to=cfstb"))
+    }
+
+    func testAbortLeavesTheGuestWhereItWas() throws {
+        bootCountingGuest()
+        let id = read("instances/lm/id")
+        ok("echo 2 > config/live_migration_bandwidth")   // MiB/s: a migration slow enough to stop
+        ok("echo 'live-migrate cfstb' > instances/lm/ctl")
+        waitForMigrationRunning("lm")
+        XCTAssertEqual(read("hosts/cfstb/instances"), "lm", "the destination is claimed while it runs")
+        ok("echo live-migrate-abort > instances/lm/ctl")
+        XCTAssertEqual(ok("timeout 120 cat instances/lm/wait"), "ACTIVE\n")
+        XCTAssertEqual(read("instances/lm/host"), "cfsta")
+        XCTAssertTrue(read("instances/lm/fault").contains("aborted by request"), read("instances/lm/fault"))
+        XCTAssertTrue(read("instances/lm/migrations").contains("live cfsta -> cfstb aborted"), read("instances/lm/migrations"))
+        XCTAssertEqual(domainHosts(id), ["cfsta"])
+        XCTAssertEqual(volumes("cfstb").filter { $0.hasPrefix(id) }, [], "the destination's copy is removed")
+        XCTAssertEqual(read("hosts/cfstb/instances"), "")
+        XCTAssertTrue(fails("echo live-migrate-abort > instances/lm/ctl").contains("Device or resource busy"))
+        let t = ticks("lm")
+        XCTAssertGreaterThan(waitForTick("lm", above: t.last + 2), t.last + 2)
+        XCTAssertEqual(ticks("lm").boots.count, 1)
+    }
+
+    func testCompletionTimeoutAborts() throws {
+        bootCountingGuest()
+        ok("echo 2 > config/live_migration_bandwidth && echo 1 > config/live_migration_completion_timeout")
+        ok("echo 'live-migrate cfstb' > instances/lm/ctl")
+        XCTAssertEqual(ok("timeout 120 cat instances/lm/wait"), "ACTIVE\n")
+        XCTAssertEqual(read("instances/lm/host"), "cfsta")
+        XCTAssertTrue(read("instances/lm/fault").contains("did not complete within 1 s (live_migration_completion_timeout: 1 s per GiB of RAM)"),
+                      read("instances/lm/fault"))
+        XCTAssertEqual(domainHosts(read("instances/lm/id")), ["cfsta"])
+    }
+
+    /// The destination's libvirt refuses (a domain of that name already defined there):
+    /// rolled back, the guest keeps running on its source.
+    func testRollbackWhenTheDestinationRefuses() throws {
+        bootCountingGuest()
+        let id = read("instances/lm/id")
+        let name = virsh("cfsta", "domname \(id)").trimmingCharacters(in: .whitespacesAndNewlines)
+        let squatter = "<domain type='qemu'><name>\(name)</name><memory unit='MiB'>16</memory><os><type>hvm</type></os></domain>"
+        try squatter.write(toFile: work + "/squatter.xml", atomically: true, encoding: .utf8)
+        XCTAssertTrue(virsh("cfstb", "define '\(work)/squatter.xml'").contains("defined"))
+        defer { _ = virsh("cfstb", "undefine '\(name)'") }
+        ok("echo 'live-migrate cfstb' > instances/lm/ctl")
+        XCTAssertEqual(ok("timeout 120 cat instances/lm/wait"), "ACTIVE\n")
+        XCTAssertEqual(read("instances/lm/host"), "cfsta")
+        XCTAssertTrue(read("instances/lm/fault").hasPrefix("live migration to cfstb failed:"), read("instances/lm/fault"))
+        XCTAssertTrue(read("instances/lm/migrations").contains("live cfsta -> cfstb failed"))
+        XCTAssertEqual(volumes("cfstb").filter { $0.hasPrefix(id) }, [])
+        XCTAssertTrue(virsh("cfsta", "list --uuid").contains(id), "still running on the source")
+        let t = ticks("lm")
+        XCTAssertGreaterThan(waitForTick("lm", above: t.last + 2), t.last + 2)
+        XCTAssertEqual(ticks("lm").boots.count, 1)
+    }
+
+    /// kill -9 of the controller while libvirt moves the guest: after the restart the
+    /// migration is settled from what both hosts report: running on exactly one host, the
+    /// claim there only, nothing left on the other.
+    func testKillNineMidMigrationSettlesOnOneHost() throws {
+        bootCountingGuest()
+        let id = read("instances/lm/id")
+        ok("echo 4 > config/live_migration_bandwidth")
+        unmount()
+        try mount(env: "CLOUDFS_CRASH_AT=live_migration.running")
+        ok("echo 'live-migrate cfstb' > instances/lm/ctl")
+        let dead = daemonDied()
+        XCTAssertTrue(dead, "the daemon reached live_migration.running and was killed")
+        try mount()
+        XCTAssertEqual(ok("timeout 150 cat instances/lm/wait", timeout: 180), "ACTIVE\n", read("instances/lm/fault"))
+        let host = read("instances/lm/host")
+        let other = host == "cfsta" ? "cfstb" : "cfsta"
+        XCTAssertEqual(domainHosts(id), [host])
+        XCTAssertEqual(volumes(other).filter { $0.hasPrefix(id) }, [])
+        XCTAssertEqual(read("hosts/\(host)/instances"), "lm")
+        XCTAssertEqual(read("hosts/\(other)/instances"), "")
+        XCTAssertEqual(read("hosts/\(other)/ram_mb_used"), "0")
+        XCTAssertFalse(read("instances/lm/migrations").contains("running"), read("instances/lm/migrations"))
+        let t = ticks("lm")
+        XCTAssertGreaterThan(waitForTick("lm", above: t.last + 2), t.last + 2)
+        XCTAssertEqual(ticks("lm").boots.count, 1, "the guest never rebooted")
+    }
+}
