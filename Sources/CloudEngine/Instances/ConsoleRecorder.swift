@@ -40,7 +40,7 @@ final class ConsoleRecorder: Sendable {
 
     /// Opens the recordings that are missing now.
     func sweep() {
-        let remote = core.catalog.withLock { c in Set(c.hosts.values.filter { HostLocality.isRemote($0.record.uri) }.map(\.record.name)) }
+        let remote = disks.remoteHosts()
         guard !remote.isEmpty else { return }
         let running = core.catalog.withLock { c in
             c.instances.values.filter { r in
