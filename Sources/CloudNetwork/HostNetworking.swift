@@ -33,11 +33,14 @@ public struct HostNetworking: Sendable {
     /// The network's bridge exists, is up and holds `gateway/prefix`; for VLAN networks the
     /// `vlan<N>` interface on `bridgeInterface` is enslaved to it, for flat networks the
     /// `bridgeInterface` (if any).
+    /// A vxlan network's bridge holds no address: the host is not on the tenant segment
+    /// (it would route between projects), and its VXLAN device is `ensureVXLAN`'s.
     public func ensureBridge(_ spec: NetworkSpec) throws(CloudError) {
         if !linkExists(spec.bridge) {
             try runner.check(["ip", "link", "add", spec.bridge, "type", "bridge"])
         }
         try runner.check(["ip", "link", "set", "dev", spec.bridge, "up"])
+        if spec.mode == .vxlan { return }
         try runner.check(["ip", "addr", "replace", "\(spec.gateway)/\(spec.cidr.prefix)", "dev", spec.bridge])
         if let vlanIf = spec.vlanInterface, let vlan = spec.vlan, let parent = spec.bridgeInterface {
             try ensureVLAN(name: vlanIf, id: vlan, parent: parent)
@@ -61,7 +64,7 @@ public struct HostNetworking: Sendable {
     @discardableResult
     public func removeLinks(_ spec: NetworkSpec) throws(CloudError) -> [String] {
         var removed: [String] = []
-        for link in [spec.vlanInterface, spec.mode == .flat ? nil : spec.bridge].compactMap({ $0 }) where linkExists(link) {
+        for link in [spec.vlanInterface, spec.vxlanInterface, spec.mode == .flat ? nil : spec.bridge].compactMap({ $0 }) where linkExists(link) {
             try runner.check(["ip", "link", "del", "dev", link])
             removed.append(link)
         }

@@ -21,9 +21,9 @@ extension NetworkSpec {
         let f = field.rawValue
         switch field {
         case .mode:
-            let oldBridge = Self.defaultBridge(mode: mode, vlan: vlan)
+            let oldBridge = Self.defaultBridge(mode: mode, vlan: vlan, vni: vni)
             mode = try Self.parseMode(text)
-            if bridge == oldBridge { bridge = Self.defaultBridge(mode: mode, vlan: vlan) }
+            if bridge == oldBridge { bridge = Self.defaultBridge(mode: mode, vlan: vlan, vni: vni) }
         case .cidr:
             let new = try Self.parse(f, text) { (t) throws(CloudError) in try IPv4Network(cidr: t) }
             if gateway == cidr.defaultGateway {
@@ -41,7 +41,7 @@ extension NetworkSpec {
         case .dns:
             dns = try Self.parseDNS(text)
         case .bridge:
-            if text.isEmpty { bridge = Self.defaultBridge(mode: mode, vlan: vlan); return }
+            if text.isEmpty { bridge = Self.defaultBridge(mode: mode, vlan: vlan, vni: vni); return }
             try InterfaceName.validate(text, field: f)
             bridge = text
         case .bridgeInterface:
@@ -49,9 +49,13 @@ extension NetworkSpec {
             try InterfaceName.validate(text, field: f)
             bridgeInterface = text
         case .vlan:
-            let oldBridge = Self.defaultBridge(mode: mode, vlan: vlan)
+            let oldBridge = Self.defaultBridge(mode: mode, vlan: vlan, vni: vni)
             vlan = text.isEmpty ? nil : try Self.parseVLAN(text)
-            if bridge == oldBridge { bridge = Self.defaultBridge(mode: mode, vlan: vlan) }
+            if bridge == oldBridge { bridge = Self.defaultBridge(mode: mode, vlan: vlan, vni: vni) }
+        case .vni:
+            let oldBridge = Self.defaultBridge(mode: mode, vlan: vlan, vni: vni)
+            vni = text.isEmpty ? nil : try Self.parseVNI(text)
+            if bridge == oldBridge { bridge = Self.defaultBridge(mode: mode, vlan: vlan, vni: vni) }
         case .floatingRange:
             floatingRange = text.isEmpty ? nil : try Self.parse(f, text) { (t) throws(CloudError) in try IPv4Network(cidr: t) }
         case .project:
@@ -71,6 +75,7 @@ extension NetworkSpec {
         case .bridge: bridge
         case .bridgeInterface: bridgeInterface
         case .vlan: vlan.map(String.init)
+        case .vni: vni.map(String.init)
         case .dhcpStart: dhcpStart.description
         case .floatingRange: floatingRange?.description
         case .project: project
@@ -78,12 +83,21 @@ extension NetworkSpec {
         return value.map { $0 + "\n" } ?? ""
     }
 
-    /// `flat`, `flatdhcp` or `vlan`; throws `EINVAL` otherwise.
+    /// `flat`, `flatdhcp`, `vlan` or `vxlan`; throws `EINVAL` otherwise.
     public static func parseMode(_ text: String) throws(CloudError) -> NetworkMode {
         guard let m = NetworkMode(rawValue: text) else {
-            throw CloudError.invalid("mode: '\(text.prefix(40))' is not one of flat, flatdhcp, vlan")
+            throw CloudError.invalid("mode: '\(text.prefix(40))' is not one of flat, flatdhcp, vlan, vxlan")
         }
         return m
+    }
+
+    /// A VXLAN network identifier, 1-16777215 (24 bits, 0 unused); throws `EINVAL` otherwise.
+    public static func parseVNI(_ text: String) throws(CloudError) -> Int {
+        guard !text.isEmpty, text.allSatisfy({ $0.isASCII && $0.isNumber }), text.count <= 8, let v = Int(text),
+              vniRange.contains(v) else {
+            throw CloudError.invalid("vni: '\(text.prefix(40))' is not a VXLAN network identifier from 1 to 16777215")
+        }
+        return v
     }
 
     /// A VLAN id, 1-4094; throws `EINVAL` otherwise.

@@ -28,6 +28,8 @@ public enum InterfaceName {
 extension NetworkSpec {
     /// The valid 802.1Q VLAN ids (0 and 4095 are reserved by the standard).
     public static let vlanRange = 1...4094
+    /// The valid VXLAN network identifiers (24 bits; Neutron's `vni_ranges` never use 0).
+    public static let vniRange = 1...16_777_215
 
     /// nova-network's checks in `create_networks`, plus Linux's limits: throws `EINVAL` with
     /// the reason when this spec is unusable on its own or next to `others` (specs with the
@@ -59,11 +61,22 @@ extension NetworkSpec {
         }
     }
 
-    /// Also VlanManager's rule that only vlan networks belong to a project.
+    /// Also VlanManager's rule that only vlan (and vxlan) networks belong to a project.
     private func validateLinks() throws(CloudError) {
         try InterfaceName.validate(bridge, field: "bridge")
         if let bridgeInterface { try InterfaceName.validate(bridgeInterface, field: "bridge_interface") }
+        if mode != .vxlan, let vni { throw CloudError.invalid("vni \(vni) is only used in vxlan mode, not \(mode.rawValue)") }
         switch mode {
+        case .vxlan:
+            guard let vni else { throw CloudError.invalid("vxlan mode needs a vni (1-16777215)") }
+            guard Self.vniRange.contains(vni) else { throw CloudError.invalid("vni \(vni) is outside 1-16777215") }
+            if let vlan { throw CloudError.invalid("vlan \(vlan) is only used in vlan mode, not vxlan") }
+            if let bridgeInterface {
+                throw CloudError.invalid("vxlan networks take no bridge_interface (\(bridgeInterface)): the VXLAN device sends from each host's tunnel address")
+            }
+            if floatingRange != nil {
+                throw CloudError.invalid("vxlan networks have no floating_range: their guests are reached on the tenant segment only")
+            }
         case .vlan:
             guard let vlan else { throw CloudError.invalid("vlan mode needs a vlan id (1-4094)") }
             guard Self.vlanRange.contains(vlan) else { throw CloudError.invalid("vlan \(vlan) is outside 1-4094") }
@@ -74,7 +87,7 @@ extension NetworkSpec {
         case .flat, .flatdhcp:
             if let vlan { throw CloudError.invalid("vlan \(vlan) is only used in vlan mode, not \(mode.rawValue)") }
             if let project {
-                throw CloudError.invalid("only vlan networks are associated with a project, and \(name) (associated with \(project)) is \(mode.rawValue)")
+                throw CloudError.invalid("only vlan and vxlan networks are associated with a project, and \(name) (associated with \(project)) is \(mode.rawValue)")
             }
             if bridgeInterface == bridge { throw CloudError.invalid("bridge_interface may not be the bridge \(bridge) itself") }
         }
@@ -98,8 +111,11 @@ extension NetworkSpec {
         if mode == .vlan, other.mode == .vlan, let vlan, vlan == other.vlan {
             throw CloudError.invalid("vlan \(vlan) is already used by network \(other.name)")
         }
-        // Flat networks may share a bridge (nova's br100); a VLAN network's bridge is its own.
-        if bridge == other.bridge, mode == .vlan || other.mode == .vlan {
+        if mode == .vxlan, other.mode == .vxlan, let vni, vni == other.vni {
+            throw CloudError.invalid("vni \(vni) is already used by network \(other.name)")
+        }
+        // Flat networks may share a bridge (nova's br100); a VLAN or VXLAN network's bridge is its own.
+        if bridge == other.bridge, mode.isProjectSegment || other.mode.isProjectSegment {
             throw CloudError.invalid("bridge \(bridge) is already used by network \(other.name)")
         }
     }

@@ -2,12 +2,19 @@ import CloudCore
 
 /// nova-network's network manager, one per network: `FlatManager` (flat: addresses are
 /// injected, no DHCP), `FlatDHCPManager` (flatdhcp: one bridge, dnsmasq hands out the fixed
-/// IPs) and `VlanManager` (vlan: one bridge and 802.1Q interface per network, with DHCP).
+/// IPs), `VlanManager` (vlan: one bridge and 802.1Q interface per network, with DHCP) and
+/// Neutron's VXLAN type driver with l2population (vxlan: on every host with an instance on
+/// it, one bridge and one VXLAN device per network, unicast forwarding entries to the other
+/// hosts; addresses are injected, as in flat mode).
 public enum NetworkMode: String, CaseIterable, Sendable, Codable {
-    case flat, flatdhcp, vlan
+    case flat, flatdhcp, vlan, vxlan
 
     /// Whether the network runs a DHCP server (dnsmasq) on its bridge.
-    public var usesDHCP: Bool { self != .flat }
+    public var usesDHCP: Bool { self == .flatdhcp || self == .vlan }
+
+    /// Whether networks of this mode belong to one project each (VlanManager's rule, also
+    /// Neutron's tenant networks): vlan and vxlan.
+    public var isProjectSegment: Bool { self == .vlan || self == .vxlan }
 }
 
 /// One nova-network network (the `networks` table row `nova-manage network create` writes):
@@ -32,6 +39,8 @@ public struct NetworkSpec: Hashable, Sendable {
     public var bridgeInterface: String?
     /// The 802.1Q tag (VlanManager only).
     public var vlan: Int?
+    /// The VXLAN network identifier (vxlan mode only; Neutron's `segmentation_id`).
+    public var vni: Int?
     /// The first address handed to instances: everything below it is reserved.
     public var dhcpStart: IPv4Address
     /// The floating IP pool that belongs with this network, if any.
@@ -44,7 +53,7 @@ public struct NetworkSpec: Hashable, Sendable {
     /// A spec with nova-network's defaults for every field not given.
     public init(name: String, mode: NetworkMode, cidr: IPv4Network, gateway: IPv4Address? = nil,
                 dns: [IPv4Address] = [], bridge: String? = nil, bridgeInterface: String? = nil,
-                vlan: Int? = nil, dhcpStart: IPv4Address? = nil, floatingRange: IPv4Network? = nil,
+                vlan: Int? = nil, vni: Int? = nil, dhcpStart: IPv4Address? = nil, floatingRange: IPv4Network? = nil,
                 project: String? = nil) {
         self.name = name
         self.mode = mode
@@ -52,9 +61,10 @@ public struct NetworkSpec: Hashable, Sendable {
         let gw = gateway ?? cidr.defaultGateway
         self.gateway = gw
         self.dns = dns
-        self.bridge = bridge ?? NetworkSpec.defaultBridge(mode: mode, vlan: vlan)
+        self.bridge = bridge ?? NetworkSpec.defaultBridge(mode: mode, vlan: vlan, vni: vni)
         self.bridgeInterface = bridgeInterface
         self.vlan = vlan
+        self.vni = vni
         self.dhcpStart = dhcpStart ?? IPv4Address(gw.value &+ 1)
         self.floatingRange = floatingRange
         self.project = project
@@ -66,11 +76,22 @@ public struct NetworkSpec: Hashable, Sendable {
         name: "default", mode: .flatdhcp, cidr: try! IPv4Network(cidr: "10.0.0.0/16"))
 
     /// nova-network's bridge names: `br100` (the `flat_network_bridge` default) for flat and
-    /// flatdhcp networks, `br<vlan>` for VLAN networks.
-    public static func defaultBridge(mode: NetworkMode, vlan: Int?) -> String {
+    /// flatdhcp networks, `br<vlan>` for VLAN networks; `brvx<vni>` for VXLAN networks.
+    public static func defaultBridge(mode: NetworkMode, vlan: Int?, vni: Int? = nil) -> String {
         if mode == .vlan, let vlan { return "br\(vlan)" }
+        if mode == .vxlan, let vni { return "brvx\(vni)" }
         return "br100"
     }
+
+    /// The VXLAN device enslaved to the bridge on every host that carries the network
+    /// (`vxlan<vni>`, at most 13 characters); nil outside vxlan mode.
+    public var vxlanInterface: String? {
+        guard mode == .vxlan, let vni else { return nil }
+        return "vxlan\(vni)"
+    }
+
+    /// The project segment's id: the VLAN tag or the VNI (Neutron's `segmentation_id`).
+    public var segmentID: Int? { mode == .vxlan ? vni : mode == .vlan ? vlan : nil }
 
     /// The 802.1Q interface VlanManager creates on `bridgeInterface` and enslaves to the
     /// bridge (`vlan<N>`); nil for flat networks.

@@ -98,6 +98,8 @@ public struct NetworkRecord: Codable, Sendable, Equatable, FetchableRecord, Pers
     public var dns: String
     public var bridge: String
     public var bridgeInterface: String
+    /// The segment id: the 802.1Q tag of a vlan network, the VNI of a vxlan one (Neutron's
+    /// `segmentation_id`).
     public var vlan: Int?
     public var dhcpStart: String
     public var floatingRange: String

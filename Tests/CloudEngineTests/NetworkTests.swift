@@ -279,7 +279,7 @@ final class NetworkTests: EngineTestCase {
         try makeVLANNetwork("v100", vlan: 100)
         try makeVLANNetwork("v200", vlan: 200)
         assertErrno(.invalid) { try engine.networks.change("default", NetworkField(rawValue: "project")!, "alpha", root) }
-        XCTAssertTrue(engine.events.lines.contains { $0.contains("only vlan networks are associated with a project") })
+        XCTAssertTrue(engine.events.lines.contains { $0.contains("only vlan and vxlan networks are associated with a project") })
         assertErrno(.invalid) { try engine.networks.change("v100", NetworkField(rawValue: "project")!, "no such/name", root) }
         assertErrno(.invalid) { try engine.networks.change("v100", NetworkField(rawValue: "project")!, ".hidden", root) }
         try engine.networks.change("v100", NetworkField(rawValue: "project")!, "alpha", root)

@@ -153,3 +153,34 @@ final class HostNetworkingTests: XCTestCase {
         return condition()
     }
 }
+
+extension HostNetworkingTests {
+    /// A vxlan segment in the namespace: bridge without address, the VXLAN device on it,
+    /// flood entries per peer and unicast entries per remote MAC; a second apply changes
+    /// nothing, a changed plan deletes the stale entries, removal leaves no link.
+    func testVXLANSegmentGetsDeviceAndForwardingEntries() throws {
+        _ = try inNS(["ip", "link", "set", "lo", "up"])
+        var seg = VXLANSegment(network: "t", vni: 4242, bridge: "brvx4242", device: "vxlan4242",
+                               peers: ["10.251.0.2", "10.251.0.3"], macs: ["FA:16:3E:00:00:09": "10.251.0.3"])
+        let first = try host.ensureSegment(seg, local: "127.0.0.1")
+        XCTAssertTrue(first.contains("vxlan vxlan4242 vni 4242 created"), "\(first)")
+        let link = try inNS(["ip", "-d", "link", "show", "dev", "vxlan4242"])
+        XCTAssertTrue(link.contains("vxlan id 4242") && link.contains("master brvx4242") && link.contains("nolearning")
+                      && link.contains("dstport 4789") && link.contains("local 127.0.0.1"), link)
+        let addrs = try inNS(["ip", "-o", "-4", "addr", "show", "dev", "brvx4242"])
+        XCTAssertEqual(addrs, "", "the host holds no address on a tenant segment")
+        XCTAssertEqual(try host.forwardingEntries(device: "vxlan4242"), [
+            FDBEntry(mac: "00:00:00:00:00:00", dst: "10.251.0.2"), FDBEntry(mac: "00:00:00:00:00:00", dst: "10.251.0.3"),
+            FDBEntry(mac: "fa:16:3e:00:00:09", dst: "10.251.0.3")])
+        XCTAssertEqual(try host.ensureSegment(seg, local: "127.0.0.1"), [], "a second apply changes nothing")
+
+        seg.peers = ["10.251.0.2"]; seg.macs = ["fa:16:3e:00:00:0a": "10.251.0.2"]
+        let second = try host.ensureSegment(seg, local: "127.0.0.1")
+        XCTAssertEqual(Set(second), ["fdb 00:00:00:00:00:00 dst 10.251.0.3 deleted", "fdb fa:16:3e:00:00:09 dst 10.251.0.3 deleted",
+                                     "fdb fa:16:3e:00:00:0a dst 10.251.0.2 added"])
+        XCTAssertEqual(try host.forwardingEntries(device: "vxlan4242"), [
+            FDBEntry(mac: "00:00:00:00:00:00", dst: "10.251.0.2"), FDBEntry(mac: "fa:16:3e:00:00:0a", dst: "10.251.0.2")])
+        XCTAssertEqual(try host.removeSegment(bridge: seg.bridge, device: seg.device), ["vxlan4242", "brvx4242"])
+        XCTAssertFalse(host.linkExists("vxlan4242")); XCTAssertFalse(host.linkExists("brvx4242"))
+    }
+}

@@ -127,3 +127,36 @@ final class NetworkE2EMountTests: NamespaceMountTestCase {
         XCTAssertEqual(inNamespace("busybox ping -c 1 -W 3 \(ip)").status, 0)
     }
 }
+
+extension NetworkE2EMountTests {
+    /// On this kernel (no 802.1Q, VXLAN built in, as ENVIRONMENT.md says) a managed cloud
+    /// refuses vlan mode when it is chosen, with the reason; vxlan takes the lowest free VNI
+    /// and, once a project owns the network, its bridge (no address: the host is not on the
+    /// tenant segment) and VXLAN device appear in the namespace; rmdir removes both.
+    func testVLANIsRefusedWithoutEightOhTwoDotOneQAndVXLANIsBuilt() throws {
+        let kernel = inNamespace("test -e /proc/net/vlan || test -e /sys/module/8021q && echo has8021q")
+        if kernel.out.contains("has8021q") { throw XCTSkip("this kernel has 802.1Q: vlan mode is allowed here") }
+        ok("mkdir networks/seg && echo eth0 > networks/seg/bridge_interface")
+        XCTAssertTrue(fails("echo vlan > networks/seg/mode").contains("Operation not supported"))
+        XCTAssertEqual(read("networks/seg/mode"), "flatdhcp", "the refused write changed nothing")
+        XCTAssertTrue(read("events").contains("this kernel has no 802.1Q; use vxlan"), read("events").suffix(600).description)
+
+        ok("echo > networks/seg/bridge_interface && echo vxlan > networks/seg/mode")
+        XCTAssertEqual(read("networks/seg/vni"), "1", "the lowest free VNI")
+        XCTAssertEqual(read("networks/seg/vlan"), "")
+        ok("mkdir networks/seg2 && echo vxlan > networks/seg2/mode")
+        XCTAssertEqual(read("networks/seg2/vni"), "2")
+        XCTAssertTrue(fails("echo 1 > networks/seg2/vni").contains("Invalid argument"))
+        XCTAssertTrue(read("events").contains("vni 1 is already used by network seg"))
+
+        ok("echo p1 > networks/seg/project")
+        let bridge = read("networks/seg/bridge")
+        let link = inNamespace("ip -d link show dev vxlan1").out
+        XCTAssertTrue(link.contains("vxlan id 1 ") && link.contains("master \(bridge)") && link.contains("nolearning"), link)
+        XCTAssertEqual(inNamespace("ip -o -4 addr show dev \(bridge)").out, "", "no host address on a tenant segment")
+        XCTAssertTrue(fails("echo p1 > networks/seg2/project").contains("Device or resource busy"), "one network per project")
+        ok("rmdir networks/seg")
+        XCTAssertNotEqual(inNamespace("ip link show dev vxlan1").status, 0, "rmdir removed the VXLAN device")
+        XCTAssertNotEqual(inNamespace("ip link show dev \(bridge)").status, 0, "and the bridge")
+    }
+}

@@ -10,7 +10,7 @@ final class NetworkMountTests: MountTestCase {
         XCTAssertEqual(ok("ls networks"), "default\n")
         XCTAssertEqual(ok("ls networks/default").split(separator: "\n"),
                        ["bridge", "bridge_interface", "cidr", "dhcp_start", "dns", "floating_range", "free", "gateway", "leases", "mode",
-                        "project", "vlan"])
+                        "project", "vlan", "vni"])
         XCTAssertEqual(read("networks/default/mode"), "flatdhcp")
         XCTAssertEqual(read("networks/default/cidr"), "10.0.0.0/16")
         XCTAssertEqual(read("networks/default/free"), "65533")

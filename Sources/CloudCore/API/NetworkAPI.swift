@@ -4,7 +4,7 @@ import Synchronization
 public struct NetworkInfo: Sendable, Equatable {
     public var name: String
     /// The text of each field file (`mode`, `cidr`, `gateway`, `dns`, `bridge`,
-    /// `bridge_interface`, `vlan`, `dhcp_start`, `floating_range`, `project`), newline-terminated or empty.
+    /// `bridge_interface`, `vlan`, `vni`, `dhcp_start`, `floating_range`, `project`), newline-terminated or empty.
     public var fields: [String: String]
     private let usage: Usage
     /// `IP MAC instance` per fixed IP held, sorted by address.
@@ -72,10 +72,12 @@ public struct SecurityGroupInfo: Sendable, Equatable {
 /// table; the raw value is the file name.
 public enum NetworkField: String, CaseIterable, Sendable {
     case mode, cidr, gateway, dns, bridge, vlan
+    /// The VXLAN network identifier of a vxlan network (1-16777215).
+    case vni
     case bridgeInterface = "bridge_interface"
     case dhcpStart = "dhcp_start"
     case floatingRange = "floating_range"
-    /// The project a vlan network is associated with (VlanManager); empty: unassigned.
+    /// The project a vlan or vxlan network is associated with (VlanManager); empty: unassigned.
     case project
 }
 

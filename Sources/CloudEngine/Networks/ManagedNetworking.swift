@@ -24,7 +24,8 @@ final class ManagedNetworking: Sendable {
     /// The network's links, DHCP server and floating route, as nova-network's
     /// `plug` + `update_dhcp`: flat joins an existing bridge (`EIO` when it is missing);
     /// flatdhcp creates the bridge and runs dnsmasq; vlan adds `vlan<N>` on
-    /// `bridge_interface` to its own bridge, then runs dnsmasq.
+    /// `bridge_interface` to its own bridge, then runs dnsmasq; vxlan adds `vxlan<VNI>` to a
+    /// bridge without address (addresses are injected, no dnsmasq).
     func apply(_ spec: NetworkSpec, hosts: [DHCPHost]) throws(CloudError) {
         try serialized { () throws(CloudError) in
             switch spec.mode {
@@ -35,6 +36,12 @@ final class ManagedNetworking: Sendable {
             case .flatdhcp, .vlan:
                 try host.ensureBridge(spec)
                 try host.syncDHCP(spec, hosts: hosts)
+            case .vxlan:
+                // This host's share only: its guests reach each other on the bridge; the
+                // forwarding entries to other hosts are their agents' plan.
+                guard let vni = spec.vni, let device = spec.vxlanInterface else { return }
+                try host.ensureSegment(VXLANSegment(network: spec.name, vni: vni, bridge: spec.bridge, device: device,
+                                                    peers: [], macs: [:]), local: nil)
             }
             try host.ensureFloatingRoute(spec)
         }

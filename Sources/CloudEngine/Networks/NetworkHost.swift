@@ -20,6 +20,15 @@ final class NetworkHost: @unchecked Sendable {
 
     var isManaged: Bool { managed != nil }
 
+    /// What this host's kernel can build, read once (only managed networking builds links).
+    private let kernel = KernelFeatures.probe()
+
+    /// The refusal for a network mode this host's kernel cannot carry ("this kernel has no
+    /// 802.1Q; use vxlan"); nil when it can, or when the host's networking is not managed.
+    func refusal(for mode: NetworkMode) -> CloudError? {
+        isManaged ? kernel.refusal(for: mode) : nil
+    }
+
     /// Sets up a network on the host (bridge, dnsmasq with its bindings, floating route).
     func apply(_ spec: NetworkSpec) throws(CloudError) {
         guard let managed else { return }
@@ -64,7 +73,8 @@ final class NetworkHost: @unchecked Sendable {
                 ports.append(InstancePort(interface: ManagedNetworking.tapName(instanceID: id), address: IPv4Address(UInt32(ip.address)),
                                           dhcpServer: net.mode.usesDHCP ? net.dhcpServer : nil, rules: c.securityRules(for: id)))
             }
-            let nats = c.networkSpecs().map { NetworkNAT(bridge: $0.bridge, cidr: $0.cidr, gateway: $0.gateway) }
+            // A vxlan network has no gateway on the host: nothing to masquerade.
+            let nats = c.networkSpecs().filter { $0.mode != .vxlan }.map { NetworkNAT(bridge: $0.bridge, cidr: $0.cidr, gateway: $0.gateway) }
             return (assocs, ports, nats)
         }
         try managed.applyRuleset(associations: assocs, ports: ports, networks: nats, metadataPort: core.config.metadataPort)
@@ -88,7 +98,7 @@ final class NetworkHost: @unchecked Sendable {
         }
         let specs = core.catalog.withLock { c in
             c.networkSpecs().filter { s in
-                (s.name == wanted && s.mode != .vlan) || s.project != nil || c.networkInUse(s.name) || s.floatingRange != nil
+                (s.name == wanted && !s.mode.isProjectSegment) || s.project != nil || c.networkInUse(s.name) || s.floatingRange != nil
             }
         }
         for s in specs { applyRecording(s) }

@@ -5,13 +5,16 @@ import CloudStore
 /// nova-network's rows as the network manager's value types: a `NetworkRecord` (what
 /// SQLite holds) is a `NetworkSpec` (what CloudNetwork validates and plans with).
 extension NetworkSpec {
-    /// The spec a stored row describes; `EINVAL` for a row that no longer parses.
+    /// The spec a stored row describes; `EINVAL` for a row that no longer parses. The
+    /// row's `vlan` column is the segment id (Neutron's `segmentation_id`): the VNI of a
+    /// vxlan network.
     init(record r: NetworkRecord) throws(CloudError) {
         let cidr = try IPv4Network(cidr: r.cidr)
-        self.init(name: r.name, mode: NetworkMode(rawValue: r.mode) ?? .flatdhcp, cidr: cidr,
+        let mode = NetworkMode(rawValue: r.mode) ?? .flatdhcp
+        self.init(name: r.name, mode: mode, cidr: cidr,
                   gateway: IPv4Address(r.gateway), dns: try NetworkSpec.parseDNS(r.dns),
                   bridge: r.bridge.isEmpty ? nil : r.bridge, bridgeInterface: r.bridgeInterface.isEmpty ? nil : r.bridgeInterface,
-                  vlan: r.vlan, dhcpStart: IPv4Address(r.dhcpStart),
+                  vlan: mode == .vxlan ? nil : r.vlan, vni: mode == .vxlan ? r.vlan : nil, dhcpStart: IPv4Address(r.dhcpStart),
                   floatingRange: r.floatingRange.isEmpty ? nil : try IPv4Network(cidr: r.floatingRange), project: r.project)
     }
 
@@ -19,7 +22,7 @@ extension NetworkSpec {
     var record: NetworkRecord {
         NetworkRecord(name: name, cidr: cidr.description, gateway: gateway.description, mode: mode.rawValue,
                       dns: dns.map(\.description).joined(separator: ","), bridge: bridge,
-                      bridgeInterface: bridgeInterface ?? "", vlan: vlan, dhcpStart: dhcpStart.description,
+                      bridgeInterface: bridgeInterface ?? "", vlan: mode == .vxlan ? vni : vlan, dhcpStart: dhcpStart.description,
                       floatingRange: floatingRange?.description ?? "", project: project)
     }
 

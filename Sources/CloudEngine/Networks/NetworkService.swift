@@ -121,15 +121,23 @@ final class NetworkService: NetworksAPI, NetworkProvider, @unchecked Sendable {
                 let before = s.project
                 try s.set(field, from: Array(value.utf8))
                 if field == .project, let p = s.project, p != before, let owned = others.first(where: { $0.project == p }) {
-                    // VlanManager: one vlan network (bridge, subnet) per project.
-                    throw CloudError.busy("project \(p) already has vlan network \(owned.name)")
+                    // VlanManager: one vlan (or vxlan) network (bridge, subnet) per project.
+                    throw CloudError.busy("project \(p) already has \(owned.mode.rawValue) network \(owned.name)")
                 }
+                if field == .mode, let refusal = host.refusal(for: s.mode) { throw refusal }
                 if field == .mode, s.mode == .vlan, s.vlan == nil {
                     // VlanManager numbers networks from `vlan_start` (100): take the first free
                     // id, so `echo vlan > mode` works without a vlan written first.
                     let used = Set(others.compactMap { $0.mode == .vlan ? $0.vlan : nil })
                     if let id = (100...NetworkSpec.vlanRange.upperBound).first(where: { !used.contains($0) }) {
                         try s.set(.vlan, text: "\(id)")
+                    }
+                }
+                if field == .mode, s.mode == .vxlan, s.vni == nil {
+                    // Neutron's type driver takes the lowest free VNI of `vni_ranges` (1-).
+                    let used = Set(others.compactMap { $0.mode == .vxlan ? $0.vni : nil })
+                    if let id = NetworkSpec.vniRange.lazy.first(where: { !used.contains($0) }) {
+                        try s.set(.vni, text: "\(id)")
                     }
                 }
                 try s.validate(against: others)
@@ -170,11 +178,14 @@ final class NetworkService: NetworksAPI, NetworkProvider, @unchecked Sendable {
     func plan(for project: String, requested: String? = nil) throws(CloudError) -> Plan {
         let netName = requested ?? settings.defaultValue(.network)
         let all = core.catalog.withLock { $0.networkSpecs() }
-        let vlans = all.filter { $0.mode == .vlan && ($0.project == nil || $0.project == project) }
-            .sorted { ($0.vlan ?? 0, $0.name) < ($1.vlan ?? 0, $1.name) }
         let requested = all.first { $0.name == netName }
-        if vlans.contains(where: { $0.project == project }) || requested?.mode == .vlan {
-            return .project(project, vlans)
+        let owned = all.first { $0.mode.isProjectSegment && $0.project == project }
+        if let kind = owned?.mode ?? requested.map(\.mode), kind.isProjectSegment {
+            // The project's own network, else the unassigned ones of the requested kind.
+            if owned == nil, let refusal = host.refusal(for: kind) { throw refusal }
+            let vlans = all.filter { $0.mode == kind && ($0.project == nil || $0.project == project) }
+                .sorted { ($0.segmentID ?? 0, $0.name) < ($1.segmentID ?? 0, $1.name) }
+            return .project(project, owned.map { [$0] } ?? vlans)
         }
         guard let requested else { throw CloudError.notFound("no network named '\(netName)'") }
         return .network(requested)

@@ -36,7 +36,7 @@ struct CollectionSpec: Sendable {
               columns: ["state", "hypervisor_type", "vcpus", "vcpus_used", "ram_mb", "ram_mb_used", "disk_gb", "disk_gb_used", "availability_zone"],
               create: [.init("uri", "test:///default")]),
         .init("networks", "Networks", concept: "nova-network networks: fixed IP ranges and how guests reach them",
-              columns: ["mode", "cidr", "gateway", "bridge", "vlan", "project", "free"],
+              columns: ["mode", "cidr", "gateway", "bridge", "vlan", "vni", "project", "free"],
               create: [.init("mode", "flatdhcp"), .init("cidr", "10.1.0.0/24")]),
         .init("floating-ips", "Floating IPs", concept: "nova-network floating IPs: public addresses associated with instances",
               columns: ["pool", "instance", "project"], nameHint: "address, e.g. 172.24.4.10"),

@@ -1,0 +1,105 @@
+import CloudCore
+
+/// One host's share of a vxlan network, Neutron's linuxbridge agent with l2population: a
+/// bridge without address, a VXLAN device (`nolearning`: nothing is learnt from floods) on
+/// it, one all-zero forwarding entry per other host carrying the network (unicast head-end
+/// replication of broadcasts such as ARP) and one entry per guest MAC on another host, so
+/// unicast goes straight to that host's tunnel address.
+public struct VXLANSegment: Codable, Sendable, Equatable {
+    public var network: String
+    public var vni: Int
+    public var bridge: String
+    public var device: String
+    /// Tunnel addresses of the other hosts with an instance on the network.
+    public var peers: [String]
+    /// Guest MAC → tunnel address of the host it runs on, for guests on other hosts.
+    public var macs: [String: String]
+
+    public init(network: String, vni: Int, bridge: String, device: String, peers: [String], macs: [String: String]) {
+        self.network = network; self.vni = vni; self.bridge = bridge; self.device = device
+        self.peers = peers.sorted(); self.macs = macs
+    }
+
+    /// The IANA VXLAN port (Linux's default is the older 8472).
+    public static let udpPort = 4789
+    /// The flood entry's MAC: `bridge fdb append 00:00:00:00:00:00 ... dst PEER`.
+    public static let floodMAC = "00:00:00:00:00:00"
+}
+
+extension HostNetworking {
+    /// Makes the host carry `segment`: bridge and VXLAN device (sending from `local`, the
+    /// host's tunnel address, when given), both up, and exactly the segment's forwarding
+    /// entries on the device (missing ones added, stale ones deleted). Returns what
+    /// changed, one phrase per step (empty: nothing).
+    @discardableResult
+    public func ensureSegment(_ segment: VXLANSegment, local: String?) throws(CloudError) -> [String] {
+        var changed: [String] = []
+        for name in [segment.bridge, segment.device] { try InterfaceName.validate(name, field: "interface") }
+        if !linkExists(segment.bridge) {
+            try runner.check(["ip", "link", "add", segment.bridge, "type", "bridge"])
+            changed.append("bridge \(segment.bridge) created")
+        }
+        try runner.check(["ip", "link", "set", "dev", segment.bridge, "up"])
+        if !linkExists(segment.device) {
+            var cmd = ["ip", "link", "add", segment.device, "type", "vxlan", "id", "\(segment.vni)",
+                       "dstport", "\(VXLANSegment.udpPort)", "nolearning"]
+            if let local { cmd += ["local", local] }
+            try runner.check(cmd)
+            changed.append("vxlan \(segment.device) vni \(segment.vni) created")
+        }
+        try runner.check(["ip", "link", "set", "dev", segment.device, "master", segment.bridge])
+        try runner.check(["ip", "link", "set", "dev", segment.device, "up"])
+        changed += try syncForwarding(segment)
+        return changed
+    }
+
+    /// The device's forwarding entries with a `dst` (what l2population manages), as
+    /// `MAC dst` pairs.
+    public func forwardingEntries(device: String) throws(CloudError) -> Set<FDBEntry> {
+        let out = try runner.check(["bridge", "fdb", "show", "dev", device])
+        var entries: Set<FDBEntry> = []
+        for line in out.split(whereSeparator: \.isNewline) {
+            let words = line.split(separator: " ").map(String.init)
+            guard let mac = words.first, let d = words.firstIndex(of: "dst"), d + 1 < words.count else { continue }
+            entries.insert(FDBEntry(mac: mac.lowercased(), dst: words[d + 1]))
+        }
+        return entries
+    }
+
+    private func syncForwarding(_ segment: VXLANSegment) throws(CloudError) -> [String] {
+        var wanted: Set<FDBEntry> = Set(segment.peers.map { FDBEntry(mac: VXLANSegment.floodMAC, dst: $0) })
+        for (mac, dst) in segment.macs { wanted.insert(FDBEntry(mac: mac.lowercased(), dst: dst)) }
+        let have = try forwardingEntries(device: segment.device)
+        var changed: [String] = []
+        for e in have.subtracting(wanted).sorted() {
+            _ = try runner.run(["bridge", "fdb", "del", e.mac, "dev", segment.device, "dst", e.dst])
+            changed.append("fdb \(e.mac) dst \(e.dst) deleted")
+        }
+        for e in wanted.subtracting(have).sorted() {
+            // The flood MAC takes one entry per peer (`append`); a guest MAC has one place.
+            let verb = e.mac == VXLANSegment.floodMAC ? "append" : "replace"
+            try runner.check(["bridge", "fdb", verb, e.mac, "dev", segment.device, "dst", e.dst])
+            changed.append("fdb \(e.mac) dst \(e.dst) added")
+        }
+        return changed
+    }
+
+    /// Removes a segment's device and bridge (absent ones are fine).
+    @discardableResult
+    public func removeSegment(bridge: String, device: String) throws(CloudError) -> [String] {
+        var removed: [String] = []
+        for link in [device, bridge] where linkExists(link) {
+            try runner.check(["ip", "link", "del", "dev", link])
+            removed.append(link)
+        }
+        return removed
+    }
+}
+
+/// One forwarding entry of a VXLAN device: frames for `mac` go to the tunnel address `dst`.
+public struct FDBEntry: Hashable, Sendable, Comparable, Codable {
+    public var mac: String
+    public var dst: String
+    public init(mac: String, dst: String) { self.mac = mac; self.dst = dst }
+    public static func < (a: FDBEntry, b: FDBEntry) -> Bool { (a.mac, a.dst) < (b.mac, b.dst) }
+}
