@@ -8,6 +8,7 @@ import PackageDescription
 //                 -> CloudEngine -> CloudStore, ImageStore, CloudNetwork, CloudScheduler,
 //                                   ISOImage -> CIsofs
 //                 -> LibvirtCompute -> CLibvirt
+//                 -> HostAgent (gRPC over mutual TLS: the per-host agent's wire)
 //   everything    -> CloudCore
 let package = Package(
     name: "cloudfs",
@@ -23,6 +24,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
+        .package(url: "https://github.com/grpc/grpc-swift-2", from: "2.4.3"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport", from: "2.9.2"),
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
     ],
     targets: [
         .systemLibrary(name: "CFuse", path: "Sources/CFuse", pkgConfig: "fuse3",
@@ -45,6 +50,11 @@ let package = Package(
             "CloudCore", "CloudStore", "ImageStore", "CloudNetwork", "CloudScheduler", "ISOImage",
             .product(name: "Logging", package: "swift-log"), .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "FuseKit", dependencies: ["CFuse", "CloudCore"]),
+        .target(name: "HostAgent", dependencies: [
+            "CloudCore", .product(name: "GRPCCore", package: "grpc-swift-2"),
+            .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+            .product(name: "X509", package: "swift-certificates"), .product(name: "SwiftASN1", package: "swift-asn1"),
+            .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "MetadataServer", dependencies: [
             "CloudCore", .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log")]),
@@ -55,6 +65,7 @@ let package = Package(
             "CloudCore", "FuseKit", .product(name: "Logging", package: "swift-log")]),
         .executableTarget(name: "cloudfs", dependencies: [
             "CloudCore", "CloudEngine", "CloudFS", "FuseKit", "LibvirtCompute", "MetadataServer", "Dashboard",
+            "HostAgent", "CloudNetwork",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log")]),
         .executableTarget(name: "cloudfs-bench", dependencies: [
@@ -76,6 +87,7 @@ let package = Package(
         .testTarget(name: "DashboardTests", dependencies: [
             "Dashboard", "CloudCore", .product(name: "Hummingbird", package: "hummingbird")]),
         .testTarget(name: "MountTests", dependencies: ["CloudCore", "CloudTesting"]),
+        .testTarget(name: "HostAgentTests", dependencies: ["HostAgent", "CloudCore"]),
         .testTarget(name: "CloudFSTests", dependencies: [
             "CloudFS", "FuseKit", "CloudCore", "CloudEngine", "LibvirtCompute", "CloudTesting"]),
     ]

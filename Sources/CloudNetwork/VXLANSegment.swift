@@ -1,31 +1,5 @@
 import CloudCore
 
-/// One host's share of a vxlan network, Neutron's linuxbridge agent with l2population: a
-/// bridge without address, a VXLAN device (`nolearning`: nothing is learnt from floods) on
-/// it, one all-zero forwarding entry per other host carrying the network (unicast head-end
-/// replication of broadcasts such as ARP) and one entry per guest MAC on another host, so
-/// unicast goes straight to that host's tunnel address.
-public struct VXLANSegment: Codable, Sendable, Equatable {
-    public var network: String
-    public var vni: Int
-    public var bridge: String
-    public var device: String
-    /// Tunnel addresses of the other hosts with an instance on the network.
-    public var peers: [String]
-    /// Guest MAC → tunnel address of the host it runs on, for guests on other hosts.
-    public var macs: [String: String]
-
-    public init(network: String, vni: Int, bridge: String, device: String, peers: [String], macs: [String: String]) {
-        self.network = network; self.vni = vni; self.bridge = bridge; self.device = device
-        self.peers = peers.sorted(); self.macs = macs
-    }
-
-    /// The IANA VXLAN port (Linux's default is the older 8472).
-    public static let udpPort = 4789
-    /// The flood entry's MAC: `bridge fdb append 00:00:00:00:00:00 ... dst PEER`.
-    public static let floodMAC = "00:00:00:00:00:00"
-}
-
 extension HostNetworking {
     /// Makes the host carry `segment`: bridge and VXLAN device (sending from `local`, the
     /// host's tunnel address, when given), both up, and exactly the segment's forwarding
@@ -94,12 +68,4 @@ extension HostNetworking {
         }
         return removed
     }
-}
-
-/// One forwarding entry of a VXLAN device: frames for `mac` go to the tunnel address `dst`.
-public struct FDBEntry: Hashable, Sendable, Comparable, Codable {
-    public var mac: String
-    public var dst: String
-    public init(mac: String, dst: String) { self.mac = mac; self.dst = dst }
-    public static func < (a: FDBEntry, b: FDBEntry) -> Bool { (a.mac, a.dst) < (b.mac, b.dst) }
 }

@@ -7,7 +7,8 @@ struct CloudfsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cloudfs",
         abstract: "A small IaaS cloud (Nova + Glance in spirit) whose interface is a FUSE-mounted tree.",
-        subcommands: [Mount.self, Unmount.self, Console.self, DashboardCommand.self])
+        subcommands: [Mount.self, Unmount.self, Console.self, DashboardCommand.self,
+                      AgentCommand.self, AgentCredentialsCommand.self])
 }
 
 /// Where per-mountpoint records of the running daemon live (`PID` and `STATE` lines), so

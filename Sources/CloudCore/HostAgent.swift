@@ -1,0 +1,77 @@
+/// The per-host agent's contract (`cloudfs agent`, Neutron's L2 agent + nova-network's
+/// per-host part): what the controller sends to a compute host whose own network libvirt
+/// cannot configure, and what the agent reports back. The wire (gRPC over mutual TLS) is
+/// the HostAgent module's; the engine sees only `HostAgentDriver`.
+
+/// One host's share of a vxlan network, Neutron's linuxbridge agent with l2population: a
+/// bridge without address, a VXLAN device (`nolearning`: nothing is learnt from floods) on
+/// it, one all-zero forwarding entry per other host carrying the network (unicast head-end
+/// replication of broadcasts such as ARP) and one entry per guest MAC on another host, so
+/// unicast goes straight to that host's tunnel address.
+public struct VXLANSegment: Codable, Sendable, Equatable {
+    public var network: String
+    public var vni: Int
+    public var bridge: String
+    public var device: String
+    /// Tunnel addresses of the other hosts with an instance on the network.
+    public var peers: [String]
+    /// Guest MAC → tunnel address of the host it runs on, for guests on other hosts.
+    public var macs: [String: String]
+
+    public init(network: String, vni: Int, bridge: String, device: String, peers: [String], macs: [String: String]) {
+        self.network = network; self.vni = vni; self.bridge = bridge; self.device = device
+        self.peers = peers.sorted(); self.macs = macs
+    }
+
+    /// The IANA VXLAN port (Linux's default is the older 8472).
+    public static let udpPort = 4789
+    /// The flood entry's MAC: `bridge fdb append 00:00:00:00:00:00 ... dst PEER`.
+    public static let floodMAC = "00:00:00:00:00:00"
+}
+
+/// One forwarding entry of a VXLAN device: frames for `mac` go to the tunnel address `dst`.
+public struct FDBEntry: Hashable, Sendable, Comparable, Codable {
+    public var mac: String
+    public var dst: String
+    public init(mac: String, dst: String) { self.mac = mac; self.dst = dst }
+    public static func < (a: FDBEntry, b: FDBEntry) -> Bool { (a.mac, a.dst) < (b.mac, b.dst) }
+}
+
+/// What an agent reports about its host (Neutron's agent state report).
+public struct AgentStatus: Codable, Sendable, Equatable {
+    /// The host name its certificate was issued for.
+    public var host: String
+    public var version: String
+    /// Its VXLAN tunnel endpoint (Neutron's `local_ip`): other hosts' forwarding entries
+    /// point here.
+    public var tunnelIP: String
+    /// Whether its kernel builds 802.1Q and VXLAN devices.
+    public var vlan: Bool
+    public var vxlan: Bool
+    /// The networks whose segment it carries now.
+    public var segments: [String]
+    public init(host: String, version: String, tunnelIP: String, vlan: Bool, vxlan: Bool, segments: [String]) {
+        self.host = host; self.version = version; self.tunnelIP = tunnelIP; self.vlan = vlan; self.vxlan = vxlan
+        self.segments = segments
+    }
+}
+
+/// A host's whole share of the network plan: every segment it must carry. Segments the
+/// agent made earlier and the plan no longer names are removed.
+public struct AgentPlan: Codable, Sendable, Equatable {
+    public var segments: [VXLANSegment]
+    public init(segments: [VXLANSegment]) { self.segments = segments.sorted { $0.network < $1.network } }
+}
+
+/// What applying a plan changed, one phrase per step (empty: nothing).
+public struct AgentApplied: Codable, Sendable, Equatable {
+    public var changes: [String]
+    public init(changes: [String]) { self.changes = changes }
+}
+
+/// The controller's side of the agents: one call per RPC, bounded by a timeout, failures
+/// as `CloudError` (`EHOSTDOWN`-like `EIO` with the reason: refused, TLS, timeout).
+public protocol HostAgentDriver: Sendable {
+    func status(host: String, address: String) throws(CloudError) -> AgentStatus
+    func apply(_ plan: AgentPlan, host: String, address: String) throws(CloudError) -> AgentApplied
+}

@@ -1,0 +1,133 @@
+import ArgumentParser
+import CloudCore
+import CloudNetwork
+import Foundation
+import HostAgent
+
+/// `cloudfs agent`: the per-host agent (Neutron's linuxbridge agent in spirit) on a
+/// compute host. It serves the HostAgent gRPC service over mutual TLS and applies what the
+/// controller sends: this host's VXLAN segments (bridge, vxlan device, forwarding
+/// entries). It runs until killed; its state directory remembers which segments it made,
+/// so a plan that drops one removes it even after a restart.
+struct AgentCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "agent",
+        abstract: "Run the per-host agent of a compute host (gRPC over mutual TLS).")
+
+    @Option(help: "The host's name in /hosts (its certificate was issued for it).")
+    var name: String
+
+    @Option(help: "A.B.C.D:PORT to listen on.")
+    var listen: String
+
+    @Option(help: "This host's VXLAN tunnel address (Neutron's local_ip); defaults to the listen address.")
+    var tunnelIP: String?
+
+    @Option(help: "Directory with ca.pem, agent.pem, agent-key.pem (cloudfs agent-credentials).")
+    var pki: String
+
+    @Option(help: "The agent's state directory.")
+    var state: String
+
+    func run() throws {
+        let stateDir = absolutePath(state)
+        try reportingFailures {
+            try ObjectName.validate(name, kind: "host")
+            let (ip, _) = try AgentAddress.split(listen)
+            try FileManager.default.createDirectory(atPath: stateDir, withIntermediateDirectories: true)
+            let lock = try StateLock.acquire(stateDir, role: "agent \(name)")
+            let handler = AgentHandler(name: name, tunnelIP: tunnelIP ?? ip, stateDir: stateDir)
+            let (listen, pkiDir) = (self.listen, absolutePath(pki))
+            Task {
+                do {
+                    try await AgentServer.serve(address: listen, pkiDirectory: pkiDir, handler: handler) { bound in
+                        FileHandle.standardOutput.write(Data("cloudfs agent \(handler.name) listening on \(bound)\n".utf8))
+                    }
+                } catch {
+                    FileHandle.standardError.write(Data("cloudfs: the agent cannot serve on \(listen): \(error)\n".utf8))
+                    Foundation.exit(1)
+                }
+            }
+            withExtendedLifetime(lock) { dispatchMain() }
+        }
+    }
+}
+
+/// `cloudfs agent-credentials --state STATE --host NAME --out DIR`: issues host NAME's
+/// agent certificate from the cloud's CA (made in STATE/pki on first use) and writes
+/// ca.pem, agent.pem, agent-key.pem into DIR, to be copied to that host.
+struct AgentCredentialsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "agent-credentials",
+        abstract: "Issue a compute host's agent certificate from the cloud's CA.")
+
+    @Option(help: "The controller's state directory (its pki/ holds the CA).")
+    var state: String
+
+    @Option(help: "The host's name in /hosts.")
+    var host: String
+
+    @Option(help: "Where to write ca.pem, agent.pem and agent-key.pem.")
+    var out: String
+
+    func run() throws {
+        try reportingFailures {
+            try AgentPKI(directory: absolutePath(state) + "/pki").issueHostCredentials(host: host, into: absolutePath(out))
+        }
+    }
+}
+
+/// What the agent does for each RPC: reports its host, applies its share of the plan.
+final class AgentHandler: HostAgentHandler, @unchecked Sendable {
+    // @unchecked: `lock` serialises every apply and every read of the made segments.
+    let name: String
+    let tunnelIP: String
+    let network: HostNetworking
+    private let madeFile: String
+    private let lock = NSLock()
+
+    init(name: String, tunnelIP: String, stateDir: String) {
+        self.name = name; self.tunnelIP = tunnelIP
+        network = HostNetworking(stateDirectory: stateDir + "/network")
+        madeFile = stateDir + "/segments.json"
+    }
+
+    func status() async throws -> AgentStatus {
+        let k = KernelFeatures.probe()
+        let made = lock.withLock { load() }
+        return AgentStatus(host: name, version: "cloudfs-agent 1", tunnelIP: tunnelIP, vlan: k.vlan, vxlan: k.vxlan,
+                           segments: made.keys.sorted())
+    }
+
+    func apply(_ plan: AgentPlan) async throws -> AgentApplied {
+        try lock.withLock { () throws -> AgentApplied in
+            var made = load()
+            var changes: [String] = []
+            for seg in plan.segments {
+                made[seg.network] = Made(bridge: seg.bridge, device: seg.device)
+                try save(made)   // before the links: a crash never leaves a segment unknown
+                changes += try network.ensureSegment(seg, local: tunnelIP).map { "\(seg.network): \($0)" }
+            }
+            let wanted = Set(plan.segments.map(\.network))
+            for (net, m) in made where !wanted.contains(net) {
+                changes += try network.removeSegment(bridge: m.bridge, device: m.device).map { "\(net): \($0) removed" }
+                made[net] = nil
+                try save(made)
+            }
+            return AgentApplied(changes: changes)
+        }
+    }
+
+    private struct Made: Codable { var bridge: String; var device: String }
+
+    private func load() -> [String: Made] {
+        guard let d = FileManager.default.contents(atPath: madeFile) else { return [:] }
+        return (try? JSONDecoder().decode([String: Made].self, from: d)) ?? [:]
+    }
+
+    private func save(_ made: [String: Made]) throws {
+        let tmp = madeFile + ".tmp"
+        try JSONEncoder().encode(made).write(to: URL(fileURLWithPath: tmp))
+        guard rename(tmp, madeFile) == 0 else { throw CloudError.io("cannot save \(madeFile): errno \(errno)") }
+    }
+}
