@@ -15,6 +15,10 @@
 #   cloudfs.gw=A.B.C.D         default route; prints `CLOUDFS-STATIC-ADDRESS=A.B.C.D` or
 #                              `CLOUDFS-STATIC-FAILED`
 #   cloudfs.hostname=NAME      hostname (else the DHCP host name, else cloudfs-guest)
+#   cloudfs.ip2=A.B.C.D/PREFIX a second address on the same NIC once it is configured
+#                              (prints `CLOUDFS-SECOND-ADDRESS=A.B.C.D`)
+#   cloudfs.ping=A.B.C.D       once configured, pings A.B.C.D once a second forever and
+#                              prints `CLOUDFS-PING N A.B.C.D ok|lost` (N from 1)
 # Once an address is configured the guest answers TCP port 80 with one banner line,
 # `cloudfs-guest hostname=NAME ip=A.B.C.D`, and prints `CLOUDFS-TCP-80-LISTENING`.
 #
@@ -45,7 +49,8 @@ set -eu
 # 2: DHCP / static addressing and the TCP banner on port 80.
 # 3: the disk watcher (CLOUDFS-DISK-ADDED/MARKED/REMOVED/SIZE lines).
 # 4: the tick counter (cloudfs.ticks=1).
-GUEST_VERSION=4
+# 5: cloudfs.ip2= and the pinger (cloudfs.ping=).
+GUEST_VERSION=5
 
 OUTDIR=${1:-./guest}
 if [ -s "$OUTDIR/vmlinuz" ] && [ -s "$OUTDIR/initramfs.gz" ] &&
@@ -148,11 +153,13 @@ for d in /sys/block/*; do DISKS="$DISKS ${d##*/}"; done
 } > /dev/console
 
 # Networking (see the header of make-tiny-guest.sh). Nothing happens without these words.
-DHCP= SIP= SGW= NAME=
+DHCP= SIP= SGW= NAME= SIP2= PING=
 for word in $CMDLINE; do
     case "$word" in
         cloudfs.dhcp=1) DHCP=1 ;;
         cloudfs.ip=*) SIP=${word#cloudfs.ip=} ;;
+        cloudfs.ip2=*) SIP2=${word#cloudfs.ip2=} ;;
+        cloudfs.ping=*) PING=${word#cloudfs.ping=} ;;
         cloudfs.gw=*) SGW=${word#cloudfs.gw=} ;;
         cloudfs.hostname=*) NAME=${word#cloudfs.hostname=} ;;
     esac
@@ -185,6 +192,20 @@ if [ -n "$DHCP" ] || [ -n "$SIP" ]; then
         hostname "${NAME:-cloudfs-guest}"
         nc -ll -p 80 -e echo "cloudfs-guest hostname=${NAME:-cloudfs-guest} ip=$ADDR" &
         echo "CLOUDFS-TCP-80-LISTENING" > /dev/console
+        if [ -n "$SIP2" ] && ip addr add "$SIP2" dev "$IFACE"; then
+            echo "CLOUDFS-SECOND-ADDRESS=${SIP2%%/*}" > /dev/console
+        fi
+        if [ -n "$PING" ]; then
+            (
+                n=0
+                while true; do
+                    n=$((n + 1))
+                    if ping -c 1 -W 1 "$PING" >/dev/null 2>&1; then r=ok; else r=lost; fi
+                    echo "CLOUDFS-PING $n $PING $r"
+                    [ "$r" = ok ] && sleep 1
+                done
+            ) </dev/null >/dev/console 2>&1 &
+        fi
     else
         echo "CLOUDFS-$KIND-FAILED" > /dev/console
     fi

@@ -11,6 +11,14 @@
 #   compute-host.sh stop NAME     destroys its domains, stops its daemon, removes everything;
 #       idempotent, works on half-made hosts and after the test that started one crashed.
 #   compute-host.sh list          running hosts, one "NAME URI" per line.
+#   compute-host.sh agent-stop NAME / agent-start NAME   stops / starts the host's agent.
+#   compute-host.sh attach NETNS INDEX   joins another network namespace (a controller run
+#       in one) to the underlay as 10.250.0.INDEX (its veth goes with the namespace).
+#
+# With CLOUDFS_AGENT_BIN (a cloudfs binary) and CLOUDFS_AGENT_PKI (a directory from
+# `cloudfs agent-credentials --host NAME`), `start` also runs `cloudfs agent --name NAME`
+# inside the host, listening on 10.250.0.INDEX:7355 (its log: NAME/log/cloudfs-agent.log);
+# both are copied into the host first, so hiding the controller's files hides nothing it needs.
 #
 # State lives in ${CLOUDFS_HOSTS_DIR:-/var/tmp/cloudfs-hosts}/NAME; inside the host it is
 # bound over /etc/libvirt, /run/libvirt, /var/lib/libvirt, /var/cache/libvirt and /var/log
@@ -23,6 +31,7 @@ BRIDGE=cfsul0
 BRIDGE_ADDR=10.250.0.1
 SUBNET=10.250.0
 MTU=9000                        # room for VXLAN's 50-byte header over a 1500-byte overlay
+AGENT_PORT=7355                 # cloudfs agent (AgentAddress.defaultPort)
 LOCK=/run/lock/cloudfs-compute-host.lock   # serialises bridge/netns changes between calls
 SELF=$(readlink -f "$0")
 
@@ -184,6 +193,14 @@ migration_host = "$addr"
 migration_address = "$addr"
 EOF
   echo "$index" >"$work/index"
+  mkdir -p "$work/agent"
+  if [[ -n ${CLOUDFS_AGENT_BIN:-} ]]; then
+    [[ -x $CLOUDFS_AGENT_BIN && -f ${CLOUDFS_AGENT_PKI:-}/agent.pem ]] || die "CLOUDFS_AGENT_BIN needs CLOUDFS_AGENT_PKI with agent.pem"
+    cp "$CLOUDFS_AGENT_BIN" "$work/agent/cloudfs"
+    mkdir -p -m 700 "$work/agent/pki"
+    cp "$CLOUDFS_AGENT_PKI"/{ca.pem,agent.pem,agent-key.pem} "$work/agent/pki/"
+    echo "$addr:$AGENT_PORT" >"$work/agent/listen"
+  fi
 
   # The cgroup hierarchies as the root namespace has them: `ip netns exec` remounts /sys.
   local cgroups
@@ -218,8 +235,65 @@ EOF
     cmd_stop "$name" >/dev/null 2>&1 || true
     exit 1
   fi
+  if [[ -f $work/agent/listen ]] && ! agent_answers "$addr"; then
+    die "the agent of $name did not listen on $addr:$AGENT_PORT: $(tail -n 5 "$work/log/cloudfs-agent.log" 2>/dev/null)"
+  fi
   say "$name ready after $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.2f", b - a}') s"
   echo "$uri"
+}
+
+# Whether something listens on the agent's port (waits up to 10 s).
+agent_answers() {
+  local i
+  for ((i = 0; i < 100; i++)); do
+    timeout 1 bash -c "exec 3<>/dev/tcp/$1/$AGENT_PORT" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# Inside the host's namespaces: the agent in the background, its output in its log.
+launch_agent() {
+  local name=$1
+  [[ -x /var/lib/cloudfs-agent/cloudfs ]] || return 0
+  setsid /var/lib/cloudfs-agent/cloudfs agent --name "$name" --listen "$(cat /var/lib/cloudfs-agent/listen)" \
+    --pki /var/lib/cloudfs-agent/pki --state /var/lib/cloudfs-agent/state </dev/null >>/var/log/cloudfs-agent.log 2>&1 &
+}
+
+agent_pids() { local p; for p in $(ns_pids "$1"); do [[ $(comm_of "$p") == cloudfs ]] && echo "$p"; done; return 0; }
+
+cmd_agent_stop() {
+  # shellcheck disable=SC2046
+  term_then_kill 5 $(agent_pids "$1")
+  say "agent of $1 stopped"
+}
+
+cmd_agent_start() {
+  local name=$1 pid addr
+  [[ -z $(agent_pids "$name") ]] || { say "agent of $name already running"; return 0; }
+  pid=$(libvirtd_pids "$name" | head -n 1)
+  [[ -n $pid ]] || die "$name is not running"
+  addr=$(addr_of "$name")
+  ( close_inherited_fds; exec nsenter -t "$pid" -m -n "$SELF" _agent "$name" </dev/null >/dev/null 2>&1 )
+  agent_answers "$addr" || die "the agent of $name did not listen on $addr:$AGENT_PORT"
+  say "agent of $name started"
+}
+
+cmd_attach() {
+  local ns=$1 index=$2 veth="cfsa-$2"
+  [[ $index =~ ^[0-9]+$ ]] && ((index >= 2 && index <= 250)) || die "INDEX must be 2..250, got '$index'"
+  [[ -e /run/netns/$ns ]] || die "no network namespace $ns"
+  ip link show "$BRIDGE" >/dev/null 2>&1 || die "no underlay bridge $BRIDGE: start a host first"
+  (
+    flock 9
+    ip link del "$veth" 2>/dev/null || true
+    ip link add "$veth" mtu "$MTU" type veth peer name ul0 mtu "$MTU" netns "$ns"
+    ip link set "$veth" master "$BRIDGE"
+    ip link set "$veth" up
+    ip -n "$ns" addr add "$SUBNET.$index/24" dev ul0
+    ip -n "$ns" link set ul0 up
+  ) 9>"$LOCK"
+  say "namespace $ns is $SUBNET.$index on $BRIDGE"
 }
 
 # Internal: runs inside `ip netns exec cfs-NAME unshare -m --propagation private`.
@@ -232,7 +306,7 @@ cmd_run() {
   [[ $(readlink /proc/self/ns/mnt) != "$(readlink /proc/1/ns/mnt)" &&
      $(readlink /proc/self/ns/net) != "$(readlink /proc/1/ns/net)" ]] || die "_run is internal (not in a private namespace)"
   for d in etc/libvirt:/etc/libvirt run/libvirt:/run/libvirt lib/libvirt:/var/lib/libvirt \
-           cache/libvirt:/var/cache/libvirt log:/var/log; do
+           cache/libvirt:/var/cache/libvirt log:/var/log agent:/var/lib/cloudfs-agent; do
     mkdir -p "${d#*:}"
     mount --bind "$work/${d%%:*}" "${d#*:}"
   done
@@ -262,6 +336,7 @@ cmd_run() {
     mkdir -p "$d"
     mount -t "$t" -o "$m" "$t" "$d" || echo "warning: could not mount $t at $d"
   done <<<"${CFS_CGROUPS:-}"
+  launch_agent "$name"
   exec libvirtd --listen -f /etc/libvirt/libvirtd.conf -p "/run/libvirt/cfs-$name.pid"
 }
 
@@ -270,5 +345,9 @@ case ${1:-} in
   stop)  (($# == 2)) || die "usage: $0 stop NAME"; check_name "$2"; ((EUID == 0)) || die "must run as root"; cmd_stop "$2" ;;
   list)  cmd_list ;;
   _run)  check_name "${2:-}"; cmd_run "${@:2}" ;;
-  *) die "usage: $0 start NAME INDEX [HIDE_PATH...] | stop NAME | list" ;;
+  agent-stop)  (($# == 2)) || die "usage: $0 agent-stop NAME"; check_name "$2"; cmd_agent_stop "$2" ;;
+  agent-start) (($# == 2)) || die "usage: $0 agent-start NAME"; check_name "$2"; cmd_agent_start "$2" ;;
+  _agent) check_name "${2:-}"; launch_agent "$2" ;;
+  attach) (($# == 3)) || die "usage: $0 attach NETNS INDEX"; cmd_attach "$2" "$3" ;;
+  *) die "usage: $0 start NAME INDEX [HIDE_PATH...] | stop NAME | list | agent-stop NAME | agent-start NAME | attach NETNS INDEX" ;;
 esac
