@@ -75,3 +75,27 @@ public protocol HostAgentDriver: Sendable {
     func status(host: String, address: String) throws(CloudError) -> AgentStatus
     func apply(_ plan: AgentPlan, host: String, address: String) throws(CloudError) -> AgentApplied
 }
+
+/// An agent's address in `/hosts/NAME/agent`: `A.B.C.D:PORT`.
+public enum AgentAddress {
+    /// The default port (cloudfs's own; Neutron's agents talk AMQP, nothing to reuse).
+    public static let defaultPort = 7355
+
+    /// (host, port); `EINVAL` for anything but an IPv4 address with an optional port.
+    public static func split(_ text: String) throws(CloudError) -> (String, Int) {
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        guard (1...2).contains(parts.count) else { throw CloudError.invalid("agent address '\(text.prefix(60))' is not A.B.C.D[:PORT]") }
+        let octets = parts[0].split(separator: ".", omittingEmptySubsequences: false)
+        guard octets.count == 4, octets.allSatisfy({ o in o.count <= 3 && !o.isEmpty && o.allSatisfy(\.isNumber) && Int(o)! <= 255 }) else {
+            throw CloudError.invalid("agent address '\(text.prefix(60))': '\(parts[0].prefix(40))' is not an IPv4 address")
+        }
+        var port = defaultPort
+        if parts.count == 2 {
+            guard let p = Int(parts[1]), (1...65535).contains(p) else {
+                throw CloudError.invalid("agent address '\(text.prefix(60))': the port must be 1-65535")
+            }
+            port = p
+        }
+        return (parts[0], port)
+    }
+}

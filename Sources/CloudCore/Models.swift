@@ -107,6 +107,13 @@ public struct HostInfo: Sendable, Equatable {
     public var storage = "shared"
     /// The images cached in its pool (Nova's image cache on a compute node), by name.
     public var cachedImages: [String] = []
+    /// Its agent's address ("" when it has none).
+    public var agent = ""
+    /// Why it is down (the connection's or the agent's failure); "" when up.
+    public var fault = ""
+    /// Its agent's VXLAN tunnel address and the networks it carries, as last reported.
+    public var tunnelIP = ""
+    public var segments: [String] = []
     public init(name: String, uri: String, state: HostState, hypervisorType: String, vcpus: Int, ramMB: Int,
                 diskGB: Int, vcpusUsed: Int, ramMBUsed: Int, diskGBUsed: Int, instances: [String],
                 availabilityZone: String = "nova") {

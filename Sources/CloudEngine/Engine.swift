@@ -29,10 +29,10 @@ public final class Engine: CloudAPI, @unchecked Sendable {
 
     /// Opens the store, loads every service's state, connects the hosts, and resumes
     /// unfinished work. Throws `EIO` when the state directory or database cannot be used.
-    public init(config: EngineConfiguration, driver: any ComputeDriver,
+    public init(config: EngineConfiguration, driver: any ComputeDriver, agents: (any HostAgentDriver)? = nil,
                 logger: Logger = Logger(label: "cloudfs.engine")) throws(CloudError) {
         CrashPoints.arm()
-        core = try EngineCore(config: config, logger: logger)
+        core = try EngineCore(config: config, agents: agents, logger: logger)
         settingsService = SettingsService(core: core)
         userService = UserService(core: core, accounts: config.accounts)
         projectService = ProjectService(core: core)
@@ -59,6 +59,7 @@ public final class Engine: CloudAPI, @unchecked Sendable {
         instanceService.reconciler = reconciler
         hostService.instances = instanceService
         hostService.observe = { [weak reconciler] conn, host in reconciler?.observe(conn, host: host) }
+        hostService.agentAnswered = { [weak networkService] host in networkService?.segments.syncRecording(only: [host]) }
 
         try load()
         try hostService.start()

@@ -329,6 +329,10 @@ enum Migrations {
             CREATE INDEX migration_instance ON migration(instance_id);
             """)
         }
+        m.registerMigration("v16-host-agent") { db in
+            // The host's agent (`cloudfs agent`) address, A.B.C.D:PORT; empty: none.
+            try db.execute(sql: "ALTER TABLE host ADD COLUMN agent TEXT NOT NULL DEFAULT ''")
+        }
         return m
     }
 }

@@ -75,12 +75,15 @@ public struct HostRecord: Codable, Sendable, Equatable, FetchableRecord, Persist
     public var enabled: Bool
     public var created: Double
     public var availabilityZone: String
+    /// Its agent's address (`A.B.C.D:PORT`, `cloudfs agent`); empty: the host has none.
+    public var agent: String
     enum CodingKeys: String, CodingKey {
-        case name, uri, enabled, created, availabilityZone = "availability_zone"
+        case name, uri, enabled, created, availabilityZone = "availability_zone", agent
     }
-    public init(name: String, uri: String, enabled: Bool = true, created: Date = Date(), availabilityZone: String = "nova") {
+    public init(name: String, uri: String, enabled: Bool = true, created: Date = Date(), availabilityZone: String = "nova",
+                agent: String = "") {
         self.name = name; self.uri = uri; self.enabled = enabled; self.created = created.timeIntervalSince1970
-        self.availabilityZone = availabilityZone
+        self.availabilityZone = availabilityZone; self.agent = agent
     }
 }
 

@@ -3,6 +3,7 @@ import CloudEngine
 import CloudFS
 import Foundation
 import FuseKit
+import HostAgent
 import LibvirtCompute
 import Logging
 import MetadataServer
@@ -40,7 +41,10 @@ struct Daemon {
             config.volumeGroup = volumeGroup
             config.sshPorts = sshPorts
             if manageNetwork { config.metadataPort = metadataPort }
-            engine = try Engine(config: config, driver: driver)
+            // The agents' client: the cloud's CA and the controller's certificate live in
+            // STATE/pki (made on first use, `cloudfs agent-credentials` issues hosts').
+            let agents = GRPCHostAgents(pki: AgentPKI(directory: stateDir + "/pki"))
+            engine = try Engine(config: config, driver: driver, agents: agents)
         } catch {
             log.critical("cannot start: \(error)")
             throw error

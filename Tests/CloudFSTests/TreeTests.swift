@@ -90,7 +90,7 @@ final class RegistryTests: MountTestCase {
         ok("mkdir $MNT/groups/g1 $MNT/security-groups/s1 $MNT/instances/vm1")
         XCTAssertEqual(ok("ls $MNT/groups/g1"), "members\npolicy\n")
         XCTAssertEqual(ok("ls $MNT/security-groups/s1"), "rules\n")
-        XCTAssertEqual(ok("ls $MNT/networks/default | wc -l"), "12\n")
+        XCTAssertEqual(ok("ls $MNT/networks/default | wc -l"), "13\n")
         XCTAssertEqual(ok("stat -c %h $MNT/images.d/tiny"), "3\n", "a member with a key directory")
         XCTAssertEqual(ok("stat -c '%a %U' $MNT/instances/vm1/ctl $MNT/hosts/default/ctl"), "200 root\n200 root\n")
         ok("cat $MNT/instances/vm1/wait")

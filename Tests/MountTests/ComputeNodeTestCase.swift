@@ -11,25 +11,19 @@ import XCTest
 class ComputeNodeTestCase: GuestMountTestCase {
     /// name → URI of the hosts this test started.
     var nodes: [String: String] = [:]
-    let script = TestPaths.packageRoot + "/scripts/compute-host.sh"
 
     override func setUpWithError() throws {
         guard getuid() == 0 else { throw XCTSkip("remote hosts need root (network and mount namespaces)") }
         guard FileManager.default.isExecutableFile(atPath: "/usr/sbin/libvirtd") else { throw XCTSkip("libvirtd is not installed") }
         try super.setUpWithError()
         for (name, index) in [("cfsta", 21), ("cfstb", 22)] {
-            // The host hides the controller's whole work directory (state, mount, images).
-            let r = sh("'\(script)' start \(name) \(index) '\(work)'", timeout: 60)
-            guard r.status == 0, let uri = r.out.split(separator: "\n").last.map(String.init), uri.hasPrefix("qemu+tcp://") else {
-                throw NSError(domain: "compute-host", code: Int(r.status), userInfo: [NSLocalizedDescriptionKey: "\(r.out) \(r.err)"])
-            }
-            nodes[name] = uri
+            nodes[name] = try startComputeHost(name, index: index)
         }
     }
 
     override func tearDown() {
         super.tearDown()   // deletes the instances (the hosts must still answer), unmounts
-        for name in nodes.keys { sh("'\(script)' stop \(name)", timeout: 60) }
+        for name in nodes.keys { stopComputeHost(name) }
         nodes = [:]
     }
 
@@ -54,4 +48,23 @@ class ComputeNodeTestCase: GuestMountTestCase {
     func cachedCount(_ node: String) -> Int {
         read("events").split(separator: "\n").filter { $0.contains(" image.cached ") && $0.contains("host=\(node) ") }.count
     }
+}
+
+/// `scripts/compute-host.sh` from a test: a remote host on this machine that hides the
+/// controller's whole work directory (state, mount, images), optionally with its agent.
+extension MountTestCase {
+    var computeHostScript: String { TestPaths.packageRoot + "/scripts/compute-host.sh" }
+
+    /// Starts host `name` at 10.250.0.`index`; returns its URI. `agentPKI`: a directory
+    /// from `cloudfs agent-credentials`, to run `cloudfs agent` there too.
+    func startComputeHost(_ name: String, index: Int, agentPKI: String? = nil) throws -> String {
+        let env = agentPKI.map { "CLOUDFS_AGENT_BIN='\(cloudfs)' CLOUDFS_AGENT_PKI='\($0)' " } ?? ""
+        let r = sh("\(env)'\(computeHostScript)' start \(name) \(index) '\(work)'", timeout: 60)
+        guard r.status == 0, let uri = r.out.split(separator: "\n").last.map(String.init), uri.hasPrefix("qemu+tcp://") else {
+            throw NSError(domain: "compute-host", code: Int(r.status), userInfo: [NSLocalizedDescriptionKey: "\(r.out) \(r.err)"])
+        }
+        return uri
+    }
+
+    func stopComputeHost(_ name: String) { sh("'\(computeHostScript)' stop \(name)", timeout: 60) }
 }

@@ -22,11 +22,14 @@ public enum HostChange: Sendable, Equatable {
     case uri(String)
     /// `availability_zone`: Nova's availability zone of the host.
     case availabilityZone(String)
+    /// `agent`: the address of the host's `cloudfs agent` (empty: none).
+    case agent(String)
 
     public var field: String {
         switch self {
         case .uri: "uri"
         case .availabilityZone: "availability_zone"
+        case .agent: "agent"
         }
     }
 }

@@ -135,8 +135,16 @@ struct HostRuntime: Sendable {
     var failures = 0
     var nextRetry = Date.distantPast
 
+    /// Its agent's last report; nil while it has none or the agent does not answer.
+    var agentStatus: AgentStatus?
+    /// Why its agent is unreachable ("" when it answers or there is none).
+    var agentError: String = ""
+
+    /// A host with an agent is down while the agent does not answer: its network cannot
+    /// be set up there.
     var state: HostState {
         if !record.enabled { return .disabled }
+        if !record.agent.isEmpty, agentStatus == nil { return .down }
         return connection != nil && capacity != nil && !record.uri.isEmpty ? .up : .down
     }
 }

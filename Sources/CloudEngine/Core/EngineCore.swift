@@ -14,6 +14,8 @@ import Synchronization
 final class EngineCore: @unchecked Sendable {
     // @unchecked: every mutable field is a Mutex/NSLock or immutable after init.
     let config: EngineConfiguration
+    /// The compute hosts' agents (`cloudfs agent`), when the executable gave a client.
+    let agents: (any HostAgentDriver)?
     let store: Store
     let log: Logger
     let catalog = Mutex(Catalog())
@@ -34,7 +36,8 @@ final class EngineCore: @unchecked Sendable {
     private let eventBuffer = Mutex<[String]>([])
 
     /// Creates the state directories and opens the store. Throws `EIO` when they cannot be used.
-    init(config: EngineConfiguration, logger: Logger) throws(CloudError) {
+    init(config: EngineConfiguration, agents: (any HostAgentDriver)? = nil, logger: Logger) throws(CloudError) {
+        self.agents = agents
         self.config = config
         log = logger
         for dir in [config.stateDir, config.imagesDir, config.instancesDir] {

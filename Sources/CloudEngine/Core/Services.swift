@@ -62,6 +62,12 @@ protocol NetworkProvider: AnyObject, Sendable {
     func securityGroupsChanged() throws(CloudError)
     /// `instances/NAME/floating_ip`.
     func setFloatingIP(of r: InstanceRecord, _ request: FloatingIPRequest, _ caller: Caller) throws(CloudError)
+    /// Nova's `plug_vifs`: before the guest's domain is defined on `host`, that host's
+    /// agent builds the guest's tenant segment (vxlan networks); throws its failure.
+    func plugVIFs(_ r: InstanceRecord, on host: String) throws(CloudError)
+    /// After a guest moved or went: every agent's share of the plan is brought up to date
+    /// (failures are recorded, and retried by the health check).
+    func networksMoved()
 }
 
 /// Where instances run (SchedulingService): Nova's scheduler + resource claims.

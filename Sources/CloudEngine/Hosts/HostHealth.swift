@@ -21,6 +21,7 @@ extension HostService {
     func checkHosts() {
         let now = Date()
         let hosts = core.catalog.withLock { Array($0.hosts.values) }
+        for h in hosts where !h.record.agent.isEmpty { checkAgent(h.record.name) }
         for h in hosts where !h.record.uri.isEmpty {
             if let conn = h.connection {
                 var reason = ""

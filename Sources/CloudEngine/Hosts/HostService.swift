@@ -14,6 +14,9 @@ final class HostService: HostsAPI, HostConnections, @unchecked Sendable {
     weak var instances: (any HostEvents)?
     /// Subscribes a fresh connection's lifecycle events (set by `Engine`: the reconciler).
     var observe: @Sendable (any ComputeConnection, String) -> Void = { _, _ in }
+    /// Called after each answer of a host's agent (set by `Engine`: its share of the
+    /// network plan is sent when it changed).
+    var agentAnswered: @Sendable (String) -> Void = { _ in }
     let healthQueue = DispatchQueue(label: "cloudfs.engine.health")
 
     init(core: EngineCore, driver: any ComputeDriver) { self.core = core; self.driver = driver }
@@ -39,6 +42,10 @@ final class HostService: HostsAPI, HostConnections, @unchecked Sendable {
                             ramMB: h.capacity?.ramMB ?? 0, diskGB: h.capacity?.diskGB ?? 0,
                             vcpusUsed: u.vcpus, ramMBUsed: u.ramMB, diskGBUsed: u.diskGB,
                             instances: c.instanceNames(on: h.record.name), availabilityZone: h.record.availabilityZone)
+        info.agent = h.record.agent
+        info.fault = h.state == .down ? [h.lastError, h.agentError].filter { !$0.isEmpty }.joined(separator: "; ") : ""
+        info.tunnelIP = h.agentStatus?.tunnelIP ?? ""
+        info.segments = h.agentStatus?.segments ?? []
         if HostLocality.isRemote(h.record.uri) {
             info.storage = "pool cloudfs-\(c.settings[.cloudID] ?? "local")"
             info.cachedImages = (c.hostImages[h.record.name] ?? [:]).keys.map { c.imageName(id: $0) ?? $0 }.sorted()
@@ -85,11 +92,19 @@ final class HostService: HostsAPI, HostConnections, @unchecked Sendable {
             case .availabilityZone(let zone):
                 try ObjectName.validate(zone, kind: "availability zone")
                 try update(name) { $0.availabilityZone = zone }
+            case .agent(let address):
+                if !address.isEmpty { _ = try AgentAddress.split(address) }
+                guard core.agents != nil || address.isEmpty else {
+                    throw CloudError(.notSupported, "this cloud was started without an agent client (cloudfs mount makes one)")
+                }
+                try update(name) { $0.agent = address }
+                core.catalog.withLock { c in c.hosts[name]?.agentStatus = nil; c.hosts[name]?.agentError = "" }
             }
         }
         let value: String
-        switch change { case .uri(let v), .availabilityZone(let v): value = v }
+        switch change { case .uri(let v), .availabilityZone(let v), .agent(let v): value = v }
         core.events.append(kind: "host.updated", object: name, [change.field: value])
+        if case .agent = change { checkAgent(name) }
     }
 
     func perform(_ action: HostAction, on name: String, _ caller: Caller) throws(CloudError) {
@@ -192,7 +207,10 @@ final class HostService: HostsAPI, HostConnections, @unchecked Sendable {
             }
         }
         let records = core.catalog.withLock { $0.hosts.values.map(\.record) }
-        DispatchQueue.concurrentPerform(iterations: records.count) { i in connect(records[i]) }
+        DispatchQueue.concurrentPerform(iterations: records.count) { i in
+            connect(records[i])
+            if !records[i].agent.isEmpty { checkAgent(records[i].name) }
+        }
     }
 
     /// Opens one host's connection and reads its capacity; a failure leaves the host down.

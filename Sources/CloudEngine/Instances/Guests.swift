@@ -29,12 +29,14 @@ struct Guests: Sendable {
         return conn
     }
 
-    /// The DomainSpec for an instance: its overlay, console file, NICs, and direct kernel
+    /// The DomainSpec for an instance, its NICs plugged on its host first (`plugVIFs`):
+    /// its overlay, console file, NICs, and direct kernel
     /// boot when the image names a `kernel` (and `ramdisk`, `cmdline`) property. On a
     /// remote host the paths are its storage pool's and the console has no log file there
     /// (`ConsoleRecorder` keeps the log here, from libvirt's console stream).
     func domainSpec(_ r: InstanceRecord) throws(CloudError) -> DomainSpec {
         let (img, kernel, ramdisk) = try images.bootFiles(imageID: r.imageId)
+        if let host = r.host { try networks.plugVIFs(r, on: host) }
         let (nics, words) = networks.guestNetwork(for: r)
         var cmdline: String? = nil
         if kernel != nil {

@@ -220,6 +220,8 @@ struct LiveMigrationTask {
             c.migrationAborts.remove(r.id)
         }
         core.announce(.instance, r.name)
+        // l2population: the guest's MAC is where it ended; a host it left drops the segment.
+        ctx.networks.networksMoved()
     }
 
     /// The domain XML without its serial console's `<log .../>` (a remote destination has

@@ -56,6 +56,7 @@ struct MoveTask {
                                        ["from": source, "to": dest])
                 })
                 ctx.guests.disks.removeSource(moved, source: source, dest: dest, guests: ctx.guests)
+                ctx.networks.networksMoved()
                 return
             } catch where !error.fromStore {
                 ctx.guests.disks.discardMoved(id, source: source, dest: dest, guests: ctx.guests)

@@ -63,4 +63,14 @@ extension Catalog {
             } catch { return nil }   // MACs are made by MACAddress.random(): always valid
         }
     }
+
+    /// The mode of the network a build of `r` gets its address from (NetworkService's
+    /// `plan`): the project's own vlan or vxlan network, else the requested (or default)
+    /// network's; nil when that network does not exist.
+    func plannedNetworkMode(for r: InstanceRecord) -> NetworkMode? {
+        if let held = ips[r.id]?.first { return networkSpec(named: held.network)?.mode }
+        if let owned = networkSpecs().first(where: { $0.mode.isProjectSegment && $0.project == r.project }) { return owned.mode }
+        let name = r.requestedNetwork ?? settings[.defaultValue(.network)] ?? "default"
+        return networkSpec(named: name)?.mode
+    }
 }

@@ -94,10 +94,14 @@ final class SchedulingService: SchedulerAPI, Placement, @unchecked Sendable {
         spec.group = group
         spec.availabilityZone = r.availabilityZone
         spec.imageID = r.imageId
-        // The cloud's bridges, DHCP and firewall exist on this machine only until an agent
-        // applies them on remote hosts: with managed networking those take no guests.
+        // The cloud's bridges, DHCP and firewall exist on this machine only; on a remote
+        // host an agent builds vxlan segments and nothing else: with managed networking a
+        // remote host takes only guests of vxlan networks, and only when it has an agent.
         let managedRemote = core.catalog.withLock { c in
-            c.managedNetwork ? c.hosts.values.filter { HostLocality.isRemote($0.record.uri) }.map(\.record.name) : []
+            let vxlan = c.managedNetwork && c.plannedNetworkMode(for: r) == .vxlan
+            return c.managedNetwork ? c.hosts.values.filter { h in
+                HostLocality.isRemote(h.record.uri) && !(vxlan && !h.record.agent.isEmpty)
+            }.map(\.record.name) : []
         }
         spec.ignoreHosts.formUnion(managedRemote)
         return spec

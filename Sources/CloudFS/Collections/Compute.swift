@@ -17,8 +17,9 @@ extension Collections {
 
     private typealias H = HostInfo
 
-    /// `/hosts/NAME/`: Nova compute nodes: read-only state, writable `uri` (registers the
-    /// host) and `availability_zone`, and a write-only `ctl` (enable | disable | evacuate).
+    /// `/hosts/NAME/`: Nova compute nodes: read-only state and `fault`, writable `uri`
+    /// (registers the host), `availability_zone` and `agent` (its `cloudfs agent`, whose
+    /// `tunnel_ip` and `segments` are shown), and a write-only `ctl` (enable | disable | evacuate).
     static let hosts = Collection.of(
         "hosts", notice: .host, noun: "host",
         members: .directories([
@@ -37,6 +38,12 @@ extension Collections {
             .text("availability_zone", H.self, .readWrite, { $0.availabilityZone }) { w, name, v throws(CloudError) in
                 try w.api.hosts.change(name, .availabilityZone(v), w.caller)
             },
+            .text("agent", H.self, .readWrite, { $0.agent }) { w, name, v throws(CloudError) in
+                try w.api.hosts.change(name, .agent(v), w.caller)
+            },
+            .text("fault", H.self) { $0.fault },
+            .text("tunnel_ip", H.self) { $0.tunnelIP },
+            .lines("segments", H.self) { $0.segments },
             .of("ctl", H.self, .writeOnly, read: { _, _ in [] }) { w, name, v throws(CloudError) in
                 try w.api.hosts.perform(try w.parse { () throws(CloudError) in try HostAction(parsing: v) }, on: name, w.caller)
             },

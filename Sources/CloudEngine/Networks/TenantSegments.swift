@@ -1,0 +1,109 @@
+import CloudCore
+import CloudNetwork
+import CloudStore
+import Foundation
+
+/// Neutron's l2population mechanism driver for vxlan networks on hosts with an agent:
+/// from the catalog it derives each agent host's share of the plan (one `VXLANSegment` per
+/// vxlan network with an instance there: flood entries to the other hosts carrying it,
+/// one unicast entry per guest MAC on another host) and sends it over gRPC. A plan is sent
+/// again only when it changed since the agent last took it, or when the agent reports
+/// segments the plan does not have (an agent that restarted without its state).
+final class TenantSegments: @unchecked Sendable {
+    // @unchecked: `pushed` is guarded by `lock`; the rest is immutable.
+    let core: EngineCore
+    private let lock = NSLock()
+    private var pushed: [String: AgentPlan] = [:]
+
+    init(core: EngineCore) { self.core = core }
+
+    /// Nova's `plug_vifs` before a spawn (or a live migration's destination): when the
+    /// instance is on a vxlan network and `host` has an agent, that host must carry the
+    /// segment before libvirt plugs the tap into its bridge. Throws the agent's failure.
+    func plug(_ r: InstanceRecord, on host: String) throws(CloudError) {
+        guard let agents = core.agents else { return }
+        let (plan, address) = core.catalog.withLock { c -> (AgentPlan?, String) in
+            guard let h = c.hosts[host], !h.record.agent.isEmpty,
+                  let ip = c.ips[r.id]?.first, c.networkSpec(named: ip.network)?.mode == .vxlan else { return (nil, "") }
+            return (c.vxlanPlans(including: (r.id, host))[host] ?? AgentPlan(segments: []), h.record.agent)
+        }
+        guard let plan else { return }
+        _ = try agents.apply(plan, host: host, address: address)
+        took(plan, host)
+        core.events.append(kind: "network.plugged", object: r.name, ["host": host, "segments": "\(plan.segments.count)"])
+        syncRecording()
+    }
+
+    /// Sends every agent host whose plan changed its new plan (`only`: just those hosts);
+    /// failures are recorded in /events (the next health check tries again).
+    func syncRecording(only: Set<String>? = nil, force: Bool = false) {
+        guard let agents = core.agents else { return }
+        let (plans, targets) = core.catalog.withLock { c -> ([String: AgentPlan], [(String, String, [String])]) in
+            let plans = c.vxlanPlans(including: nil)
+            let targets = c.hosts.values.filter { h in !h.record.agent.isEmpty && h.agentStatus != nil && (only?.contains(h.record.name) ?? true) }
+                .map { ($0.record.name, $0.record.agent, $0.agentStatus?.segments ?? []) }
+            return (plans, targets)
+        }
+        for (host, address, reported) in targets {
+            let plan = plans[host] ?? AgentPlan(segments: [])
+            let stale = lock.withLock { pushed[host] != plan } || Set(reported) != Set(plan.segments.map(\.network))
+            guard stale || force else { continue }
+            do throws(CloudError) {
+                let applied = try agents.apply(plan, host: host, address: address)
+                took(plan, host)
+                if !applied.changes.isEmpty {
+                    core.events.append(kind: "network.segments", object: host,
+                                       ["segments": plan.segments.map(\.network).joined(separator: ","),
+                                        "changes": "\(applied.changes.count)"])
+                }
+            } catch {
+                lock.withLock { pushed[host] = nil }
+                core.events.append(kind: "network.error", object: host, ["reason": error.reason])
+            }
+        }
+    }
+
+    /// The agent took `plan`: remembered, and shown in `hosts/NAME/segments` at once.
+    private func took(_ plan: AgentPlan, _ host: String) {
+        lock.withLock { pushed[host] = plan }
+        core.catalog.withLock { $0.hosts[host]?.agentStatus?.segments = plan.segments.map(\.network) }
+        core.announce(.host, host)
+    }
+}
+
+extension Catalog {
+    /// Every agent host's vxlan segments. A host carries a network while one of the
+    /// network's instances is on it (`host`, or `old_host` during a move, so a live
+    /// migration's destination and source both have the bridge); a guest's MAC is where it
+    /// runs (the source until a move commits). `extra` counts an instance as being on a
+    /// host before the catalog says so (the spawn that is about to happen).
+    func vxlanPlans(including extra: (id: String, host: String)?) -> [String: AgentPlan] {
+        let agentHosts = hosts.values.filter { !$0.record.agent.isEmpty }
+        let tunnel = Dictionary(uniqueKeysWithValues: agentHosts.map { ($0.record.name, $0.agentStatus?.tunnelIP ?? "") })
+        var segments: [String: [VXLANSegment]] = [:]
+        for spec in networkSpecs() where spec.mode == .vxlan {
+            guard let vni = spec.vni, let device = spec.vxlanInterface else { continue }
+            var carrying: Set<String> = []
+            var macAt: [String: String] = [:]   // MAC → host it runs on
+            for (id, held) in ips {
+                guard let ip = held.first(where: { $0.network == spec.name }),
+                      let r = instanceNames[id].flatMap({ instances[$0] }) else { continue }
+                var on = [r.host, r.oldHost].compactMap { $0 }
+                var runsOn = r.taskState == .migrating ? (r.oldHost ?? r.host) : r.host
+                if let extra, extra.id == id { on.append(extra.host); if runsOn == nil { runsOn = extra.host } }
+                carrying.formUnion(on.filter { tunnel[$0] != nil })
+                if let runsOn, tunnel[runsOn] != nil { macAt[ip.mac.lowercased()] = runsOn }
+            }
+            for host in carrying {
+                let peers = carrying.subtracting([host]).compactMap { tunnel[$0] }.filter { !$0.isEmpty }
+                var macs: [String: String] = [:]
+                for (mac, at) in macAt where at != host { if let t = tunnel[at], !t.isEmpty { macs[mac] = t } }
+                segments[host, default: []].append(VXLANSegment(network: spec.name, vni: vni, bridge: spec.bridge, device: device,
+                                                                peers: peers, macs: macs))
+            }
+        }
+        var plans: [String: AgentPlan] = [:]
+        for h in agentHosts { plans[h.record.name] = AgentPlan(segments: segments[h.record.name] ?? []) }
+        return plans
+    }
+}
