@@ -135,6 +135,10 @@ struct HostRuntime: Sendable {
     var failures = 0
     var nextRetry = Date.distantPast
 
+    /// Whether it is another machine (`HostLocality.isRemote` of its URI): its disks live
+    /// in its own storage pool, it sees none of the controller's files.
+    var isRemote: Bool { HostLocality.isRemote(record.uri) }
+
     /// Its agent's last report; nil while it has none or the agent does not answer.
     var agentStatus: AgentStatus?
     /// Why its agent is unreachable ("" when it answers or there is none).

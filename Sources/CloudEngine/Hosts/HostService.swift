@@ -46,7 +46,7 @@ final class HostService: HostsAPI, HostConnections, @unchecked Sendable {
         info.fault = h.state == .down ? [h.lastError, h.agentError].filter { !$0.isEmpty }.joined(separator: "; ") : ""
         info.tunnelIP = h.agentStatus?.tunnelIP ?? ""
         info.segments = h.agentStatus?.segments ?? []
-        if HostLocality.isRemote(h.record.uri) {
+        if h.isRemote {
             info.storage = "pool cloudfs-\(c.settings[.cloudID] ?? "local")"
             info.cachedImages = (c.hostImages[h.record.name] ?? [:]).keys.map { c.imageName(id: $0) ?? $0 }.sorted()
         }

@@ -32,12 +32,12 @@ final class HostDisks: Sendable {
     /// True when `host` is registered with a URI naming another machine.
     func isRemote(_ host: String?) -> Bool {
         guard let host else { return false }
-        return core.catalog.withLock { c in c.hosts[host].map { HostLocality.isRemote($0.record.uri) } ?? false }
+        return core.catalog.withLock { c in c.hosts[host]?.isRemote ?? false }
     }
 
     /// Every registered host whose URI names another machine.
     func remoteHosts() -> Set<String> {
-        core.catalog.withLock { c in Set(c.hosts.values.filter { HostLocality.isRemote($0.record.uri) }.map(\.record.name)) }
+        core.catalog.withLock { c in Set(c.hosts.values.filter(\.isRemote).map(\.record.name)) }
     }
 
     static func diskVolume(_ id: String) -> String { id + ".disk" }

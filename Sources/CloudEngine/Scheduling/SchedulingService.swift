@@ -100,7 +100,7 @@ final class SchedulingService: SchedulerAPI, Placement, @unchecked Sendable {
         let managedRemote = core.catalog.withLock { c in
             let vxlan = c.managedNetwork && c.plannedNetworkMode(for: r) == .vxlan
             return c.managedNetwork ? c.hosts.values.filter { h in
-                HostLocality.isRemote(h.record.uri) && !(vxlan && !h.record.agent.isEmpty)
+                h.isRemote && !(vxlan && !h.record.agent.isEmpty)
             }.map(\.record.name) : []
         }
         spec.ignoreHosts.formUnion(managedRemote)
@@ -125,7 +125,7 @@ final class SchedulingService: SchedulerAPI, Placement, @unchecked Sendable {
                 s.availabilityZone = h.record.availabilityZone
                 s.hypervisorType = h.capacity?.hypervisorType ?? ""
                 s.arch = h.capacity?.arch ?? "x86_64"
-                if HostLocality.isRemote(h.record.uri) { s.cachedImages = Set((c.hostImages[h.record.name] ?? [:]).keys) }
+                if h.isRemote { s.cachedImages = Set((c.hostImages[h.record.name] ?? [:]).keys) }
                 return s
             }
         }

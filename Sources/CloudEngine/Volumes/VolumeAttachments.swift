@@ -37,7 +37,7 @@ extension VolumeService {
         guard [.active, .paused, .stopped].contains(r.vmState), r.host != nil else {
             throw CloudError.busy("instance '\(instance)' is \(r.vmState.rawValue); volumes attach to active, paused or stopped instances")
         }
-        if let host = r.host, core.catalog.withLock({ c in c.hosts[host].map { HostLocality.isRemote($0.record.uri) } ?? false }) {
+        if let host = r.host, core.catalog.withLock({ c in c.hosts[host]?.isRemote ?? false }) {
             throw CloudError(.notSupported, "instance '\(instance)' runs on remote host \(host), which cannot reach this cloud's volumes (they are files or LVM volumes on the controller; no network export yet)")
         }
         return r
