@@ -168,6 +168,20 @@ final class TenantNetworkMountTests: NamespaceMountTestCase {
         _ = consoleLines("a", "CLOUDFS-TICK ") { _ in self.ticks("a").last > before.last + 2 }
         XCTAssertGreaterThan(ticks("a").last, before.last + 2)
         XCTAssertEqual(ticks("a").boots, before.boots, "the guest never rebooted")
+        XCTAssertEqual(read("instances/a/console").components(separatedBy: "CLOUDFS-GUEST-BOOTED").count, 2)
+        XCTAssertEqual(read("instances/a/fault"), "")
+        let history = read("instances/a/migrations")
+        XCTAssertTrue(history.contains("live cfsna -> cfsnb completed took_ms=") && history.contains("downtime_ms="), history)
+        XCTAssertTrue(read("instances/a/migration").hasPrefix("status completed"), read("instances/a/migration"))
+        XCTAssertTrue(read("events").contains("instance.live_migrated a from=cfsna to=cfsnb"))
+        // Exactly one domain, on the destination; the source holds no disk and no claim.
+        let id = read("instances/a/id"), pool = String(read("hosts/cfsna/storage").split(separator: " ").last ?? "")
+        XCTAssertFalse(sh("virsh -c '\(nodes["cfsna"]!)' list --all --uuid").out.contains(id))
+        XCTAssertTrue(sh("virsh -c '\(nodes["cfsnb"]!)' list --all --uuid").out.contains(id))
+        XCTAssertFalse(sh("virsh -c '\(nodes["cfsna"]!)' vol-list \(pool)").out.contains("\(id).disk"))
+        XCTAssertTrue(sh("virsh -c '\(nodes["cfsnb"]!)' vol-list \(pool)").out.contains("\(id).disk"))
+        XCTAssertEqual(read("hosts/cfsna/instances"), "c")
+        XCTAssertEqual(read("hosts/cfsnb/instances"), "a\nb")
         // cfsna no longer carries project one's segment (only C's is left there).
         _ = consoleLines("a", "") { _ in self.read("hosts/cfsna/segments") == "pb" }
         XCTAssertEqual(read("hosts/cfsna/segments"), "pb")
