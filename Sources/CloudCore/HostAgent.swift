@@ -56,11 +56,28 @@ public struct AgentStatus: Codable, Sendable, Equatable {
     }
 }
 
-/// A host's whole share of the network plan: every segment it must carry. Segments the
-/// agent made earlier and the plan no longer names are removed.
+/// A host's whole share of the network plan: every segment it must carry, and the
+/// security-group filter of every guest port on it (nova-network's per-instance chains,
+/// applied by the agent as one nftables transaction). Segments the agent made earlier and
+/// the plan no longer names are removed; no ports means no filter tables.
 public struct AgentPlan: Codable, Sendable, Equatable {
     public var segments: [VXLANSegment]
-    public init(segments: [VXLANSegment]) { self.segments = segments.sorted { $0.network < $1.network } }
+    public var ports: [AgentPort]
+    public init(segments: [VXLANSegment], ports: [AgentPort] = []) {
+        self.segments = segments.sorted { $0.network < $1.network }
+        self.ports = ports.sorted { $0.interface < $1.interface }
+    }
+}
+
+/// A guest's port on an agent host: its tap device, fixed IP and the union of its security
+/// groups' rules, each in the canonical `PROTO PORTS CIDR` text of `/security-groups`.
+public struct AgentPort: Codable, Sendable, Equatable {
+    public var interface: String
+    public var address: String
+    public var rules: [String]
+    public init(interface: String, address: String, rules: [String]) {
+        self.interface = interface; self.address = address; self.rules = rules
+    }
 }
 
 /// What applying a plan changed, one phrase per step (empty: nothing).

@@ -59,7 +59,7 @@ public final class Engine: CloudAPI, @unchecked Sendable {
         instanceService.reconciler = reconciler
         hostService.instances = instanceService
         hostService.observe = { [weak reconciler] conn, host in reconciler?.observe(conn, host: host) }
-        hostService.agentAnswered = { [weak networkService] host in networkService?.segments.syncRecording(only: [host]) }
+        hostService.agentAnswered = { [weak networkService] host in networkService?.host.segments.syncRecording(only: [host]) }
 
         try load()
         try hostService.start()

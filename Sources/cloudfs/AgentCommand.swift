@@ -85,6 +85,9 @@ final class AgentHandler: HostAgentHandler, @unchecked Sendable {
     let network: HostNetworking
     private let madeFile: String
     private let lock = NSLock()
+    /// The ports whose filter is loaded (nil: none loaded by this process yet, so the
+    /// first plan always loads it).
+    private var appliedPorts: [AgentPort]?
 
     init(name: String, tunnelIP: String, stateDir: String) {
         self.name = name; self.tunnelIP = tunnelIP
@@ -114,8 +117,27 @@ final class AgentHandler: HostAgentHandler, @unchecked Sendable {
                 made[net] = nil
                 try save(made)
             }
+            changes += try applyFilter(plan.ports)
             return AgentApplied(changes: changes)
         }
+    }
+
+    /// The security groups of this host's guests: the cloudfs nftables tables, replaced in
+    /// one transaction when the ports changed (none: the tables go).
+    private func applyFilter(_ ports: [AgentPort]) throws -> [String] {
+        guard ports != appliedPorts else { return [] }
+        if ports.isEmpty {
+            try network.removeRuleset()
+        } else {
+            let parsed = try ports.map { p throws(CloudError) -> InstancePort in
+                guard let addr = IPv4Address(p.address) else { throw CloudError.invalid("port \(p.interface): '\(p.address)' is not an IPv4 address") }
+                return InstancePort(interface: p.interface, address: addr, dhcpServer: nil,
+                                    rules: try SecurityGroupRule.parseRules(p.rules.joined(separator: "\n")))
+            }
+            try network.applyRuleset(associations: [], ports: parsed)
+        }
+        appliedPorts = ports
+        return ["filter: \(ports.count) port(s)"]
     }
 
     private struct Made: Codable { var bridge: String; var device: String }

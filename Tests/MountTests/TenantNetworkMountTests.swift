@@ -7,8 +7,8 @@ import XCTest
 /// running libvirtd and `cloudfs agent` (gRPC over mutual TLS, certificates from the
 /// cloud's CA). Two projects each get a vxlan network; the agents build the segments.
 /// A guest of project one on host A is pinged by a guest of the same project on host B
-/// (over VXLAN) but not by another project's guest beside it on A, which even holds an
-/// address in the same subnet; then A's guest is live-migrated to B while it counts and
+/// (over VXLAN, once its security group lets ICMP in: A's agent filters its port) but not
+/// by another project's guest beside it on A, which even holds an address in the same subnet; then A's guest is live-migrated to B while it counts and
 /// the pings keep answering. A stopped agent takes its host down with the reason.
 final class TenantNetworkMountTests: NamespaceMountTestCase {
     override var hostArgs: [String] { [] }
@@ -147,8 +147,15 @@ final class TenantNetworkMountTests: NamespaceMountTestCase {
         XCTAssertEqual(inHost("cfsna", "bridge fdb show dev vxlan2 | grep -c ' dst '").trimmingCharacters(in: .whitespacesAndNewlines), "0",
                        "project two's segment has no other host")
 
-        // B reaches A across the hosts; C, beside A and in A's subnet, does not.
-        let fromB = pings("b", atLeast: 3)
+        // The default group lets nothing in: cfsna's agent filters A's port, B's pings are lost.
+        let filter = inHost("cfsna", "nft list table inet cloudfs_filter")
+        XCTAssertTrue(filter.contains("10.70.0.2 : jump"), filter)
+        let denied = pings("b", atLeast: 3)
+        XCTAssertGreaterThanOrEqual(denied.count, 3, read("instances/b/console").suffix(800).description)
+        XCTAssertEqual(denied.filter { $0.1 == "ok" }.count, 0, "the default group let B's ping in: \(denied)")
+        // Once ICMP is allowed, B reaches A across the hosts; C, beside A and in A's subnet, does not.
+        ok("printf 'icmp - 0.0.0.0/0\\n' > security-groups/default/rules")
+        let fromB = pings("b", after: denied.map(\.0).max() ?? 0, atLeast: 3)
         XCTAssertGreaterThanOrEqual(fromB.count, 3, read("instances/b/console").suffix(800).description)
         XCTAssertTrue(fromB.contains { $0.1 == "ok" }, "B pings A over VXLAN: \(read("instances/b/console").suffix(800))")
         let fromC = pings("c", atLeast: 5)

@@ -13,9 +13,13 @@ final class NetworkHost: @unchecked Sendable {
     /// The host's networking, when `config.manageNetwork`.
     let managed: ManagedNetworking?
 
+    /// The agent hosts' shares of the plan (vxlan segments, their guests' filters).
+    let segments: TenantSegments
+
     init(core: EngineCore) {
         self.core = core
         managed = core.config.manageNetwork ? ManagedNetworking(stateDir: core.config.stateDir) : nil
+        segments = TenantSegments(core: core)
     }
 
     var isManaged: Bool { managed != nil }
@@ -56,7 +60,8 @@ final class NetworkHost: @unchecked Sendable {
     func remove(_ spec: NetworkSpec) throws(CloudError) { try managed?.remove(spec) }
 
     /// The whole nftables ruleset from the catalog: one DNAT/SNAT association per floating
-    /// IP whose instance holds a fixed IP, one filtered port per instance with a fixed IP.
+    /// IP whose instance holds a fixed IP, one filtered port per instance with a fixed IP;
+    /// then the agent hosts' plans, sent where they changed.
     func applyRuleset() throws(CloudError) {
         guard let managed else { return }
         let (assocs, ports, nats) = core.catalog.withLock { c -> ([FloatingIPAssociation], [InstancePort], [NetworkNAT]) in
@@ -78,6 +83,8 @@ final class NetworkHost: @unchecked Sendable {
             return (assocs, ports, nats)
         }
         try managed.applyRuleset(associations: assocs, ports: ports, networks: nats, metadataPort: core.config.metadataPort)
+        // The agent hosts' filters (and segments) follow the same catalog.
+        segments.syncRecording()
     }
 
     /// `applyRuleset`, with a failure recorded in /events against `object`.

@@ -14,12 +14,9 @@ final class NetworkService: NetworksAPI, NetworkProvider, @unchecked Sendable {
     let settings: any SettingsReader
     /// Instances' floating IP writes go there (set by `Engine`).
     weak var floating: FloatingIPService?
-    /// The agents' shares of the vxlan networks (l2population).
-    let segments: TenantSegments
 
     init(core: EngineCore, host: NetworkHost, settings: any SettingsReader) {
         self.core = core; self.host = host; self.settings = settings
-        segments = TenantSegments(core: core)
     }
 
     /// A network associated with a project (VlanManager) is that project's; the others
@@ -284,7 +281,6 @@ final class NetworkService: NetworksAPI, NetworkProvider, @unchecked Sendable {
             } catch {
                 core.events.append(kind: "network.error", object: r.name, ["reason": error.reason])
             }
-            if !held.isEmpty { segments.syncRecording() }
         }
         return !held.isEmpty
     }
@@ -332,10 +328,10 @@ final class NetworkService: NetworksAPI, NetworkProvider, @unchecked Sendable {
 
     func plugVIFs(_ r: InstanceRecord, on host: String) throws(CloudError) {
         guard self.host.isManaged else { return }
-        try segments.plug(r, on: host)
+        try self.host.segments.plug(r, on: host)
     }
 
-    func networksMoved() { if host.isManaged { segments.syncRecording() } }
+    func networksMoved() { if host.isManaged { host.segments.syncRecording() } }
 
     func setFloatingIP(of r: InstanceRecord, _ request: FloatingIPRequest, _ caller: Caller) throws(CloudError) {
         guard let floating else { throw CloudError.io("the floating IP service is not running") }

@@ -6,7 +6,8 @@ import Foundation
 /// Neutron's l2population mechanism driver for vxlan networks on hosts with an agent:
 /// from the catalog it derives each agent host's share of the plan (one `VXLANSegment` per
 /// vxlan network with an instance there: flood entries to the other hosts carrying it,
-/// one unicast entry per guest MAC on another host) and sends it over gRPC. A plan is sent
+/// one unicast entry per guest MAC on another host; and each guest port's security-group
+/// rules, the firewall driver's part) and sends it over gRPC. A plan is sent
 /// again only when it changed since the agent last took it, or when the agent reports
 /// segments the plan does not have (an agent that restarted without its state).
 final class TenantSegments: @unchecked Sendable {
@@ -81,6 +82,7 @@ extension Catalog {
         let agentHosts = hosts.values.filter { !$0.record.agent.isEmpty }
         let tunnel = Dictionary(uniqueKeysWithValues: agentHosts.map { ($0.record.name, $0.agentStatus?.tunnelIP ?? "") })
         var segments: [String: [VXLANSegment]] = [:]
+        var ports: [String: [AgentPort]] = [:]   // host → its guests' filtered ports
         for spec in networkSpecs() where spec.mode == .vxlan {
             guard let vni = spec.vni, let device = spec.vxlanInterface else { continue }
             var carrying: Set<String> = []
@@ -93,6 +95,10 @@ extension Catalog {
                 if let extra, extra.id == id { on.append(extra.host); if runsOn == nil { runsOn = extra.host } }
                 carrying.formUnion(on.filter { tunnel[$0] != nil })
                 if let runsOn, tunnel[runsOn] != nil { macAt[ip.mac.lowercased()] = runsOn }
+                let port = AgentPort(interface: ManagedNetworking.tapName(instanceID: id),
+                                     address: IPv4Address(UInt32(ip.address)).description,
+                                     rules: securityRules(for: id).map(\.description))
+                for h in Set(on) where tunnel[h] != nil { ports[h, default: []].append(port) }
             }
             for host in carrying {
                 let peers = carrying.subtracting([host]).compactMap { tunnel[$0] }.filter { !$0.isEmpty }
@@ -103,7 +109,9 @@ extension Catalog {
             }
         }
         var plans: [String: AgentPlan] = [:]
-        for h in agentHosts { plans[h.record.name] = AgentPlan(segments: segments[h.record.name] ?? []) }
+        for h in agentHosts {
+            plans[h.record.name] = AgentPlan(segments: segments[h.record.name] ?? [], ports: ports[h.record.name] ?? [])
+        }
         return plans
     }
 }
