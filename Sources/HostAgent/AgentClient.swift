@@ -58,7 +58,11 @@ public final class GRPCHostAgents: HostAgentDriver {
         switch box.get()! {
         case .success(let r): return r
         case .failure(let e):
-            let reason = (e as? RPCError).map { "\($0.code): \($0.message)" } ?? "\(e)"
+            var reason = (e as? RPCError).map { "\($0.code): \($0.message)" } ?? "\(e)"
+            if reason.contains("accepted the TCP connection but closed") {
+                // gRPC reports a refused TLS handshake no better than this.
+                reason += " (the TLS handshake failed: the agent's certificate must be issued for host \(host) by this cloud's CA, cloudfs agent-credentials)"
+            }
             throw CloudError.io("agent of \(host) at \(address): \(what) failed: \(reason)")
         }
     }

@@ -62,7 +62,9 @@ final class AgentRPCTests: XCTestCase {
         }
         // node1's certificate does not answer for node2.
         XCTAssertThrowsError(try agents.status(host: "node2", address: address)) { e in
-            XCTAssertTrue((e as? CloudError)?.reason.contains("agent of node2 at \(address): status failed") == true, "\(e)")
+            let reason = (e as? CloudError)?.reason ?? "\(e)"
+            XCTAssertTrue(reason.contains("agent of node2 at \(address): status failed"), reason)
+            XCTAssertTrue(reason.contains("the TLS handshake failed: the agent's certificate must be issued for host node2"), reason)
         }
         // A controller of another cloud (another CA) is not let in, nor does it trust the agent.
         let stranger = GRPCHostAgents(pki: AgentPKI(directory: root + "/other-pki"), timeout: .seconds(5))
