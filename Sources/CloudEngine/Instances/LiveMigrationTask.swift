@@ -63,7 +63,7 @@ struct LiveMigrationTask {
         guard try dst.powerState(uuid: id) == nil else { throw CloudError.exists("a domain with this uuid already exists on \(dest)") }
         // Nova's pre_live_migration: the destination's disk over its copy of the image.
         let (srcSpec, dstSpec) = (try ctx.guests.domainSpec(before), try ctx.guests.domainSpec(moved))
-        try prepareDisk(moved, on: dest, dst)
+        try prepareDisk(moved, on: dest)
         var xml = try src.migratableXML(uuid: id)
         var pairs = zip(srcSpec.disks.map(\.path), dstSpec.disks.map(\.path)).map { ($0, $1) }
         if let a = srcSpec.kernelPath, let b = dstSpec.kernelPath { pairs.append((a, b)) }
@@ -120,20 +120,15 @@ struct LiveMigrationTask {
         return "took_ms=\(Int(Date().timeIntervalSince(started) * 1000))\(downtime)"
     }
 
-    /// The destination's copy of the instance's disk and config drive (its image cached).
-    private func prepareDisk(_ moved: InstanceRecord, on dest: String, _ conn: any ComputeConnection) throws(CloudError) {
-        guard let img = ctx.images.image(id: moved.imageId) else { throw CloudError.notFound("image \(moved.imageName) no longer exists") }
-        _ = try disks.poolDir(dest, conn)
-        let base = try disks.imagePath(img, on: dest, conn)
-        try disks.removeRemote(moved.id, on: dest)
-        let size = moved.diskGb > 0 ? Int64(moved.diskGb) << 30 : img.virtualSize
-        _ = try conn.createOverlay(pool: disks.poolName, volume: HostDisks.diskVolume(moved.id), backingPath: base,
-                                   backingFormat: img.format == .qcow2 ? "qcow2" : "raw", capacityBytes: max(size, img.virtualSize))
+    /// The destination's copy of the instance's disk and config drive (its image cached),
+    /// made as a build on that host makes it.
+    private func prepareDisk(_ moved: InstanceRecord, on dest: String) throws(CloudError) {
+        var configDrive: String?
         if moved.configDrive {
-            if !FileManager.default.fileExists(atPath: ctx.guests.configDrivePath(moved.id)) { try ctx.guests.makeConfigDrive(moved) }
-            _ = try conn.uploadVolume(pool: disks.poolName, volume: HostDisks.configVolume(moved.id),
-                                      from: ctx.guests.configDrivePath(moved.id), format: "raw")
+            configDrive = ctx.guests.configDrivePath(moved.id)
+            if !FileManager.default.fileExists(atPath: configDrive!) { try ctx.guests.makeConfigDrive(moved) }
         }
+        try disks.makeRemoteDisk(moved, on: dest, configDrive: configDrive)
     }
 
     /// The guest runs on `dest`: the source's claim and disk go, the history says so.
