@@ -125,20 +125,14 @@ final class NetworkService: NetworksAPI, NetworkProvider, @unchecked Sendable {
                     throw CloudError.busy("project \(p) already has \(owned.mode.rawValue) network \(owned.name)")
                 }
                 if field == .mode, let refusal = host.refusal(for: s.mode) { throw refusal }
-                if field == .mode, s.mode == .vlan, s.vlan == nil {
-                    // VlanManager numbers networks from `vlan_start` (100): take the first free
-                    // id, so `echo vlan > mode` works without a vlan written first.
-                    let used = Set(others.compactMap { $0.mode == .vlan ? $0.vlan : nil })
-                    if let id = (100...NetworkSpec.vlanRange.upperBound).first(where: { !used.contains($0) }) {
-                        try s.set(.vlan, text: "\(id)")
-                    }
-                }
-                if field == .mode, s.mode == .vxlan, s.vni == nil {
-                    // Neutron's type driver takes the lowest free VNI of `vni_ranges` (1-).
-                    let used = Set(others.compactMap { $0.mode == .vxlan ? $0.vni : nil })
-                    if let id = NetworkSpec.vniRange.lazy.first(where: { !used.contains($0) }) {
-                        try s.set(.vni, text: "\(id)")
-                    }
+                if field == .mode, s.mode.isProjectSegment, s.segmentID == nil {
+                    // The first free id, so `echo vlan > mode` works without a vlan written
+                    // first: VlanManager numbers from `vlan_start` (100), Neutron's VXLAN type
+                    // driver from the start of `vni_ranges` (1).
+                    let (idField, ids) = s.mode == .vlan ? (NetworkField.vlan, 100...NetworkSpec.vlanRange.upperBound)
+                                                          : (NetworkField.vni, NetworkSpec.vniRange)
+                    let used = Set(others.filter { $0.mode == s.mode }.compactMap(\.segmentID))
+                    if let id = ids.lazy.first(where: { !used.contains($0) }) { try s.set(idField, text: "\(id)") }
                 }
                 try s.validate(against: others)
                 try st.updateNetwork(s.record)
