@@ -70,7 +70,7 @@ extension Catalog {
     func plannedNetworkMode(for r: InstanceRecord) -> NetworkMode? {
         if let held = ips[r.id]?.first { return networkSpec(named: held.network)?.mode }
         if let owned = networkSpecs().first(where: { $0.mode.isProjectSegment && $0.project == r.project }) { return owned.mode }
-        let name = r.requestedNetwork ?? settings[.defaultValue(.network)] ?? "default"
+        let name = r.requestedNetwork ?? defaultValue(.network)
         return networkSpec(named: name)?.mode
     }
 }

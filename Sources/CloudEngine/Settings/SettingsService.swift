@@ -13,19 +13,8 @@ final class SettingsService: SettingsAPI, SettingsReader, @unchecked Sendable {
 
     // MARK: SettingsReader (for the other services)
 
-    /// What a `/defaults` file reads as: unset means m1.tiny for the flavor, `default` for
-    /// the network; an unset image means "the most recently activated bootable image" and
-    /// reads empty.
-    func defaultValue(_ key: DefaultKey) -> String {
-        if let v = core.setting(.defaultValue(key)) { return v }
-        switch key {
-        case .flavor: return "m1.tiny"
-        case .network: return "default"
-        case .volumeSizeGB: return "1"
-        case .volumeBackend: return "file"
-        default: return ""
-        }
-    }
+    /// What a `/defaults` file reads as (`Catalog.defaultValue`).
+    func defaultValue(_ key: DefaultKey) -> String { core.catalog.withLock { $0.defaultValue(key) } }
 
     /// The effective value of a `/config` key.
     func configValue(_ key: ConfigKey) -> String {
@@ -94,5 +83,21 @@ final class SettingsService: SettingsAPI, SettingsReader, @unchecked Sendable {
         }
         core.events.append(kind: "config.set", object: key.rawValue, ["value": value, "uid": "\(caller.uid)"])
         core.announce(.config, key.rawValue)
+    }
+}
+
+extension Catalog {
+    /// What a `/defaults` file reads as: unset means m1.tiny for the flavor, `default` for
+    /// the network; an unset image means "the most recently activated bootable image" and
+    /// reads empty.
+    func defaultValue(_ key: DefaultKey) -> String {
+        if let v = settings[.defaultValue(key)] { return v }
+        switch key {
+        case .flavor: return "m1.tiny"
+        case .network: return "default"
+        case .volumeSizeGB: return "1"
+        case .volumeBackend: return "file"
+        default: return ""
+        }
     }
 }
