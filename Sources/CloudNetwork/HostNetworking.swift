@@ -34,12 +34,9 @@ public struct HostNetworking: Sendable {
     /// `vlan<N>` interface on `bridgeInterface` is enslaved to it, for flat networks the
     /// `bridgeInterface` (if any).
     /// A vxlan network's bridge holds no address: the host is not on the tenant segment
-    /// (it would route between projects), and its VXLAN device is `ensureVXLAN`'s.
+    /// (it would route between projects), and its VXLAN device is `ensureSegment`'s.
     public func ensureBridge(_ spec: NetworkSpec) throws(CloudError) {
-        if !linkExists(spec.bridge) {
-            try runner.check(["ip", "link", "add", spec.bridge, "type", "bridge"])
-        }
-        try runner.check(["ip", "link", "set", "dev", spec.bridge, "up"])
+        try ensureBridgeUp(spec.bridge)
         if spec.mode == .vxlan { return }
         try runner.check(["ip", "addr", "replace", "\(spec.gateway)/\(spec.cidr.prefix)", "dev", spec.bridge])
         if let vlanIf = spec.vlanInterface, let vlan = spec.vlan, let parent = spec.bridgeInterface {
@@ -63,12 +60,26 @@ public struct HostNetworking: Sendable {
     /// made: it stays.
     @discardableResult
     public func removeLinks(_ spec: NetworkSpec) throws(CloudError) -> [String] {
+        try removeLinks(named: [spec.vlanInterface, spec.vxlanInterface, spec.mode == .flat ? nil : spec.bridge].compactMap { $0 })
+    }
+
+    /// Deletes these interfaces, in order, and returns the ones that existed.
+    func removeLinks(named links: [String]) throws(CloudError) -> [String] {
         var removed: [String] = []
-        for link in [spec.vlanInterface, spec.vxlanInterface, spec.mode == .flat ? nil : spec.bridge].compactMap({ $0 }) where linkExists(link) {
+        for link in links where linkExists(link) {
             try runner.check(["ip", "link", "del", "dev", link])
             removed.append(link)
         }
         return removed
+    }
+
+    /// The bridge exists and is up; true when it was just created.
+    @discardableResult
+    func ensureBridgeUp(_ bridge: String) throws(CloudError) -> Bool {
+        let created = !linkExists(bridge)
+        if created { try runner.check(["ip", "link", "add", bridge, "type", "bridge"]) }
+        try runner.check(["ip", "link", "set", "dev", bridge, "up"])
+        return created
     }
 
     /// The host reaches the network's floating addresses through its bridge (the nat

@@ -9,11 +9,7 @@ extension HostNetworking {
     public func ensureSegment(_ segment: VXLANSegment, local: String?) throws(CloudError) -> [String] {
         var changed: [String] = []
         for name in [segment.bridge, segment.device] { try InterfaceName.validate(name, field: "interface") }
-        if !linkExists(segment.bridge) {
-            try runner.check(["ip", "link", "add", segment.bridge, "type", "bridge"])
-            changed.append("bridge \(segment.bridge) created")
-        }
-        try runner.check(["ip", "link", "set", "dev", segment.bridge, "up"])
+        if try ensureBridgeUp(segment.bridge) { changed.append("bridge \(segment.bridge) created") }
         if !linkExists(segment.device) {
             var cmd = ["ip", "link", "add", segment.device, "type", "vxlan", "id", "\(segment.vni)",
                        "dstport", "\(VXLANSegment.udpPort)", "nolearning"]
@@ -61,11 +57,6 @@ extension HostNetworking {
     /// Removes a segment's device and bridge (absent ones are fine).
     @discardableResult
     public func removeSegment(bridge: String, device: String) throws(CloudError) -> [String] {
-        var removed: [String] = []
-        for link in [device, bridge] where linkExists(link) {
-            try runner.check(["ip", "link", "del", "dev", link])
-            removed.append(link)
-        }
-        return removed
+        try removeLinks(named: [device, bridge])
     }
 }
