@@ -83,6 +83,8 @@ final class AgentHandler: HostAgentHandler, @unchecked Sendable {
     let name: String
     let tunnelIP: String
     let network: HostNetworking
+    /// What this host's kernel builds (read once: it does not change while the agent runs).
+    let kernel = KernelFeatures.probe()
     private let madeFile: String
     private let lock = NSLock()
     /// The ports whose filter is loaded (nil: none loaded by this process yet, so the
@@ -96,9 +98,8 @@ final class AgentHandler: HostAgentHandler, @unchecked Sendable {
     }
 
     func status() async throws -> AgentStatus {
-        let k = KernelFeatures.probe()
         let made = lock.withLock { load() }
-        return AgentStatus(host: name, version: "cloudfs-agent 1", tunnelIP: tunnelIP, vlan: k.vlan, vxlan: k.vxlan,
+        return AgentStatus(host: name, version: "cloudfs-agent 1", tunnelIP: tunnelIP, vlan: kernel.vlan, vxlan: kernel.vxlan,
                            segments: made.keys.sorted())
     }
 

@@ -37,7 +37,7 @@ final class TenantSegments: @unchecked Sendable {
 
     /// Sends every agent host whose plan changed its new plan (`only`: just those hosts);
     /// failures are recorded in /events (the next health check tries again).
-    func syncRecording(only: Set<String>? = nil, force: Bool = false) {
+    func syncRecording(only: Set<String>? = nil) {
         guard let agents = core.agents else { return }
         let (plans, targets) = core.catalog.withLock { c -> ([String: AgentPlan], [(String, String, [String])]) in
             let plans = c.vxlanPlans(including: nil)
@@ -48,7 +48,7 @@ final class TenantSegments: @unchecked Sendable {
         for (host, address, reported) in targets {
             let plan = plans[host] ?? AgentPlan(segments: [])
             let stale = lock.withLock { pushed[host] != plan } || Set(reported) != Set(plan.segments.map(\.network))
-            guard stale || force else { continue }
+            guard stale else { continue }
             do throws(CloudError) {
                 let applied = try agents.apply(plan, host: host, address: address)
                 took(plan, host)
