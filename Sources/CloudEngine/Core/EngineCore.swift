@@ -170,14 +170,16 @@ final class EngineCore: @unchecked Sendable {
         do { r = try body(store) } catch { mutation.unlock(); throw error }
         guard let r else { mutation.unlock(); return .conflict }
         var wake: [@Sendable (InstanceInfo?) -> Void] = []
-        let before = catalog.withLock { c -> InstanceRecord? in
-            let before = c.instanceNames[r.id].flatMap { c.instances[$0] }
+        // Under the mutation lock only this thread changes the catalog's rows, so the
+        // claims are read before the row is mirrored and both land in one critical
+        // section: nobody sees the instance stable with its host's usage not yet moved.
+        let before = catalog.withLock { c in c.instanceNames[r.id].flatMap { c.instances[$0] } }
+        let usage = Catalog.claim(of: before) == Catalog.claim(of: r)
+            ? nil : readUsage(of: Catalog.claimedHosts(before).union(Catalog.claimedHosts(r)))
+        catalog.withLock { c in
             c.put(r)
+            usage?.apply(to: &c)
             if r.taskState == .none, let w = c.waiters.removeValue(forKey: r.name) { wake = Array(w.values) }
-            return before
-        }
-        if Catalog.claim(of: before) != Catalog.claim(of: r) {
-            refreshUsage(of: Catalog.claimedHosts(before).union(Catalog.claimedHosts(r)))
         }
         let info = wake.isEmpty ? nil : instanceInfo(r)
         mutation.unlock()
@@ -195,27 +197,41 @@ final class EngineCore: @unchecked Sendable {
         mutation.lock()
         do { try store.deleteInstance(id: r.id) } catch { mutation.unlock(); throw error }
         event()
+        let hosts = Catalog.claimedHosts(r)
+        let usage = hosts.isEmpty ? nil : readUsage(of: hosts)
         let wake = catalog.withLock { c -> [@Sendable (InstanceInfo?) -> Void] in
             c.remove(instanceID: r.id)
+            usage?.apply(to: &c)
             return Array((c.waiters.removeValue(forKey: r.name) ?? [:]).values)
         }
-        let hosts = Catalog.claimedHosts(r)
-        if !hosts.isEmpty { refreshUsage(of: hosts) }
         mutation.unlock()
         announce(.instance, r.name)
         for w in wake { w(nil) }
     }
 
+    /// What the claims on some hosts hold, read back from the store, to be mirrored in the
+    /// catalog together with the row that changed them; or the mark that the read failed.
+    enum UsageRead {
+        case fresh([String: HostUsage], hosts: Set<String>)
+        case failed
+
+        func apply(to c: inout Catalog) {
+            switch self {
+            case .fresh(let sums, let hosts): for h in hosts { c.usage[h] = sums[h] ?? HostUsage() }
+            case .failed: c.usageStale = true
+            }
+        }
+    }
+
     /// Re-reads what the claims on `hosts` hold from the store's usage sums (the one place
     /// they are added up). Call under the mutation lock, after the transaction that changed
     /// them. A failed read marks the cached usage stale: the next snapshot reads it all.
-    func refreshUsage(of hosts: Set<String>) {
+    func readUsage(of hosts: Set<String>) -> UsageRead {
         do {
-            let fresh = try store.usage(of: Array(hosts))
-            catalog.withLock { c in for h in hosts { c.usage[h] = fresh[h] ?? HostUsage() } }
+            return .fresh(try store.usage(of: Array(hosts)), hosts: hosts)
         } catch {
-            catalog.withLock { $0.usageStale = true }
             recordFailure(error, kind: "store", object: hosts.sorted().joined(separator: ","), doing: "reading host usage")
+            return .failed
         }
     }
 
