@@ -21,8 +21,9 @@
 # both are copied into the host first, so hiding the controller's files hides nothing it needs.
 #
 # State lives in ${CLOUDFS_HOSTS_DIR:-/var/tmp/cloudfs-hosts}/NAME; inside the host it is
-# bound over /etc/libvirt, /run/libvirt, /var/lib/libvirt, /var/cache/libvirt and /var/log
-# (its libvirtd log: NAME/log/libvirtd.log). Needs root.
+# bound over /etc/libvirt, /run/libvirt, /var/lib/libvirt, /var/cache/libvirt, /var/log
+# (its libvirtd log: NAME/log/libvirtd.log) and /run/netns (the namespaces its agent makes
+# for local DHCP ports are its own, as on another machine). Needs root.
 set -euo pipefail
 export PATH="/usr/sbin:/usr/bin:/sbin:/bin:${PATH:-}"
 
@@ -105,9 +106,16 @@ cmd_stop() {
   fi
   # shellcheck disable=SC2086
   term_then_kill 5 $(echo $pids | tr ' ' '\n' | sort -u)
-  # 3. Anything still in the namespace (left-over qemu, a half-started launcher).
-  # shellcheck disable=SC2046
-  term_then_kill 3 $(ns_pids "$name")
+  # 3. Anything still in the namespace (left-over qemu, a half-started launcher), and the
+  #    dnsmasq of each local DHCP port the agent made (in namespaces of their own).
+  pids=$(ns_pids "$name")
+  for p in "$work"/agent/state/network/networks/*/dnsmasq.pid; do
+    [[ -f $p ]] || continue
+    p=$(cat "$p" 2>/dev/null || true)
+    if [[ $p =~ ^[0-9]+$ ]] && alive "$p" && [[ $(comm_of "$p") == dnsmasq ]]; then pids="$pids $p"; fi
+  done
+  # shellcheck disable=SC2086
+  term_then_kill 3 $pids
   # 4. The network: veth, namespace, and the bridge once no host is left.
   (
     flock 9
@@ -193,7 +201,7 @@ migration_host = "$addr"
 migration_address = "$addr"
 EOF
   echo "$index" >"$work/index"
-  mkdir -p "$work/agent"
+  mkdir -p "$work/agent" "$work/netns"
   if [[ -n ${CLOUDFS_AGENT_BIN:-} ]]; then
     [[ -x $CLOUDFS_AGENT_BIN && -f ${CLOUDFS_AGENT_PKI:-}/agent.pem ]] || die "CLOUDFS_AGENT_BIN needs CLOUDFS_AGENT_PKI with agent.pem"
     cp "$CLOUDFS_AGENT_BIN" "$work/agent/cloudfs"
@@ -306,7 +314,7 @@ cmd_run() {
   [[ $(readlink /proc/self/ns/mnt) != "$(readlink /proc/1/ns/mnt)" &&
      $(readlink /proc/self/ns/net) != "$(readlink /proc/1/ns/net)" ]] || die "_run is internal (not in a private namespace)"
   for d in etc/libvirt:/etc/libvirt run/libvirt:/run/libvirt lib/libvirt:/var/lib/libvirt \
-           cache/libvirt:/var/cache/libvirt log:/var/log agent:/var/lib/cloudfs-agent; do
+           cache/libvirt:/var/cache/libvirt log:/var/log agent:/var/lib/cloudfs-agent netns:/run/netns; do
     mkdir -p "${d#*:}"
     mount --bind "$work/${d%%:*}" "${d#*:}"
   done

@@ -17,16 +17,47 @@ public struct VXLANSegment: Codable, Sendable, Equatable {
     public var peers: [String]
     /// Guest MAC → tunnel address of the host it runs on, for guests on other hosts.
     public var macs: [String: String]
+    /// The segment's DHCP server on this host; nil: none (addresses are injected).
+    public var dhcp: SegmentDHCP?
 
-    public init(network: String, vni: Int, bridge: String, device: String, peers: [String], macs: [String: String]) {
+    public init(network: String, vni: Int, bridge: String, device: String, peers: [String], macs: [String: String],
+                dhcp: SegmentDHCP? = nil) {
         self.network = network; self.vni = vni; self.bridge = bridge; self.device = device
-        self.peers = peers.sorted(); self.macs = macs
+        self.peers = peers.sorted(); self.macs = macs; self.dhcp = dhcp
     }
 
     /// The IANA VXLAN port (Linux's default is the older 8472).
     public static let udpPort = 4789
     /// The flood entry's MAC: `bridge fdb append 00:00:00:00:00:00 ... dst PEER`.
     public static let floodMAC = "00:00:00:00:00:00"
+}
+
+/// A segment's DHCP server on one host, as OVN's `localport` and Neutron's DHCP port
+/// combined: a network namespace with one port on the segment's bridge, holding the
+/// network's DHCP address, where dnsmasq answers for every guest of the network. Every
+/// host carrying the segment has the same port (same address, same MAC); its frames never
+/// cross the tunnel, so each guest talks to its own host's copy, also after it moved.
+public struct SegmentDHCP: Codable, Sendable, Equatable {
+    /// The server's address and the subnet's prefix length (`A.B.C.D`, `P`).
+    public var server: String
+    public var prefix: Int
+    /// DNS servers handed out (empty: none).
+    public var dns: [String]
+    /// One `MAC,IP,hostname` line per guest of the network (dnsmasq's dhcp-hostsfile).
+    public var hosts: [String]
+
+    public init(server: String, prefix: Int, dns: [String], hosts: [String]) {
+        self.server = server; self.prefix = prefix; self.dns = dns; self.hosts = hosts.sorted()
+    }
+
+    /// The local port's MAC for a VNI: locally administered, `0a:cf:` + the VNI's three
+    /// bytes + `:01` (guest MACs are Nova's `fa:16:3e:...`).
+    public static func portMAC(vni: Int) -> String {
+        "0a:cf:" + [16, 8, 0].map { shift in
+            let b = String((vni >> shift) & 0xff, radix: 16)
+            return b.count == 1 ? "0" + b : b
+        }.joined(separator: ":") + ":01"
+    }
 }
 
 /// One forwarding entry of a VXLAN device: frames for `mac` go to the tunnel address `dst`.
@@ -75,8 +106,10 @@ public struct AgentPort: Codable, Sendable, Equatable {
     public var interface: String
     public var address: String
     public var rules: [String]
-    public init(interface: String, address: String, rules: [String]) {
-        self.interface = interface; self.address = address; self.rules = rules
+    /// The segment's DHCP server, whose answers the filter lets in.
+    public var dhcpServer: String?
+    public init(interface: String, address: String, rules: [String], dhcpServer: String? = nil) {
+        self.interface = interface; self.address = address; self.rules = rules; self.dhcpServer = dhcpServer
     }
 }
 

@@ -45,6 +45,10 @@ public struct DnsmasqConfig: Hashable, Sendable {
     /// The user dnsmasq runs as once started (its `user=`): the hosts file is re-read after
     /// SIGHUP as this user, so it must be able to reach the state directory.
     public var user: String
+    /// The interface dnsmasq serves: the network's bridge, or a segment's local port.
+    public var interface: String
+    /// The default route handed out (the gateway); nil: none (a vxlan segment has no router).
+    public var router: IPv4Address?
 
     /// The files for `spec` under `directory` (`dnsmasq.conf`, `hosts`, `dnsmasq.pid`,
     /// `leases`, `dnsmasq.log`).
@@ -58,6 +62,8 @@ public struct DnsmasqConfig: Hashable, Sendable {
         logFile = d + "/dnsmasq.log"
         self.leaseSeconds = leaseSeconds
         self.user = user
+        interface = spec.bridge
+        router = spec.mode == .vxlan ? nil : spec.gateway
     }
 
     /// The `--conf-file` content. Deterministic: the same spec and paths give the same bytes.
@@ -65,7 +71,7 @@ public struct DnsmasqConfig: Hashable, Sendable {
         let tag = "net-" + DHCPHost.hostname(for: spec.name)
         var lines = [
             "# dnsmasq for cloudfs network \(spec.name) (nova-network \(spec.mode.rawValue)); generated, do not edit",
-            "interface=\(spec.bridge)",
+            "interface=\(interface)",
             "bind-interfaces",
             "except-interface=lo",
             "listen-address=\(spec.dhcpServer)",
@@ -79,8 +85,9 @@ public struct DnsmasqConfig: Hashable, Sendable {
             "dhcp-range=set:\(tag),\(spec.cidr.network),static,\(spec.cidr.netmask),\(leaseSeconds)s",
             "dhcp-lease-max=\(max(spec.allocatableCount, 1))",
             "dhcp-hostsfile=\(hostsFile)",
-            "dhcp-option=tag:\(tag),option:router,\(spec.gateway)",
         ]
+        // Without a router dnsmasq would still offer its own address as one.
+        lines.append("dhcp-option=tag:\(tag),option:router" + (router.map { ",\($0)" } ?? ""))
         if !spec.dns.isEmpty {
             lines.append("dhcp-option=tag:\(tag),option:dns-server,\(spec.dns.map(\.description).joined(separator: ","))")
         }

@@ -113,27 +113,36 @@ public struct HostNetworking: Sendable {
     /// `dhcp-hostsfile`) when only the hosts changed. The bridge must exist (`ensureBridge`).
     @discardableResult
     public func syncDHCP(_ spec: NetworkSpec, hosts: [DHCPHost]) throws(CloudError) -> DHCPAction {
-        let cfg = dnsmasqConfig(for: spec)
-        try Files.makeDirectory("\(stateDirectory)/networks/\(spec.name)")
+        try syncDHCP(dnsmasqConfig(for: spec), hosts: hosts)
+    }
+
+    /// `syncDHCP` for a dnsmasq with these files, started inside the network namespace
+    /// `namespace` when given (a segment's local port).
+    func syncDHCP(_ cfg: DnsmasqConfig, hosts: [DHCPHost], namespace: String? = nil) throws(CloudError) -> DHCPAction {
+        try Files.makeDirectory("\(stateDirectory)/networks/\(cfg.spec.name)")
         let confChanged = try Files.replace(cfg.confFile, with: cfg.configText)
         let hostsChanged = try Files.replace(cfg.hostsFile, with: DnsmasqConfig.hostsText(hosts))
-        if let pid = dnsmasqPID(spec) {
+        if let pid = Self.dnsmasqPID(pidFile: cfg.pidFile, confFile: cfg.confFile) {
             if confChanged {
                 try stop(pid: pid)
-                try start(cfg)
+                try start(cfg, namespace: namespace)
                 return .restarted
             }
             guard hostsChanged else { return .unchanged }
             guard kill(pid, SIGHUP) == 0 else { throw CloudError.io("cannot signal dnsmasq \(pid): \(String(cString: strerror(errno)))") }
             return .reloaded
         }
-        try start(cfg)
+        try start(cfg, namespace: namespace)
         return .started
     }
 
     /// Stops the network's dnsmasq if it runs (waits for it to exit).
     public func stopDHCP(_ spec: NetworkSpec) throws(CloudError) {
-        if let pid = dnsmasqPID(spec) { try stop(pid: pid) }
+        try stopDHCP(dnsmasqConfig(for: spec))
+    }
+
+    func stopDHCP(_ cfg: DnsmasqConfig) throws(CloudError) {
+        if let pid = Self.dnsmasqPID(pidFile: cfg.pidFile, confFile: cfg.confFile) { try stop(pid: pid) }
     }
 
     /// The pid of the network's running dnsmasq: the pid file's process, if it is alive and
@@ -166,10 +175,10 @@ public struct HostNetworking: Sendable {
         return out
     }
 
-    private func start(_ cfg: DnsmasqConfig) throws(CloudError) {
+    private func start(_ cfg: DnsmasqConfig, namespace: String? = nil) throws(CloudError) {
         // dnsmasq forks into the background; it exits non-zero (with the reason on stderr)
         // when the configuration is bad or it cannot bind, and writes its pid file first.
-        try runner.check(["dnsmasq", "--conf-file=\(cfg.confFile)"])
+        try runner.check((namespace.map { Self.enter($0) } ?? []) + ["dnsmasq", "--conf-file=\(cfg.confFile)"])
     }
 
     private func stop(pid: pid_t) throws(CloudError) {
@@ -203,7 +212,7 @@ public struct HostNetworking: Sendable {
         try load(NftablesRuleset.teardown, file: "nftables-teardown.nft")
     }
 
-    private func load(_ text: String, file: String) throws(CloudError) {
+    func load(_ text: String, file: String) throws(CloudError) {
         try Files.makeDirectory(stateDirectory)
         let path = "\(stateDirectory)/\(file)"
         _ = try Files.replace(path, with: text)

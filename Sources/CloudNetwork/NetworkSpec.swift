@@ -5,7 +5,7 @@ import CloudCore
 /// IPs), `VlanManager` (vlan: one bridge and 802.1Q interface per network, with DHCP) and
 /// Neutron's VXLAN type driver with l2population (vxlan: on every host with an instance on
 /// it, one bridge and one VXLAN device per network, unicast forwarding entries to the other
-/// hosts; addresses are injected, as in flat mode).
+/// hosts; on a host with an agent, each segment's local DHCP port hands out the addresses).
 public enum NetworkMode: String, CaseIterable, Sendable, Codable {
     case flat, flatdhcp, vlan, vxlan
 

@@ -7,8 +7,9 @@ import HostAgent
 /// `cloudfs agent`: the per-host agent (Neutron's linuxbridge agent in spirit) on a
 /// compute host. It serves the HostAgent gRPC service over mutual TLS and applies what the
 /// controller sends: this host's VXLAN segments (bridge, vxlan device, forwarding
-/// entries). It runs until killed; its state directory remembers which segments it made,
-/// so a plan that drops one removes it even after a restart.
+/// entries, the DHCP server's local port) and its guests' security groups. It runs until
+/// killed; its state directory remembers which segments it made, so a plan that drops one
+/// removes it even after a restart.
 struct AgentCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "agent",
@@ -90,6 +91,8 @@ final class AgentHandler: HostAgentHandler, @unchecked Sendable {
     /// The ports whose filter is loaded (nil: none loaded by this process yet, so the
     /// first plan always loads it).
     private var appliedPorts: [AgentPort]?
+    /// The local-port MACs kept off the tunnels (nil: not loaded by this process yet).
+    private var appliedIsolation: [String]?
 
     init(name: String, tunnelIP: String, stateDir: String) {
         self.name = name; self.tunnelIP = tunnelIP
@@ -107,13 +110,22 @@ final class AgentHandler: HostAgentHandler, @unchecked Sendable {
         try lock.withLock { () throws -> AgentApplied in
             var made = load()
             var changes: [String] = []
+            let isolated = plan.segments.filter { $0.dhcp != nil }.map { SegmentDHCP.portMAC(vni: $0.vni) }.sorted()
+            if isolated != appliedIsolation {   // before any local port is on a bridge
+                try network.isolateLocalPorts(macs: isolated)
+                appliedIsolation = isolated
+            }
             for seg in plan.segments {
-                made[seg.network] = Made(bridge: seg.bridge, device: seg.device)
+                made[seg.network] = Made(bridge: seg.bridge, device: seg.device, vni: seg.vni)
                 try save(made)   // before the links: a crash never leaves a segment unknown
                 changes += try network.ensureSegment(seg, local: tunnelIP).map { "\(seg.network): \($0)" }
+                changes += try network.ensureLocalPort(seg).map { "\(seg.network): \($0)" }
             }
             let wanted = Set(plan.segments.map(\.network))
             for (net, m) in made where !wanted.contains(net) {
+                if let vni = m.vni {
+                    changes += try network.removeLocalPort(network: net, vni: vni).map { "\(net): \($0) removed" }
+                }
                 changes += try network.removeSegment(bridge: m.bridge, device: m.device).map { "\(net): \($0) removed" }
                 made[net] = nil
                 try save(made)
@@ -132,7 +144,7 @@ final class AgentHandler: HostAgentHandler, @unchecked Sendable {
         } else {
             let parsed = try ports.map { p throws(CloudError) -> InstancePort in
                 guard let addr = IPv4Address(p.address) else { throw CloudError.invalid("port \(p.interface): '\(p.address)' is not an IPv4 address") }
-                return InstancePort(interface: p.interface, address: addr, dhcpServer: nil,
+                return InstancePort(interface: p.interface, address: addr, dhcpServer: p.dhcpServer.flatMap(IPv4Address.init),
                                     rules: try SecurityGroupRule.parseRules(p.rules.joined(separator: "\n")))
             }
             try network.applyRuleset(associations: [], ports: parsed)
@@ -141,7 +153,9 @@ final class AgentHandler: HostAgentHandler, @unchecked Sendable {
         return ["filter: \(ports.count) port(s)"]
     }
 
-    private struct Made: Codable { var bridge: String; var device: String }
+    /// A segment this agent made (`vni` names its local port; nil in files from before
+    /// local ports).
+    private struct Made: Codable { var bridge: String; var device: String; var vni: Int? }
 
     private func load() -> [String: Made] {
         guard let d = FileManager.default.contents(atPath: madeFile) else { return [:] }

@@ -49,16 +49,23 @@ final class VXLANPlanTests: XCTestCase {
         XCTAssertEqual(plans["z"], AgentPlan(segments: []))
         let a = try XCTUnwrap(plans["a"])
         XCTAssertEqual(a.segments.map(\.network), ["pa", "pb"])
+        // Every guest of the network, wherever it runs, is a DHCP host of each local port.
+        let paDHCP = SegmentDHCP(server: "10.70.0.1", prefix: 24, dns: [],
+                                 hosts: ["fa:16:3e:00:00:01,10.70.0.2,a1", "fa:16:3e:00:00:02,10.70.0.3,b1", "fa:16:3e:00:00:04,10.70.0.4,l1"])
         XCTAssertEqual(a.segments[0], VXLANSegment(network: "pa", vni: 1, bridge: "brvx1", device: "vxlan1",
-                                                    peers: ["10.250.0.3"], macs: ["fa:16:3e:00:00:02": "10.250.0.3"]))
-        XCTAssertEqual(a.segments[1], VXLANSegment(network: "pb", vni: 2, bridge: "brvx2", device: "vxlan2", peers: [], macs: [:]),
+                                                    peers: ["10.250.0.3"], macs: ["fa:16:3e:00:00:02": "10.250.0.3"], dhcp: paDHCP))
+        XCTAssertEqual(a.segments[1], VXLANSegment(network: "pb", vni: 2, bridge: "brvx2", device: "vxlan2", peers: [], macs: [:],
+                                                    dhcp: SegmentDHCP(server: "10.71.0.1", prefix: 24, dns: [], hosts: ["fa:16:3e:00:00:03,10.71.0.2,a2"])),
                        "project two's segment has no other host")
+        XCTAssertEqual(Set(a.ports.compactMap(\.dhcpServer)), ["10.70.0.1", "10.71.0.1"], "the filter lets each port's DHCP server in")
+        XCTAssertEqual(SegmentDHCP.portMAC(vni: 0x12ab0c), "0a:cf:12:ab:0c:01")
         XCTAssertEqual(Set(a.ports.map(\.address)), ["10.70.0.2", "10.71.0.2"])
         XCTAssertEqual(a.ports.first { $0.address == "10.70.0.2" }?.interface, ManagedNetworking.tapName(instanceID: "id-a1"))
         let b = try XCTUnwrap(plans["b"])
         XCTAssertEqual(b.segments.map(\.network), ["pa"])
         XCTAssertEqual(b.segments[0].macs, ["fa:16:3e:00:00:01": "10.250.0.2"], "the MAC is lower-cased, the local one left out")
         XCTAssertEqual(b.ports.map(\.address), ["10.70.0.3"])
+        XCTAssertEqual(b.segments[0].dhcp, paDHCP, "the same DHCP hosts on every host carrying the segment")
 
         // `including`: a spawn about to happen on z already counts there.
         let id = guest("z1", on: nil, "pb", 3, mac: "fa:16:3e:00:00:06")

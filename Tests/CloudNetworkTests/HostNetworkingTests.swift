@@ -183,4 +183,45 @@ extension HostNetworkingTests {
         XCTAssertEqual(try host.removeSegment(bridge: seg.bridge, device: seg.device), ["vxlan4242", "brvx4242"])
         XCTAssertFalse(host.linkExists("vxlan4242")); XCTAssertFalse(host.linkExists("brvx4242"))
     }
+
+    /// A segment's local DHCP port: its own namespace with the network's DHCP address and
+    /// the local-port MAC on the segment's bridge, dnsmasq inside it answering a real DHCP
+    /// client on the bridge with the planned address, the bridge table keeping the port's
+    /// frames off the tunnel; a second apply changes nothing; removal leaves nothing.
+    func testLocalPortServesTheSegmentsDHCPFromItsOwnNamespace() throws {
+        let portNS = HostNetworking.localPortNamespace(vni: 4243)
+        addTeardownBlock { _ = try? CommandRunner().run(["ip", "netns", "del", portNS]) }
+        _ = try inNS(["ip", "link", "set", "lo", "up"])
+        let guestMAC = "fa:16:3e:00:00:21"
+        let seg = VXLANSegment(network: "t2", vni: 4243, bridge: "brvx4243", device: "vxlan4243", peers: ["10.251.0.2"], macs: [:],
+                               dhcp: SegmentDHCP(server: "10.72.0.1", prefix: 24, dns: [], hosts: ["\(guestMAC),10.72.0.7,web7"]))
+        try host.isolateLocalPorts(macs: [SegmentDHCP.portMAC(vni: 4243)])
+        _ = try host.ensureSegment(seg, local: "127.0.0.1")
+        let made = try host.ensureLocalPort(seg)
+        XCTAssertTrue(made.contains("namespace \(portNS) created") && made.contains("dnsmasq started"), "\(made)")
+        let port = try root.check(["ip", "-n", portNS, "-o", "addr", "show", "dev", "dhn4243"])
+        XCTAssertTrue(port.contains("inet 10.72.0.1/24"), port)
+        let portLink = try root.check(["ip", "-n", portNS, "link", "show", "dev", "dhn4243"])
+        XCTAssertTrue(portLink.contains("link/ether 0a:cf:00:10:93:01"), portLink)
+        XCTAssertTrue(try inNS(["ip", "link", "show", "dev", "dhp4243"]).contains("master brvx4243"))
+        XCTAssertEqual(try inNS(["ip", "-o", "-4", "addr", "show", "dev", "brvx4243"]), "", "the host itself stays off the segment")
+        let table = try inNS(["nft", "list", "table", "bridge", "cloudfs_localport"])
+        XCTAssertTrue(table.contains("oifname \"vxlan*\" ether saddr 0a:cf:00:10:93:01 drop"), table)
+        XCTAssertEqual(try host.ensureLocalPort(seg), [], "a second apply changes nothing")
+
+        // A real client on the bridge: busybox udhcpc in the test namespace behind a veth.
+        _ = try inNS(["ip", "link", "add", "gst4243", "type", "veth", "peer", "name", "gsp4243"])
+        _ = try inNS(["ip", "link", "set", "dev", "gst4243", "address", guestMAC])
+        _ = try inNS(["ip", "link", "set", "dev", "gsp4243", "master", "brvx4243"])
+        for dev in ["gst4243", "gsp4243"] { _ = try inNS(["ip", "link", "set", "dev", dev, "up"]) }
+        let lease = try CommandRunner.inNetworkNamespace(ns).run(["busybox", "udhcpc", "-i", "gst4243", "-n", "-q", "-t", "5", "-T", "1", "-s", "/bin/true"])
+        XCTAssertTrue((lease.stdout + lease.stderr).contains("lease of 10.72.0.7 obtained from 10.72.0.1"), lease.stdout + lease.stderr)
+
+        let removed = try host.removeLocalPort(network: "t2", vni: 4243)
+        XCTAssertEqual(removed, ["dnsmasq", "namespace \(portNS)"], "the bridge side went with the namespace")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "/run/netns/\(portNS)"))
+        XCTAssertFalse(host.linkExists("dhp4243"))
+        try host.isolateLocalPorts(macs: [])
+        XCTAssertNotEqual(try CommandRunner.inNetworkNamespace(ns).run(["nft", "list", "table", "bridge", "cloudfs_localport"]).status, 0)
+    }
 }

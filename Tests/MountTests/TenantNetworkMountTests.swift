@@ -139,6 +139,18 @@ final class TenantNetworkMountTests: NamespaceMountTestCase {
         XCTAssertEqual(read("instances/b/host"), "cfsnb")
         ok("echo enable > hosts/cfsna/ctl")
 
+        // Each guest took its address from its own host's local DHCP port.
+        for (name, ip) in [("a", "10.70.0.2"), ("b", read("instances/b/ip")), ("c", read("instances/c/ip"))] {
+            let got = consoleLines(name, "CLOUDFS-DHCP-") { !$0.isEmpty }
+            XCTAssertEqual(got, ["CLOUDFS-DHCP-ADDRESS=\(ip)"], "\(name): " + read("instances/\(name)/console").suffix(600))
+        }
+        for (host, net) in [("cfsna", "pa"), ("cfsna", "pb"), ("cfsnb", "pa")] {
+            let port = inHost(host, "ip link show dev dhp\(read("networks/\(net)/vni")) 2>&1")
+            XCTAssertTrue(port.contains("master \(read("networks/\(net)/bridge")) "), "\(host) has the local port of \(net): \(port)")
+        }
+        XCTAssertTrue(inHost("cfsna", "nft list table bridge cloudfs_localport").contains("ether saddr { 0a:cf:00:00:01:01, 0a:cf:00:00:02:01 } drop"),
+                      inHost("cfsna", "nft list table bridge cloudfs_localport"))
+
         // The agents built exactly the segments their guests need.
         XCTAssertEqual(Set(read("hosts/cfsna/segments").split(separator: "\n")), ["pa", "pb"])
         XCTAssertEqual(read("hosts/cfsnb/segments"), "pa")
@@ -193,6 +205,7 @@ final class TenantNetworkMountTests: NamespaceMountTestCase {
         _ = consoleLines("a", "") { _ in self.read("hosts/cfsna/segments") == "pb" }
         XCTAssertEqual(read("hosts/cfsna/segments"), "pb")
         XCTAssertNotEqual(sh("ip netns exec cfs-cfsna ip link show dev vxlan1").status, 0, "the agent removed pa's device on cfsna")
+        XCTAssertNotEqual(sh("ip netns exec cfs-cfsna ip link show dev dhp1").status, 0, "and pa's local DHCP port")
 
         // A stopped agent takes its host down, with the reason; it comes back with it.
         sh("'\(computeHostScript)' agent-stop cfsnb")

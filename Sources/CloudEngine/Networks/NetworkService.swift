@@ -283,7 +283,8 @@ final class NetworkService: NetworksAPI, NetworkProvider, @unchecked Sendable {
 
     /// The guest's NIC (a tap on the network's bridge when the host's networking is
     /// managed, else a user-mode NIC) and the kernel command line words for direct kernel
-    /// boot: `cloudfs.dhcp=1` when dnsmasq serves the guest (flatdhcp and vlan, managed),
+    /// boot: `cloudfs.dhcp=1` when dnsmasq serves the guest (flatdhcp and vlan, managed;
+    /// vxlan on a host whose agent runs the segment's DHCP port),
     /// else the address injected as `cloudfs.ip=A/P cloudfs.gw=G` (flat: nova's injected
     /// network configuration).
     func guestNetwork(for r: InstanceRecord) -> (nics: [NICSpec], cmdline: String?) {
@@ -301,7 +302,9 @@ final class NetworkService: NetworksAPI, NetworkProvider, @unchecked Sendable {
                                       dns: UserModeNetwork.dnsAddress(s.cidr, avoiding: addr).description,
                                       guest: addr.description, sshPort: r.sshPort)
         }
-        let words = host.isManaged && s.mode.usesDHCP ? "cloudfs.dhcp=1 cloudfs.name=\(r.name)"
+        // A vxlan guest on a host with an agent asks the segment's local DHCP port.
+        let agentDHCP = s.mode == .vxlan && core.catalog.withLock { c in r.host.flatMap { c.hosts[$0] }.map { !$0.record.agent.isEmpty } ?? false }
+        let words = host.isManaged && (s.mode.usesDHCP || agentDHCP) ? "cloudfs.dhcp=1 cloudfs.name=\(r.name)"
             : "cloudfs.ip=\(addr)/\(s.cidr.prefix) cloudfs.gw=\(s.gateway) cloudfs.name=\(r.name)"
         return ([nic], words)
     }

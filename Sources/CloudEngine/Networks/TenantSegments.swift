@@ -6,8 +6,9 @@ import Foundation
 /// Neutron's l2population mechanism driver for vxlan networks on hosts with an agent:
 /// from the catalog it derives each agent host's share of the plan (one `VXLANSegment` per
 /// vxlan network with an instance there: flood entries to the other hosts carrying it,
-/// one unicast entry per guest MAC on another host; and each guest port's security-group
-/// rules, the firewall driver's part) and sends it over gRPC. A plan is sent
+/// one unicast entry per guest MAC on another host, and the DHCP hosts of the segment's
+/// local DHCP port; and each guest port's security-group rules, the firewall driver's
+/// part) and sends it over gRPC. A plan is sent
 /// again only when it changed since the agent last took it, or when the agent reports
 /// segments the plan does not have (an agent that restarted without its state).
 final class TenantSegments: @unchecked Sendable {
@@ -87,6 +88,7 @@ extension Catalog {
             guard let vni = spec.vni, let device = spec.vxlanInterface else { continue }
             var carrying: Set<String> = []
             var macAt: [String: String] = [:]   // MAC → host it runs on
+            var leases: [String] = []            // the segment's DHCP hosts: every guest on it
             for (id, held) in ips {
                 guard let ip = held.first(where: { $0.network == spec.name }),
                       let r = instanceNames[id].flatMap({ instances[$0] }) else { continue }
@@ -95,17 +97,20 @@ extension Catalog {
                 if let extra, extra.id == id { on.append(extra.host); if runsOn == nil { runsOn = extra.host } }
                 carrying.formUnion(on.filter { tunnel[$0] != nil })
                 if let runsOn, tunnel[runsOn] != nil { macAt[ip.mac.lowercased()] = runsOn }
-                let port = AgentPort(interface: ManagedNetworking.tapName(instanceID: id),
-                                     address: IPv4Address(UInt32(ip.address)).description,
-                                     rules: securityRules(for: id).map(\.description))
+                let address = IPv4Address(UInt32(ip.address))
+                if let lease = try? DHCPHost(mac: ip.mac, ip: address, instanceName: r.name) { leases.append(lease.line) }
+                let port = AgentPort(interface: ManagedNetworking.tapName(instanceID: id), address: address.description,
+                                     rules: securityRules(for: id).map(\.description), dhcpServer: spec.dhcpServer.description)
                 for h in Set(on) where tunnel[h] != nil { ports[h, default: []].append(port) }
             }
+            let dhcp = SegmentDHCP(server: spec.dhcpServer.description, prefix: spec.cidr.prefix,
+                                   dns: spec.dns.map(\.description), hosts: leases)
             for host in carrying {
                 let peers = carrying.subtracting([host]).compactMap { tunnel[$0] }.filter { !$0.isEmpty }
                 var macs: [String: String] = [:]
                 for (mac, at) in macAt where at != host { if let t = tunnel[at], !t.isEmpty { macs[mac] = t } }
                 segments[host, default: []].append(VXLANSegment(network: spec.name, vni: vni, bridge: spec.bridge, device: device,
-                                                                peers: peers, macs: macs))
+                                                                peers: peers, macs: macs, dhcp: dhcp))
             }
         }
         var plans: [String: AgentPlan] = [:]

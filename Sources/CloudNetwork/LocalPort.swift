@@ -1,0 +1,113 @@
+import CloudCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A vxlan segment's DHCP server on one host (`SegmentDHCP`): OVN's `localport` with
+/// Neutron's DHCP agent behind it. A network namespace `cfsdhcp-VNI` holds one end of a
+/// veth pair (`dhnVNI`, with the network's DHCP address and the segment's local-port MAC);
+/// the other end (`dhpVNI`) is a port of the segment's bridge; dnsmasq runs in the
+/// namespace. The namespace does not forward, so the host still has no address on the
+/// tenant segment. Every host carrying the segment has the same port, and the
+/// `cloudfs_localport` bridge table keeps its frames off the VXLAN devices.
+extension HostNetworking {
+    public static func localPortNamespace(vni: Int) -> String { "cfsdhcp-\(vni)" }
+    static func localPortLinks(vni: Int) -> (bridgeSide: String, namespaceSide: String) { ("dhp\(vni)", "dhn\(vni)") }
+
+    /// The command prefix that runs a tool inside the named network namespace (keeping the
+    /// mount namespace, so the state directory's paths stay the same).
+    static func enter(_ namespace: String) -> [String] { ["nsenter", "--net=/run/netns/\(namespace)"] }
+
+    /// The segment's local port exists with its address and MAC, is on the bridge (which
+    /// must exist: `ensureSegment`), and its dnsmasq serves `dhcp.hosts`. Idempotent;
+    /// returns what it changed.
+    public func ensureLocalPort(_ segment: VXLANSegment) throws(CloudError) -> [String] {
+        guard let dhcp = segment.dhcp else { return [] }
+        guard let server = IPv4Address(dhcp.server), (1...30).contains(dhcp.prefix) else {
+            throw CloudError.invalid("segment \(segment.network): DHCP server '\(dhcp.server)/\(dhcp.prefix)' is not an address and prefix")
+        }
+        let ns = Self.localPortNamespace(vni: segment.vni)
+        let (outer, inner) = Self.localPortLinks(vni: segment.vni)
+        let mac = SegmentDHCP.portMAC(vni: segment.vni)
+        var changed: [String] = []
+        if access("/run/netns/\(ns)", F_OK) != 0 {
+            try runner.check(["ip", "netns", "add", ns])
+            changed.append("namespace \(ns) created")
+        }
+        let inside = CommandRunner(prefix: runner.prefix + Self.enter(ns))
+        if !linkExists(outer) {
+            _ = try? inside.run(["ip", "link", "del", "dev", inner])   // a half-made pair
+            try runner.check(["ip", "link", "add", outer, "type", "veth", "peer", "name", inner, "netns", ns])
+            changed.append("local port \(outer) created")
+        }
+        try inside.check(["ip", "link", "set", "dev", "lo", "up"])
+        try inside.check(["ip", "link", "set", "dev", inner, "address", mac])
+        try inside.check(["ip", "addr", "replace", "\(server)/\(dhcp.prefix)", "dev", inner])
+        try inside.check(["ip", "link", "set", "dev", inner, "up"])
+        try runner.check(["ip", "link", "set", "dev", outer, "master", segment.bridge])
+        try runner.check(["ip", "link", "set", "dev", outer, "up"])
+        let hosts = try dhcp.hosts.map { line throws(CloudError) -> DHCPHost in
+            let f = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            guard f.count == 3, let ip = IPv4Address(f[1]) else { throw CloudError.invalid("segment \(segment.network): bad DHCP host '\(line.prefix(80))'") }
+            return try DHCPHost(mac: f[0], ip: ip, instanceName: f[2])
+        }
+        let action = try syncDHCP(localPortDHCP(segment, server: server, prefix: dhcp.prefix, dns: dhcp.dns),
+                                  hosts: hosts, namespace: ns)
+        if action != .unchanged { changed.append("dnsmasq \(action.rawValue)") }
+        return changed
+    }
+
+    /// The dnsmasq files of a segment's local port (under `networks/NETWORK/`).
+    func localPortDHCP(_ segment: VXLANSegment, server: IPv4Address, prefix: Int, dns: [String]) throws(CloudError) -> DnsmasqConfig {
+        let mask: UInt32 = ~UInt32(0) << (32 - prefix)
+        let spec = NetworkSpec(name: segment.network, mode: .vxlan, cidr: try IPv4Network(cidr: "\(IPv4Address(server.value & mask))/\(prefix)"),
+                               gateway: server, dns: dns.compactMap(IPv4Address.init), vni: segment.vni)
+        var cfg = dnsmasqConfig(for: spec)
+        cfg.interface = Self.localPortLinks(vni: segment.vni).namespaceSide
+        return cfg
+    }
+
+    /// Stops the segment's dnsmasq and deletes its namespace (the veth pair goes with it).
+    public func removeLocalPort(network: String, vni: Int) throws(CloudError) -> [String] {
+        var removed: [String] = []
+        let cfg = dnsmasqConfig(for: NetworkSpec(name: network, mode: .vxlan, cidr: try IPv4Network(cidr: "10.0.0.0/24"), vni: vni))
+        if Self.dnsmasqPID(pidFile: cfg.pidFile, confFile: cfg.confFile) != nil {
+            try stopDHCP(cfg)
+            removed.append("dnsmasq")
+        }
+        Files.removeTree("\(stateDirectory)/networks/\(network)")
+        let ns = Self.localPortNamespace(vni: vni)
+        if access("/run/netns/\(ns)", F_OK) == 0 {
+            try runner.check(["ip", "netns", "del", ns])
+            removed.append("namespace \(ns)")
+        }
+        removed += try removeLinks(named: [Self.localPortLinks(vni: vni).bridgeSide])
+        return removed
+    }
+
+    /// The bridge table that keeps every local port's frames on its host: nothing from a
+    /// local-port MAC leaves through a VXLAN device, nothing for one comes in through one.
+    /// Replaced as a whole; no MACs: the table goes.
+    public func isolateLocalPorts(macs: [String]) throws(CloudError) {
+        for m in macs where !MACAddress.isValid(m) { throw CloudError.invalid("'\(m.prefix(40))' is not a MAC address") }
+        var text = "table bridge cloudfs_localport\ndelete table bridge cloudfs_localport\n"
+        if !macs.isEmpty {
+            let set = Set(macs.map { $0.lowercased() }).sorted().joined(separator: ", ")
+            text += """
+            table bridge cloudfs_localport {
+              chain forward {
+                type filter hook forward priority 0; policy accept;
+                oifname "vxlan*" ether saddr { \(set) } drop
+                iifname "vxlan*" ether daddr { \(set) } drop
+              }
+              chain output {
+                type filter hook output priority 0; policy accept;
+                oifname "vxlan*" ether saddr { \(set) } drop
+              }
+            }
+
+            """
+        }
+        try load(text, file: "localport.nft")
+    }
+}
