@@ -19,6 +19,11 @@
 #                              (prints `CLOUDFS-SECOND-ADDRESS=A.B.C.D`)
 #   cloudfs.ping=A.B.C.D       once configured, pings A.B.C.D once a second forever and
 #                              prints `CLOUDFS-PING N A.B.C.D ok|lost` (N from 1)
+#   cloudfs.metadata=1         once configured, fetches the metadata service's
+#                              http://169.254.169.254/openstack/latest/meta_data.json (up to
+#                              10 tries) and prints `CLOUDFS-METADATA JSON` (one line) or
+#                              `CLOUDFS-METADATA-FAILED routes: ROUTES answer: STATUS LINE`
+# DHCP's classless static routes (option 121, e.g. to 169.254.169.254) are installed.
 # Once an address is configured the guest answers TCP port 80 with one banner line,
 # `cloudfs-guest hostname=NAME ip=A.B.C.D`, and prints `CLOUDFS-TCP-80-LISTENING`.
 #
@@ -50,7 +55,8 @@ set -eu
 # 3: the disk watcher (CLOUDFS-DISK-ADDED/MARKED/REMOVED/SIZE lines).
 # 4: the tick counter (cloudfs.ticks=1).
 # 5: cloudfs.ip2= and the pinger (cloudfs.ping=).
-GUEST_VERSION=5
+# 6: DHCP static routes and the metadata fetch (cloudfs.metadata=1).
+GUEST_VERSION=6
 
 OUTDIR=${1:-./guest}
 if [ -s "$OUTDIR/vmlinuz" ] && [ -s "$OUTDIR/initramfs.gz" ] &&
@@ -153,10 +159,11 @@ for d in /sys/block/*; do DISKS="$DISKS ${d##*/}"; done
 } > /dev/console
 
 # Networking (see the header of make-tiny-guest.sh). Nothing happens without these words.
-DHCP= SIP= SGW= NAME= SIP2= PING=
+DHCP= SIP= SGW= NAME= SIP2= PING= META=
 for word in $CMDLINE; do
     case "$word" in
         cloudfs.dhcp=1) DHCP=1 ;;
+        cloudfs.metadata=1) META=1 ;;
         cloudfs.ip=*) SIP=${word#cloudfs.ip=} ;;
         cloudfs.ip2=*) SIP2=${word#cloudfs.ip2=} ;;
         cloudfs.ping=*) PING=${word#cloudfs.ping=} ;;
@@ -176,7 +183,7 @@ if [ -n "$DHCP" ] || [ -n "$SIP" ]; then
     elif [ -n "$DHCP" ]; then
         ip link set "$IFACE" up
         # Once: -q quits after the lease (the address stays), -n gives up after -t tries.
-        udhcpc -i "$IFACE" -s /etc/udhcpc.script -q -n -t 5 -T 3 >/tmp/udhcpc.log 2>&1
+        udhcpc -i "$IFACE" -s /etc/udhcpc.script -O staticroutes -q -n -t 5 -T 3 >/tmp/udhcpc.log 2>&1
         [ -s /tmp/dhcp.address ] && ADDR=$(cat /tmp/dhcp.address)
         [ -z "$NAME" ] && [ -s /tmp/dhcp.hostname ] && NAME=$(cat /tmp/dhcp.hostname)
     else
@@ -194,6 +201,24 @@ if [ -n "$DHCP" ] || [ -n "$SIP" ]; then
         echo "CLOUDFS-TCP-80-LISTENING" > /dev/console
         if [ -n "$SIP2" ] && ip addr add "$SIP2" dev "$IFACE"; then
             echo "CLOUDFS-SECOND-ADDRESS=${SIP2%%/*}" > /dev/console
+        fi
+        if [ -n "$META" ]; then
+            (
+                # busybox-static's wget crashes without NSS: plain HTTP/1.0 over nc.
+                NL='
+'
+                resp=
+                for try in 1 2 3 4 5 6 7 8 9 10; do
+                    resp=$(printf 'GET /openstack/latest/meta_data.json HTTP/1.0\r\nHost: 169.254.169.254\r\n\r\n' |
+                        nc -w 3 169.254.169.254 80 2>&1 | tr -d '\r')
+                    case "$resp" in "HTTP/1."*" 200 "*) break ;; esac
+                    sleep 1
+                done
+                case "$resp" in
+                    "HTTP/1."*" 200 "*) echo "CLOUDFS-METADATA $(printf '%s' "${resp#*"$NL$NL"}" | tr -d '\n')" ;;
+                    *) echo "CLOUDFS-METADATA-FAILED routes: $(ip route | tr '\n' ';') answer: $(printf '%s' "$resp" | head -n 1)" ;;
+                esac
+            ) </dev/null >/dev/console 2>&1 &
         fi
         if [ -n "$PING" ]; then
             (
@@ -283,7 +308,7 @@ chmod 755 "$ROOT/init"
 cat > "$ROOT/etc/udhcpc.script" <<'SCRIPT'
 #!/bin/sh
 # busybox udhcpc calls this with $1 = deconfig|bound|renew|leasefail|nak and the lease in the
-# environment ($interface $ip $mask = prefix length, $router, $hostname).
+# environment ($interface $ip $mask = prefix length, $router, $hostname, $staticroutes).
 case "$1" in
     deconfig)
         ip addr flush dev "$interface"
@@ -293,6 +318,9 @@ case "$1" in
         ip addr flush dev "$interface"
         ip addr add "$ip/${mask:-24}" dev "$interface"
         for r in $router; do ip route add default via "$r" dev "$interface" && break; done
+        # Option 121: "DEST/PREFIX GATEWAY ..." pairs.
+        set -- $staticroutes
+        while [ $# -ge 2 ]; do ip route add "$1" via "$2" dev "$interface"; shift 2; done
         echo "$ip" > /tmp/dhcp.address
         [ -n "$hostname" ] && echo "$hostname" > /tmp/dhcp.hostname
         ;;

@@ -107,12 +107,13 @@ cmd_stop() {
   # shellcheck disable=SC2086
   term_then_kill 5 $(echo $pids | tr ' ' '\n' | sort -u)
   # 3. Anything still in the namespace (left-over qemu, a half-started launcher), and the
-  #    dnsmasq of each local DHCP port the agent made (in namespaces of their own).
+  #    dnsmasq and metadata server of each local DHCP port the agent made (in namespaces
+  #    of their own).
   pids=$(ns_pids "$name")
-  for p in "$work"/agent/state/network/networks/*/dnsmasq.pid; do
+  for p in "$work"/agent/state/network/networks/*/{dnsmasq,metadata}.pid; do
     [[ -f $p ]] || continue
     p=$(cat "$p" 2>/dev/null || true)
-    if [[ $p =~ ^[0-9]+$ ]] && alive "$p" && [[ $(comm_of "$p") == dnsmasq ]]; then pids="$pids $p"; fi
+    if [[ $p =~ ^[0-9]+$ ]] && alive "$p" && [[ $(comm_of "$p") =~ ^(dnsmasq|cloudfs)$ ]]; then pids="$pids $p"; fi
   done
   # shellcheck disable=SC2086
   term_then_kill 3 $pids

@@ -45,9 +45,13 @@ public struct SegmentDHCP: Codable, Sendable, Equatable {
     public var dns: [String]
     /// One `MAC,IP,hostname` line per guest of the network (dnsmasq's dhcp-hostsfile).
     public var hosts: [String]
+    /// The metadata service's answers, by guest IP; nil: no metadata service on the port.
+    /// With it the port also holds 169.254.169.254 and DHCP gives guests a route to it
+    /// (option 121, Neutron's isolated metadata).
+    public var metadata: [String: MetadataDocument]?
 
-    public init(server: String, prefix: Int, dns: [String], hosts: [String]) {
-        self.server = server; self.prefix = prefix; self.dns = dns; self.hosts = hosts.sorted()
+    public init(server: String, prefix: Int, dns: [String], hosts: [String], metadata: [String: MetadataDocument]? = nil) {
+        self.server = server; self.prefix = prefix; self.dns = dns; self.hosts = hosts.sorted(); self.metadata = metadata
     }
 
     /// The local port's MAC for a VNI: locally administered, `0a:cf:` + the VNI's three

@@ -60,6 +60,11 @@ public final class Engine: CloudAPI, @unchecked Sendable {
         hostService.instances = instanceService
         hostService.observe = { [weak reconciler] conn, host in reconciler?.observe(conn, host: host) }
         hostService.agentAnswered = { [weak networkService] host in networkService?.host.segments.syncRecording(only: [host]) }
+        if config.metadataPort != nil {
+            networkService.host.segments.documents = { [weak networkService] r in
+                networkService.map { Engine.document(Guests.metadata(r, $0)) }
+            }
+        }
 
         try load()
         try hostService.start()

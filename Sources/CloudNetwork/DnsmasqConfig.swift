@@ -49,6 +49,9 @@ public struct DnsmasqConfig: Hashable, Sendable {
     public var interface: String
     /// The default route handed out (the gateway); nil: none (a vxlan segment has no router).
     public var router: IPv4Address?
+    /// Where guests reach 169.254.169.254 (a classless static route, DHCP option 121, as
+    /// Neutron's isolated metadata gives it); nil: no route.
+    public var metadataRoute: IPv4Address?
 
     /// The files for `spec` under `directory` (`dnsmasq.conf`, `hosts`, `dnsmasq.pid`,
     /// `leases`, `dnsmasq.log`).
@@ -88,6 +91,9 @@ public struct DnsmasqConfig: Hashable, Sendable {
         ]
         // Without a router dnsmasq would still offer its own address as one.
         lines.append("dhcp-option=tag:\(tag),option:router" + (router.map { ",\($0)" } ?? ""))
+        if let via = metadataRoute {
+            lines.append("dhcp-option=tag:\(tag),option:classless-static-route,\(NftablesRuleset.metadataAddress)/32,\(via)")
+        }
         if !spec.dns.isEmpty {
             lines.append("dhcp-option=tag:\(tag),option:dns-server,\(spec.dns.map(\.description).joined(separator: ","))")
         }

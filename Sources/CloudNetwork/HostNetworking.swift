@@ -181,9 +181,9 @@ public struct HostNetworking: Sendable {
         try runner.check((namespace.map { Self.enter($0) } ?? []) + ["dnsmasq", "--conf-file=\(cfg.confFile)"])
     }
 
-    private func stop(pid: pid_t) throws(CloudError) {
+    func stop(pid: pid_t, what: String = "dnsmasq") throws(CloudError) {
         guard kill(pid, SIGTERM) == 0 || errno == ESRCH else {
-            throw CloudError.io("cannot stop dnsmasq \(pid): \(String(cString: strerror(errno)))")
+            throw CloudError.io("cannot stop \(what) \(pid): \(String(cString: strerror(errno)))")
         }
         for _ in 0..<500 where kill(pid, 0) == 0 && !Files.isZombie(pid) { usleep(10_000) }
         if kill(pid, 0) == 0, !Files.isZombie(pid) {

@@ -1,4 +1,5 @@
 import CloudCore
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -21,7 +22,11 @@ extension HostNetworking {
     /// The segment's local port exists with its address and MAC, is on the bridge (which
     /// must exist: `ensureSegment`), and its dnsmasq serves `dhcp.hosts`. Idempotent;
     /// returns what it changed.
-    public func ensureLocalPort(_ segment: VXLANSegment) throws(CloudError) -> [String] {
+    ///
+    /// With `dhcp.metadata` the port also holds 169.254.169.254, DHCP routes guests to it,
+    /// and `metadataServer` (the words that run `cloudfs metadata-serve`) answers there
+    /// from the documents written under `networks/NETWORK/metadata/`.
+    public func ensureLocalPort(_ segment: VXLANSegment, metadataServer: [String]? = nil) throws(CloudError) -> [String] {
         guard let dhcp = segment.dhcp else { return [] }
         guard let server = IPv4Address(dhcp.server), (1...30).contains(dhcp.prefix) else {
             throw CloudError.invalid("segment \(segment.network): DHCP server '\(dhcp.server)/\(dhcp.prefix)' is not an address and prefix")
@@ -51,10 +56,81 @@ extension HostNetworking {
             guard f.count == 3, let ip = IPv4Address(f[1]) else { throw CloudError.invalid("segment \(segment.network): bad DHCP host '\(line.prefix(80))'") }
             return try DHCPHost(mac: f[0], ip: ip, instanceName: f[2])
         }
-        let action = try syncDHCP(localPortDHCP(segment, server: server, prefix: dhcp.prefix, dns: dhcp.dns),
-                                  hosts: hosts, namespace: ns)
+        let serving = dhcp.metadata != nil && metadataServer != nil
+        if serving {
+            try inside.check(["ip", "addr", "replace", "\(NftablesRuleset.metadataAddress)/32", "dev", inner])
+        } else {
+            _ = try inside.run(["ip", "addr", "del", "\(NftablesRuleset.metadataAddress)/32", "dev", inner])
+        }
+        var cfg = try localPortDHCP(segment, server: server, prefix: dhcp.prefix, dns: dhcp.dns)
+        cfg.metadataRoute = serving ? server : nil
+        let action = try syncDHCP(cfg, hosts: hosts, namespace: ns)
         if action != .unchanged { changed.append("dnsmasq \(action.rawValue)") }
+        if serving, let documents = dhcp.metadata, let server = metadataServer {
+            changed += try syncMetadata(segment.network, documents, namespace: ns, command: server)
+        } else {
+            changed += try stopMetadata(segment.network)
+        }
         return changed
+    }
+
+    // MARK: the metadata service on a local port
+
+    /// The directory of a network's metadata answers (`IP.json`) and its server's pid file.
+    func metadataFiles(_ network: String) -> (documents: String, pidFile: String, log: String) {
+        let d = "\(stateDirectory)/networks/\(network)"
+        return (d + "/metadata", d + "/metadata.pid", d + "/metadata.log")
+    }
+
+    /// Writes the answers (one `IP.json` per guest, stale ones removed) and starts the
+    /// server in the namespace unless it runs.
+    private func syncMetadata(_ network: String, _ documents: [String: MetadataDocument], namespace: String,
+                              command: [String]) throws(CloudError) -> [String] {
+        let files = metadataFiles(network)
+        try Files.makeDirectory(files.documents)
+        var changed = 0
+        for (ip, doc) in documents {
+            guard IPv4Address(ip) != nil else { throw CloudError.invalid("metadata for '\(ip.prefix(40))': not an IPv4 address") }
+            let json: String
+            do { json = String(decoding: try JSONEncoder().encode(doc), as: UTF8.self) } catch {
+                throw CloudError.io("cannot encode the metadata of \(ip): \(error)")
+            }
+            if try Files.replace("\(files.documents)/\(ip).json", with: json) { changed += 1 }
+        }
+        for name in Files.list(files.documents) where name.hasSuffix(".json") && documents[String(name.dropLast(5))] == nil {
+            unlink("\(files.documents)/\(name)")
+            changed += 1
+        }
+        var out = changed == 0 ? [] : ["metadata: \(changed) answer(s) written"]
+        if Self.metadataPID(files) == nil {
+            // setsid -f: the server detaches and outlives this call; it writes its pid file.
+            try runner.check(["setsid", "-f"] + Self.enter(namespace) + command
+                             + ["--documents", files.documents, "--pid-file", files.pidFile, "--log", files.log])
+            for _ in 0..<200 where Self.metadataPID(files) == nil { usleep(10_000) }
+            guard Self.metadataPID(files) != nil else {
+                throw CloudError.io("the metadata server of \(network) did not start: \(Files.read(files.log)?.suffix(300) ?? "no log")")
+            }
+            out.append("metadata server started")
+        }
+        return out
+    }
+
+    /// Stops the network's metadata server if it runs.
+    func stopMetadata(_ network: String) throws(CloudError) -> [String] {
+        guard let pid = Self.metadataPID(metadataFiles(network)) else { return [] }
+        try stop(pid: pid, what: "the metadata server")
+        return ["metadata server stopped"]
+    }
+
+    /// The running metadata server of these files: the pid file's process, alive and
+    /// serving this directory.
+    static func metadataPID(_ files: (documents: String, pidFile: String, log: String)) -> pid_t? {
+        guard let text = Files.read(files.pidFile), let pid = pid_t(text.trimmingTrailingNewlines), pid > 0,
+              let cmdline = Files.read("/proc/\(pid)/cmdline"), !Files.isZombie(pid) else { return nil }
+        let args = cmdline.split(separator: "\0").map(String.init)
+        guard args.contains("metadata-serve"), let i = args.firstIndex(of: "--documents"), i + 1 < args.count,
+              args[i + 1] == files.documents else { return nil }
+        return pid
     }
 
     /// The dnsmasq files of a segment's local port (under `networks/NETWORK/`).
@@ -69,7 +145,7 @@ extension HostNetworking {
 
     /// Stops the segment's dnsmasq and deletes its namespace (the veth pair goes with it).
     public func removeLocalPort(network: String, vni: Int) throws(CloudError) -> [String] {
-        var removed: [String] = []
+        var removed = try stopMetadata(network)
         let cfg = dnsmasqConfig(for: NetworkSpec(name: network, mode: .vxlan, cidr: try IPv4Network(cidr: "10.0.0.0/24"), vni: vni))
         if Self.dnsmasqPID(pidFile: cfg.pidFile, confFile: cfg.confFile) != nil {
             try stopDHCP(cfg)

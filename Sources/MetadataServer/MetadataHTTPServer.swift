@@ -31,8 +31,9 @@ public final class MetadataHTTPServer: Sendable {
         self.source = source; self.host = host; self.port = port; self.logger = logger
     }
 
-    /// Serves until the process ends; a failure to listen is given to `failed`.
-    public func start(failed: @escaping @Sendable (String) -> Void) {
+    /// Serves until the process ends; a failure to listen is given to `failed`, `listening`
+    /// is called once the socket is bound.
+    public func start(listening: @escaping @Sendable () -> Void = {}, failed: @escaping @Sendable (String) -> Void) {
         let router = Router(context: MetadataRequestContext.self)
         router.get("**") { [source] request, context -> Response in
             guard let client = context.client, let local = context.local,
@@ -42,7 +43,7 @@ public final class MetadataHTTPServer: Sendable {
             return Self.answer(request.uri.path, doc)
         }
         let app = Application(router: router, configuration: .init(address: .hostname(host, port: port), serverName: "cloudfs-metadata"),
-                              logger: logger)
+                              onServerRunning: { _ in listening() }, logger: logger)
         Task.detached {
             do { try await app.run() } catch { failed("the metadata service cannot serve on \(self.host):\(self.port): \(error)") }
         }

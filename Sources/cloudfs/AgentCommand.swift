@@ -84,6 +84,9 @@ final class AgentHandler: HostAgentHandler, @unchecked Sendable {
     let name: String
     let tunnelIP: String
     let network: HostNetworking
+    /// The words that start this binary's metadata server on a local port.
+    let metadataServer = [(try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0],
+                          "metadata-serve"]
     /// What this host's kernel builds (read once: it does not change while the agent runs).
     let kernel = KernelFeatures.probe()
     private let madeFile: String
@@ -119,7 +122,7 @@ final class AgentHandler: HostAgentHandler, @unchecked Sendable {
                 made[seg.network] = Made(bridge: seg.bridge, device: seg.device, vni: seg.vni)
                 try save(made)   // before the links: a crash never leaves a segment unknown
                 changes += try network.ensureSegment(seg, local: tunnelIP).map { "\(seg.network): \($0)" }
-                changes += try network.ensureLocalPort(seg).map { "\(seg.network): \($0)" }
+                changes += try network.ensureLocalPort(seg, metadataServer: metadataServer).map { "\(seg.network): \($0)" }
             }
             let wanted = Set(plan.segments.map(\.network))
             for (net, m) in made where !wanted.contains(net) {

@@ -8,7 +8,7 @@ struct CloudfsCommand: ParsableCommand {
         commandName: "cloudfs",
         abstract: "A small IaaS cloud (Nova + Glance in spirit) whose interface is a FUSE-mounted tree.",
         subcommands: [Mount.self, Unmount.self, Console.self, DashboardCommand.self,
-                      AgentCommand.self, AgentCredentialsCommand.self])
+                      AgentCommand.self, AgentCredentialsCommand.self, MetadataServeCommand.self])
 }
 
 /// Where per-mountpoint records of the running daemon live (`PID` and `STATE` lines), so

@@ -56,4 +56,20 @@ final class MetadataHTTPServerTests: XCTestCase {
         XCTAssertEqual(get(port, "/openstack/latest/meta_data.json").0, 404)
         XCTAssertEqual(get(port, "/latest/meta-data/instance-id").0, 404)
     }
+
+    /// The agent's source: `IP.json` per guest, read at each request; anything but a
+    /// dotted quad names no file.
+    func testFileSourceAnswersFromTheAgentsDocuments() throws {
+        let dir = NSTemporaryDirectory() + "cloudfs-md-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let doc = MetadataDocument(openstack: ["meta_data.json": Array(#"{"uuid":"u2"}"#.utf8)], ec2: ["instance-id": "i-2"], userData: "")
+        try JSONEncoder().encode(doc).write(to: URL(fileURLWithPath: dir + "/10.70.0.2.json"))
+        try Data("{}".utf8).write(to: URL(fileURLWithPath: dir + "/secret.json"))
+        let source = FileMetadataSource(directory: dir)
+        XCTAssertEqual(source.metadata(client: "10.70.0.2", local: "169.254.169.254"), doc)
+        XCTAssertNil(source.metadata(client: "10.70.0.3", local: "169.254.169.254"))
+        XCTAssertNil(source.metadata(client: "secret", local: "169.254.169.254"))
+        XCTAssertNil(source.metadata(client: "../cloudfs-md-\(getpid())/10.70.0.2", local: "x"))
+    }
 }

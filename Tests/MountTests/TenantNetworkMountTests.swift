@@ -113,9 +113,9 @@ final class TenantNetworkMountTests: NamespaceMountTestCase {
         let guest = TestPaths.guestDir
         ok("cp '\(guest)/vmlinuz' images/vmlinuz && cp '\(guest)/initramfs.gz' images/initrd")
         ok("qemu-img create -q -f qcow2 '\(work)/root.qcow2' 64M")
-        let cmdlines = ["tiny": "console=ttyS0 cloudfs.ticks=1",
-                        "pingb": "console=ttyS0 cloudfs.ping=10.70.0.2",
-                        "pingc": "console=ttyS0 cloudfs.ip2=10.70.0.99/24 cloudfs.ping=10.70.0.2"]
+        let cmdlines = ["tiny": "console=ttyS0 cloudfs.ticks=1 cloudfs.metadata=1",
+                        "pingb": "console=ttyS0 cloudfs.ping=10.70.0.2 cloudfs.metadata=1",
+                        "pingc": "console=ttyS0 cloudfs.ip2=10.70.0.99/24 cloudfs.ping=10.70.0.2 cloudfs.metadata=1"]
         for (image, cmdline) in cmdlines {
             ok("cp '\(work)/root.qcow2' images/\(image) && echo vmlinuz > images.d/\(image)/properties/kernel")
             ok("echo initrd > images.d/\(image)/properties/ramdisk && echo '\(cmdline)' > images.d/\(image)/properties/cmdline")
@@ -143,6 +143,15 @@ final class TenantNetworkMountTests: NamespaceMountTestCase {
         for (name, ip) in [("a", "10.70.0.2"), ("b", read("instances/b/ip")), ("c", read("instances/c/ip"))] {
             let got = consoleLines(name, "CLOUDFS-DHCP-") { !$0.isEmpty }
             XCTAssertEqual(got, ["CLOUDFS-DHCP-ADDRESS=\(ip)"], "\(name): " + read("instances/\(name)/console").suffix(600))
+        }
+        // ...and its own metadata from the metadata service on that port (169.254.169.254,
+        // routed there by DHCP), though C also holds an address in A's subnet.
+        let ids = ["a", "b", "c"].map { read("instances/\($0)/id") }
+        for (name, id) in zip(["a", "b", "c"], ids) {
+            let meta = consoleLines(name, "CLOUDFS-METADATA") { !$0.isEmpty }
+            XCTAssertEqual(meta.count, 1, "\(name): " + read("instances/\(name)/console").suffix(600))
+            XCTAssertTrue(meta.first?.contains(id) ?? false, "\(name) got its own metadata: \(meta)")
+            XCTAssertFalse(ids.filter { $0 != id }.contains { meta.first?.contains($0) ?? false }, "\(name) got another's: \(meta)")
         }
         for (host, net) in [("cfsna", "pa"), ("cfsna", "pb"), ("cfsnb", "pa")] {
             let port = inHost(host, "ip link show dev dhp\(read("networks/\(net)/vni")) 2>&1")

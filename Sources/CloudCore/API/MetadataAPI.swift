@@ -1,6 +1,6 @@
 /// What the metadata service answers one guest (Nova's metadata API, as neutron's
 /// metadata agent proxies it): the OpenStack files by name and the EC2 meta-data tree.
-public struct MetadataDocument: Sendable, Equatable {
+public struct MetadataDocument: Codable, Sendable, Equatable {
     /// `openstack/latest/NAME`: meta_data.json, network_data.json, vendor_data.json,
     /// vendor_data2.json, and user_data when there is some.
     public var openstack: [String: [UInt8]]

@@ -64,7 +64,9 @@ struct Guests: Sendable {
     func configDrivePath(_ id: String) -> String { core.config.instanceDir(id) + "/disk.config" }
 
     /// What the guest is told about itself (the config drive's and the metadata service's content).
-    func metadata(_ r: InstanceRecord) -> InstanceMetadata {
+    func metadata(_ r: InstanceRecord) -> InstanceMetadata { Self.metadata(r, networks) }
+
+    static func metadata(_ r: InstanceRecord, _ networks: any NetworkProvider) -> InstanceMetadata {
         InstanceMetadata(record: r, addressing: networks.guestAddressing(for: r), imageID: r.imageId)
     }
 

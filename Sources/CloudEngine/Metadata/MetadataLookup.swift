@@ -17,8 +17,12 @@ extension Engine: MetadataSource {
             return c.instances[name]
         }
         guard let record else { return nil }
-        let meta = instanceService.ctx.guests.metadata(record)
-        return MetadataDocument(
+        return Self.document(instanceService.ctx.guests.metadata(record))
+    }
+
+    /// What the metadata service answers the guest `meta` describes.
+    static func document(_ meta: InstanceMetadata) -> MetadataDocument {
+        MetadataDocument(
             openstack: [
                 "meta_data.json": InstanceMetadata.json(meta.metaData()),
                 "network_data.json": InstanceMetadata.json(meta.networkData()),

@@ -16,20 +16,42 @@ final class TenantSegments: @unchecked Sendable {
     let core: EngineCore
     private let lock = NSLock()
     private var pushed: [String: AgentPlan] = [:]
+    /// The metadata service's answer for a guest, when the cloud runs one (set once by the
+    /// engine): each segment's local port then serves it on 169.254.169.254.
+    var documents: (@Sendable (InstanceRecord) -> MetadataDocument?)?
 
     init(core: EngineCore) { self.core = core }
+
+    /// `plans` with each segment's metadata answers, one per guest of the network (read
+    /// outside the catalog's lock: a document reads the catalog itself).
+    private func withMetadata(_ plans: [String: AgentPlan], _ guests: [String: [String: InstanceRecord]]) -> [String: AgentPlan] {
+        guard let documents else { return plans }
+        var made: [String: MetadataDocument] = [:]   // by instance id: each guest's once
+        var out = plans
+        for (host, plan) in plans {
+            for (i, seg) in plan.segments.enumerated() where seg.dhcp != nil {
+                var answers: [String: MetadataDocument] = [:]
+                for (ip, r) in guests[seg.network] ?? [:] {
+                    if made[r.id] == nil { made[r.id] = documents(r) }
+                    answers[ip] = made[r.id]
+                }
+                out[host]?.segments[i].dhcp?.metadata = answers
+            }
+        }
+        return out
+    }
 
     /// Nova's `plug_vifs` before a spawn (or a live migration's destination): when the
     /// instance is on a vxlan network and `host` has an agent, that host must carry the
     /// segment before libvirt plugs the tap into its bridge. Throws the agent's failure.
     func plug(_ r: InstanceRecord, on host: String) throws(CloudError) {
         guard let agents = core.agents else { return }
-        let (plan, address) = core.catalog.withLock { c -> (AgentPlan?, String) in
+        let (planned, address, guests) = core.catalog.withLock { c -> (AgentPlan?, String, [String: [String: InstanceRecord]]) in
             guard let h = c.hosts[host], !h.record.agent.isEmpty,
-                  let ip = c.ips[r.id]?.first, c.networkSpec(named: ip.network)?.mode == .vxlan else { return (nil, "") }
-            return (c.vxlanPlans(including: (r.id, host))[host] ?? AgentPlan(segments: []), h.record.agent)
+                  let ip = c.ips[r.id]?.first, c.networkSpec(named: ip.network)?.mode == .vxlan else { return (nil, "", [:]) }
+            return (c.vxlanPlans(including: (r.id, host))[host] ?? AgentPlan(segments: []), h.record.agent, c.vxlanGuests())
         }
-        guard let plan else { return }
+        guard let planned, let plan = withMetadata([host: planned], guests)[host] else { return }
         _ = try agents.apply(plan, host: host, address: address)
         took(plan, host)
         core.events.append(kind: "network.plugged", object: r.name, ["host": host, "segments": "\(plan.segments.count)"])
@@ -40,12 +62,12 @@ final class TenantSegments: @unchecked Sendable {
     /// failures are recorded in /events (the next health check tries again).
     func syncRecording(only: Set<String>? = nil) {
         guard let agents = core.agents else { return }
-        let (plans, targets) = core.catalog.withLock { c -> ([String: AgentPlan], [(String, String, [String])]) in
-            let plans = c.vxlanPlans(including: nil)
+        let (planned, targets, guests) = core.catalog.withLock { c -> ([String: AgentPlan], [(String, String, [String])], [String: [String: InstanceRecord]]) in
             let targets = c.hosts.values.filter { h in !h.record.agent.isEmpty && h.agentStatus != nil && (only?.contains(h.record.name) ?? true) }
                 .map { ($0.record.name, $0.record.agent, $0.agentStatus?.segments ?? []) }
-            return (plans, targets)
+            return (c.vxlanPlans(including: nil).filter { p in targets.contains { $0.0 == p.key } }, targets, c.vxlanGuests())
         }
+        let plans = withMetadata(planned, guests)
         for (host, address, reported) in targets {
             let plan = plans[host] ?? AgentPlan(segments: [])
             let stale = lock.withLock { pushed[host] != plan } || Set(reported) != Set(plan.segments.map(\.network))
@@ -74,6 +96,17 @@ final class TenantSegments: @unchecked Sendable {
 }
 
 extension Catalog {
+    /// The guests of every vxlan network by fixed IP (the metadata service's key).
+    func vxlanGuests() -> [String: [String: InstanceRecord]] {
+        let vxlan = Set(networkSpecs().filter { $0.mode == .vxlan }.map(\.name))
+        var out: [String: [String: InstanceRecord]] = [:]
+        for (id, held) in ips {
+            guard let r = instanceNames[id].flatMap({ instances[$0] }) else { continue }
+            for ip in held where vxlan.contains(ip.network) { out[ip.network, default: [:]][IPv4Address(UInt32(ip.address)).description] = r }
+        }
+        return out
+    }
+
     /// Every agent host's vxlan segments. A host carries a network while one of the
     /// network's instances is on it (`host`, or `old_host` during a move, so a live
     /// migration's destination and source both have the bridge); a guest's MAC is where it
