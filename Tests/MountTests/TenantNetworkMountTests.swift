@@ -225,5 +225,22 @@ final class TenantNetworkMountTests: NamespaceMountTestCase {
         sh("'\(computeHostScript)' agent-start cfsnb")
         _ = consoleLines("a", "") { _ in self.read("hosts/cfsnb/state") == "up" }
         XCTAssertEqual(read("hosts/cfsnb/state"), "up", read("hosts/cfsnb/fault"))
+
+        // Cold migration (Nova's migrate) takes B to cfsna, which carries pa again: B boots
+        // there, takes the same address and its own metadata from cfsna's local port, and
+        // reaches A on cfsnb over VXLAN.
+        ok("echo 'migrate cfsna' > instances/b/ctl")
+        active("b")
+        XCTAssertEqual(read("instances/b/host"), "cfsna")
+        XCTAssertEqual(Set(read("hosts/cfsna/segments").split(separator: "\n")), ["pa", "pb"])
+        func secondBoot() -> [String] {
+            let parts = read("instances/b/console").components(separatedBy: "CLOUDFS-GUEST-BOOTED")
+            return parts.count < 3 ? [] : parts[2].split(whereSeparator: \.isNewline).map(String.init)
+        }
+        _ = consoleLines("b", "") { _ in secondBoot().contains { $0.hasPrefix("CLOUDFS-PING ") && $0.hasSuffix(" ok") } }
+        let moved = secondBoot()
+        XCTAssertTrue(moved.contains("CLOUDFS-DHCP-ADDRESS=\(read("instances/b/ip"))"), read("instances/b/console").suffix(800).description)
+        XCTAssertTrue(moved.contains { $0.hasPrefix("CLOUDFS-METADATA ") && $0.contains(ids[1]) }, moved.joined(separator: "\n"))
+        XCTAssertTrue(moved.contains { $0.hasPrefix("CLOUDFS-PING ") && $0.hasSuffix(" ok") }, "B reaches A from cfsna: \(moved.suffix(5))")
     }
 }
