@@ -98,9 +98,19 @@ public struct AgentStatus: Codable, Sendable, Equatable {
 public struct AgentPlan: Codable, Sendable, Equatable {
     public var segments: [VXLANSegment]
     public var ports: [AgentPort]
-    public init(segments: [VXLANSegment], ports: [AgentPort] = []) {
+    /// Whether the agent owns its host's filter (`ports`). False on the controller's own
+    /// machine, whose ruleset (floating IPs and every local port) the controller loads.
+    public var filter: Bool
+    public init(segments: [VXLANSegment], ports: [AgentPort] = [], filter: Bool = true) {
         self.segments = segments.sorted { $0.network < $1.network }
         self.ports = ports.sorted { $0.interface < $1.interface }
+        self.filter = filter
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(segments: try c.decode([VXLANSegment].self, forKey: .segments), ports: try c.decode([AgentPort].self, forKey: .ports),
+                  filter: try c.decodeIfPresent(Bool.self, forKey: .filter) ?? true)
     }
 }
 

@@ -133,7 +133,7 @@ final class AgentHandler: HostAgentHandler, @unchecked Sendable {
                 made[net] = nil
                 try save(made)
             }
-            changes += try applyFilter(plan.ports)
+            if plan.filter { changes += try applyFilter(plan.ports) }
             return AgentApplied(changes: changes)
         }
     }

@@ -73,6 +73,18 @@ final class VXLANPlanTests: XCTestCase {
         XCTAssertEqual(withZ["z"]?.segments.map(\.network), ["pb"])
         XCTAssertEqual(withZ["a"]?.segments[1].peers, ["10.250.0.9"])
         XCTAssertEqual(withZ["a"]?.segments[1].macs, ["fa:16:3e:00:00:06": "10.250.0.9"])
+
+        // This machine with an agent of its own joins the segments (a peer, its guests'
+        // MACs known elsewhere) but leaves its filter to the controller's ruleset.
+        c.hosts["local"]?.record.agent = "10.250.0.24:7355"
+        c.hosts["local"]?.agentStatus = AgentStatus(host: "local", version: "t", tunnelIP: "10.250.0.24", vlan: false, vxlan: true, segments: [])
+        let withLocal = c.vxlanPlans(including: nil)
+        XCTAssertEqual(withLocal["local"]?.segments.map(\.network), ["pa"])
+        XCTAssertEqual(withLocal["local"]?.ports, [])
+        XCTAssertEqual(withLocal["local"]?.filter, false)
+        XCTAssertEqual(withLocal["a"]?.filter, true)
+        XCTAssertEqual(withLocal["a"]?.segments[0].peers, ["10.250.0.24", "10.250.0.3"])
+        XCTAssertEqual(withLocal["a"]?.segments[0].macs["fa:16:3e:00:00:04"], "10.250.0.24")
     }
 
     /// During a live migration both hosts carry the segment and the MAC stays on the

@@ -8,8 +8,11 @@ import XCTest
 /// cloud's CA). Two projects each get a vxlan network; the agents build the segments.
 /// A guest of project one on host A is pinged by a guest of the same project on host B
 /// (over VXLAN, once its security group lets ICMP in: A's agent filters its port) but not
-/// by another project's guest beside it on A, which even holds an address in the same subnet; then A's guest is live-migrated to B while it counts and
-/// the pings keep answering. A stopped agent takes its host down with the reason.
+/// by another project's guest beside it on A, which even holds an address in the same
+/// subnet; each guest takes its address and metadata from its host's local DHCP port.
+/// A's guest is live-migrated to B while it counts and the pings keep answering; a stopped
+/// agent takes its host down with the reason; a cold migration moves B's guest back to A;
+/// this machine joins with an agent of its own and a guest built here reaches A's.
 final class TenantNetworkMountTests: NamespaceMountTestCase {
     override var hostArgs: [String] { [] }
     var nodes: [String: String] = [:]
@@ -39,12 +42,24 @@ final class TenantNetworkMountTests: NamespaceMountTestCase {
             }
             let a = sh("'\(computeHostScript)' attach \(namespace) 24")
             guard a.status == 0 else { throw NSError(domain: "attach", code: 1, userInfo: [NSLocalizedDescriptionKey: a.err]) }
+            // This machine is a compute host too: an agent of its own in the controller's
+            // namespace (as an all-in-one Neutron runs its L2 agent on the controller).
+            let creds = "\(work)/pki-local"
+            let r = sh("'\(cloudfs)' agent-credentials --state '\(state)' --host local --out '\(creds)'")
+            guard r.status == 0 else { throw NSError(domain: "agent-credentials", code: 1, userInfo: [NSLocalizedDescriptionKey: r.err]) }
+            // In the background, holding none of this shell's descriptors (the pipes sh reads).
+            sh("( for fd in /proc/$BASHPID/fd/*; do fd=${fd##*/}; ((fd > 2)) && { eval \"exec $fd>&-\"; } 2>/dev/null; done; "
+               + "exec nsenter --net=/run/netns/\(namespace) setsid '\(cloudfs)' agent --name local --listen 10.250.0.24:7355 "
+               + "--pki '\(creds)' --state '\(work)/agent-local' ) </dev/null >>'\(work)/agent-local.log' 2>&1 &")
         }
         try super.mount(extra: extra + ["--allow-other"], env: env)
     }
 
     override func tearDown() {
         super.tearDown()   // instances deleted while the hosts answer, unmount, namespace gone
+        // The local agent, the servers of its local ports, and their namespaces.
+        sh("pkill -f -- '--state \(work)/agent-local'; for p in '\(work)'/agent-local/network/networks/*/{dnsmasq,metadata}.pid; do "
+           + "[ -f \"$p\" ] && kill $(cat \"$p\"); done; sleep 0.5; for n in $(ip netns list | awk '$1 ~ /^cfsdhcp-/ {print $1}'); do ip netns del $n; done")
         for name in nodes.keys { stopComputeHost(name) }
         nodes = [:]
         if !user.isEmpty { sh("userdel \(user)") }
@@ -72,6 +87,12 @@ final class TenantNetworkMountTests: NamespaceMountTestCase {
     func pings(_ name: String, after n: Int = 0, atLeast count: Int) -> [(Int, String)] {
         consoleLines(name, "CLOUDFS-PING ") { $0.compactMap(Self.ping).filter { $0.0 > n }.count >= count }
             .compactMap(Self.ping).filter { $0.0 > n }
+    }
+
+    /// Console lines that hold an answered ping and the metadata fetch's outcome (the two
+    /// run side by side in the guest).
+    static func pingedAndFetched(_ lines: [String]) -> Bool {
+        lines.contains { $0.hasPrefix("CLOUDFS-PING ") && $0.hasSuffix(" ok") } && lines.contains { $0.hasPrefix("CLOUDFS-METADATA") }
     }
 
     static func ping(_ line: String) -> (Int, String)? {
@@ -237,10 +258,26 @@ final class TenantNetworkMountTests: NamespaceMountTestCase {
             let parts = read("instances/b/console").components(separatedBy: "CLOUDFS-GUEST-BOOTED")
             return parts.count < 3 ? [] : parts[2].split(whereSeparator: \.isNewline).map(String.init)
         }
-        _ = consoleLines("b", "") { _ in secondBoot().contains { $0.hasPrefix("CLOUDFS-PING ") && $0.hasSuffix(" ok") } }
+        _ = consoleLines("b", "") { _ in Self.pingedAndFetched(secondBoot()) }
         let moved = secondBoot()
         XCTAssertTrue(moved.contains("CLOUDFS-DHCP-ADDRESS=\(read("instances/b/ip"))"), read("instances/b/console").suffix(800).description)
         XCTAssertTrue(moved.contains { $0.hasPrefix("CLOUDFS-METADATA ") && $0.contains(ids[1]) }, moved.joined(separator: "\n"))
         XCTAssertTrue(moved.contains { $0.hasPrefix("CLOUDFS-PING ") && $0.hasSuffix(" ok") }, "B reaches A from cfsna: \(moved.suffix(5))")
+
+        // This machine joins with its own agent: D, built here, gets its address and
+        // metadata from the local port here and reaches A on cfsnb.
+        ok("echo 10.250.0.24:7355 > hosts/local/agent && echo enable > hosts/local/ctl")
+        XCTAssertEqual(read("hosts/local/state"), "up", read("hosts/local/fault"))
+        XCTAssertEqual(read("hosts/local/tunnel_ip"), "10.250.0.24")
+        ok("echo disable > hosts/cfsna/ctl && echo disable > hosts/cfsnb/ctl && mkdir instances/d")
+        active("d")
+        XCTAssertEqual(read("instances/d/host"), "local")
+        XCTAssertEqual(read("hosts/local/segments"), "pa")
+        let d = consoleLines("d", "CLOUDFS-") { Self.pingedAndFetched($0) }
+        XCTAssertTrue(d.contains("CLOUDFS-DHCP-ADDRESS=\(read("instances/d/ip"))"), read("instances/d/console").suffix(800).description)
+        XCTAssertTrue(d.contains { $0.hasPrefix("CLOUDFS-METADATA ") && $0.contains(read("instances/d/id")) }, d.joined(separator: "\n"))
+        XCTAssertTrue(d.contains { $0.hasPrefix("CLOUDFS-PING ") && $0.hasSuffix(" ok") }, "D reaches A on cfsnb: \(d.suffix(5))")
+        XCTAssertTrue(inHost("cfsnb", "bridge fdb show dev vxlan1").contains("\(read("instances/d/mac")) dst 10.250.0.24"),
+                      "cfsnb sends D's frames to this machine")
     }
 }

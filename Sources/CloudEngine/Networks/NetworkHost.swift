@@ -76,7 +76,8 @@ final class NetworkHost: @unchecked Sendable {
             for (id, ips) in c.ips {
                 guard let ip = ips.first, let net = specs[ip.network] else { continue }
                 ports.append(InstancePort(interface: ManagedNetworking.tapName(instanceID: id), address: IPv4Address(UInt32(ip.address)),
-                                          dhcpServer: net.mode.usesDHCP ? net.dhcpServer : nil, rules: c.securityRules(for: id)))
+                                          dhcpServer: net.mode.usesDHCP || net.mode == .vxlan ? net.dhcpServer : nil,
+                                          rules: c.securityRules(for: id)))
             }
             // A vxlan network has no gateway on the host: nothing to masquerade.
             let nats = c.networkSpecs().filter { $0.mode != .vxlan }.map { NetworkNAT(bridge: $0.bridge, cidr: $0.cidr, gateway: $0.gateway) }

@@ -115,6 +115,9 @@ extension Catalog {
     func vxlanPlans(including extra: (id: String, host: String)?) -> [String: AgentPlan] {
         let agentHosts = hosts.values.filter { !$0.record.agent.isEmpty }
         let tunnel = Dictionary(uniqueKeysWithValues: agentHosts.map { ($0.record.name, $0.agentStatus?.tunnelIP ?? "") })
+        // This machine's own guests are filtered by the controller's ruleset (one nftables
+        // table per host): an agent here builds segments and local ports only.
+        let filtered = Set(agentHosts.filter(\.isRemote).map(\.record.name))
         var segments: [String: [VXLANSegment]] = [:]
         var ports: [String: [AgentPort]] = [:]   // host → its guests' filtered ports
         for spec in networkSpecs() where spec.mode == .vxlan {
@@ -134,7 +137,7 @@ extension Catalog {
                 if let lease = try? DHCPHost(mac: ip.mac, ip: address, instanceName: r.name) { leases.append(lease.line) }
                 let port = AgentPort(interface: ManagedNetworking.tapName(instanceID: id), address: address.description,
                                      rules: securityRules(for: id).map(\.description), dhcpServer: spec.dhcpServer.description)
-                for h in Set(on) where tunnel[h] != nil { ports[h, default: []].append(port) }
+                for h in Set(on) where filtered.contains(h) { ports[h, default: []].append(port) }
             }
             let dhcp = SegmentDHCP(server: spec.dhcpServer.description, prefix: spec.cidr.prefix,
                                    dns: spec.dns.map(\.description), hosts: leases)
@@ -148,7 +151,8 @@ extension Catalog {
         }
         var plans: [String: AgentPlan] = [:]
         for h in agentHosts {
-            plans[h.record.name] = AgentPlan(segments: segments[h.record.name] ?? [], ports: ports[h.record.name] ?? [])
+            plans[h.record.name] = AgentPlan(segments: segments[h.record.name] ?? [], ports: ports[h.record.name] ?? [],
+                                             filter: filtered.contains(h.record.name))
         }
         return plans
     }
