@@ -23,9 +23,12 @@ public struct HostNetworking: Sendable {
         self.runner = runner
     }
 
+    /// The directory of one network's files (dnsmasq's, a local port's metadata answers).
+    func networkDirectory(_ name: String) -> String { "\(stateDirectory)/networks/\(name)" }
+
     /// The dnsmasq files of `spec` under the state directory.
     public func dnsmasqConfig(for spec: NetworkSpec) -> DnsmasqConfig {
-        DnsmasqConfig(spec: spec, directory: "\(stateDirectory)/networks/\(spec.name)")
+        DnsmasqConfig(spec: spec, directory: networkDirectory(spec.name))
     }
 
     // MARK: links
@@ -119,7 +122,7 @@ public struct HostNetworking: Sendable {
     /// `syncDHCP` for a dnsmasq with these files, started inside the network namespace
     /// `namespace` when given (a segment's local port).
     func syncDHCP(_ cfg: DnsmasqConfig, hosts: [DHCPHost], namespace: String? = nil) throws(CloudError) -> DHCPAction {
-        try Files.makeDirectory("\(stateDirectory)/networks/\(cfg.spec.name)")
+        try Files.makeDirectory(networkDirectory(cfg.spec.name))
         let confChanged = try Files.replace(cfg.confFile, with: cfg.configText)
         let hostsChanged = try Files.replace(cfg.hostsFile, with: DnsmasqConfig.hostsText(hosts))
         if let pid = Self.dnsmasqPID(pidFile: cfg.pidFile, confFile: cfg.confFile) {
@@ -152,6 +155,11 @@ public struct HostNetworking: Sendable {
         return Self.dnsmasqPID(pidFile: cfg.pidFile, confFile: cfg.confFile)
     }
 
+    /// The running dnsmasq of a network directory (its `dnsmasq.pid` and `dnsmasq.conf`).
+    static func dnsmasqPID(directory d: String) -> pid_t? {
+        dnsmasqPID(pidFile: d + "/dnsmasq.pid", confFile: d + "/dnsmasq.conf")
+    }
+
     /// The running dnsmasq whose pid file and configuration are `pidFile` and `confFile`.
     static func dnsmasqPID(pidFile: String, confFile: String) -> pid_t? {
         guard let text = Files.read(pidFile), let pid = pid_t(text.trimmingTrailingNewlines), pid > 0,
@@ -170,7 +178,7 @@ public struct HostNetworking: Sendable {
         let root = "\(stateDirectory)/networks"
         for name in Files.list(root) {
             let d = "\(root)/\(name)"
-            if let pid = Self.dnsmasqPID(pidFile: d + "/dnsmasq.pid", confFile: d + "/dnsmasq.conf") { out[name] = pid }
+            if let pid = Self.dnsmasqPID(directory: d) { out[name] = pid }
         }
         return out
     }
@@ -275,12 +283,12 @@ public struct HostNetworking: Sendable {
                 done.stoppedDHCP[spec.name] = pid
             }
             done.removedLinks += try removeLinks(spec)
-            Files.removeTree("\(stateDirectory)/networks/\(spec.name)")
+            Files.removeTree(networkDirectory(spec.name))
         }
         for (name, pid) in runningDHCPDirectories() {
             try stop(pid: pid)
             done.stoppedDHCP[name] = pid
-            Files.removeTree("\(stateDirectory)/networks/\(name)")
+            Files.removeTree(networkDirectory(name))
         }
         try removeRuleset()
         return done

@@ -78,7 +78,7 @@ extension HostNetworking {
 
     /// The directory of a network's metadata answers (`IP.json`) and its server's pid file.
     func metadataFiles(_ network: String) -> (documents: String, pidFile: String, log: String) {
-        let d = "\(stateDirectory)/networks/\(network)"
+        let d = networkDirectory(network)
         return (d + "/metadata", d + "/metadata.pid", d + "/metadata.log")
     }
 
@@ -146,12 +146,12 @@ extension HostNetworking {
     /// Stops the segment's dnsmasq and deletes its namespace (the veth pair goes with it).
     public func removeLocalPort(network: String, vni: Int) throws(CloudError) -> [String] {
         var removed = try stopMetadata(network)
-        let cfg = dnsmasqConfig(for: NetworkSpec(name: network, mode: .vxlan, cidr: try IPv4Network(cidr: "10.0.0.0/24"), vni: vni))
-        if Self.dnsmasqPID(pidFile: cfg.pidFile, confFile: cfg.confFile) != nil {
-            try stopDHCP(cfg)
+        let dir = networkDirectory(network)
+        if let pid = Self.dnsmasqPID(directory: dir) {
+            try stop(pid: pid)
             removed.append("dnsmasq")
         }
-        Files.removeTree("\(stateDirectory)/networks/\(network)")
+        Files.removeTree(dir)
         let ns = Self.localPortNamespace(vni: vni)
         if access("/run/netns/\(ns)", F_OK) == 0 {
             try runner.check(["ip", "netns", "del", ns])
