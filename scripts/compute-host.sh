@@ -12,6 +12,7 @@
 #       idempotent, works on half-made hosts and after the test that started one crashed.
 #   compute-host.sh list          running hosts, one "NAME URI" per line.
 #   compute-host.sh agent-stop NAME / agent-start NAME   stops / starts the host's agent.
+#   compute-host.sh known-host NAME   the host's SSH key as a known_hosts line.
 #   compute-host.sh attach NETNS INDEX   joins another network namespace (a controller run
 #       in one) to the underlay as 10.250.0.INDEX (its veth goes with the namespace).
 #
@@ -19,11 +20,18 @@
 # `cloudfs agent-credentials --host NAME`), `start` also runs `cloudfs agent --name NAME`
 # inside the host, listening on 10.250.0.INDEX:7355 (its log: NAME/log/cloudfs-agent.log);
 # both are copied into the host first, so hiding the controller's files hides nothing it needs.
+# When CLOUDFS_AGENT_PKI holds libvirt-pki/ (`agent-credentials --address 10.250.0.INDEX`),
+# it becomes the host's /etc/pki and libvirtd also listens on TLS:
+# qemu+tls://10.250.0.INDEX/system (port 16514, client certificates from the cloud's CA).
+# With CLOUDFS_HOST_SSH_KEY (a public key file), the host also runs sshd on
+# 10.250.0.INDEX:22 letting that key in as root, for qemu+ssh://root@10.250.0.INDEX/system;
+# `known-host NAME` prints the known_hosts line of its freshly made host key.
 #
 # State lives in ${CLOUDFS_HOSTS_DIR:-/var/tmp/cloudfs-hosts}/NAME; inside the host it is
 # bound over /etc/libvirt, /run/libvirt, /var/lib/libvirt, /var/cache/libvirt, /var/log
 # (its libvirtd log: NAME/log/libvirtd.log) and /run/netns (the namespaces its agent makes
-# for local DHCP ports are its own, as on another machine). Needs root.
+# for local DHCP ports are its own, as on another machine), and with TLS or SSH over
+# /etc/pki and /etc/ssh. Needs root.
 set -euo pipefail
 export PATH="/usr/sbin:/usr/bin:/sbin:/bin:${PATH:-}"
 
@@ -146,6 +154,12 @@ cmd_start() {
   [[ $index =~ ^[0-9]+$ ]] && ((index >= 2 && index <= 250)) || die "INDEX must be 2..250, got '$index'"
   local addr="$SUBNET.$index" work="$HOSTS_DIR/$name" ns="cfs-$name" b other
   local uri; uri=$(uri_of "$addr")
+  local tls=0 ssh_key=${CLOUDFS_HOST_SSH_KEY:-}
+  [[ -n ${CLOUDFS_AGENT_PKI:-} && -f $CLOUDFS_AGENT_PKI/libvirt-pki/libvirt/servercert.pem ]] && tls=1
+  if [[ -n $ssh_key ]]; then
+    [[ -f $ssh_key ]] || die "CLOUDFS_HOST_SSH_KEY: no such file $ssh_key"
+    [[ -x /usr/sbin/sshd ]] || die "sshd is not installed (openssh-server)"
+  fi
   for b in libvirtd virsh ip unshare setsid flock; do command -v "$b" >/dev/null || die "$b is not installed"; done
   ((EUID == 0)) || die "must run as root"
 
@@ -181,7 +195,9 @@ cmd_start() {
   mkdir -p "$work"/{etc/libvirt,run/libvirt,lib/libvirt/images,cache/libvirt,log/libvirt/qemu}
   cat >"$work/etc/libvirt/libvirtd.conf" <<EOF
 # compute host $name ($addr); written by scripts/compute-host.sh
-listen_tls = 0
+listen_tls = $tls
+tls_port = "16514"
+auth_tls = "none"
 listen_tcp = 1
 listen_addr = "$addr"
 tcp_port = "16509"
@@ -203,6 +219,27 @@ migration_address = "$addr"
 EOF
   echo "$index" >"$work/index"
   mkdir -p "$work/agent" "$work/netns"
+  if ((tls)); then
+    mkdir -p -m 700 "$work/pki"
+    cp -r "$CLOUDFS_AGENT_PKI/libvirt-pki/." "$work/pki/"
+  fi
+  if [[ -n $ssh_key ]]; then
+    # The host's own /etc/ssh: a new host key, root let in with the given key only.
+    mkdir -p -m 700 "$work/ssh"
+    ssh-keygen -q -t ed25519 -N '' -C "$name" -f "$work/ssh/ssh_host_ed25519_key"
+    install -m 600 "$ssh_key" "$work/ssh/authorized_keys"
+    cat >"$work/ssh/sshd_config" <<EOF
+# compute host $name ($addr); written by scripts/compute-host.sh
+ListenAddress $addr:22
+HostKey /etc/ssh/ssh_host_ed25519_key
+AuthorizedKeysFile /etc/ssh/authorized_keys
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+PidFile /run/libvirt/sshd.pid
+EOF
+  fi
   if [[ -n ${CLOUDFS_AGENT_BIN:-} ]]; then
     [[ -x $CLOUDFS_AGENT_BIN && -f ${CLOUDFS_AGENT_PKI:-}/agent.pem ]] || die "CLOUDFS_AGENT_BIN needs CLOUDFS_AGENT_PKI with agent.pem"
     cp "$CLOUDFS_AGENT_BIN" "$work/agent/cloudfs"
@@ -244,6 +281,9 @@ EOF
     cmd_stop "$name" >/dev/null 2>&1 || true
     exit 1
   fi
+  if [[ -d $work/ssh ]] && ! port_answers "$addr" 22; then
+    die "sshd of $name did not listen on $addr:22: $(tail -n 5 "$work/log/sshd.log" 2>/dev/null)"
+  fi
   if [[ -f $work/agent/listen ]] && ! agent_answers "$addr"; then
     die "the agent of $name did not listen on $addr:$AGENT_PORT: $(tail -n 5 "$work/log/cloudfs-agent.log" 2>/dev/null)"
   fi
@@ -251,14 +291,22 @@ EOF
   echo "$uri"
 }
 
-# Whether something listens on the agent's port (waits up to 10 s).
-agent_answers() {
+# Whether something listens on ADDRESS PORT (waits up to 10 s).
+port_answers() {
   local i
   for ((i = 0; i < 100; i++)); do
-    timeout 1 bash -c "exec 3<>/dev/tcp/$1/$AGENT_PORT" 2>/dev/null && return 0
+    timeout 1 bash -c "exec 3<>/dev/tcp/$1/$2" 2>/dev/null && return 0
     sleep 0.1
   done
   return 1
+}
+agent_answers() { port_answers "$1" "$AGENT_PORT"; }
+
+cmd_known_host() {
+  local addr key="$HOSTS_DIR/$1/ssh/ssh_host_ed25519_key.pub"
+  addr=$(addr_of "$1")
+  [[ -n $addr && -f $key ]] || die "$1 is not running with sshd"
+  echo "$addr $(cut -d' ' -f1,2 "$key")"
 }
 
 # Inside the host's namespaces: the agent in the background, its output in its log.
@@ -315,7 +363,9 @@ cmd_run() {
   [[ $(readlink /proc/self/ns/mnt) != "$(readlink /proc/1/ns/mnt)" &&
      $(readlink /proc/self/ns/net) != "$(readlink /proc/1/ns/net)" ]] || die "_run is internal (not in a private namespace)"
   for d in etc/libvirt:/etc/libvirt run/libvirt:/run/libvirt lib/libvirt:/var/lib/libvirt \
-           cache/libvirt:/var/cache/libvirt log:/var/log agent:/var/lib/cloudfs-agent netns:/run/netns; do
+           cache/libvirt:/var/cache/libvirt log:/var/log agent:/var/lib/cloudfs-agent netns:/run/netns \
+           pki:/etc/pki ssh:/etc/ssh; do
+    [[ -d $work/${d%%:*} ]] || continue
     mkdir -p "${d#*:}"
     mount --bind "$work/${d%%:*}" "${d#*:}"
   done
@@ -346,6 +396,10 @@ cmd_run() {
     mount -t "$t" -o "$m" "$t" "$d" || echo "warning: could not mount $t at $d"
   done <<<"${CFS_CGROUPS:-}"
   launch_agent "$name"
+  if [[ -f /etc/ssh/sshd_config && -f /etc/ssh/authorized_keys ]]; then
+    mkdir -p /run/sshd
+    /usr/sbin/sshd -f /etc/ssh/sshd_config -E /var/log/sshd.log || echo "warning: sshd did not start"
+  fi
   exec libvirtd --listen -f /etc/libvirt/libvirtd.conf -p "/run/libvirt/cfs-$name.pid"
 }
 
@@ -357,6 +411,7 @@ case ${1:-} in
   agent-stop)  (($# == 2)) || die "usage: $0 agent-stop NAME"; check_name "$2"; cmd_agent_stop "$2" ;;
   agent-start) (($# == 2)) || die "usage: $0 agent-start NAME"; check_name "$2"; cmd_agent_start "$2" ;;
   _agent) check_name "${2:-}"; launch_agent "$2" ;;
+  known-host) (($# == 2)) || die "usage: $0 known-host NAME"; check_name "$2"; cmd_known_host "$2" ;;
   attach) (($# == 3)) || die "usage: $0 attach NETNS INDEX"; cmd_attach "$2" "$3" ;;
-  *) die "usage: $0 start NAME INDEX [HIDE_PATH...] | stop NAME | list | agent-stop NAME | agent-start NAME | attach NETNS INDEX" ;;
+  *) die "usage: $0 start NAME INDEX [HIDE_PATH...] | stop NAME | list | agent-stop NAME | agent-start NAME | known-host NAME | attach NETNS INDEX" ;;
 esac

@@ -5,6 +5,7 @@ set -euo pipefail
 PKGS=(libfuse3-dev fuse3 libvirt-dev libsqlite3-dev libvirt-daemon libvirt-daemon-driver-qemu
       libvirt-clients qemu-system-x86 qemu-utils cpio busybox-static attr procps util-linux python3 curl
       dnsmasq-base iproute2 nftables sqlite3 lvm2 thin-provisioning-tools genisoimage libisofs-dev libburn-dev openssh-client
+      openssh-server gnutls-bin   # the remote hosts' sshd (qemu+ssh://); certtool checks libvirt's TLS certificates
       chromium chromium-driver fonts-dejavu-core)   # the last three: the dashboard's browser tests
 missing=()
 for p in "${PKGS[@]}"; do
@@ -14,7 +15,15 @@ if ((${#missing[@]})); then
   SUDO=""; [[ $(id -u) -eq 0 ]] || SUDO="sudo"
   echo "installing: ${missing[*]}"
   $SUDO apt-get update -qq
+  # No service of a package we install may start on this machine (openssh-server's sshd
+  # would listen on every address): Debian's policy-rc.d says no for the duration.
+  policy=""
+  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    policy=/usr/sbin/policy-rc.d
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null && $SUDO chmod 755 "$policy"
+  fi
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+  [[ -z $policy ]] || $SUDO rm -f "$policy"
 fi
 # libfuse needs the device; libvirt's embedded QEMU driver needs nothing else running.
 [[ -e /dev/fuse ]] || { echo "error: /dev/fuse is missing (load the fuse module)" >&2; exit 1; }

@@ -65,4 +65,21 @@ public enum HostLocality {
         let host = authority.split(separator: "@").last.map { $0.split(separator: ":").first ?? "" } ?? ""
         return !host.isEmpty && host != "localhost"
     }
+
+    /// True when `uri` reaches its host over libvirt's TLS transport: `qemu+tls://`, or a
+    /// host part with no transport (`qemu://node2/system`, whose default transport is TLS).
+    public static func usesTLS(_ uri: String) -> Bool {
+        guard let colon = uri.firstIndex(of: ":"), isRemote(uri) else { return false }
+        let scheme = uri[..<colon]
+        guard let plus = scheme.firstIndex(of: "+") else { return true }
+        return scheme[scheme.index(after: plus)...] == "tls"
+    }
+
+    /// `uri` with `name=value` added to its query, unless the query names `name` already
+    /// (the operator's own choice wins).
+    public static func adding(_ name: String, _ value: String, to uri: String) -> String {
+        let query = uri.split(separator: "?", maxSplits: 1).dropFirst().first ?? ""
+        if query.split(separator: "&").contains(where: { $0.split(separator: "=").first.map(String.init) == name }) { return uri }
+        return uri + (uri.contains("?") ? "&" : "?") + name + "=" + value
+    }
 }

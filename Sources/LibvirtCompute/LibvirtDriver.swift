@@ -40,6 +40,10 @@ public struct LibvirtDriver: ComputeDriver {
     public var stateDir: String
     /// QEMU machine type for new domains (`pc` boots fastest under TCG; `q35` is the modern one).
     public var machineType: String
+    /// For hosts reached over TLS (`HostLocality.usesTLS`): libvirt's `pkipath`, the
+    /// directory with cacert.pem, clientcert.pem and clientkey.pem, added to a URI that
+    /// names none, and what makes those files before the first such connection.
+    public var tlsClient: (path: String, prepare: @Sendable () throws(CloudError) -> Void)?
 
     /// Configures the driver; opens nothing. `stateDir` is not created here.
     public init(virtType: VirtType = .auto, stateDir: String, machineType: String = "pc") {
@@ -65,9 +69,14 @@ public struct LibvirtDriver: ComputeDriver {
         try LibvirtEventLoop.shared.start()
         let embedRoot = EmbedRoot.root(of: uri)
         if let embedRoot { try EmbedRoot.prepare(root: embedRoot) }
+        var target = uri
+        if let tls = tlsClient, HostLocality.usesTLS(uri) {
+            try tls.prepare()
+            target = HostLocality.adding("pkipath", tls.path, to: uri)
+        }
         let conn: OpaquePointer
         do {
-            conn = try Libvirt.call("open libvirt connection \(uri)") { virConnectOpen(uri) }
+            conn = try Libvirt.call("open libvirt connection \(uri)") { virConnectOpen(target) }
         } catch {
             let message = embedRoot == nil ? error.message : EmbedRoot.explain(error.message)
             throw .io("open libvirt connection \(uri): \(message)")

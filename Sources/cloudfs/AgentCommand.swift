@@ -54,9 +54,11 @@ struct AgentCommand: ParsableCommand {
     }
 }
 
-/// `cloudfs agent-credentials --state STATE --host NAME --out DIR`: issues host NAME's
-/// agent certificate from the cloud's CA (made in STATE/pki on first use) and writes
-/// ca.pem, agent.pem, agent-key.pem into DIR, to be copied to that host.
+/// `cloudfs agent-credentials --state STATE --host NAME --out DIR [--address IP]...`: issues
+/// host NAME's agent certificate from the cloud's CA (made in STATE/pki on first use) and
+/// writes ca.pem, agent.pem, agent-key.pem into DIR, to be copied to that host; and its
+/// libvirt TLS certificates (`LibvirtPKI`, for `qemu+tls://` hosts and migration between
+/// them) into DIR/libvirt-pki, laid out as the host's /etc/pki.
 struct AgentCredentialsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "agent-credentials",
@@ -68,12 +70,19 @@ struct AgentCredentialsCommand: ParsableCommand {
     @Option(help: "The host's name in /hosts.")
     var host: String
 
-    @Option(help: "Where to write ca.pem, agent.pem and agent-key.pem.")
+    @Option(help: "Where to write ca.pem, agent.pem and agent-key.pem (and libvirt-pki/).")
     var out: String
+
+    @Option(name: .customLong("address"),
+            help: "An address the host's libvirt URI uses (qemu+tls://ADDRESS/system); repeatable.")
+    var addresses: [String] = []
 
     func run() throws {
         try reportingFailures {
-            try AgentPKI(directory: absolutePath(state) + "/pki").issueHostCredentials(host: host, into: absolutePath(out))
+            let (stateDir, outDir) = (absolutePath(state), absolutePath(out))
+            try AgentPKI(directory: stateDir + "/pki").issueHostCredentials(host: host, into: outDir)
+            try LibvirtPKI(directory: stateDir + "/pki/libvirt").issueHostCredentials(host: host, addresses: addresses,
+                                                                                     into: outDir + "/libvirt-pki")
         }
     }
 }

@@ -33,7 +33,11 @@ struct Daemon {
 
         LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
         let log = Logger(label: "cloudfs")
-        let driver = LibvirtDriver(virtType: VirtType(rawValue: virtType) ?? .auto, stateDir: stateDir)
+        var driver = LibvirtDriver(virtType: VirtType(rawValue: virtType) ?? .auto, stateDir: stateDir)
+        // qemu+tls:// hosts: libvirt's own CA and the controller's client certificate in
+        // STATE/pki/libvirt (made on first use; `cloudfs agent-credentials` issues hosts').
+        let libvirtPKI = LibvirtPKI(directory: stateDir + "/pki/libvirt")
+        driver.tlsClient = (libvirtPKI.clientPath, { () throws(CloudError) in try libvirtPKI.ensureClient() })
         let engine: Engine
         do {
             var config = EngineConfiguration(stateDir: stateDir, hostURIs: hostURIs)

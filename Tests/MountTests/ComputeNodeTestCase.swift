@@ -9,15 +9,20 @@ import XCTest
 /// there, the console comes back through libvirt's console stream. Subclasses test what
 /// runs on them.
 class ComputeNodeTestCase: GuestMountTestCase {
-    /// name → URI of the hosts this test started.
+    /// name → URI of the hosts this test started (their plain `qemu+tcp://` URIs).
     var nodes: [String: String] = [:]
+    /// The hosts `setUp` starts: name and underlay index (10.250.0.INDEX).
+    var hostSpecs: [(name: String, index: Int)] { [("cfsta", 21), ("cfstb", 22)] }
+
+    /// Starts one host of `hostSpecs`; subclasses add transports.
+    func startHost(_ name: String, index: Int) throws -> String { try startComputeHost(name, index: index) }
 
     override func setUpWithError() throws {
         guard getuid() == 0 else { throw XCTSkip("remote hosts need root (network and mount namespaces)") }
         guard FileManager.default.isExecutableFile(atPath: "/usr/sbin/libvirtd") else { throw XCTSkip("libvirtd is not installed") }
         try super.setUpWithError()
-        for (name, index) in [("cfsta", 21), ("cfstb", 22)] {
-            nodes[name] = try startComputeHost(name, index: index)
+        for (name, index) in hostSpecs {
+            nodes[name] = try startHost(name, index: index)
         }
     }
 
@@ -33,15 +38,16 @@ class ComputeNodeTestCase: GuestMountTestCase {
 
     func volumes(_ node: String) -> [String] {
         // `vol-list` prints a header, a rule, then NAME PATH rows.
-        virsh(node, "vol-list \(pool())").split(separator: "\n").dropFirst(2)
+        virsh(node, "vol-list \(pool(node))").split(separator: "\n").dropFirst(2)
             .compactMap { $0.split(separator: " ", omittingEmptySubsequences: true).first.map(String.init) }
     }
 
     /// The cloud's pool, as `hosts/NAME/storage` names it (`pool cloudfs-ID`).
-    func pool() -> String { String(read("hosts/cfsta/storage").split(separator: " ").last ?? "") }
+    func pool(_ node: String = "cfsta") -> String { String(read("hosts/\(node)/storage").split(separator: " ").last ?? "") }
 
-    func register(_ node: String) {
-        ok("mkdir hosts/\(node) && echo '\(nodes[node]!)' > hosts/\(node)/uri")
+    /// `mkdir hosts/NODE` with its URI (by default the host's `qemu+tcp://` one).
+    func register(_ node: String, uri: String? = nil) {
+        ok("mkdir hosts/\(node) && echo '\(uri ?? nodes[node]!)' > hosts/\(node)/uri")
         XCTAssertEqual(read("hosts/\(node)/state"), "up", read("hosts/\(node)/fault"))
     }
 
@@ -55,10 +61,15 @@ class ComputeNodeTestCase: GuestMountTestCase {
 extension MountTestCase {
     var computeHostScript: String { TestPaths.packageRoot + "/scripts/compute-host.sh" }
 
-    /// Starts host `name` at 10.250.0.`index`; returns its URI. `agentPKI`: a directory
-    /// from `cloudfs agent-credentials`, to run `cloudfs agent` there too.
-    func startComputeHost(_ name: String, index: Int, agentPKI: String? = nil) throws -> String {
-        let env = agentPKI.map { "CLOUDFS_AGENT_BIN='\(cloudfs)' CLOUDFS_AGENT_PKI='\($0)' " } ?? ""
+    /// Starts host `name` at 10.250.0.`index`; returns its `qemu+tcp://` URI. `agentPKI`: a
+    /// directory from `cloudfs agent-credentials`, to run `cloudfs agent` there too.
+    /// `tlsPKI`: such a directory (with libvirt-pki/), for libvirtd to listen on TLS as well.
+    /// `sshKey`: a public key file, for sshd there to let in as root.
+    func startComputeHost(_ name: String, index: Int, agentPKI: String? = nil, tlsPKI: String? = nil,
+                          sshKey: String? = nil) throws -> String {
+        var env = agentPKI.map { "CLOUDFS_AGENT_BIN='\(cloudfs)' CLOUDFS_AGENT_PKI='\($0)' " } ?? ""
+        if let tlsPKI { env += "CLOUDFS_AGENT_PKI='\(tlsPKI)' " }
+        if let sshKey { env += "CLOUDFS_HOST_SSH_KEY='\(sshKey)' " }
         let r = sh("\(env)'\(computeHostScript)' start \(name) \(index) '\(work)'", timeout: 60)
         guard r.status == 0, let uri = r.out.split(separator: "\n").last.map(String.init), uri.hasPrefix("qemu+tcp://") else {
             throw NSError(domain: "compute-host", code: Int(r.status), userInfo: [NSLocalizedDescriptionKey: "\(r.out) \(r.err)"])
