@@ -6,9 +6,10 @@ import XCTest
 /// migration between them, and what is refused there.
 final class ComputeNodeMountTests: ComputeNodeTestCase {
     /// mkdir boots on a remote host from its own pool; the console arrives through the
-    /// stream; a second instance uses the cached image; cold migration copies the disk to
-    /// the other host; rmdir leaves no volume or domain behind. Resize and volume attach
-    /// are refused with the reason.
+    /// stream; a second instance uses the cached image; a resize moves the disk through
+    /// here to the other host and back on revert, and grows it on its own host when
+    /// confirmed; cold migration copies the disk to the other host; rmdir leaves no volume
+    /// or domain behind.
     func testInstancesBootOnRemoteHostsFromTheirPools() throws {
         register("cfsta")
         ok("echo disable > hosts/local/ctl")
@@ -37,9 +38,37 @@ final class ComputeNodeMountTests: ComputeNodeTestCase {
         XCTAssertEqual(read("instances/r2/host"), "cfsta", read("scheduler/last"))
         XCTAssertEqual(cachedCount("cfsta"), 3, "no second upload")
 
-        // Refused with the reason: resize and volume attach (their disks are here).
-        XCTAssertTrue(fails("echo m1.small > instances/r2/flavor").contains("Operation not supported"))
-        XCTAssertTrue(read("events").contains("resize is not supported there yet"), read("events").suffix(600).description)
+        // Resize to the other remote host (its own is disabled): the old disk stays on
+        // cfsta until the confirm; the revert brings the instance back to it, as it was.
+        let id2 = read("instances/r2/id")
+        let small = Int64(20) << 30
+        XCTAssertEqual(waitForBoots("r2", 1), 1)
+        ok("echo 2 > config/shutdown_timeout")   // the tiny guest ignores ACPI: no 30 s waits
+        ok("echo disable > hosts/cfsta/ctl && echo m1.small > instances/r2/flavor")
+        XCTAssertEqual(ok("timeout 120 cat instances/r2/wait"), "VERIFY_RESIZE\n", read("instances/r2/fault"))
+        XCTAssertEqual(read("instances/r2/host"), "cfstb")
+        XCTAssertEqual(capacity("cfstb", "\(id2).disk"), small)
+        XCTAssertTrue(volumes("cfsta").contains("\(id2).disk"), "the old disk stays until the confirm")
+        XCTAssertEqual(waitForBoots("r2", 2), 2, "the resized guest boots on cfstb: \(read("instances/r2/console").suffix(600)) \(read("events").suffix(3000))")
+        ok("echo revert-resize > instances/r2/ctl")
+        XCTAssertEqual(ok("timeout 120 cat instances/r2/wait"), "ACTIVE\n", read("instances/r2/fault"))
+        XCTAssertEqual(read("instances/r2/host"), "cfsta")
+        XCTAssertEqual(read("instances/r2/flavor"), "m1.nano")
+        XCTAssertFalse(volumes("cfstb").contains("\(id2).disk"), "the grown disk left cfstb")
+        XCTAssertLessThan(capacity("cfsta", "\(id2).disk"), small)
+        XCTAssertTrue(virsh("cfsta", "list --uuid").contains(id2))
+        XCTAssertFalse(virsh("cfstb", "list --all --uuid").contains(id2))
+        XCTAssertEqual(waitForBoots("r2", 3), 3, "the reverted guest boots on cfsta again")
+        // On the same remote host, confirmed: the grown disk replaces the old one there.
+        ok("echo enable > hosts/cfsta/ctl && echo disable > hosts/cfstb/ctl && echo m1.small > instances/r2/flavor")
+        XCTAssertEqual(ok("timeout 120 cat instances/r2/wait"), "VERIFY_RESIZE\n", read("instances/r2/fault"))
+        XCTAssertEqual(read("instances/r2/host"), "cfsta")
+        XCTAssertEqual(capacity("cfsta", "\(id2).disk"), small)
+        ok("echo confirm-resize > instances/r2/ctl && echo enable > hosts/cfstb/ctl")
+        XCTAssertEqual(ok("timeout 120 cat instances/r2/wait"), "ACTIVE\n", read("instances/r2/fault"))
+        XCTAssertEqual(read("instances/r2/flavor"), "m1.small")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "\(state)/instances/\(id2)/disk.resize"), "the backup went")
+        XCTAssertEqual(waitForBoots("r2", 4), 4, "one boot per resize and revert")
 
         // Cold migration to the other remote host copies the disk over its cached image.
         ok("echo 'migrate cfstb' > instances/r1/ctl")
@@ -51,19 +80,26 @@ final class ComputeNodeMountTests: ComputeNodeTestCase {
         XCTAssertFalse(virsh("cfsta", "list --all --uuid").contains(id))
         XCTAssertTrue(virsh("cfstb", "list --uuid").contains(id))
         // The console follows the guest to its new host (a cold migration boots it again).
-        var boots = 0
-        for _ in 0..<180 {
-            boots = read("instances/r1/console").components(separatedBy: "CLOUDFS-GUEST-BOOTED").count - 1
-            if boots >= 2 { break }
-            usleep(500_000)
-        }
-        XCTAssertEqual(boots, 2, read("instances/r1/console").suffix(400).description)
+        XCTAssertEqual(waitForBoots("r1", 2), 2, read("instances/r1/console").suffix(400).description)
 
         // Back to the local host: the overlay is pointed at the image store's file.
         ok("echo enable > hosts/local/ctl && echo 'migrate local' > instances/r2/ctl")
         XCTAssertEqual(ok("timeout 120 cat instances/r2/wait"), "ACTIVE\n", read("instances/r2/fault"))
         XCTAssertEqual(read("instances/r2/host"), "local")
         XCTAssertTrue(ok("qemu-img info -U '\(state)/instances/\(read("instances/r2/id"))/disk'").contains("\(state)/images/"))
+
+        // A resize from this machine to a remote host, reverted: the local disk comes back as it was.
+        XCTAssertEqual(waitForBoots("r2", 5), 5)
+        ok("echo disable > hosts/local/ctl && echo m1.medium > instances/r2/flavor")
+        XCTAssertEqual(ok("timeout 120 cat instances/r2/wait"), "VERIFY_RESIZE\n", read("instances/r2/fault"))
+        let far = read("instances/r2/host")
+        XCTAssertNotEqual(far, "local")
+        XCTAssertEqual(capacity(far, "\(id2).disk"), Int64(40) << 30)
+        ok("echo revert-resize > instances/r2/ctl && echo enable > hosts/local/ctl")
+        XCTAssertEqual(ok("timeout 120 cat instances/r2/wait"), "ACTIVE\n", read("instances/r2/fault"))
+        XCTAssertEqual(read("instances/r2/host"), "local")
+        XCTAssertFalse(volumes(far).contains("\(id2).disk"), "the grown disk left \(far)")
+        XCTAssertTrue(ok("qemu-img info -U '\(state)/instances/\(id2)/disk'").contains("virtual size: 20 GiB"))
 
         ok("rmdir instances/r1 instances/r2")
         for _ in 0..<100 where !ok("ls instances").isEmpty { usleep(100_000) }
@@ -89,5 +125,23 @@ final class ComputeNodeMountTests: ComputeNodeTestCase {
         XCTAssertEqual(ok("timeout 120 cat instances/r2/wait"), "ACTIVE\n", read("instances/r2/fault"))
         XCTAssertEqual(cachedCount("cfsta"), 4, "the root image was uploaded again")
         XCTAssertTrue(volumes("cfsta").contains("image-\(image)"))
+    }
+
+    /// The guest's boots on its console, once it shows `count` (or after 90 s).
+    func waitForBoots(_ name: String, _ count: Int) -> Int {
+        var boots = 0
+        for _ in 0..<180 {
+            boots = read("instances/\(name)/console").components(separatedBy: "CLOUDFS-GUEST-BOOTED").count - 1
+            if boots >= count { break }
+            usleep(500_000)
+        }
+        return boots
+    }
+
+    /// A volume's capacity in bytes on `node` (`virsh vol-info --bytes`).
+    func capacity(_ node: String, _ volume: String) -> Int64 {
+        let info = virsh(node, "vol-info --bytes --pool \(pool(node)) \(volume)")
+        let line = info.split(separator: "\n").first { $0.hasPrefix("Capacity:") } ?? ""
+        return Int64(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") ?? -1
     }
 }

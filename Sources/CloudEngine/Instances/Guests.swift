@@ -181,6 +181,12 @@ struct Guests: Sendable {
                 core.recordFailure(error, kind: "instance", object: r.name, doing: "removing its disk (the next start removes it)")
             }
         }
+        // An unconfirmed resize away from a remote host left the old disk there.
+        if let old = r.oldHost, old != r.host, disks.isRemote(old) {
+            do throws(CloudError) { try disks.removeRemote(r.id, on: old) } catch {
+                core.recordFailure(error, kind: "instance", object: r.name, doing: "removing its pre-resize disk from \(old)")
+            }
+        }
         if try networks.release(r) { released.append("ip") }
         if !core.catalog.withLock({ $0.volumes.attachments(of: r.id).isEmpty }) {
             try volumes.instanceDeleted(r.id)

@@ -124,7 +124,7 @@ final class HostDisks: Sendable {
         try conn.deleteVolume(pool: poolName, volume: Self.configVolume(id))
     }
 
-    private func connection(_ host: String) throws(CloudError) -> any ComputeConnection {
+    func connection(_ host: String) throws(CloudError) -> any ComputeConnection {
         guard let conn = hosts.connection(forHost: host) else { throw CloudError.io("host \(host) is not connected") }
         return conn
     }

@@ -197,9 +197,6 @@ extension InstanceService {
             let r = try target(name, caller, .operate)
             let f = try flavor(flavorName)
             try require(InstanceAction.resizeFrom.contains(r.vmState) && r.host != nil, r, "resize")
-            if let host = r.host, ctx.guests.disks.isRemote(host) {
-                throw CloudError(.notSupported, "\(name) runs on remote host \(host), whose disks are in its own storage pool: resize is not supported there yet (migrate it to a host that shares this cloud's files first)")
-            }
             guard f.name != r.flavor else { throw CloudError.invalid("\(name) already has flavor \(f.name)") }
             guard f.diskGB >= r.diskGb else {
                 throw CloudError.invalid("resize to a smaller disk is not allowed (\(r.diskGb) GB → \(f.diskGB) GB)")

@@ -6,7 +6,8 @@ import ImageStore
 
 /// Nova's resize: the new flavor is placed by `selectAndClaim` (its own host allowed) while
 /// the old claim stays held; the guest is stopped, its disk backed up and grown, and it is
-/// started with the new flavor: VERIFY_RESIZE. `confirm-resize` drops the backup and the
+/// started with the new flavor: VERIFY_RESIZE. With a remote host on either side the disk
+/// moves through this machine (`HostDisks.resizeDisk`), its backup kept here. `confirm-resize` drops the backup and the
 /// old claim (also done after `resize_confirm_window` seconds); `revert-resize` restores
 /// both. Every step is idempotent, so a restart resumes a resize from its task_state.
 struct ResizeTask {
@@ -18,10 +19,7 @@ struct ResizeTask {
         guard var r = core.instance(id: id), [.resizePrep, .resizeMigrating, .resizeFinish].contains(r.taskState) else { return }
         if r.taskState == .resizePrep {
             guard let f = core.catalog.withLock({ $0.flavors[flavorName] }) else { return try end(r, "flavor \(flavorName) was deleted") }
-            var spec = ctx.placement.requestSpec(for: r, resources: ResourceRequest(vcpus: f.vcpus, ramMB: f.ramMB, diskGB: f.diskGB))
-            // The disk is grown in place with its backup beside it: hosts sharing the
-            // controller's files only (a remote host's pool is not resized yet).
-            spec.ignoreHosts.formUnion(ctx.guests.disks.remoteHosts())
+            let spec = ctx.placement.requestSpec(for: r, resources: ResourceRequest(vcpus: f.vcpus, ramMB: f.ramMB, diskGB: f.diskGB))
             // The instance's own claim counts against its host until confirm, as in Nova.
             let claimed: InstanceRecord?
             do throws(CloudError) {
@@ -44,8 +42,12 @@ struct ResizeTask {
                 let conn = try ctx.guests.connection(source)
                 _ = try ctx.guests.cleanShutdown(conn, id, timeout: ctx.settings.seconds(.shutdownTimeout))
                 try conn.destroy(uuid: id)
-                try Overlay.backUp(disk, to: disk + ".resize")
-                try Overlay.grow(disk, to: Int64(r.diskGb) << 30)
+                if ctx.guests.disks.resizeMoves(from: source, to: dest) {
+                    try ctx.guests.disks.resizeDisk(r, from: source, to: dest, sizeBytes: Int64(r.diskGb) << 30, guests: ctx.guests)
+                } else {
+                    try Overlay.backUp(disk, to: disk + ".resize")
+                    try Overlay.grow(disk, to: Int64(r.diskGb) << 30)
+                }
                 CrashPoints.pass("resize.disk")
                 guard let next = try core.commit({ (s) throws(CloudError) in
                     try s.update(instanceID: id, expecting: [.resizeMigrating]) { $0.taskState = .resizeFinish }
@@ -83,7 +85,9 @@ struct ResizeTask {
         guard let r = core.instance(id: id), r.taskState == .resizeConfirming else { return }
         if let old = r.oldHost, old != r.host, let conn = ctx.hosts.connection(forHost: old) { try conn.destroy(uuid: id) }
         let backup = ctx.guests.diskPath(id) + ".resize"
-        if FileManager.default.fileExists(atPath: backup) {
+        if let old = r.oldHost, let host = r.host, ctx.guests.disks.resizeMoves(from: old, to: host) {
+            try ctx.guests.disks.confirmResizedDisk(id, source: old, dest: host, guests: ctx.guests)
+        } else if FileManager.default.fileExists(atPath: backup) {
             do { try FileManager.default.removeItem(atPath: backup) } catch {
                 throw CloudError.io("cannot remove \(backup): \(error.localizedDescription)")
             }
@@ -108,7 +112,13 @@ struct ResizeTask {
                 // The new domain goes; one that will not is overwritten by the start below.
                 do throws(CloudError) { try conn.destroy(uuid: id) } catch {}
             }
-            do throws(CloudError) { try Overlay.restore(disk, from: disk + ".resize") } catch {
+            do throws(CloudError) {
+                if let old = r.oldHost, let host = r.host, ctx.guests.disks.resizeMoves(from: old, to: host) {
+                    try ctx.guests.disks.revertResizedDisk(id, source: old, dest: host, guests: ctx.guests)
+                } else {
+                    try Overlay.restore(disk, from: disk + ".resize")
+                }
+            } catch {
                 return try failResize(r, "revert failed: \(error.reason)")
             }
             CrashPoints.pass("revert.restored")
