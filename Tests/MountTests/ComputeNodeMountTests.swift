@@ -112,11 +112,7 @@ final class ComputeNodeMountTests: ComputeNodeTestCase {
     /// A cached image whose volume disappeared from the host (a host rebuilt, a volume
     /// deleted by hand) is uploaded again after a restart instead of failing the build.
     func testAMissingCachedImageIsUploadedAgain() throws {
-        register("cfsta")
-        ok("echo disable > hosts/local/ctl")
-        uploadGuest()
-        ok("mkdir instances/r1")
-        XCTAssertEqual(ok("timeout 120 cat instances/r1/wait"), "ACTIVE\n", read("instances/r1/fault"))
+        bootR1OnCfsta()
         let image = read("images.d/tiny/id")
         XCTAssertFalse(virsh("cfsta", "vol-delete image-\(image) --pool \(pool())").isEmpty)
         unmount()
@@ -125,6 +121,46 @@ final class ComputeNodeMountTests: ComputeNodeTestCase {
         XCTAssertEqual(ok("timeout 120 cat instances/r2/wait"), "ACTIVE\n", read("instances/r2/fault"))
         XCTAssertEqual(cachedCount("cfsta"), 4, "the root image was uploaded again")
         XCTAssertTrue(volumes("cfsta").contains("image-\(image)"))
+    }
+
+    /// kill -9 in the middle of a resize with remote hosts: after the restart the resize
+    /// finishes from its recorded step, and its revert finds the old disk. Across hosts the
+    /// old disk was never touched; on one host the grown disk had already replaced it, so
+    /// the revert uploads the backup kept here.
+    func testAResizeWithRemoteHostsSurvivesKillNine() throws {
+        register("cfstb")
+        ok("echo disable > hosts/cfstb/ctl && echo 2 > config/shutdown_timeout")
+        bootR1OnCfsta()
+        let id = read("instances/r1/id")
+        let before = capacity("cfsta", "\(id).disk")
+        // (disabled host, expected host, crash point)
+        for (off, dest, point) in [("cfsta", "cfstb", "resize.disk"), ("cfstb", "cfsta", "resize.disk"), ("cfstb", "cfsta", "resize.spawned")] {
+            ok("echo enable > hosts/cfsta/ctl && echo enable > hosts/cfstb/ctl && echo disable > hosts/\(off)/ctl")
+            unmount()
+            try mount(env: "CLOUDFS_CRASH_AT=\(point)")
+            ok("echo m1.small > instances/r1/flavor")
+            XCTAssertTrue(daemonDied(), "the daemon reached \(point)")
+            try mount()
+            XCTAssertEqual(ok("timeout 120 cat instances/r1/wait"), "VERIFY_RESIZE\n", "\(point) → \(dest): \(read("instances/r1/fault"))")
+            XCTAssertEqual(read("instances/r1/host"), dest, point)
+            XCTAssertEqual(capacity(dest, "\(id).disk"), Int64(20) << 30, point)
+            ok("echo revert-resize > instances/r1/ctl")
+            XCTAssertEqual(ok("timeout 120 cat instances/r1/wait"), "ACTIVE\n", "\(point): \(read("instances/r1/fault"))")
+            XCTAssertEqual(read("instances/r1/host"), "cfsta", point)
+            XCTAssertEqual(capacity("cfsta", "\(id).disk"), before, "\(point): the old disk is back")
+            XCTAssertFalse(volumes("cfstb").contains("\(id).disk"), point)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: "\(state)/instances/\(id)/disk.resize"), point)
+            XCTAssertTrue(virsh("cfsta", "list --uuid").contains(id), point)
+        }
+    }
+
+    /// Registers cfsta, disables this machine, and builds the tiny guest r1 there.
+    func bootR1OnCfsta() {
+        register("cfsta")
+        ok("echo disable > hosts/local/ctl")
+        uploadGuest()
+        ok("mkdir instances/r1")
+        XCTAssertEqual(ok("timeout 120 cat instances/r1/wait"), "ACTIVE\n", read("instances/r1/fault"))
     }
 
     /// The guest's boots on its console, once it shows `count` (or after 90 s).
