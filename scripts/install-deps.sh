@@ -5,7 +5,7 @@ set -euo pipefail
 PKGS=(libfuse3-dev fuse3 libvirt-dev libsqlite3-dev libvirt-daemon libvirt-daemon-driver-qemu
       libvirt-clients qemu-system-x86 qemu-utils cpio busybox-static attr procps util-linux python3 curl
       dnsmasq-base iproute2 nftables sqlite3 lvm2 thin-provisioning-tools genisoimage libisofs-dev libburn-dev openssh-client
-      openssh-server gnutls-bin   # the remote hosts' sshd (qemu+ssh://); certtool checks libvirt's TLS certificates
+      openssh-server gnutls-bin   # the remote hosts' sshd (qemu+ssh://); certtool and gnutls-cli check libvirt's TLS
       chromium chromium-driver fonts-dejavu-core)   # the last three: the dashboard's browser tests
 missing=()
 for p in "${PKGS[@]}"; do
