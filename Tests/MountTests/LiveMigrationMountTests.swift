@@ -137,7 +137,9 @@ final class LiveMigrationMountTests: ComputeNodeTestCase {
         XCTAssertEqual(read("hosts/\(other)/ram_mb_used"), "0")
         XCTAssertFalse(read("instances/lm/migrations").contains("running"), read("instances/lm/migrations"))
         let t = ticks("lm")
-        XCTAssertGreaterThan(waitForTick("lm", above: t.last + 2), t.last + 2)
+        XCTAssertGreaterThan(waitForTick("lm", above: t.last + 2), t.last + 2,
+                             "power_state \(read("instances/lm/power_state")), on \(host): \(virsh(host, "domstate \(id)")); "
+                             + "console: \(read("instances/lm/console").suffix(300)); events: \(read("events").suffix(1500))")
         XCTAssertEqual(ticks("lm").boots.count, 1, "the guest never rebooted")
     }
 }

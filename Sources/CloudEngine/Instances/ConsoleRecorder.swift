@@ -38,14 +38,18 @@ final class ConsoleRecorder: Sendable {
         }
     }
 
-    /// Opens the recordings that are missing now.
+    /// Opens the recordings that are missing now. While a live migration runs, `host`
+    /// already names the destination, whose incoming domain has no console yet: the
+    /// guest is recorded where it still runs, the source (`oldHost`).
     func sweep() {
         let remote = disks.remoteHosts()
         guard !remote.isEmpty else { return }
         let running = core.catalog.withLock { c in
-            c.instances.values.filter { r in
-                r.host.map(remote.contains) == true && (r.powerState == .running || r.powerState == .paused)
-            }.map { ($0.id, $0.host!) }
+            c.instances.values.compactMap { r -> (String, String)? in
+                guard let at = r.taskState == .migrating ? (r.oldHost ?? r.host) : r.host, remote.contains(at),
+                      r.powerState == .running || r.powerState == .paused else { return nil }
+                return (r.id, at)
+            }
         }
         for (id, host) in running where recordings.withLock({ $0[id] == nil }) {
             _ = try? record(id, host: host)

@@ -166,22 +166,37 @@ struct LiveMigrationTask {
 
     /// After a restart: a migration row still running is settled from what both hosts
     /// report once the source has no job left (the source's libvirt may still be moving
-    /// the guest): running on the destination only is a completed move; running on the
-    /// source is a rollback (the destination's copy removed); on neither, ERROR.
+    /// the guest) and the guest runs on one host only (or 30 s passed): running on the
+    /// destination only is a completed move; running on the source is a rollback (the
+    /// destination's copy removed); on neither, ERROR. A guest the interrupted job left
+    /// paused is resumed where it stays, unless it was paused before.
     private func settle(_ r: InstanceRecord, _ m: MigrationRecord) throws(CloudError) {
         let src = ctx.hosts.connection(forHost: m.source), dst = ctx.hosts.connection(forHost: m.dest)
         let deadline = Date().addingTimeInterval(600)
         while let src, Date() < deadline, (try? src.migrationProgress(uuid: r.id, completed: false)) != nil { usleep(500_000) }
-        let onDest = dst.flatMap { ctx.guests.power(of: r.id, on: $0) }
-        let onSource = src.flatMap { ctx.guests.power(of: r.id, on: $0) }
+        // After the job, libvirt's finish and confirm phases still resume one side and drop
+        // the other: wait (up to 30 s) for the guest to run on exactly one host.
+        var onDest = dst.flatMap { ctx.guests.power(of: r.id, on: $0) }
+        var onSource = src.flatMap { ctx.guests.power(of: r.id, on: $0) }
+        let settled = Date().addingTimeInterval(30)
+        let live: (PowerState?) -> Bool = { $0 == .running || (r.vmState == .paused && $0 == .paused) }
+        while Date() < settled, !((live(onDest) && onSource == nil) || (live(onSource) && onDest == nil)) {
+            usleep(200_000)
+            onDest = dst.flatMap { ctx.guests.power(of: r.id, on: $0) }
+            onSource = src.flatMap { ctx.guests.power(of: r.id, on: $0) }
+        }
         var moved = r
         moved.host = m.dest
         if let p = onDest, p == .running || p == .paused, onSource == nil || onSource == .shutdown {
             if onSource != nil { try? src?.destroy(uuid: r.id) }
+            // libvirt resumes the guest on the destination in the migration's finish phase;
+            // one left paused there (that phase never ran) runs again, as it did before.
+            if p == .paused, r.vmState != .paused, let dst { try? dst.perform(.unpause, uuid: r.id) }
             return try finishMoved(moved, source: m.source, dest: m.dest, migration: m.id, detail: "settled after a restart")
         }
-        if onSource != nil {
+        if let p = onSource {
             if onDest != nil { try? dst?.destroy(uuid: r.id) }
+            if p == .paused, r.vmState != .paused, let src { try? src.perform(.unpause, uuid: r.id) }
             disks.discardMoved(r.id, source: m.source, dest: m.dest, guests: ctx.guests)
             return try endUnmoved(r, fault: "live migration to \(m.dest) was interrupted by a restart; the guest stayed on \(m.source)",
                                   status: "failed", migration: m.id)
