@@ -7,9 +7,10 @@ import ImageStore
 /// Nova's resize: the new flavor is placed by `selectAndClaim` (its own host allowed) while
 /// the old claim stays held; the guest is stopped, its disk backed up and grown, and it is
 /// started with the new flavor: VERIFY_RESIZE. With a remote host on either side the disk
-/// moves through this machine (`HostDisks.resizeDisk`), its backup kept here. `confirm-resize` drops the backup and the
-/// old claim (also done after `resize_confirm_window` seconds); `revert-resize` restores
-/// both. Every step is idempotent, so a restart resumes a resize from its task_state.
+/// moves through this machine (`HostDisks.resizeDisk`), its backup kept here.
+/// `confirm-resize` drops the backup and the old claim (also done after
+/// `resize_confirm_window` seconds); `revert-resize` restores both. Every step is
+/// idempotent, so a restart resumes a resize from its task_state.
 struct ResizeTask {
     let ctx: TaskContext
     private var core: EngineCore { ctx.core }
