@@ -154,6 +154,33 @@ final class ComputeNodeMountTests: ComputeNodeTestCase {
         }
     }
 
+    /// Evacuate from a dead remote host (Nova's evacuate without shared storage): the guest
+    /// is rebuilt on the other remote host on a fresh disk over that host's copy of the
+    /// image, with its address, and boots there.
+    func testEvacuateFromADeadRemoteHostRebuildsOnTheOther() throws {
+        register("cfstb")
+        ok("echo disable > hosts/cfstb/ctl")
+        bootR1OnCfsta()
+        let (id, ip) = (read("instances/r1/id"), read("instances/r1/ip"))
+        XCTAssertEqual(waitForBoots("r1", 1), 1)
+        ok("echo enable > hosts/cfstb/ctl")
+        XCTAssertTrue(fails("echo evacuate > hosts/cfsta/ctl").contains("busy"), "evacuate is refused while cfsta is up")
+
+        stopComputeHost("cfsta")
+        for _ in 0..<60 where read("hosts/cfsta/state") != "down" { usleep(500_000) }
+        XCTAssertEqual(read("hosts/cfsta/state"), "down", read("hosts/cfsta/fault"))
+        ok("echo evacuate > hosts/cfsta/ctl")
+        for _ in 0..<240 where !(read("instances/r1/host") == "cfstb" && read("instances/r1/status") == "ACTIVE") { usleep(500_000) }
+        XCTAssertEqual(read("instances/r1/host"), "cfstb", read("instances/r1/fault"))
+        XCTAssertEqual(read("instances/r1/status"), "ACTIVE", read("instances/r1/fault"))
+        XCTAssertEqual(read("instances/r1/ip"), ip, "the address goes with the guest")
+        XCTAssertTrue(read("events").contains("instance.evacuated r1 from=cfsta"), read("events").suffix(800).description)
+        XCTAssertEqual(cachedCount("cfstb"), 3, "kernel, ramdisk and root image uploaded to cfstb")
+        XCTAssertTrue(volumes("cfstb").contains("\(id).disk"))
+        XCTAssertTrue(virsh("cfstb", "list --uuid").contains(id))
+        XCTAssertEqual(waitForBoots("r1", 2), 2, "the rebuilt guest boots on cfstb: \(read("instances/r1/console").suffix(400))")
+    }
+
     /// Registers cfsta, disables this machine, and builds the tiny guest r1 there.
     func bootR1OnCfsta() {
         register("cfsta")
