@@ -31,24 +31,34 @@ extension HostDisks {
         } else {
             _ = try Self.tools.check(["cp", "--sparse=always", guests.diskPath(moved.id), copy])
         }
+        try install(copy, of: moved, image: img, on: dest, configDrive: moved.configDrive, guests: guests)
+    }
+
+    /// Makes the qcow2 overlay `copy` (of `img`) the instance's disk on `dest`: rebased on
+    /// the destination's copy of the image and uploaded into its pool in place of the
+    /// volumes there, or rebased on the image store's file and moved into the state
+    /// directory. `configDrive`: the config drive is made again and placed beside it.
+    func install(_ copy: String, of r: InstanceRecord, image img: ImageInfo, on dest: String, configDrive: Bool,
+                 guests: Guests) throws(CloudError) {
         let format = img.format == .qcow2 ? "qcow2" : "raw"
-        if dstRemote {
-            guard let conn = hosts.connection(forHost: dest) else { throw CloudError.io("host \(dest) is not connected") }
+        if isRemote(dest) {
+            let conn = try connection(dest)
             _ = try poolDir(dest, conn)
             let base = try imagePath(img, on: dest, conn)
             _ = try Self.tools.check(["qemu-img", "rebase", "-u", "-b", base, "-F", format, copy])
-            try removeRemote(moved.id, on: dest)
-            _ = try conn.uploadVolume(pool: poolName, volume: Self.diskVolume(moved.id), from: copy, format: "qcow2")
-            if moved.configDrive {
-                try guests.makeConfigDrive(moved)
-                _ = try conn.uploadVolume(pool: poolName, volume: Self.configVolume(moved.id), from: guests.configDrivePath(moved.id), format: "raw")
+            try conn.deleteVolume(pool: poolName, volume: Self.diskVolume(r.id))
+            _ = try conn.uploadVolume(pool: poolName, volume: Self.diskVolume(r.id), from: copy, format: "qcow2")
+            if configDrive {
+                try guests.makeConfigDrive(r)
+                try conn.deleteVolume(pool: poolName, volume: Self.configVolume(r.id))
+                _ = try conn.uploadVolume(pool: poolName, volume: Self.configVolume(r.id), from: guests.configDrivePath(r.id), format: "raw")
             }
         } else {
             _ = try Self.tools.check(["qemu-img", "rebase", "-u", "-b", img.path, "-F", format, copy])
-            guard rename(copy, guests.diskPath(moved.id)) == 0 else {
+            guard rename(copy, guests.diskPath(r.id)) == 0 else {
                 throw CloudError.io("cannot move the disk into place: \(String(cString: strerror(errno)))")
             }
-            if moved.configDrive { try guests.makeConfigDrive(moved) }
+            if configDrive { try guests.makeConfigDrive(r) }
         }
     }
 

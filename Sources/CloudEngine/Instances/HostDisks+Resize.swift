@@ -31,26 +31,10 @@ extension HostDisks {
         }
         let grown = dir + "/disk.resizing"
         defer { unlink(grown) }
-        let format = img.format == .qcow2 ? "qcow2" : "raw"
         _ = try Self.tools.check(["cp", "--sparse=always", backup, grown])
-        _ = try Self.tools.check(["qemu-img", "rebase", "-u", "-b", img.path, "-F", format, grown])
+        _ = try Self.tools.check(["qemu-img", "rebase", "-u", "-b", img.path, "-F", img.format == .qcow2 ? "qcow2" : "raw", grown])
         try Self.grow(grown, to: sizeBytes)
-        if isRemote(dest) {
-            let conn = try connection(dest)
-            _ = try poolDir(dest, conn)
-            let base = try imagePath(img, on: dest, conn)
-            _ = try Self.tools.check(["qemu-img", "rebase", "-u", "-b", base, "-F", format, grown])
-            try conn.deleteVolume(pool: poolName, volume: Self.diskVolume(r.id))
-            _ = try conn.uploadVolume(pool: poolName, volume: Self.diskVolume(r.id), from: grown, format: "qcow2")
-            if r.configDrive && dest != source {
-                try guests.makeConfigDrive(r)
-                try conn.deleteVolume(pool: poolName, volume: Self.configVolume(r.id))
-                _ = try conn.uploadVolume(pool: poolName, volume: Self.configVolume(r.id), from: guests.configDrivePath(r.id), format: "raw")
-            }
-        } else {
-            guard rename(grown, disk) == 0 else { throw CloudError.io("cannot move the grown disk into place: \(String(cString: strerror(errno)))") }
-            if r.configDrive { try guests.makeConfigDrive(r) }
-        }
+        try install(grown, of: r, image: img, on: dest, configDrive: r.configDrive && dest != source, guests: guests)
     }
 
     /// The revert's disk: the old disk back on `source` (uploaded again when the resize
@@ -91,8 +75,6 @@ extension HostDisks {
     /// made the overlays of remote hosts).
     static func grow(_ path: String, to sizeBytes: Int64) throws(CloudError) {
         do throws(CloudError) { try Overlay.grow(path, to: sizeBytes); return } catch where error.errno == .invalid {}
-        let info = try tools.check(["qemu-img", "info", "--output=json", "-U", path])
-        let current = (try? JSONSerialization.jsonObject(with: Data(info.utf8)) as? [String: Any])?["virtual-size"] as? Int64 ?? 0
-        if sizeBytes > current { _ = try tools.check(["qemu-img", "resize", "-f", "qcow2", path, "\(sizeBytes)"]) }
+        if sizeBytes > (try FormatSniffer.detect(path: path)).virtualSize { _ = try tools.check(["qemu-img", "resize", "-f", "qcow2", path, "\(sizeBytes)"]) }
     }
 }

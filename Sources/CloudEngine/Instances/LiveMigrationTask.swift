@@ -176,14 +176,13 @@ struct LiveMigrationTask {
         while let src, Date() < deadline, (try? src.migrationProgress(uuid: r.id, completed: false)) != nil { usleep(500_000) }
         // After the job, libvirt's finish and confirm phases still resume one side and drop
         // the other: wait (up to 30 s) for the guest to run on exactly one host.
-        var onDest = dst.flatMap { ctx.guests.power(of: r.id, on: $0) }
-        var onSource = src.flatMap { ctx.guests.power(of: r.id, on: $0) }
-        let settled = Date().addingTimeInterval(30)
+        let look = { (dst.flatMap { ctx.guests.power(of: r.id, on: $0) }, src.flatMap { ctx.guests.power(of: r.id, on: $0) }) }
         let live: (PowerState?) -> Bool = { $0 == .running || (r.vmState == .paused && $0 == .paused) }
+        var (onDest, onSource) = look()
+        let settled = Date().addingTimeInterval(30)
         while Date() < settled, !((live(onDest) && onSource == nil) || (live(onSource) && onDest == nil)) {
             usleep(200_000)
-            onDest = dst.flatMap { ctx.guests.power(of: r.id, on: $0) }
-            onSource = src.flatMap { ctx.guests.power(of: r.id, on: $0) }
+            (onDest, onSource) = look()
         }
         var moved = r
         moved.host = m.dest
