@@ -18,10 +18,12 @@ final class ConsoleRecorder: Sendable {
     private final class Recording: @unchecked Sendable {
         // @unchecked: `taps` and `log` are guarded by `lock`; the stream is Sendable.
         let stream: any ConsoleStream
+        /// The host whose domain the stream reads.
+        let host: String
         let lock = NSLock()
         var log: Int32
         var taps: [ObjectIdentifier: ConsoleTap] = [:]
-        init(stream: any ConsoleStream, log: Int32) { self.stream = stream; self.log = log }
+        init(stream: any ConsoleStream, host: String, log: Int32) { self.stream = stream; self.host = host; self.log = log }
     }
     private let recordings = Mutex<[String: Recording]>([:])
 
@@ -38,20 +40,26 @@ final class ConsoleRecorder: Sendable {
         }
     }
 
-    /// Opens the recordings that are missing now. While a live migration runs, `host`
-    /// already names the destination, whose incoming domain has no console yet: the
-    /// guest is recorded where it still runs, the source (`oldHost`).
+    /// Where the guest's console is: its host, except while a live migration runs, when
+    /// `host` already names the destination, whose incoming domain has no console yet,
+    /// and the guest still runs on the source (`oldHost`).
+    static func host(of r: InstanceRecord) -> String? {
+        r.taskState == .migrating ? (r.oldHost ?? r.host) : r.host
+    }
+
+    /// Opens the recordings that are missing now, and replaces those reading another
+    /// host than the one the guest runs on (a move ended while a stream stayed open).
     func sweep() {
         let remote = disks.remoteHosts()
         guard !remote.isEmpty else { return }
         let running = core.catalog.withLock { c in
             c.instances.values.compactMap { r -> (String, String)? in
-                guard let at = r.taskState == .migrating ? (r.oldHost ?? r.host) : r.host, remote.contains(at),
+                guard let at = Self.host(of: r), remote.contains(at),
                       r.powerState == .running || r.powerState == .paused else { return nil }
                 return (r.id, at)
             }
         }
-        for (id, host) in running where recordings.withLock({ $0[id] == nil }) {
+        for (id, host) in running where recordings.withLock({ $0[id]?.host != host }) {
             _ = try? record(id, host: host)
         }
     }
@@ -70,7 +78,7 @@ final class ConsoleRecorder: Sendable {
 
     /// The recording of `id`, opening the console stream when there is none.
     private func record(_ id: String, host: String) throws(CloudError) -> Recording {
-        if let rec = recordings.withLock({ $0[id] }), !rec.stream.hasEnded { return rec }
+        if let rec = recordings.withLock({ $0[id] }), !rec.stream.hasEnded, rec.host == host { return rec }
         guard let conn = hosts.connection(forHost: host) else { throw CloudError.io("host \(host) is not connected") }
         let stream = try conn.openConsole(uuid: id)
         let path = core.consolePath(id)
@@ -84,7 +92,7 @@ final class ConsoleRecorder: Sendable {
             stream.close()
             throw CloudError.io("cannot open \(path): \(String(cString: strerror(errno)))")
         }
-        let rec = Recording(stream: stream, log: fd)
+        let rec = Recording(stream: stream, host: host, log: fd)
         let previous = recordings.withLock { r -> Recording? in defer { r[id] = rec }; return r[id] }
         previous?.stream.close()
         pump(rec, id: id)

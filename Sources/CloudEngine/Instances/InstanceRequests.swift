@@ -270,7 +270,7 @@ extension InstanceService {
             guard r.powerState == .running || r.powerState == .paused, let host = r.host else {
                 throw CloudError.busy("\(name) is not running (power state \(r.powerState.rawValue)): its console is only its log")
             }
-            if ctx.guests.disks.isRemote(host) { return try ctx.guests.consoles.openSession(r.id, host: host) }
+            if ctx.guests.disks.isRemote(host) { return try ctx.guests.consoles.openSession(r.id, host: ConsoleRecorder.host(of: r) ?? host) }
             return try ctx.guests.connection(host).openConsole(uuid: r.id)
         }
         core.events.append(kind: "instance.console", object: name, ["uid": "\(caller.uid)", "pid": "\(caller.pid)"])
