@@ -93,7 +93,7 @@ final class TransportMountTests: ComputeNodeTestCase {
         ok("'\(cloudfs)' agent-credentials --state '\(other)' --host cfsua --out '\(other)/creds'")
         func present(_ pki: String) -> (status: Int32, out: String) {
             let r = sh("timeout 20 gnutls-cli --x509cafile '\(state)/pki/libvirt/cacert.pem' --x509certfile '\(pki)/clientcert.pem' "
-                       + "--x509keyfile '\(pki)/clientkey.pem' -p 16514 10.250.0.27 < /dev/null")
+                       + "--x509keyfile '\(pki)/clientkey.pem' -p 16514 10.250.0.27 < <(sleep 3)")
             return (r.status, r.out + r.err)
         }
         let ours = present("\(state)/pki/libvirt")
