@@ -333,6 +333,7 @@ enum Migrations {
             // The host's agent (`cloudfs agent`) address, A.B.C.D:PORT; empty: none.
             try db.execute(sql: "ALTER TABLE host ADD COLUMN agent TEXT NOT NULL DEFAULT ''")
         }
+        registerUsageCounters(&m)
         return m
     }
 }

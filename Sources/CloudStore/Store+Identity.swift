@@ -104,7 +104,8 @@ extension Store {
         func wanted(_ r: QuotaResource...) -> Bool { resources.map { !$0.isDisjoint(with: r) } ?? true }
         var out: [QuotaResource: Int] = Dictionary(uniqueKeysWithValues: QuotaResource.allCases.map { ($0, 0) })
         if wanted(.instances, .cores, .ramMB) {
-            let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT COUNT(*), COALESCE(SUM(vcpus), 0), COALESCE(SUM(ram_mb), 0) FROM instance WHERE project = ?"),
+            // The trigger-kept counters (`project_usage`, migration v17).
+            let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT instances, cores, ram_mb FROM project_usage WHERE project = ?"),
                                        arguments: [project])
             out[.instances] = row?[0] ?? 0
             out[.cores] = row?[1] ?? 0

@@ -185,23 +185,26 @@ extension Store {
     /// `excluding` leaves out one instance's current placement (not its old claim), for a
     /// claim that moves or re-sizes that instance. `hosts` nil: every host.
     static func claims(_ db: Database, hosts: [String]?, excluding: String? = nil) throws -> [String: HostUsage] {
+        // The trigger-kept counters (`host_usage`, migration v17): one row a host.
         var filter = ""
-        var args: [(any DatabaseValueConvertible)?] = [excluding]
+        var args: [(any DatabaseValueConvertible)?] = []
         if let hosts {
-            filter = " WHERE host IN (" + hosts.map { _ in "?" }.joined(separator: ",") + ")"
-            args += hosts.map { $0 as (any DatabaseValueConvertible)? }
+            filter = " AND host IN (" + hosts.map { _ in "?" }.joined(separator: ",") + ")"
+            args = hosts.map { $0 as (any DatabaseValueConvertible)? }
         }
-        var out: [String: HostUsage] = [:]
-        for row in try Row.fetchAll(db.cachedStatement(sql: """
-            SELECT host, SUM(v) AS v, SUM(r) AS r, SUM(d) AS d FROM (
-              SELECT host, vcpus AS v, ram_mb AS r, disk_gb AS d FROM instance WHERE host IS NOT NULL AND id IS NOT ?
-              UNION ALL
-              SELECT old_host, old_vcpus, old_ram_mb, old_disk_gb FROM instance WHERE old_host IS NOT NULL)
-            \(filter) GROUP BY host
-            """), arguments: StatementArguments(args)) {
-            out[row["host"]] = HostUsage(vcpus: row["v"], ramMB: row["r"], diskGB: row["d"])
+        var out: [String: (claims: Int, usage: HostUsage)] = [:]
+        for row in try Row.fetchAll(db.cachedStatement(sql: "SELECT host, claims, vcpus, ram_mb, disk_gb FROM host_usage WHERE claims > 0" + filter),
+                                    arguments: StatementArguments(args)) {
+            out[row[0]] = (row[1], HostUsage(vcpus: row[2], ramMB: row[3], diskGB: row[4]))
         }
-        return out
+        if let excluding,
+           let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT host, vcpus, ram_mb, disk_gb FROM instance WHERE id = ? AND host IS NOT NULL"),
+                                      arguments: [excluding]),
+           let host: String = row[0], let held = out[host] {
+            let left = HostUsage(vcpus: held.usage.vcpus - row[1], ramMB: held.usage.ramMB - row[2], diskGB: held.usage.diskGB - row[3])
+            out[host] = held.claims > 1 ? (held.claims - 1, left) : nil
+        }
+        return out.mapValues(\.usage)
     }
 
     /// What the claims on `hosts` hold now (hosts holding nothing are absent).

@@ -34,7 +34,7 @@ final class VXLANPlanTests: XCTestCase {
         c.instances[name] = r
         c.instanceNames[r.id] = name
         let base: UInt32 = network == "pa" ? 0x0A46_0000 : network == "pb" ? 0x0A47_0000 : 0x0A00_0000
-        c.ips[r.id] = [FixedIPRecord(network: network, address: Int64(base | last), mac: mac, instanceId: r.id)]
+        c.setIPs([FixedIPRecord(network: network, address: Int64(base | last), mac: mac, instanceId: r.id)], of: r.id)
         return r.id
     }
 

@@ -11,7 +11,11 @@ import Foundation
 struct Catalog {
     var instances: [String: InstanceRecord] = [:]          // by name
     var instanceNames: [String: String] = [:]              // id → name
-    var ips: [String: [FixedIPRecord]] = [:]               // by instance id
+    /// Fixed IPs by instance id; change through `setIPs` so `ipsHeld` stays true.
+    private(set) var ips: [String: [FixedIPRecord]] = [:]
+    /// How many fixed IPs each network holds (by network name): lets a build's
+    /// "any address left?" check skip counting a network's addresses one by one.
+    private(set) var ipsHeld: [String: Int] = [:]
     var images: [String: ImageInfo] = [:]                  // by name
     var imageActivated: [String: Double] = [:]             // by image id
     var flavors: [String: Flavor] = [:]
@@ -150,5 +154,14 @@ struct HostRuntime: Sendable {
         if !record.enabled { return .disabled }
         if !record.agent.isEmpty, agentStatus == nil { return .down }
         return connection != nil && capacity != nil && !record.uri.isEmpty ? .up : .down
+    }
+}
+
+extension Catalog {
+    /// Replaces the fixed IPs `id` holds (nil: none), keeping `ipsHeld` in step.
+    mutating func setIPs(_ new: [FixedIPRecord]?, of id: String) {
+        for ip in ips[id] ?? [] { ipsHeld[ip.network, default: 0] -= 1 }
+        for ip in new ?? [] { ipsHeld[ip.network, default: 0] += 1 }
+        ips[id] = new
     }
 }

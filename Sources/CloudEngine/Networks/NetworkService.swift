@@ -32,7 +32,7 @@ final class NetworkService: NetworksAPI, NetworkProvider, @unchecked Sendable {
         let ips = try core.store.fixedIPs()
         core.catalog.withLock { c in
             for n in networks { c.networks[n.name] = n }
-            for ip in ips { c.ips[ip.instanceId, default: []].append(ip) }
+            for (id, held) in Dictionary(grouping: ips, by: \.instanceId) { c.setIPs(held, of: id) }
         }
     }
 
@@ -197,8 +197,12 @@ final class NetworkService: NetworksAPI, NetworkProvider, @unchecked Sendable {
             else if vlans.isEmpty { throw CloudError.noSpace("No more networks available for project \(p)") }
             else { return }
         }
-        let used = core.catalog.withLock { c in Set(c.ips.values.joined().filter { $0.network == target.name }.map { IPv4Address(UInt32($0.address)) }) }
-        if target.freeCount(used: used) == 0 {
+        // Fewer addresses held than the network has: some are free, whichever they are.
+        let used = core.catalog.withLock { c -> Set<IPv4Address>? in
+            guard c.ipsHeld[target.name, default: 0] >= target.allocatableCount else { return nil }
+            return Set(c.ips.values.joined().filter { $0.network == target.name }.map { IPv4Address(UInt32($0.address)) })
+        }
+        if let used, target.freeCount(used: used) == 0 {
             throw CloudError.noSpace("No more fixed IPs in network \(target.name) (\(target.cidr)): all \(target.allocatableCount) addresses are in use")
         }
     }
@@ -220,7 +224,7 @@ final class NetworkService: NetworksAPI, NetworkProvider, @unchecked Sendable {
                 guard let (inst, ip) = try s.allocateFixedIPForBuild(
                     instanceID: r.id, network: spec.name, range: bounds, reserved: spec.reserved(in: bounds),
                     mac: { MACAddress.random() }) else { return nil }
-                core.catalog.withLock { $0.ips[r.id] = [ip] }
+                core.catalog.withLock { $0.setIPs([ip], of: r.id) }
                 got = (ip, spec, false)
                 return inst
             case .project(let project, let vlans):
@@ -230,7 +234,7 @@ final class NetworkService: NetworksAPI, NetworkProvider, @unchecked Sendable {
                 guard let (inst, ip, associated) = try s.allocateProjectFixedIPForBuild(
                     instanceID: r.id, project: project, candidates: choices, mac: { MACAddress.random() }) else { return nil }
                 core.catalog.withLock { c in
-                    c.ips[r.id] = [ip]
+                    c.setIPs([ip], of: r.id)
                     if let associated { c.networks[associated]?.project = project }
                 }
                 guard var spec = vlans.first(where: { $0.name == ip.network }) else { return inst }
@@ -255,7 +259,7 @@ final class NetworkService: NetworksAPI, NetworkProvider, @unchecked Sendable {
     func release(_ r: InstanceRecord) throws(CloudError) -> Bool {
         let held = core.catalog.withLock { $0.ips[r.id] ?? [] }
         if !held.isEmpty {
-            try core.write({ (s) throws(CloudError) in try s.releaseFixedIPs(instanceID: r.id) }) { c, _ in c.ips[r.id] = nil }
+            try core.write({ (s) throws(CloudError) in try s.releaseFixedIPs(instanceID: r.id) }) { c, _ in c.setIPs(nil, of: r.id) }
         }
         // nova-network's deallocate_for_instance: auto-assigned floating IPs go, others are
         // disassociated.
