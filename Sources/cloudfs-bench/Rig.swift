@@ -14,8 +14,10 @@ final class Rig {
     /// `hosts` fake hosts of `cores` vCPUs and `memoryGiB` each (default: big enough for
     /// thousands of m1.nano); `diskPools` storage pools of 100 GiB each (the test driver's
     /// fixed pool size) give the disk, else the state directory's file system does.
+    /// `cidr`: a flatdhcp network `bench` of that range becomes the default network (the
+    /// `default` network is a /16: 65,532 fixed IPs, fewer than the 100,000-instance run needs).
     init(work: String, hosts: Int, cores: Int = 64, memoryGiB: Int = 256, diskPools: Int = 0,
-         extraMountArgs: String = "") throws {
+         extraMountArgs: String = "", cidr: String? = nil) throws {
         self.work = work
         mnt = work + "/cloud"
         state = work + "/state"
@@ -39,6 +41,10 @@ final class Rig {
         try timed(mountCommand)
         mounted = true
         try timed("head -c 1M /dev/zero > '\(work)/d.raw' && cp '\(work)/d.raw' '\(mnt)/images/disk' && echo m1.nano > '\(mnt)/defaults/flavor'")
+        if let cidr {
+            try timed("cd '\(mnt)' && mkdir networks/bench && echo flatdhcp > networks/bench/mode && " +
+                      "echo \(cidr) > networks/bench/cidr && echo bench > defaults/network")
+        }
     }
 
     /// Four-or-more fake hosts big enough for `count` m1.nano instances (1 vCPU, 128 MiB,
@@ -46,7 +52,8 @@ final class Rig {
     /// (a test:/// pool holds 100 GB: one per 300 instances on each of four hosts, and spare).
     convenience init(work: String, hosts: Int, capacityFor count: Int) throws {
         try self.init(work: work, hosts: hosts, cores: max(64, count / (hosts * 4) + 16),
-                      memoryGiB: max(256, count / 32 + 1), diskPools: count / 300 + 2)
+                      memoryGiB: max(256, count / 32 + 1), diskPools: count / 300 + 2,
+                      cidr: count > 60_000 ? "10.64.0.0/14" : nil)
     }
 
     /// The daemon's resident memory in KiB (`VmRSS` of the process the state lock names:
