@@ -113,6 +113,7 @@ struct Bench: ParsableCommand {
 /// Prints one result row.
 func report(_ what: String, _ value: String, _ note: String = "") {
     print(what.padding(toLength: 58, withPad: " ", startingAt: 0) + value + (note.isEmpty ? "" : "   " + note))
+    fflush(nil)   // each result as soon as it is measured, also when the output is a file
 }
 
 /// Monotonic seconds.
