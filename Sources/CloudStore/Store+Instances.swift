@@ -177,8 +177,9 @@ public struct HostUsage: Sendable, Equatable {
 /// instance's server-group members on `groupHosts`?
 public typealias ClaimCheck = (_ used: HostUsage, _ groupHosts: [String]) -> Bool
 
-/// Usage sums: the one place resources held on hosts are added up. Every claim
-/// transaction asks it, and the engine's in-memory view is refreshed from it.
+/// Usage sums: the one place resources held on hosts are added up, kept as counters by
+/// triggers on `instance` (Migrations+UsageCounters.swift). Every claim transaction asks
+/// it, and the engine's in-memory view is refreshed from it.
 extension Store {
     /// What each host's claims hold: every instance placed there, plus the claims resizes
     /// awaiting confirmation keep on their old host (Nova keeps both until confirm).
