@@ -15,7 +15,7 @@ final class Rig {
     /// thousands of m1.nano); `diskPools` storage pools of 100 GiB each (the test driver's
     /// fixed pool size) give the disk, else the state directory's file system does.
     /// `cidr`: a flatdhcp network `bench` of that range becomes the default network (the
-    /// `default` network is a /16: 65,532 fixed IPs, fewer than the 100,000-instance run needs).
+    /// `default` network is a /16: 65,533 fixed IPs, fewer than the 100,000-instance run needs).
     init(work: String, hosts: Int, cores: Int = 64, memoryGiB: Int = 256, diskPools: Int = 0,
          extraMountArgs: String = "", cidr: String? = nil) throws {
         self.work = work
