@@ -49,17 +49,22 @@ extension Migrations {
         }
     }
 
+    /// Where an instance row holds a claim on a host: its placement, and the `old_*` claim
+    /// a resize or migration keeps until it ends (host, vCPUs, RAM, disk columns).
+    private static let claimColumns = [("host", "vcpus", "ram_mb", "disk_gb"),
+                                       ("old_host", "old_vcpus", "old_ram_mb", "old_disk_gb")]
+
     /// Statements that add `row`'s claims and project usage to the counters.
     private static func adds(_ row: String) -> String {
-        """
-        INSERT INTO host_usage (host, claims, vcpus, ram_mb, disk_gb)
-          SELECT \(row).host, 1, \(row).vcpus, \(row).ram_mb, \(row).disk_gb WHERE \(row).host IS NOT NULL
-          ON CONFLICT (host) DO UPDATE SET claims = claims + 1, vcpus = vcpus + excluded.vcpus,
-            ram_mb = ram_mb + excluded.ram_mb, disk_gb = disk_gb + excluded.disk_gb;
-        INSERT INTO host_usage (host, claims, vcpus, ram_mb, disk_gb)
-          SELECT \(row).old_host, 1, \(row).old_vcpus, \(row).old_ram_mb, \(row).old_disk_gb WHERE \(row).old_host IS NOT NULL
-          ON CONFLICT (host) DO UPDATE SET claims = claims + 1, vcpus = vcpus + excluded.vcpus,
-            ram_mb = ram_mb + excluded.ram_mb, disk_gb = disk_gb + excluded.disk_gb;
+        claimColumns.map { host, v, r, d in
+            """
+            INSERT INTO host_usage (host, claims, vcpus, ram_mb, disk_gb)
+              SELECT \(row).\(host), 1, \(row).\(v), \(row).\(r), \(row).\(d) WHERE \(row).\(host) IS NOT NULL
+              ON CONFLICT (host) DO UPDATE SET claims = claims + 1, vcpus = vcpus + excluded.vcpus,
+                ram_mb = ram_mb + excluded.ram_mb, disk_gb = disk_gb + excluded.disk_gb;
+            """
+        }.joined(separator: "\n") + """
+
         INSERT INTO project_usage (project, instances, cores, ram_mb)
           SELECT \(row).project, 1, \(row).vcpus, \(row).ram_mb WHERE true
           ON CONFLICT (project) DO UPDATE SET instances = instances + 1, cores = cores + excluded.cores,
@@ -69,11 +74,13 @@ extension Migrations {
 
     /// Statements that take `row`'s claims and project usage off the counters.
     private static func drops(_ row: String) -> String {
-        """
-        UPDATE host_usage SET claims = claims - 1, vcpus = vcpus - \(row).vcpus, ram_mb = ram_mb - \(row).ram_mb,
-          disk_gb = disk_gb - \(row).disk_gb WHERE host = \(row).host;
-        UPDATE host_usage SET claims = claims - 1, vcpus = vcpus - \(row).old_vcpus, ram_mb = ram_mb - \(row).old_ram_mb,
-          disk_gb = disk_gb - \(row).old_disk_gb WHERE host = \(row).old_host;
+        claimColumns.map { host, v, r, d in
+            """
+            UPDATE host_usage SET claims = claims - 1, vcpus = vcpus - \(row).\(v), ram_mb = ram_mb - \(row).\(r),
+              disk_gb = disk_gb - \(row).\(d) WHERE host = \(row).\(host);
+            """
+        }.joined(separator: "\n") + """
+
         UPDATE project_usage SET instances = instances - 1, cores = cores - \(row).vcpus, ram_mb = ram_mb - \(row).ram_mb
           WHERE project = \(row).project;
         """
