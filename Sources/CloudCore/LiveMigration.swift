@@ -32,8 +32,15 @@ public protocol MigrationConnection: Sendable {
     /// NON_SHARED_INC when `copyStorage`: writable disks are copied over the backing files
     /// the destination already has), at most `bandwidthMiBs` MiB/s when above 0. Blocks until the job ends; throws `EIO` with libvirt's
     /// message when it failed or was aborted, in which case the guest still runs here.
+    /// With `pausingGuest`, the guest is paused for the whole transfer and resumed on the
+    /// destination (libvirt's migration without VIR_MIGRATE_LIVE): see
+    /// `liveMigrationHazard`.
     func migrateLive(uuid: String, to destinationURI: String, destinationXML: String?, copyStorage: Bool,
-                     bandwidthMiBs: Int) throws(CloudError)
+                     bandwidthMiBs: Int, pausingGuest: Bool) throws(CloudError)
+    /// Why the running domain cannot safely keep running while it moves from this host (a
+    /// hypervisor that would lose its writes), so that it must be paused for the transfer;
+    /// nil when a live move is safe.
+    func liveMigrationHazard(uuid: String) throws(CloudError) -> String?
     /// The running migration job's progress, nil when the domain has none; with
     /// `completed`, the statistics of the last finished one (a destination keeps those of
     /// the incoming migration: the downtime the guest saw).
@@ -50,9 +57,10 @@ extension MigrationConnection {
         throw CloudError(.notSupported, "this host cannot live-migrate")
     }
     public func migrateLive(uuid: String, to destinationURI: String, destinationXML: String?, copyStorage: Bool,
-                            bandwidthMiBs: Int) throws(CloudError) {
+                            bandwidthMiBs: Int, pausingGuest: Bool) throws(CloudError) {
         throw CloudError(.notSupported, "this host cannot live-migrate")
     }
+    public func liveMigrationHazard(uuid: String) throws(CloudError) -> String? { nil }
     public func migrationProgress(uuid: String, completed: Bool) throws(CloudError) -> MigrationProgress? { nil }
     public func abortMigration(uuid: String) throws(CloudError) {}
 }

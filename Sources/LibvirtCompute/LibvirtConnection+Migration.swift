@@ -36,8 +36,32 @@ extension LibvirtConnection {
         }
     }
 
+    public func liveMigrationHazard(uuid: String) throws(CloudError) -> String? {
+        guard let xml = try currentXML(uuid: uuid, persistent: false) else { return nil }
+        let type = xml.range(of: "<domain type='").map { r in String(xml[r.upperBound...].prefix { $0 != "'" }) } ?? ""
+        var version: UInt = 0
+        _ = try Libvirt.translating { () throws(LibvirtError) in
+            try Libvirt.check("read the hypervisor version of \(uri)") { virConnectGetVersion(rawHandle, &version) }
+        }
+        return Self.tcgLiveMigrationHazard(domainType: type, hypervisorVersion: version)
+    }
+
+    /// QEMU before 9.0 loses a TCG guest's memory writes during a live migration: the
+    /// dirty-bitmap sync's fast path clears the migration's dirty bits without resetting
+    /// TCG's TLB, so stores through entries already marked dirty are never recorded and the
+    /// destination gets stale pages (QEMU commit 03bfc2188f, "physmem: Fix migration dirty
+    /// bitmap coherency with TCG memory access"). The guest then runs on with corrupt kernel
+    /// state (here: an empty hrtimer queue, every sleeper asleep for ever). KVM guests
+    /// track writes in the kernel and are not affected. `hypervisorVersion` is libvirt's
+    /// encoding (major * 1,000,000 + minor * 1,000 + release).
+    static func tcgLiveMigrationHazard(domainType: String, hypervisorVersion: UInt) -> String? {
+        guard domainType == "qemu", hypervisorVersion < 9_000_000 else { return nil }
+        let v = "\(hypervisorVersion / 1_000_000).\(hypervisorVersion / 1_000 % 1_000).\(hypervisorVersion % 1_000)"
+        return "QEMU \(v) loses a TCG guest's memory writes in a live migration (fixed in QEMU 9.0), so the guest is paused while it moves"
+    }
+
     public func migrateLive(uuid: String, to destinationURI: String, destinationXML: String?, copyStorage: Bool,
-                            bandwidthMiBs: Int) throws(CloudError) {
+                            bandwidthMiBs: Int, pausingGuest: Bool) throws(CloudError) {
         try onDomain(uuid, "live-migrate") { dom, name throws(LibvirtError) in
             var params: virTypedParameterPtr? = nil
             var count: Int32 = 0
@@ -53,8 +77,8 @@ extension LibvirtConnection {
                     virTypedParamsAddULLong(&params, &count, &capacity, "bandwidth", UInt64(bandwidthMiBs))
                 }
             }
-            var flags = VIR_MIGRATE_LIVE.rawValue | VIR_MIGRATE_PEER2PEER.rawValue
-                | VIR_MIGRATE_PERSIST_DEST.rawValue | VIR_MIGRATE_UNDEFINE_SOURCE.rawValue
+            var flags = VIR_MIGRATE_PEER2PEER.rawValue | VIR_MIGRATE_PERSIST_DEST.rawValue | VIR_MIGRATE_UNDEFINE_SOURCE.rawValue
+            if !pausingGuest { flags |= VIR_MIGRATE_LIVE.rawValue }
             if copyStorage { flags |= VIR_MIGRATE_NON_SHARED_INC.rawValue }
             try Libvirt.check("live-migrate \(name) to \(destinationURI)") {
                 virDomainMigrateToURI3(dom, destinationURI, params, UInt32(count), flags)

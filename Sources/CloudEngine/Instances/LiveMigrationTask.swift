@@ -7,8 +7,9 @@ import Foundation
 /// `live_migration`): the destination is picked (or named) and claimed while the source's
 /// claim stays held; pre-checks (CPU, the image and boot files cached there); the
 /// destination's disk prepared (a qcow2 overlay over its cached image, the config drive
-/// uploaded); then libvirt moves the running guest peer to peer, copying the overlay when
-/// storage is not shared, while the task polls the job for `instances/NAME/migration`,
+/// uploaded); then libvirt moves the running guest peer to peer (paused for the transfer
+/// where the hypervisor would lose its writes), copying the overlay when storage is not
+/// shared, while the task polls the job for `instances/NAME/migration`,
 /// aborts on request or after `live_migration_completion_timeout` seconds per GiB of RAM.
 /// Any failure leaves the guest running where it was, with its claim; a `migration` row
 /// records each attempt, and a restart settles one still marked running from what both
@@ -75,6 +76,9 @@ struct LiveMigrationTask {
             xml = xml.replacingOccurrences(of: "'\(a)'", with: "'\(b)'").replacingOccurrences(of: ">\(a)<", with: ">\(b)<")
         }
         if dstSpec.consolePath.isEmpty { xml = Self.droppingConsoleLog(xml) }
+        // A hypervisor that would lose the guest's writes while it runs moves it paused.
+        let hazard = (try? src.liveMigrationHazard(uuid: id)) ?? nil
+        let mode = hazard.map { "paused (\($0))" } ?? "live"
         // The job, on its own thread; this one watches it.
         let bandwidth = Int(ctx.settings.configValue(.liveMigrationBandwidth)) ?? 0
         let perGiB = Double(ctx.settings.configValue(.liveMigrationCompletionTimeout)) ?? 800
@@ -84,7 +88,8 @@ struct LiveMigrationTask {
         let destXML = xml
         DispatchQueue.global().async {
             do throws(CloudError) {
-                try src.migrateLive(uuid: id, to: destURI, destinationXML: destXML, copyStorage: true, bandwidthMiBs: bandwidth)
+                try src.migrateLive(uuid: id, to: destURI, destinationXML: destXML, copyStorage: true, bandwidthMiBs: bandwidth,
+                                    pausingGuest: hazard != nil)
                 job.finish(nil)
             } catch { job.finish(error) }
         }
@@ -94,7 +99,7 @@ struct LiveMigrationTask {
         while !job.wait(0.5) {
             if let p = try? src.migrationProgress(uuid: id, completed: false) {
                 last = p
-                publish(moved, p, status: "running")
+                publish(moved, p, status: "running", mode: mode)
                 if p.memoryTotal > 0 { CrashPoints.pass("live_migration.running") }
             }
             let elapsed = Date().timeIntervalSince(started)
@@ -115,9 +120,10 @@ struct LiveMigrationTask {
             throw error
         }
         // The destination keeps the finished job's statistics: the downtime the guest saw.
-        if let done = try? dst.migrationProgress(uuid: id, completed: true) { last = done; publish(moved, done, status: "running") }
+        if let done = try? dst.migrationProgress(uuid: id, completed: true) { last = done; publish(moved, done, status: "running", mode: mode) }
         let downtime = last.downtimeMs.map { " downtime_ms=\($0)" } ?? ""
-        return "took_ms=\(Int(Date().timeIntervalSince(started) * 1000))\(downtime)"
+        let paused = hazard.map { " paused: \($0)" } ?? ""
+        return "took_ms=\(Int(Date().timeIntervalSince(started) * 1000))\(downtime)\(paused)"
     }
 
     /// The destination's copy of the instance's disk and config drive (its image cached),
@@ -211,8 +217,8 @@ struct LiveMigrationTask {
     }
 
     /// `instances/NAME/migration` while the job runs.
-    private func publish(_ r: InstanceRecord, _ p: MigrationProgress, status: String) {
-        var lines = ["status \(status)", "source \(r.oldHost ?? "?")", "dest \(r.host ?? "?")", "elapsed_ms \(p.elapsedMs)",
+    private func publish(_ r: InstanceRecord, _ p: MigrationProgress, status: String, mode: String) {
+        var lines = ["status \(status)", "source \(r.oldHost ?? "?")", "dest \(r.host ?? "?")", "mode \(mode)", "elapsed_ms \(p.elapsedMs)",
                      "memory_total_bytes \(p.memoryTotal)", "memory_remaining_bytes \(p.memoryRemaining)",
                      "disk_total_bytes \(p.diskTotal)", "disk_remaining_bytes \(p.diskRemaining)"]
         if let d = p.downtimeMs { lines.append("downtime_ms \(d)") }
