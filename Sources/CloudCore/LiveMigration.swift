@@ -27,8 +27,8 @@ public protocol MigrationConnection: Sendable {
     /// The running domain's definition as a destination must receive it
     /// (VIR_DOMAIN_XML_MIGRATABLE).
     func migratableXML(uuid: String) throws(CloudError) -> String
-    /// Moves the running domain to the host at `destinationURI` without stopping it
-    /// (virDomainMigrateToURI3: LIVE | PEER2PEER | PERSIST_DEST | UNDEFINE_SOURCE, plus
+    /// Moves the running domain to the host at `destinationURI` without stopping it unless
+    /// `pausingGuest` (virDomainMigrateToURI3: LIVE | PEER2PEER | PERSIST_DEST | UNDEFINE_SOURCE, plus
     /// NON_SHARED_INC when `copyStorage`: writable disks are copied over the backing files
     /// the destination already has), at most `bandwidthMiBs` MiB/s when above 0. Blocks until the job ends; throws `EIO` with libvirt's
     /// message when it failed or was aborted, in which case the guest still runs here.

@@ -76,8 +76,9 @@ struct LiveMigrationTask {
             xml = xml.replacingOccurrences(of: "'\(a)'", with: "'\(b)'").replacingOccurrences(of: ">\(a)<", with: ">\(b)<")
         }
         if dstSpec.consolePath.isEmpty { xml = Self.droppingConsoleLog(xml) }
-        // A hypervisor that would lose the guest's writes while it runs moves it paused.
-        let hazard = (try? src.liveMigrationHazard(uuid: id)) ?? nil
+        // A hypervisor that would lose the guest's writes while it runs moves it paused; one
+        // that cannot say is a failed pre-check like the others (never a blind live move).
+        let hazard = try src.liveMigrationHazard(uuid: id)
         let mode = hazard.map { "paused (\($0))" } ?? "live"
         // The job, on its own thread; this one watches it.
         let bandwidth = Int(ctx.settings.configValue(.liveMigrationBandwidth)) ?? 0
