@@ -9,9 +9,6 @@ extension InstanceRecord {
     /// The table's columns in `columnNames` order, so rows decode by position.
     private static let selectAllSQL = "SELECT " + columnNames.map { "\"\($0)\"" }.joined(separator: ", ") + " FROM instance"
     private static let selectSQL = selectAllSQL + " WHERE id = ?"
-    private static let updateSQL = "UPDATE instance SET "
-        + columnNames.dropFirst().map { "\"\($0)\" = ?" }.joined(separator: ", ") + " WHERE id = ?"
-
     /// The row whose id is `id`, or nil.
     static func fetch(_ db: Database, id: String) throws -> InstanceRecord? {
         let statement = try db.cachedStatement(sql: selectSQL)
@@ -27,11 +24,20 @@ extension InstanceRecord {
         return out
     }
 
-    /// Writes every column of this record over its row; GRDB's `recordNotFound` when the
-    /// row is gone (as `update(db)` does).
-    func write(_ db: Database) throws {
-        let statement = try db.cachedStatement(sql: Self.updateSQL)
-        try statement.execute(arguments: StatementArguments(Array(columnValues.dropFirst()) + [id]))
+    /// Writes the columns whose values differ from `old`, the row as this transaction read
+    /// it, over the row; nothing when none does. Not every column: SQLite rewrites the
+    /// entries of every index on a column an UPDATE sets, changed or not, so a whole-row
+    /// write dirtied six pages of the WAL where a task_state change needs one.
+    /// GRDB's `recordNotFound` when the row is gone (as `update(db)` does).
+    func write(_ db: Database, over old: InstanceRecord) throws {
+        let new = columnValues.map { $0?.databaseValue ?? .null }
+        let was = old.columnValues.map { $0?.databaseValue ?? .null }
+        let changed = new.indices.dropFirst().filter { new[$0] != was[$0] }
+        guard !changed.isEmpty else { return }
+        // One cached statement per set of changed columns: a few dozen sets in practice.
+        let statement = try db.cachedStatement(sql: "UPDATE instance SET "
+            + changed.map { "\"\(Self.columnNames[$0])\" = ?" }.joined(separator: ", ") + " WHERE id = ?")
+        try statement.execute(arguments: StatementArguments(changed.map { new[$0] } + [id.databaseValue]))
         if db.changesCount == 0 {
             throw RecordError.recordNotFound(databaseTableName: Self.databaseTableName, key: ["id": id.databaseValue])
         }

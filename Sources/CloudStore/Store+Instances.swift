@@ -34,13 +34,14 @@ extension Store {
                        queue task: InstanceTask? = nil, quota: QuotaRequest? = nil,
                        _ change: @Sendable (inout InstanceRecord) -> Void) throws(CloudError) -> InstanceRecord? {
         try write { db in
-            guard var r = try InstanceRecord.fetch(db, id: instanceID) else { return nil }
+            guard let old = try InstanceRecord.fetch(db, id: instanceID) else { return nil }
+            var r = old
             if let expected, !expected.contains(r.taskState) { return nil }
             if r.deleteRequested && !evenIfDeleting { return nil }
             if let quota { try Self.checkQuota(db, quota) }
             let before = r.taskState
             change(&r)
-            try r.write(db)
+            try r.write(db, over: old)
             if r.taskState != before { try Self.recordStep(db, instanceID: r.id, step: r.taskState.rawValue) }
             if let task { try Self.queue(db, task, for: r) }
             return r
@@ -70,10 +71,11 @@ extension Store {
     /// delete task and cancels work queued behind it. Returns the row.
     public func requestDelete(instanceID: String) throws(CloudError) -> InstanceRecord? {
         try write { db in
-            guard var r = try InstanceRecord.fetch(db, id: instanceID) else { return nil }
+            guard let old = try InstanceRecord.fetch(db, id: instanceID) else { return nil }
+            var r = old
             r.deleteRequested = true
             r.taskState = .deleting
-            try r.write(db)
+            try r.write(db, over: old)
             try db.execute(sql: """
                 UPDATE task SET state = 'cancelled', result = 'a delete was requested', updated = ?
                 WHERE instance_id = ? AND state = 'queued' AND kind != 'delete'
@@ -93,12 +95,13 @@ extension Store {
     /// inside this transaction, so (anti-)affinity holds under concurrent builds.
     public func claim(instanceID: String, host: String, fits: ClaimCheck) throws(CloudError) -> InstanceRecord? {
         try write { db in
-            guard var r = try InstanceRecord.fetch(db, id: instanceID),
-                  r.taskState == .scheduling, !r.deleteRequested,
-                  try Self.hostFits(db, r, host, fits) else { return nil }
+            guard let old = try InstanceRecord.fetch(db, id: instanceID),
+                  old.taskState == .scheduling, !old.deleteRequested,
+                  try Self.hostFits(db, old, host, fits) else { return nil }
+            var r = old
             r.host = host
             r.taskState = .networking
-            try r.write(db)
+            try r.write(db, over: old)
             return r
         }
     }
@@ -109,11 +112,12 @@ extension Store {
     public func moveClaim(instanceID: String, to host: String, expecting: TaskState,
                           fits: ClaimCheck) throws(CloudError) -> InstanceRecord? {
         try write { db in
-            guard var r = try InstanceRecord.fetch(db, id: instanceID),
-                  r.taskState == expecting, !r.deleteRequested,
-                  try Self.hostFits(db, r, host, fits) else { return nil }
+            guard let old = try InstanceRecord.fetch(db, id: instanceID),
+                  old.taskState == expecting, !old.deleteRequested,
+                  try Self.hostFits(db, old, host, fits) else { return nil }
+            var r = old
             r.host = host
-            try r.write(db)
+            try r.write(db, over: old)
             return r
         }
     }
@@ -124,8 +128,9 @@ extension Store {
     public func claimResize(instanceID: String, to host: String, flavor: Flavor,
                             fits: ClaimCheck) throws(CloudError) -> InstanceRecord? {
         try write { db in
-            guard var r = try InstanceRecord.fetch(db, id: instanceID),
-                  r.taskState == .resizePrep, !r.deleteRequested, r.oldHost == nil, let current = r.host else { return nil }
+            guard let old = try InstanceRecord.fetch(db, id: instanceID),
+                  old.taskState == .resizePrep, !old.deleteRequested, old.oldHost == nil, let current = old.host else { return nil }
+            var r = old
             // On its own host the instance's current claim stays held beside the new one.
             guard try Self.hostFits(db, r, host, countingItself: current == host, fits) else { return nil }
             r.oldFlavor = r.flavor; r.oldVcpus = r.vcpus; r.oldRamMb = r.ramMb; r.oldDiskGb = r.diskGb
@@ -133,7 +138,7 @@ extension Store {
             r.flavor = flavor.name; r.vcpus = flavor.vcpus; r.ramMb = flavor.ramMB; r.diskGb = flavor.diskGB
             r.host = host
             r.taskState = .resizeMigrating
-            try r.write(db)
+            try r.write(db, over: old)
             try Self.recordStep(db, instanceID: r.id, step: r.taskState.rawValue)
             return r
         }

@@ -70,13 +70,14 @@ extension Store {
     /// back), in one transaction: the instance must be `migrating` and on another host.
     public func claimLiveMigration(instanceID: String, to host: String, fits: ClaimCheck) throws(CloudError) -> InstanceRecord? {
         try write { db in
-            guard var r = try InstanceRecord.fetch(db, id: instanceID),
-                  r.taskState == .migrating, !r.deleteRequested, r.oldHost == nil, let current = r.host, current != host,
-                  try Self.hostFits(db, r, host, fits) else { return nil }
+            guard let old = try InstanceRecord.fetch(db, id: instanceID),
+                  old.taskState == .migrating, !old.deleteRequested, old.oldHost == nil, let current = old.host, current != host,
+                  try Self.hostFits(db, old, host, fits) else { return nil }
+            var r = old
             r.oldFlavor = r.flavor; r.oldVcpus = r.vcpus; r.oldRamMb = r.ramMb; r.oldDiskGb = r.diskGb
             r.oldHost = current; r.oldVmState = r.vmState
             r.host = host
-            try r.write(db)
+            try r.write(db, over: old)
             return r
         }
     }

@@ -63,11 +63,12 @@ extension Store {
                                         reserved: Set<UInt32>, mac: () -> String)
         throws(CloudError) -> (instance: InstanceRecord, ip: FixedIPRecord)? {
         try writeResettingHint(network) { db in
-            guard var r = try InstanceRecord.fetch(db, id: instanceID), r.taskState == .networking,
-                  !r.deleteRequested else { return nil }
+            guard let old = try InstanceRecord.fetch(db, id: instanceID), old.taskState == .networking,
+                  !old.deleteRequested else { return nil }
+            var r = old
             let ip = try allocate(db, instanceID: instanceID, network: network, range: range, reserved: reserved, mac: mac)
             r.taskState = .spawning
-            try r.write(db)
+            try r.write(db, over: old)
             try Self.recordStep(db, instanceID: r.id, step: r.taskState.rawValue)
             return (r, ip)
         }
@@ -86,8 +87,9 @@ extension Store {
         throws(CloudError) -> (instance: InstanceRecord, ip: FixedIPRecord, associated: String?)? {
         do throws(CloudError) {
             return try write { db in
-                guard var r = try InstanceRecord.fetch(db, id: instanceID), r.taskState == .networking,
-                      !r.deleteRequested else { return nil }
+                guard let old = try InstanceRecord.fetch(db, id: instanceID), old.taskState == .networking,
+                      !old.deleteRequested else { return nil }
+                var r = old
                 let owned = Set(try String.fetchAll(db, sql: "SELECT name FROM network WHERE project = ?", arguments: [project]))
                 var chosen = candidates.first { owned.contains($0.network) }
                 var associated: String?
@@ -101,7 +103,7 @@ extension Store {
                 guard let c = chosen else { throw CloudError.noSpace("No more networks available for project \(project)") }
                 let ip = try allocate(db, instanceID: instanceID, network: c.network, range: c.range, reserved: c.reserved, mac: mac)
                 r.taskState = .spawning
-                try r.write(db)
+                try r.write(db, over: old)
                 try Self.recordStep(db, instanceID: r.id, step: r.taskState.rawValue)
                 return (r, ip, associated)
             }
