@@ -33,7 +33,8 @@ extension Store {
     public func update(instanceID: String, expecting expected: Set<TaskState>? = nil, evenIfDeleting: Bool = false,
                        queue task: InstanceTask? = nil, quota: QuotaRequest? = nil,
                        _ change: @Sendable (inout InstanceRecord) -> Void) throws(CloudError) -> InstanceRecord? {
-        try write { db in
+        let ending = taskEndings.withLock { $0[instanceID] }
+        let written = try write { db -> (InstanceRecord, ended: Bool)? in
             guard let old = try InstanceRecord.fetch(db, id: instanceID) else { return nil }
             var r = old
             if let expected, !expected.contains(r.taskState) { return nil }
@@ -44,8 +45,12 @@ extension Store {
             try r.write(db, over: old)
             if r.taskState != before { try Self.recordStep(db, instanceID: r.id, step: r.taskState.rawValue) }
             if let task { try Self.queue(db, task, for: r) }
-            return r
+            let ends = ending != nil && r.taskState == .none && before != .none
+            if ends, let ending { try Self.end(db, ending, with: r) }
+            return (r, ends)
         }
+        if let written, written.ended { taskEndings.withLock { $0[instanceID]?.ended = true } }
+        return written?.0
     }
 
     /// Applies power-state syncs in one transaction (a sweep over a host's instances):

@@ -38,6 +38,38 @@ extension Store {
         }
     }
 
+    /// Whether the instance has a queued or running task: a read beside the writer, so a
+    /// worker that finds its queue empty costs no write transaction.
+    public func hasOpenTask(instanceID: String) throws(CloudError) -> Bool {
+        try read { db in
+            try Bool.fetchOne(db.cachedStatement(sql: """
+                SELECT EXISTS (SELECT 1 FROM task WHERE instance_id = ? AND state IN ('queued','running'))
+                """), arguments: [instanceID]) ?? false
+        }
+    }
+
+    /// Lets the running task `taskID` end with the commit that next returns its instance to
+    /// task_state none (`update(instanceID:…)`), in that commit's transaction: one write
+    /// fewer, and no window in which the instance is settled but its task still `running`
+    /// (which a restart would report as interrupted). Only for tasks whose return to none
+    /// is their last step. `faultBefore` is the instance's fault when the task started: a
+    /// new fault fails the task, as `finishTask`'s caller decides.
+    public func endTaskWithItsLastCommit(instanceID: String, taskID: Int64, faultBefore: String?) {
+        taskEndings.withLock { $0[instanceID] = TaskEnding(taskID: taskID, faultBefore: faultBefore) }
+    }
+
+    /// Forgets the registration; true when a commit ended the task (nothing left to finish).
+    public func taskEndedByItsLastCommit(instanceID: String) -> Bool {
+        taskEndings.withLock { $0.removeValue(forKey: instanceID)?.ended ?? false }
+    }
+
+    /// Ends the registered task inside the transaction that settled `r`.
+    static func end(_ db: Database, _ e: TaskEnding, with r: InstanceRecord) throws {
+        let (state, result) = TaskRunState.outcome(vm: r.vmState, task: r.taskState, fault: r.fault, faultBefore: e.faultBefore)
+        try db.cachedStatement(sql: "UPDATE task SET state = ?, result = ?, updated = ? WHERE id = ? AND state = 'running'")
+            .execute(arguments: [state.rawValue, result, Date().timeIntervalSince1970, e.taskID])
+    }
+
     /// Ends a task with `state` and a one-line result.
     public func finishTask(id: Int64, _ state: TaskRunState, result: String) throws(CloudError) {
         try write { db in
@@ -70,4 +102,11 @@ extension Store {
                 """, arguments: [keep])
         }
     }
+}
+
+/// A running task registered to end with its instance's settling commit.
+struct TaskEnding: Sendable {
+    let taskID: Int64
+    let faultBefore: String?
+    var ended = false
 }

@@ -11,6 +11,9 @@ public final class Store: Sendable {
     let db: DatabasePool
     /// Per network, the lowest fixed IP that may be free (see `allocate` in Store+Networks.swift).
     let fixedIPHints = Mutex<[String: Int64]>([:])
+    /// Per instance, the running task its next return to task_state none ends in the same
+    /// transaction (see `endTaskWithItsLastCommit` in Store+Tasks.swift).
+    let taskEndings = Mutex<[String: TaskEnding]>([:])
 
     /// Opens (creating if needed) the database at `path` and migrates it. A write waits up
     /// to `busyTimeout` seconds for another connection's lock before it fails with `EIO`.

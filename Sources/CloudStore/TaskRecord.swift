@@ -6,6 +6,14 @@ import GRDB
 /// it, `interrupted` when a restart found it running and settled the instance instead.
 public enum TaskRunState: String, Codable, Sendable {
     case queued, running, done, failed, cancelled, interrupted
+
+    /// How a task that ran to its end finished, from its instance afterwards: `done` with
+    /// the status it reached, or `failed` with the fault it left when that fault is new
+    /// (`faultBefore`: the instance's fault when the task started).
+    public static func outcome(vm: VmState, task: TaskState, fault: String, faultBefore: String?) -> (TaskRunState, String) {
+        let status = InstanceStatus.derive(vm: vm, task: task).rawValue
+        return !fault.isEmpty && fault != faultBefore ? (.failed, status + ": " + fault) : (.done, status)
+    }
 }
 
 /// A row of `task`: one accepted request on an instance (Nova's instance_actions + the

@@ -47,21 +47,26 @@ final class TaskWorker: @unchecked Sendable {
     /// A task that fails, or cannot be taken or finished (the store fails), stops the
     /// worker: the row stays open for `resumeLeftTasks` or the next start.
     private func work(_ id: String) {
+        var ranOne = false
         while true {
             let kick = core.catalog.withLock { $0.kicks[id] ?? 0 }
             let next: TaskRecord?
             do throws(CloudError) {
                 // Under the mutation lock: a task committed by `commit` is in the catalog
-                // too by the time it can be taken.
+                // too by the time it can be taken. After a task, a read looks first: most
+                // often the queue is empty, and that costs no write transaction.
                 core.mutation.lock()
                 defer { core.mutation.unlock() }
-                next = try core.store.takeTask(instanceID: id)
+                var look = true
+                if ranOne { look = try core.store.hasOpenTask(instanceID: id) }
+                next = look ? try core.store.takeTask(instanceID: id) : nil
             } catch {
                 core.recordFailure(error, kind: "task", object: core.instance(id: id)?.name ?? id, doing: "taking the next task")
                 return stop(id)
             }
             if let t = next {
                 do throws(CloudError) { try run(t) } catch { return stop(id) }   // recorded by `run`
+                ranOne = true
                 continue
             }
             let idle = core.catalog.withLock { c -> Bool in
@@ -86,20 +91,21 @@ final class TaskWorker: @unchecked Sendable {
     private func run(_ t: TaskRecord) throws(CloudError) {
         let id = t.instanceId
         let faultBefore = core.instance(id: id)?.fault
+        guard let tid = t.id else { return try perform(t.command, id) }
+        if t.command.endsWithItsSettlingCommit {
+            core.store.endTaskWithItsLastCommit(instanceID: id, taskID: tid, faultBefore: faultBefore)
+        }
         do throws(CloudError) { try perform(t.command, id) } catch {
+            _ = core.store.taskEndedByItsLastCommit(instanceID: id)
             core.recordFailure(error, kind: "instance", object: core.instance(id: id)?.name ?? t.instanceName,
                                doing: "\(t.kind) task (left open: it is resumed once the cause is gone)")
             throw error
         }
-        guard let tid = t.id else { return }
-        var state = TaskRunState.done
-        var result = "deleted"
+        if core.store.taskEndedByItsLastCommit(instanceID: id) { return }
+        var (state, result) = (TaskRunState.done, "deleted")
         if let after = core.instance(id: id) {
-            result = InstanceStatus.derive(vm: after.vmState, task: after.taskState).rawValue
-            if !after.fault.isEmpty && after.fault != faultBefore {
-                state = .failed
-                result += ": " + after.fault
-            }
+            (state, result) = TaskRunState.outcome(vm: after.vmState, task: after.taskState, fault: after.fault,
+                                                   faultBefore: faultBefore)
         }
         do throws(CloudError) { try core.store.finishTask(id: tid, state, result: result) } catch {
             core.recordFailure(error, kind: "task", object: t.instanceName, doing: "finishing a \(t.kind) task (it is resumed)")
@@ -134,6 +140,19 @@ final class TaskWorker: @unchecked Sendable {
         case .resize(let flavor): try ResizeTask(ctx: ctx).run(id, to: flavor)
         case .confirmResize: try ResizeTask(ctx: ctx).confirm(id)
         case .revertResize: try ResizeTask(ctx: ctx).revert(id)
+        }
+    }
+}
+
+extension InstanceTask {
+    /// Tasks whose return to task_state none is their last step, so that commit may end
+    /// the task row in its own transaction (Store.endTaskWithItsLastCommit): a build (ACTIVE
+    /// or ERROR) and a power action. The others go on after it (a migration's clean-up, a
+    /// resize's confirm window) and are finished on their own.
+    var endsWithItsSettlingCommit: Bool {
+        switch self {
+        case .build, .power: true
+        default: false
         }
     }
 }

@@ -1,0 +1,69 @@
+@testable import CloudStore
+import CloudCore
+import Foundation
+import GRDB
+import XCTest
+
+/// One write transaction fewer per task: a build or power task ends in the commit that
+/// settles its instance, and a worker looks for more work with a read.
+final class TaskEndingTests: StoreTestCase {
+    func task(_ id: Int64) throws -> TaskRecord? {
+        try store.db.read { db in try TaskRecord.fetchOne(db, key: id) }
+    }
+
+    func testASettlingCommitEndsTheRegisteredTaskInItsTransaction() throws {
+        let r = try newInstance("web1")
+        XCTAssertTrue(try store.hasOpenTask(instanceID: r.id))
+        let t = try XCTUnwrap(store.takeTask(instanceID: r.id))
+        let tid = try XCTUnwrap(t.id)
+        store.endTaskWithItsLastCommit(instanceID: r.id, taskID: tid, faultBefore: "")
+
+        // A step that leaves the instance busy ends nothing.
+        _ = try store.update(instanceID: r.id) { $0.taskState = .spawning }
+        XCTAssertEqual(try task(tid)?.state, .running)
+
+        _ = try store.update(instanceID: r.id, expecting: [.spawning]) { $0.vmState = .active; $0.taskState = .none }
+        XCTAssertEqual(try task(tid)?.state, .done)
+        XCTAssertEqual(try task(tid)?.result, "ACTIVE")
+        XCTAssertFalse(try store.hasOpenTask(instanceID: r.id))
+        XCTAssertTrue(store.taskEndedByItsLastCommit(instanceID: r.id), "the worker has nothing left to finish")
+        XCTAssertFalse(store.taskEndedByItsLastCommit(instanceID: r.id), "the registration is gone")
+
+        // Later commits (another request's) end no task.
+        _ = try store.update(instanceID: r.id, queue: .power(.stop)) { $0.taskState = .poweringOff }
+        _ = try store.update(instanceID: r.id) { $0.taskState = .none }
+        XCTAssertTrue(try store.hasOpenTask(instanceID: r.id), "the queued stop is untouched")
+    }
+
+    func testANewFaultFailsTheTaskAndAnOldOneDoesNot() throws {
+        let r = try newInstance("web1")
+        _ = try store.update(instanceID: r.id) { $0.fault = "an earlier fault" }
+        let t = try XCTUnwrap(store.takeTask(instanceID: r.id))
+        store.endTaskWithItsLastCommit(instanceID: r.id, taskID: try XCTUnwrap(t.id), faultBefore: "an earlier fault")
+        _ = try store.update(instanceID: r.id) { $0.vmState = .error; $0.taskState = .none; $0.fault = "No valid host" }
+        XCTAssertEqual(try task(try XCTUnwrap(t.id))?.state, .failed)
+        XCTAssertEqual(try task(try XCTUnwrap(t.id))?.result, "ERROR: No valid host")
+        XCTAssertTrue(store.taskEndedByItsLastCommit(instanceID: r.id))
+
+        _ = try store.update(instanceID: r.id, queue: .power(.start)) { $0.taskState = .poweringOn }
+        let start = try XCTUnwrap(store.takeTask(instanceID: r.id))
+        store.endTaskWithItsLastCommit(instanceID: r.id, taskID: try XCTUnwrap(start.id), faultBefore: "No valid host")
+        _ = try store.update(instanceID: r.id) { $0.vmState = .stopped; $0.taskState = .none }
+        XCTAssertEqual(try task(try XCTUnwrap(start.id))?.state, .done, "the fault it kept is not this task's")
+        XCTAssertEqual(try task(try XCTUnwrap(start.id))?.result, "SHUTOFF")
+    }
+
+    func testALostCompareAndSetLeavesTheTaskForTheWorker() throws {
+        let r = try newInstance("web1")
+        let t = try XCTUnwrap(store.takeTask(instanceID: r.id))
+        let tid = try XCTUnwrap(t.id)
+        store.endTaskWithItsLastCommit(instanceID: r.id, taskID: tid, faultBefore: "")
+        _ = try store.requestDelete(instanceID: r.id)
+        // The build's last commit loses to the delete: no row change, so no task end.
+        XCTAssertNil(try store.update(instanceID: r.id, expecting: [.spawning]) { $0.taskState = .none })
+        XCTAssertEqual(try task(tid)?.state, .running)
+        XCTAssertFalse(store.taskEndedByItsLastCommit(instanceID: r.id))
+        try store.finishTask(id: tid, .cancelled, result: "a delete was requested")
+        XCTAssertEqual(try task(tid)?.state, .cancelled)
+    }
+}
