@@ -2,6 +2,7 @@ import CloudCore
 import CloudEngine
 import CloudTesting
 import Foundation
+import Synchronization
 import XCTest
 
 /// Nova's periodic tasks on libvirt's test driver: power-state sync from lifecycle events
@@ -29,6 +30,34 @@ final class ReconcileTests: EngineTestCase {
             (try? self.behindOurBack().powerState(uuid: vm.id)) == .shutdown
         }
         XCTAssertEqual(engine.instances.get("vm", .system)?.status, .SHUTOFF)
+    }
+
+    /// A sweep reads the idle SHUTOFF instance, and the user's start runs to its end before
+    /// the sweep lists the host's domains: the running guest is the start's doing, and the
+    /// sweep must neither power it off nor store SHUTOFF over ACTIVE (it did both, seen as
+    /// `start` → SHUTOFF in the actions benchmark).
+    func testASweepNeverUndoesAnActionThatRanWhileItListed() throws {
+        let vm = try boot("vm")
+        try engine.instances.perform(try InstanceAction(parsing: "stop"), on: "vm", root)
+        XCTAssertEqual(waitStable("vm")?.status, .SHUTOFF)
+        let cloud: Engine = engine
+        let ran = Mutex(false)
+        driver.beforeNextListing { [root] in
+            do {
+                try cloud.instances.perform(try InstanceAction(parsing: "start"), on: "vm", root)
+                let stable = DispatchSemaphore(value: 0)
+                _ = cloud.instances.waitUntilStable("vm", .system) { _ in stable.signal() }
+                ran.withLock { $0 = stable.wait(timeout: .now() + 10) == .success }
+            } catch { XCTFail("start refused: \(error)") }
+        }
+        engine.reconcileNow()
+        XCTAssertTrue(ran.withLock { $0 }, "the start ran to its end between the sweep's read and its listing")
+        XCTAssertEqual(try behindOurBack().powerState(uuid: vm.id), .running, "the guest the user started still runs")
+        XCTAssertEqual(engine.instances.get("vm", .system)?.status, .ACTIVE)
+        engine.reconcileNow()   // the next sweep sees the same and changes nothing
+        XCTAssertEqual(engine.instances.get("vm", .system)?.status, .ACTIVE)
+        XCTAssertFalse(engine.events.lines.contains { $0.contains("instance.power_synced vm") },
+                       engine.events.lines.suffix(6).joined(separator: "\n"))
     }
 
     func testUndefinedDomainIsReportedAndStartRecreatesIt() throws {

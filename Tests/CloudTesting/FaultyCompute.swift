@@ -24,6 +24,8 @@ public final class FaultyDriver: ComputeDriver, Sendable {
     let delays = Mutex((spawn: 0.0, destroy: 0.0))
     /// While held, spawns wait for `release()` (a hung hypervisor call the test ends itself).
     let gate = Gate()
+    /// Runs once, before the next listing of a host's domains answers.
+    let listingHook = Mutex<(@Sendable () -> Void)?>(nil)
     public init(wrapping inner: any ComputeDriver, fault: Fault = .none) { self.inner = inner; self.fault = Mutex(fault) }
     public func setFault(_ f: Fault) { fault.withLock { $0 = f } }
     /// Makes every spawn and destroy take this long.
@@ -32,6 +34,9 @@ public final class FaultyDriver: ComputeDriver, Sendable {
     public func hold() { gate.close() }
     /// Lets every held spawn (and later ones) go on.
     public func release() { gate.open() }
+    /// Runs `body` once, just before the next domain listing is made (something that
+    /// happens while a sweep is between reading its instances and listing their domains).
+    public func beforeNextListing(_ body: @escaping @Sendable () -> Void) { listingHook.withLock { $0 = body } }
     public func connect(uri: String) throws(CloudError) -> any ComputeConnection {
         if case .dead(let u) = current, u == uri { throw CloudError.io("cannot connect to \(uri): injected: host unreachable") }
         return FaultyConnection(inner: try inner.connect(uri: uri), driver: self)
@@ -66,7 +71,10 @@ final class FaultyConnection: ComputeConnection, Sendable {
         try inner.destroy(uuid: uuid)
     }
     func powerState(uuid: String) throws(CloudError) -> PowerState? { try inner.powerState(uuid: uuid) }
-    func listDomains() throws(CloudError) -> [DomainSummary] { try inner.listDomains() }
+    func listDomains() throws(CloudError) -> [DomainSummary] {
+        driver.listingHook.withLock { h in defer { h = nil }; return h }?()
+        return try inner.listDomains()
+    }
     func perform(_ op: DomainOperation, uuid: String) throws(CloudError) { try inner.perform(op, uuid: uuid) }
     func isAlive() -> Bool { !isDead && inner.isAlive() }
     func attachDisk(_ disk: DiskSpec, uuid: String, live: Bool) throws(CloudError) { try inner.attachDisk(disk, uuid: uuid, live: live) }

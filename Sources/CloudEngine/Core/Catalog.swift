@@ -11,6 +11,10 @@ import Foundation
 struct Catalog {
     var instances: [String: InstanceRecord] = [:]          // by name
     var instanceNames: [String: String] = [:]              // id → name
+    /// Per instance id, how many times its row was mirrored here (`put`): whoever read a
+    /// record with its revision knows, finding the same revision under the mutation lock,
+    /// that no commit touched the instance since — not even an action that ran to its end.
+    private(set) var revisions: [String: UInt64] = [:]
     /// Fixed IPs by instance id; change through `setIPs` so `ipsHeld` stays true.
     private(set) var ips: [String: [FixedIPRecord]] = [:]
     /// How many fixed IPs each network holds (by network name): lets a build's
@@ -51,10 +55,12 @@ struct Catalog {
         if let old = instanceNames[r.id], old != r.name { instances[old] = nil }
         instances[r.name] = r
         instanceNames[r.id] = r.name
+        revisions[r.id, default: 0] &+= 1
     }
 
     mutating func remove(instanceID: String) {
         if let name = instanceNames.removeValue(forKey: instanceID) { instances[name] = nil }
+        revisions[instanceID] = nil
         ips[instanceID] = nil
     }
 

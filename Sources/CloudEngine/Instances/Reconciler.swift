@@ -44,11 +44,12 @@ final class Reconciler: @unchecked Sendable {
     }
 
     private func lifecycleChanged(uuid: String, host: String) {
-        guard let r = core.instance(id: uuid), r.host == host, Self.idle(r),
-              let conn = ctx.hosts.connection(forHost: host) else { return }
+        guard let (r, revision) = core.catalog.withLock({ c in
+                  c.instanceNames[uuid].flatMap { c.instances[$0] }.map { ($0, c.revisions[uuid] ?? 0) } }),
+              r.host == host, Self.idle(r), let conn = ctx.hosts.connection(forHost: host) else { return }
         let observed: PowerState?
         do throws(CloudError) { observed = try conn.powerState(uuid: uuid) } catch { return }   // EIO: the sweep retries
-        commit([decide(observed: observed, for: r, host: host)].compactMap { $0 })
+        commit([decide(observed: observed, for: r, revision: revision)].compactMap { $0 })
     }
 
     /// Runs one sweep now, on the reconcile queue, and returns when it is done.
@@ -74,20 +75,27 @@ final class Reconciler: @unchecked Sendable {
     /// where a listing takes long enough for builds to finish during it.
     @discardableResult
     func syncHost(_ host: String, conn: any ComputeConnection) throws(CloudError) -> [DomainSummary] {
-        let mine = core.catalog.withLock { c in c.instances.values.filter { $0.host == host && Self.idle($0) } }
+        let mine = idleInstances(on: host)
         let domains = try conn.listDomains()
         var seen: [String: PowerState] = [:]
         for d in domains { seen[d.uuid.lowercased()] = d.power }
-        commit(mine.compactMap { r in decide(observed: seen[r.id], for: r, host: host) })
+        commit(mine.compactMap { r, revision in decide(observed: seen[r.id], for: r, revision: revision) })
         return domains
     }
 
     /// Every idle instance of a host that went down: power state unknown.
     func hostDown(_ host: String) {
-        let mine = core.catalog.withLock { c in c.instances.values.filter { $0.host == host && Self.idle($0) } }
-        commit(mine.compactMap { r in
-            r.powerState == .nostate ? nil : PowerSync(record: r, vm: r.vmState, power: .nostate, fault: r.fault, note: "host down")
+        commit(idleInstances(on: host).compactMap { r, revision in
+            r.powerState == .nostate ? nil
+                : PowerSync(record: r, revision: revision, vm: r.vmState, power: .nostate, fault: r.fault, note: "host down")
         })
+    }
+
+    /// The host's idle instances with their catalog revisions.
+    private func idleInstances(on host: String) -> [(InstanceRecord, UInt64)] {
+        core.catalog.withLock { c in
+            c.instances.values.filter { $0.host == host && Self.idle($0) }.map { ($0, c.revisions[$0.id] ?? 0) }
+        }
     }
 
     /// No task runs or waits: every queued task set task_state in its own transaction, and
@@ -99,6 +107,10 @@ final class Reconciler: @unchecked Sendable {
     /// One instance's change from a power-state sync.
     struct PowerSync {
         var record: InstanceRecord
+        /// The record's catalog revision when it was read: the sync is dropped if it moved.
+        var revision: UInt64
+        /// The guest runs while the instance is SHUTOFF: power it off before committing.
+        var powerOff = false
         var vm: VmState
         var power: PowerState
         var fault: String
@@ -109,11 +121,13 @@ final class Reconciler: @unchecked Sendable {
     /// for a guest that stopped, paused or vanished behind our back; a guest running while
     /// the instance is SHUTOFF is powered off again (the stored vm_state is the intent).
     /// Returns nil when nothing changes.
-    private func decide(observed: PowerState?, for r: InstanceRecord, host: String) -> PowerSync? {
+    private func decide(observed: PowerState?, for r: InstanceRecord, revision: UInt64) -> PowerSync? {
+        let host = r.host ?? "?"
         var vm = r.vmState
         var fault = r.fault
         var power = observed ?? .nostate
         var note = ""
+        var powerOff = false
         switch (r.vmState, observed) {
         case (_, nil):
             fault = "the domain is missing on host \(host); start or reboot hard re-creates it"
@@ -124,32 +138,46 @@ final class Reconciler: @unchecked Sendable {
         case (.active, .paused?): vm = .paused; note = "the guest was paused behind cloudfs's back"
         case (.paused, .running?): vm = .active; note = "the guest was resumed behind cloudfs's back"
         case (.stopped, .running?), (.stopped, .paused?):
-            if let conn = ctx.hosts.connection(forHost: host) {
-                do throws(CloudError) {
-                    try conn.perform(.powerOff, uuid: r.id)
-                    note = "the guest was running while the instance is SHUTOFF; powered it off"
-                    power = .shutdown
-                } catch {
-                    core.recordFailure(error, kind: "instance", object: r.name, doing: "powering off a guest that should be stopped")
-                }
-            }
+            // Done by `commit`, only if no commit touched the instance since `r` was read:
+            // a guest the user has just started is running because of that start.
+            powerOff = true
+            note = "the guest was running while the instance is SHUTOFF; powered it off"
+            power = .shutdown
         default: break
         }
         if observed != nil && fault.hasPrefix("the domain is missing") { fault = "" }
-        guard vm != r.vmState || power != r.powerState || fault != r.fault else { return nil }
-        return PowerSync(record: r, vm: vm, power: power, fault: fault, note: note)
+        guard powerOff || vm != r.vmState || power != r.powerState || fault != r.fault else { return nil }
+        return PowerSync(record: r, revision: revision, powerOff: powerOff, vm: vm, power: power, fault: fault, note: note)
     }
 
-    /// Commits power-state syncs in one transaction, each only if its instance is still
-    /// idle, then mirrors them in the catalog and writes their events. Under the mutation
-    /// lock the catalog holds exactly the stored rows, so a changed row is the catalog's
-    /// record with the sync's three columns set.
+    /// Commits power-state syncs in one transaction, each only if no commit touched its
+    /// instance since it was read (same catalog revision: no action began or ended in
+    /// between, so what libvirt showed is not an action's doing) and it is still idle;
+    /// powers off the guests it must first. Then mirrors them in the catalog and writes
+    /// their events. Under the mutation lock the catalog holds exactly the stored rows, so
+    /// a changed row is the catalog's record with the sync's three columns set.
     private func commit(_ syncs: [PowerSync]) {
         guard !syncs.isEmpty else { return }
         var rows: [InstanceRecord] = []
         do throws(CloudError) {
             try core.write({ (s) throws(CloudError) in
-                try s.applyPowerSyncs(syncs.map { PowerSyncChange(id: $0.record.id, vmState: $0.vm, powerState: $0.power, fault: $0.fault) })
+                let current = core.catalog.withLock { c in syncs.filter { c.revisions[$0.record.id] == $0.revision } }
+                var changes: [PowerSyncChange] = []
+                for sync in current {
+                    if sync.powerOff {
+                        // Under the mutation lock: no action can be accepted meanwhile.
+                        do throws(CloudError) {
+                            guard let conn = sync.record.host.flatMap({ ctx.hosts.connection(forHost: $0) }) else { continue }
+                            try conn.perform(.powerOff, uuid: sync.record.id)
+                        } catch {
+                            core.recordFailure(error, kind: "instance", object: sync.record.name,
+                                               doing: "powering off a guest that should be stopped")
+                            continue
+                        }
+                    }
+                    changes.append(PowerSyncChange(id: sync.record.id, vmState: sync.vm, powerState: sync.power, fault: sync.fault))
+                }
+                return try s.applyPowerSyncs(changes)
             }) { c, applied in
                 for sync in syncs where applied.contains(sync.record.id) {
                     guard var r = c.instanceNames[sync.record.id].flatMap({ c.instances[$0] }) else { continue }
