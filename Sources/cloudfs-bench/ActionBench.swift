@@ -61,7 +61,9 @@ struct ActionBench {
             for r in 1...rounds {
                 for (verb, want) in [("stop", "SHUTOFF"), ("start", "ACTIVE")] {
                     let got = Self.act(c, verb)
-                    if got != want { failures.withLock { $0.append("a\(i + 1) round \(r) \(verb): \(got)") } }
+                    if got != want {
+                        failures.withLock { $0.append("a\(i + 1) round \(r) \(verb): \(got)" + Self.why(c, "a\(i + 1)")) }
+                    }
                 }
             }
         }
@@ -96,6 +98,16 @@ struct ActionBench {
         }
         group.wait()
         return now() - t0
+    }
+
+    /// What the cloud says about an instance whose action went wrong: its `fault` and its
+    /// last lines in /events.
+    static func why(_ dir: String, _ name: String) -> String {
+        let fault = (try? String(contentsOfFile: dir + "/fault", encoding: .utf8)) ?? ""
+        let events = (try? String(contentsOfFile: URL(fileURLWithPath: dir).deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("events").path, encoding: .utf8)) ?? ""
+        let mine = events.split(separator: "\n").filter { $0.contains(" \(name) ") || $0.hasSuffix(" \(name)") }.suffix(4)
+        return " (fault: \(fault.trimmingCharacters(in: .whitespacesAndNewlines)); events: \(mine.joined(separator: " | ")))"
     }
 
     /// `echo VERB > DIR/ctl; cat DIR/wait` in system calls: the status `wait` showed, or
