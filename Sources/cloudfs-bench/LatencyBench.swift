@@ -12,45 +12,45 @@ struct LatencyBench {
     let samples: Int
 
     func run() throws {
-        // Baseline: the same driver calls the engine makes, straight to libvirt's test driver.
+        // Three measurements, interleaved sample by sample so that all three see the same
+        // machine (on a shared 2-core VM, phases run one after the other drifted apart by
+        // up to 2x, and their ratio with them):
+        // - the baseline: the same driver calls the engine makes, straight to libvirt's
+        //   test driver;
+        // - the floor of a build (issue: "the work a build must do"): the qcow2 overlay over
+        //   the image, the libvirt define + create, and the build's four durable commits
+        //   (accepted, scheduled, networked, ACTIVE);
+        // - cloudfs: mkdir(2), then a read of `wait` that returns when the instance is ACTIVE.
         let conn = try LibvirtDriver(virtType: .qemu, stateDir: rig.work).connect(uri: "test:///default")
-        var base: [Double] = []
-        for _ in 0..<samples {
+        let store = try Store(path: rig.work + "/build-floor.sqlite")
+        var base: [Double] = [], floor: [Double] = [], cloud: [Double] = []
+        var buf = [UInt8](repeating: 0, count: 64)
+        for i in 0..<samples {
             let id = UUID().uuidString.lowercased()
             let spec = DomainSpec(domainName: "bench-\(id)", uuid: id, vcpus: 1, ramMB: 128,
                                   diskPath: rig.work + "/d.raw", diskFormat: "raw", consolePath: rig.work + "/c.log")
-            let t0 = now()
+            var t0 = now()
             _ = try conn.spawn(spec)
             base.append(now() - t0)
             try conn.destroy(uuid: id)
-        }
-        // The floor of a build (issue: "the work a build must do"): the qcow2 overlay over
-        // the image, the libvirt define + create, and the build's four durable commits
-        // (accepted, scheduled, networked, ACTIVE).
-        let store = try Store(path: rig.work + "/build-floor.sqlite")
-        var floor: [Double] = []
-        for i in 0..<samples {
-            let id = UUID().uuidString.lowercased()
+
+            let fid = UUID().uuidString.lowercased()
             let disk = rig.work + "/floor-\(i).qcow2"
-            let spec = DomainSpec(domainName: "floor-\(id)", uuid: id, vcpus: 1, ramMB: 128,
-                                  diskPath: disk, diskFormat: "qcow2", consolePath: rig.work + "/c.log")
-            let t0 = now()
+            let fspec = DomainSpec(domainName: "floor-\(fid)", uuid: fid, vcpus: 1, ramMB: 128,
+                                   diskPath: disk, diskFormat: "qcow2", consolePath: rig.work + "/c.log")
+            t0 = now()
             try store.setSetting(.defaultValue(.flavor), "accepted \(i)")
             try store.setSetting(.defaultValue(.flavor), "scheduled \(i)")
             try store.setSetting(.defaultValue(.flavor), "networked \(i)")
             try Overlay.create(path: disk, backing: rig.work + "/d.raw", backingFormat: .raw, sizeBytes: 1 << 30)
-            _ = try conn.spawn(spec)
+            _ = try conn.spawn(fspec)
             try store.setSetting(.defaultValue(.flavor), "active \(i)")
             floor.append(now() - t0)
-            try conn.destroy(uuid: id)
+            try conn.destroy(uuid: fid)
             unlink(disk)
-        }
-        // cloudfs: mkdir(2), then a read of `wait` that returns when the instance is ACTIVE.
-        var cloud: [Double] = []
-        var buf = [UInt8](repeating: 0, count: 64)
-        for i in 0..<samples {
+
             let dir = "\(rig.mnt)/instances/lat\(i)"
-            let t0 = now()
+            t0 = now()
             guard mkdir(dir, 0o755) == 0 else { throw CloudError.io("mkdir \(dir): errno \(errno)") }
             let fd = open(dir + "/wait", O_RDONLY)
             let n = read(fd, &buf, buf.count)
@@ -58,6 +58,11 @@ struct LatencyBench {
             cloud.append(now() - t0)
             let status = String(decoding: buf.prefix(max(0, n)), as: UTF8.self)
             guard status.hasPrefix("ACTIVE") else { throw CloudError.io("lat\(i) ended \(status)") }
+            // What the daemon does after `wait` answered (its event batch, invalidations,
+            // the lifecycle event's sync) must not run during the next floor sample. A spin,
+            // not a sleep: a vCPU left idle wakes slowly, and every sample would pay for it.
+            let settle = now() + 0.003
+            while now() < settle {}
         }
         // 50 builds at once, each timed from its own mkdir to ACTIVE: the p50 against the
         // serial median above (the issue: within 2x; Nova degrades about 25x under load).
