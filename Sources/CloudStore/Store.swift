@@ -14,6 +14,9 @@ public final class Store: Sendable {
     /// Per instance, the running task its next return to task_state none ends in the same
     /// transaction (see `endTaskWithItsLastCommit` in Store+Tasks.swift).
     let taskEndings = Mutex<[String: TaskEnding]>([:])
+    /// /events lines not yet in SQLite: the next write transaction carries them (see
+    /// `queueEvents`), so an event seldom costs a transaction of its own.
+    let pendingEvents = Mutex<[String]>([])
 
     /// Opens (creating if needed) the database at `path` and migrates it. A write waits up
     /// to `busyTimeout` seconds for another connection's lock before it fails with `EIO`.
@@ -33,8 +36,20 @@ public final class Store: Sendable {
     }
 
     /// Runs a write transaction, translating database errors (constraint → EEXIST).
+    /// Queued /events lines go in first, in the same transaction; if it fails they are put
+    /// back for the next one.
     func write<T>(_ body: (Database) throws -> T) throws(CloudError) -> T {
-        do { return try db.write(body) } catch { throw Self.translate(error) }
+        var carried: [String] = []
+        do {
+            return try db.write { db in
+                carried = pendingEvents.withLock { p in defer { p.removeAll() }; return p }
+                try Self.insertEvents(db, carried)
+                return try body(db)
+            }
+        } catch {
+            if !carried.isEmpty { pendingEvents.withLock { $0.insert(contentsOf: carried, at: 0) } }
+            throw Self.translate(error)
+        }
     }
 
     func read<T>(_ body: (Database) throws -> T) throws(CloudError) -> T {
@@ -130,10 +145,30 @@ public final class Store: Sendable {
 
     // MARK: events
 
+    /// Writes `lines` (after any queued ones) now.
     public func appendEvents(_ lines: [String]) throws(CloudError) {
-        try write { db in
-            for l in lines { try db.execute(sql: "INSERT INTO event(line) VALUES (?)", arguments: [l]) }
-        }
+        _ = queueEvents(lines)
+        try flushEvents()
+    }
+
+    /// Queues /events lines for the next write transaction, whichever it is. Returns true
+    /// when the queue was empty: the caller then makes sure `flushEvents` runs soon, in
+    /// case no transaction comes.
+    public func queueEvents(_ lines: [String]) -> Bool {
+        pendingEvents.withLock { p in defer { p.append(contentsOf: lines) }; return p.isEmpty }
+    }
+
+    /// Writes the queued /events lines in a transaction of their own, unless another one
+    /// already carried them.
+    public func flushEvents() throws(CloudError) {
+        guard !pendingEvents.withLock({ $0.isEmpty }) else { return }
+        try write { _ in }
+    }
+
+    static func insertEvents(_ db: Database, _ lines: [String]) throws {
+        guard !lines.isEmpty else { return }
+        let statement = try db.cachedStatement(sql: "INSERT INTO event(line) VALUES (?)")
+        for l in lines { try statement.execute(arguments: [l]) }
     }
 
     public func eventLines() throws(CloudError) -> [String] {

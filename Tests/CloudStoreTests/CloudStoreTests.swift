@@ -125,4 +125,17 @@ final class StoreTests: XCTestCase {
         try store.appendEvents(["three"])
         XCTAssertEqual(try store.eventLines(), ["one", "two", "three"])
     }
+
+    func testQueuedEventsRideTheNextWriteAndSurviveAFailedOne() throws {
+        XCTAssertTrue(store.queueEvents(["a"]), "the first line tells the caller to schedule a flush")
+        XCTAssertFalse(store.queueEvents(["b"]))
+        // A transaction that fails takes nothing with it: the lines wait for the next one.
+        XCTAssertThrowsError(try store.updateFlavor(Flavor(name: "no-such-flavor", vcpus: 1, ramMB: 1, diskGB: 1)))
+        XCTAssertEqual(try store.eventLines(), [])
+        try store.setSetting(.defaultValue(.image), "x")   // any write carries them, in order
+        XCTAssertEqual(try store.eventLines(), ["a", "b"])
+        try store.flushEvents()   // nothing queued: no transaction, no duplicates
+        try store.appendEvents(["c"])
+        XCTAssertEqual(try store.eventLines(), ["a", "b", "c"])
+    }
 }

@@ -33,7 +33,6 @@ final class EngineCore: @unchecked Sendable {
     let startedAt = Date().timeIntervalSince1970
     private let notifyQueue = DispatchQueue(label: "cloudfs.engine.notify")
     private let subscribers = Mutex<[@Sendable (ChangeNotice) -> Void]>([])
-    private let eventBuffer = Mutex<[String]>([])
 
     /// Creates the state directories and opens the store. Throws `EIO` when they cannot be used.
     init(config: EngineConfiguration, agents: (any HostAgentDriver)? = nil, logger: Logger) throws(CloudError) {
@@ -72,18 +71,18 @@ final class EngineCore: @unchecked Sendable {
 
     // MARK: events
 
-    /// Events are written to SQLite in batches on the notify queue, so a mutation does not
-    /// pay for a second transaction.
+    /// Events go to SQLite with the next write transaction (`Store.queueEvents`), so a
+    /// mutation does not pay for a second one; when none comes within 2 ms, in a batch of
+    /// their own on the notify queue.
     private func persistEvent(_ line: String) {
-        let first = eventBuffer.withLock { buf -> Bool in buf.append(line); return buf.count == 1 }
-        if first { notifyQueue.async { [weak self] in self?.flushEvents() } }
+        guard store.queueEvents([line]) else { return }
+        notifyQueue.asyncAfter(deadline: .now() + .milliseconds(2)) { [weak self] in self?.flushEvents() }
     }
 
     private func flushEvents() {
-        let lines = eventBuffer.withLock { buf -> [String] in let l = buf; buf.removeAll(); return l }
-        guard !lines.isEmpty else { return }
         // Not `events.append`: a failed event write would queue another event to write.
-        do { try store.appendEvents(lines) } catch { log.error("cannot persist \(lines.count) event(s): \(error)") }
+        // The lines stay queued: the next transaction that succeeds carries them.
+        do { try store.flushEvents() } catch { log.error("cannot persist events: \(error)") }
     }
 
     /// Waits until every event appended so far is in SQLite (behind any batch already taken).
