@@ -61,7 +61,7 @@ struct LatencyBench {
             // What the daemon does after `wait` answered (its event batch, invalidations,
             // the lifecycle event's sync) must not run during the next floor sample. A spin,
             // not a sleep: a vCPU left idle wakes slowly, and every sample would pay for it.
-            let settle = now() + 0.003
+            let settle = now() + 0.006
             while now() < settle {}
         }
         // 50 builds at once, each timed from its own mkdir to ACTIVE: the p50 against the
