@@ -58,6 +58,9 @@ struct Catalog {
         revisions[r.id, default: 0] &+= 1
     }
 
+    /// The instance whose id is `id`.
+    func instance(id: String) -> InstanceRecord? { instanceNames[id].flatMap { instances[$0] } }
+
     mutating func remove(instanceID: String) {
         if let name = instanceNames.removeValue(forKey: instanceID) { instances[name] = nil }
         revisions[instanceID] = nil

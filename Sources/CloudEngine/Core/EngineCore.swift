@@ -172,7 +172,7 @@ final class EngineCore: @unchecked Sendable {
         // Under the mutation lock only this thread changes the catalog's rows, so the
         // claims are read before the row is mirrored and both land in one critical
         // section: nobody sees the instance stable with its host's usage not yet moved.
-        let before = catalog.withLock { c in c.instanceNames[r.id].flatMap { c.instances[$0] } }
+        let before = catalog.withLock { $0.instance(id: r.id) }
         let usage = Catalog.claim(of: before) == Catalog.claim(of: r)
             ? nil : readUsage(of: Catalog.claimedHosts(before).union(Catalog.claimedHosts(r)))
         catalog.withLock { c in
@@ -250,7 +250,7 @@ final class EngineCore: @unchecked Sendable {
 
     /// The instance with this id as the catalog has it now.
     func instance(id: String) -> InstanceRecord? {
-        catalog.withLock { c in c.instanceNames[id].flatMap { c.instances[$0] } }
+        catalog.withLock { $0.instance(id: id) }
     }
 
     /// A setting as the catalog has it.

@@ -45,7 +45,7 @@ final class Reconciler: @unchecked Sendable {
 
     private func lifecycleChanged(uuid: String, host: String) {
         guard let (r, revision) = core.catalog.withLock({ c in
-                  c.instanceNames[uuid].flatMap { c.instances[$0] }.map { ($0, c.revisions[uuid] ?? 0) } }),
+                  c.instance(id: uuid).map { ($0, c.revisions[uuid] ?? 0) } }),
               r.host == host, Self.idle(r), let conn = ctx.hosts.connection(forHost: host) else { return }
         let observed: PowerState?
         do throws(CloudError) { observed = try conn.powerState(uuid: uuid) } catch { return }   // EIO: the sweep retries
@@ -180,7 +180,7 @@ final class Reconciler: @unchecked Sendable {
                 return try s.applyPowerSyncs(changes)
             }) { c, applied in
                 for sync in syncs where applied.contains(sync.record.id) {
-                    guard var r = c.instanceNames[sync.record.id].flatMap({ c.instances[$0] }) else { continue }
+                    guard var r = c.instance(id: sync.record.id) else { continue }
                     r.vmState = sync.vm; r.powerState = sync.power; r.fault = sync.fault
                     c.put(r)
                     rows.append(r)

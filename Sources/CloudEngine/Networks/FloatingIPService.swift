@@ -71,7 +71,7 @@ final class FloatingIPService: FloatingIPsAPI, @unchecked Sendable {
     private func allocate(_ address: Int64?, pool: String, range: IPv4Network, caller: Caller,
                           instanceID: String?) throws(CloudError) -> FloatingIPRecord {
         // An address for an instance goes to the instance's project (counted by its quota).
-        let owning = instanceID.flatMap { id in core.catalog.withLock { c in c.instanceNames[id].flatMap { c.instances[$0]?.project } } }
+        let owning = instanceID.flatMap { id in core.catalog.withLock { $0.instance(id: id)?.project } }
         let project: String
         if let owning { project = owning } else { project = try core.project(of: caller) }
         let rec = try core.write({ (s) throws(CloudError) -> (FloatingIPRecord, [FloatingIPRecord]) in

@@ -118,7 +118,7 @@ extension Catalog {
     /// The rules that apply to an instance: the union of its groups' rules (no group: no
     /// ingress at all but replies and DHCP). Rules are stored canonical, so they parse.
     func securityRules(for instanceID: String) -> [SecurityGroupRule] {
-        guard let r = instanceNames[instanceID].flatMap({ instances[$0] }) else { return [] }
+        guard let r = instance(id: instanceID) else { return [] }
         var out: [SecurityGroupRule] = []
         for g in r.securityGroupNames {
             let rules: [SecurityGroupRule]

@@ -101,7 +101,7 @@ extension Catalog {
         let vxlan = Set(networkSpecs().filter { $0.mode == .vxlan }.map(\.name))
         var out: [String: [String: InstanceRecord]] = [:]
         for (id, held) in ips {
-            guard let r = instanceNames[id].flatMap({ instances[$0] }) else { continue }
+            guard let r = instance(id: id) else { continue }
             for ip in held where vxlan.contains(ip.network) { out[ip.network, default: [:]][IPv4Address(UInt32(ip.address)).description] = r }
         }
         return out
@@ -127,7 +127,7 @@ extension Catalog {
             var leases: [String] = []            // the segment's DHCP hosts: every guest on it
             for (id, held) in ips {
                 guard let ip = held.first(where: { $0.network == spec.name }),
-                      let r = instanceNames[id].flatMap({ instances[$0] }) else { continue }
+                      let r = instance(id: id) else { continue }
                 var on = [r.host, r.oldHost].compactMap { $0 }
                 var runsOn = r.taskState == .migrating ? (r.oldHost ?? r.host) : r.host
                 if let extra, extra.id == id { on.append(extra.host); if runsOn == nil { runsOn = extra.host } }
