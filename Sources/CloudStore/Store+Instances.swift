@@ -45,9 +45,9 @@ extension Store {
             try r.write(db, over: old)
             if r.taskState != before { try Self.recordStep(db, instanceID: r.id, step: r.taskState.rawValue) }
             if let task { try Self.queue(db, task, for: r) }
-            let ends = ending != nil && r.taskState == .none && before != .none
-            if ends, let ending { try Self.end(db, ending, with: r) }
-            return (r, ends)
+            guard let ending, r.taskState == .none, before != .none else { return (r, false) }
+            try Self.end(db, ending, with: r)
+            return (r, true)
         }
         if let written, written.ended { taskEndings.withLock { $0[instanceID]?.ended = true } }
         return written?.0
