@@ -1,7 +1,7 @@
 import CloudCore
 import GRDB
 
-/// The `instance` row's fetch and update through statements compiled once per connection.
+/// The `instance` row's fetch, insert and update through statements compiled once per connection.
 /// GRDB's query interface compiles a new statement for every `fetchOne(db, key:)`, and
 /// each compilation runs its statement authorizer over every column: at 10,000 instances
 /// that was a fifth of a restart (the power-state sweep) and most of a build's store time.
@@ -22,6 +22,14 @@ extension InstanceRecord {
         let rows = try Row.fetchCursor(statement)
         while let row = try rows.next() { out.append(try InstanceRecord(row: row, positions: inOrder)) }
         return out
+    }
+
+    private static let insertSQL = "INSERT INTO instance (" + columnNames.map { "\"\($0)\"" }.joined(separator: ", ")
+        + ") VALUES (" + Array(repeating: "?", count: columnNames.count).joined(separator: ", ") + ")"
+    /// Inserts the row through one statement compiled once per connection (GRDB's
+    /// `insert(db)` builds its INSERT and a persistence container again for every row).
+    func insertRow(_ db: Database) throws {
+        try db.cachedStatement(sql: Self.insertSQL).execute(arguments: StatementArguments(columnValues))
     }
 
     /// Writes the columns whose values differ from `old`, the row as this transaction read

@@ -8,7 +8,7 @@ extension Store {
     /// Queues `task` for the instance inside an open transaction.
     static func queue(_ db: Database, _ task: InstanceTask, for r: InstanceRecord) throws {
         var t = TaskRecord(instanceID: r.id, instanceName: r.name, command: task)
-        try t.insert(db)
+        try t.insertRow(db)
     }
 
     /// Records a new step on the instance's running task (inside an open transaction).

@@ -20,7 +20,6 @@ public enum TaskRunState: String, Codable, Sendable {
 /// conductor's work queue). Written in the same transaction as the instance's task_state.
 public struct TaskRecord: Codable, Sendable, Equatable, FetchableRecord, MutablePersistableRecord {
     public static let databaseTableName = "task"
-    public static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
     public static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
     public var id: Int64?
     public var instanceId: String
@@ -35,6 +34,13 @@ public struct TaskRecord: Codable, Sendable, Equatable, FetchableRecord, Mutable
     public var created: Double
     public var updated: Double
     public var result: String
+
+    init(id: Int64?, instanceId: String, instanceName: String, kind: String, command: InstanceTask,
+         state: TaskRunState, step: String, created: Double, updated: Double, result: String) {
+        self.id = id; self.instanceId = instanceId; self.instanceName = instanceName; self.kind = kind
+        self.command = command; self.state = state; self.step = step
+        self.created = created; self.updated = updated; self.result = result
+    }
 
     public init(instanceID: String, instanceName: String, command: InstanceTask) {
         id = nil; instanceId = instanceID; self.instanceName = instanceName; kind = command.kind

@@ -37,11 +37,18 @@ final class RowCodingTests: XCTestCase {
         // The row alone: its host, project and group rows are not what is tested here.
         try store.db.writeWithoutTransaction { db in
             try db.execute(sql: "PRAGMA foreign_keys = OFF")
-            try r.insert(db)
+            try r.insertRow(db)   // the store's cached INSERT
+            var other = r
+            other.id = "i-2"; other.name = "web2"; other.sshPort = 2223
+            try other.insert(db)   // GRDB's
             try db.execute(sql: "PRAGMA foreign_keys = ON")
         }
         let back = try store.db.read { db in try InstanceRecord.fetchOne(db, key: "i-1") }
         XCTAssertEqual(back, r)
+        let rows = try store.db.read { db in try Row.fetchAll(db, sql: "SELECT * FROM instance ORDER BY id") }
+        for column in columns where !["id", "name", "ssh_port"].contains(column) {
+            XCTAssertEqual(rows[0][column] as DatabaseValue, rows[1][column] as DatabaseValue, "insertRow and GRDB's insert agree on \(column)")
+        }
     }
 
     /// Inserts rows alone (their host, project and group rows are not what is tested here)
