@@ -25,26 +25,24 @@ extension Store {
     /// Takes the instance's next task: a delete first, then the oldest queued one (a task
     /// already `running` is one a restart gave back). Marks it running; nil when none.
     public func takeTask(instanceID: String) throws(CloudError) -> TaskRecord? {
+        try takeTaskNoting(instanceID: instanceID)?.task
+    }
+
+    /// `takeTask`, and whether the instance had another open task besides the one taken
+    /// (read by the same statement): when it had none, a worker need not look again
+    /// unless a task was dispatched since (see `TaskWorker.work`).
+    public func takeTaskNoting(instanceID: String) throws(CloudError) -> (task: TaskRecord, othersOpen: Bool)? {
         try write { db in
-            guard var t = try TaskRecord.fetchOne(db.cachedStatement(sql: """
+            let open = try TaskRecord.fetchAll(db.cachedStatement(sql: """
                 SELECT * FROM task WHERE instance_id = ? AND state IN ('queued','running')
-                ORDER BY (kind = 'delete') DESC, (state = 'running') DESC, id LIMIT 1
-                """), arguments: [instanceID]) else { return nil }
+                ORDER BY (kind = 'delete') DESC, (state = 'running') DESC, id LIMIT 2
+                """), arguments: [instanceID])
+            guard var t = open.first else { return nil }
             t.state = .running
             t.updated = Date().timeIntervalSince1970
             try db.cachedStatement(sql: "UPDATE task SET state = ?, updated = ? WHERE id = ?")
                 .execute(arguments: [t.state.rawValue, t.updated, t.id])
-            return t
-        }
-    }
-
-    /// Whether the instance has a queued or running task: a read beside the writer, so a
-    /// worker that finds its queue empty costs no write transaction.
-    public func hasOpenTask(instanceID: String) throws(CloudError) -> Bool {
-        try read { db in
-            try Bool.fetchOne(db.cachedStatement(sql: """
-                SELECT EXISTS (SELECT 1 FROM task WHERE instance_id = ? AND state IN ('queued','running'))
-                """), arguments: [instanceID]) ?? false
+            return (t, open.count > 1)
         }
     }
 

@@ -5,15 +5,17 @@ import GRDB
 import XCTest
 
 /// One write transaction fewer per task: a build or power task ends in the commit that
-/// settles its instance, and a worker looks for more work with a read.
+/// settles its instance, and the take tells a worker whether it must look for more work.
 final class TaskEndingTests: StoreTestCase {
     func task(_ id: Int64) throws -> TaskRecord? {
         try store.db.read { db in try TaskRecord.fetchOne(db, key: id) }
     }
 
+    func hasOpenTask(_ instanceID: String) throws -> Bool { try store.openTasks().contains { $0.instanceId == instanceID } }
+
     func testASettlingCommitEndsTheRegisteredTaskInItsTransaction() throws {
         let r = try newInstance("web1")
-        XCTAssertTrue(try store.hasOpenTask(instanceID: r.id))
+        XCTAssertTrue(try hasOpenTask(r.id))
         let t = try XCTUnwrap(store.takeTask(instanceID: r.id))
         let tid = try XCTUnwrap(t.id)
         store.endTaskWithItsLastCommit(instanceID: r.id, taskID: tid, faultBefore: "")
@@ -25,14 +27,28 @@ final class TaskEndingTests: StoreTestCase {
         _ = try store.update(instanceID: r.id, expecting: [.spawning]) { $0.vmState = .active; $0.taskState = .none }
         XCTAssertEqual(try task(tid)?.state, .done)
         XCTAssertEqual(try task(tid)?.result, "ACTIVE")
-        XCTAssertFalse(try store.hasOpenTask(instanceID: r.id))
+        XCTAssertFalse(try hasOpenTask(r.id))
         XCTAssertTrue(store.taskEndedByItsLastCommit(instanceID: r.id), "the worker has nothing left to finish")
         XCTAssertFalse(store.taskEndedByItsLastCommit(instanceID: r.id), "the registration is gone")
 
         // Later commits (another request's) end no task.
         _ = try store.update(instanceID: r.id, queue: .power(.stop)) { $0.taskState = .poweringOff }
         _ = try store.update(instanceID: r.id) { $0.taskState = .none }
-        XCTAssertTrue(try store.hasOpenTask(instanceID: r.id), "the queued stop is untouched")
+        XCTAssertTrue(try hasOpenTask(r.id), "the queued stop is untouched")
+    }
+
+    func testATakeSaysWhetherAnotherTaskWasOpen() throws {
+        let r = try newInstance("web1")
+        _ = try store.update(instanceID: r.id, queue: .power(.stop)) { $0.taskState = .scheduling }
+        let build = try XCTUnwrap(store.takeTaskNoting(instanceID: r.id))
+        XCTAssertEqual(build.task.command, .build)
+        XCTAssertTrue(build.othersOpen, "the stop waits behind it")
+        try store.finishTask(id: try XCTUnwrap(build.task.id), .done, result: "ACTIVE")
+        let stop = try XCTUnwrap(store.takeTaskNoting(instanceID: r.id))
+        XCTAssertEqual(stop.task.command, .power(.stop))
+        XCTAssertFalse(stop.othersOpen)
+        try store.finishTask(id: try XCTUnwrap(stop.task.id), .done, result: "SHUTOFF")
+        XCTAssertNil(try store.takeTaskNoting(instanceID: r.id))
     }
 
     func testANewFaultFailsTheTaskAndAnOldOneDoesNot() throws {

@@ -47,26 +47,28 @@ final class TaskWorker: @unchecked Sendable {
     /// A task that fails, or cannot be taken or finished (the store fails), stops the
     /// worker: the row stays open for `resumeLeftTasks` or the next start.
     private func work(_ id: String) {
-        var ranOne = false
+        // The dispatch count read before the last take, and whether that take saw another
+        // open task: when it saw none and no dispatch came since, the queue is empty (every
+        // task is committed before its dispatch), and looking again would cost a statement.
+        var lastTake: (kick: UInt64, othersOpen: Bool)?
         while true {
             let kick = core.catalog.withLock { $0.kicks[id] ?? 0 }
             let next: TaskRecord?
             do throws(CloudError) {
                 // Under the mutation lock: a task committed by `commit` is in the catalog
-                // too by the time it can be taken. After a task, a read looks first: most
-                // often the queue is empty, and that costs no write transaction.
+                // too by the time it can be taken.
                 core.mutation.lock()
                 defer { core.mutation.unlock() }
-                var look = true
-                if ranOne { look = try core.store.hasOpenTask(instanceID: id) }
-                next = look ? try core.store.takeTask(instanceID: id) : nil
+                let look = lastTake.map { $0.othersOpen || $0.kick != kick } ?? true
+                let taken = look ? try core.store.takeTaskNoting(instanceID: id) : nil
+                lastTake = taken.map { (kick, $0.othersOpen) }
+                next = taken?.task
             } catch {
                 core.recordFailure(error, kind: "task", object: core.instance(id: id)?.name ?? id, doing: "taking the next task")
                 return stop(id)
             }
             if let t = next {
                 do throws(CloudError) { try run(t) } catch { return stop(id) }   // recorded by `run`
-                ranOne = true
                 continue
             }
             let idle = core.catalog.withLock { c -> Bool in
