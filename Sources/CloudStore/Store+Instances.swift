@@ -18,7 +18,7 @@ extension Store {
     public func insertInstance(_ r: InstanceRecord) throws(CloudError) {
         let quota = QuotaRequest(project: r.project, [.instances: 1, .cores: r.vcpus, .ramMB: r.ramMb,
                                                       .serverGroupMembers: r.groupName == nil ? 0 : 1], group: r.groupName)
-        do { try db.write { db in try Self.checkQuota(db, quota); try r.insertRow(db); try Self.queue(db, .build, for: r) } } catch {
+        do { try transaction { db in try Self.checkQuota(db, quota); try r.insertRow(db); try Self.queue(db, .build, for: r) } } catch {
             let e = Self.translate(error)
             throw e.errno == .exists ? CloudError.exists("instance '\(r.name)' already exists") : e
         }

@@ -41,7 +41,7 @@ public final class Store: Sendable {
     func write<T>(_ body: (Database) throws -> T) throws(CloudError) -> T {
         var carried: [String] = []
         do {
-            return try db.write { db in
+            return try transaction { db in
                 carried = pendingEvents.withLock { p in defer { p.removeAll() }; return p }
                 try Self.insertEvents(db, carried)
                 return try body(db)
@@ -49,6 +49,24 @@ public final class Store: Sendable {
         } catch {
             if !carried.isEmpty { pendingEvents.withLock { $0.insert(contentsOf: carried, at: 0) } }
             throw Self.translate(error)
+        }
+    }
+
+    /// One IMMEDIATE write transaction, as GRDB's `write`, but with its BEGIN and COMMIT
+    /// compiled once per connection: GRDB compiles both again for every transaction, which
+    /// was about 5% of the daemon's CPU in a build. Rolls back when `body` or the commit
+    /// throws.
+    func transaction<T>(_ body: (Database) throws -> T) throws -> T {
+        try db.writeWithoutTransaction { db in
+            try db.cachedStatement(sql: "BEGIN IMMEDIATE TRANSACTION").execute()
+            do {
+                let result = try body(db)
+                try db.cachedStatement(sql: "COMMIT TRANSACTION").execute()
+                return result
+            } catch {
+                try? db.rollback()   // only if the transaction is still open
+                throw error
+            }
         }
     }
 
