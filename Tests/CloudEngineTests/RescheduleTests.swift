@@ -34,6 +34,19 @@ final class RescheduleTests: EngineTestCase {
         XCTAssertTrue(engine.scheduler.last(.system).contains("RetryFilter"), engine.scheduler.last(.system))
     }
 
+    /// The scheduler is built once per change of its options: a change made between two
+    /// placements steers the second.
+    func testAnOptionChangedBetweenPlacementsSteersTheNextOne() throws {
+        try upload("tiny", rawDisk())
+        try preferDefault()
+        try engine.scheduler.set("image_cache_weight_multiplier", "0", root)
+        _ = try engine.instances.create("p1", root)
+        XCTAssertEqual(waitStable("p1")?.host, "default")
+        try engine.scheduler.set("cpu_weight_multiplier", "-1", root)   // stack: the fewest free vCPUs wins
+        _ = try engine.instances.create("p2", root)
+        XCTAssertEqual(waitStable("p2")?.host, "small", engine.scheduler.last(.system))
+    }
+
     func testMaxAttemptsBoundsTheRetries() throws {
         try upload("tiny", rawDisk())
         try engine.scheduler.set("max_attempts", "1", root)
