@@ -60,25 +60,42 @@ extension InstanceRecord {
         configDrive = c.next()
     }
 
-    /// The `instance` table's columns, `id` first, in the order of `columnValues`.
-    static let columnNames: [String] = [
-        "id", "name", "owner_uid", "project", "vm_state", "task_state", "power_state", "fault", "host",
-        "image_id", "image_name", "flavor", "vcpus", "ram_mb", "disk_gb", "created", "domain_xml",
-        "delete_requested", "group_name", "locked", "locked_by", "availability_zone", "old_flavor",
-        "old_vcpus", "old_ram_mb", "old_disk_gb", "old_host", "old_vm_state", "resized_at",
-        "security_groups", "key_name", "public_key", "user_data", "metadata", "requested_network",
-        "ssh_port", "config_drive",
+    /// One column of the `instance` table: its name, the record's value for it, and
+    /// whether two records agree on it (compared field to field, so an update converts
+    /// only the columns it changed: boxing every value of both rows was 6% of an action).
+    struct Column: Sendable {
+        let name: String
+        let value: @Sendable (InstanceRecord) -> DatabaseValue
+        let same: @Sendable (InstanceRecord, InstanceRecord) -> Bool
+
+        init<T: DatabaseValueConvertible & Equatable & Sendable>(_ name: String, _ field: KeyPath<InstanceRecord, T> & Sendable) {
+            self.name = name
+            value = { $0[keyPath: field].databaseValue }
+            same = { $0[keyPath: field] == $1[keyPath: field] }
+        }
+    }
+
+    /// The table's columns, `id` first.
+    static let columns: [Column] = [
+        Column("id", \.id), Column("name", \.name), Column("owner_uid", \.ownerUid), Column("project", \.project),
+        Column("vm_state", \.vmState.rawValue), Column("task_state", \.taskState.rawValue),
+        Column("power_state", \.powerState.rawValue), Column("fault", \.fault), Column("host", \.host),
+        Column("image_id", \.imageId), Column("image_name", \.imageName), Column("flavor", \.flavor),
+        Column("vcpus", \.vcpus), Column("ram_mb", \.ramMb), Column("disk_gb", \.diskGb), Column("created", \.created),
+        Column("domain_xml", \.domainXml), Column("delete_requested", \.deleteRequested), Column("group_name", \.groupName),
+        Column("locked", \.locked), Column("locked_by", \.lockedBy), Column("availability_zone", \.availabilityZone),
+        Column("old_flavor", \.oldFlavor), Column("old_vcpus", \.oldVcpus), Column("old_ram_mb", \.oldRamMb),
+        Column("old_disk_gb", \.oldDiskGb), Column("old_host", \.oldHost), Column("old_vm_state", \.oldVmState?.rawValue),
+        Column("resized_at", \.resizedAt), Column("security_groups", \.securityGroups), Column("key_name", \.keyName),
+        Column("public_key", \.publicKey), Column("user_data", \.userData), Column("metadata", \.metadata),
+        Column("requested_network", \.requestedNetwork), Column("ssh_port", \.sshPort), Column("config_drive", \.configDrive),
     ]
 
-    /// This record's value for each of `columnNames`, in order.
-    var columnValues: [(any DatabaseValueConvertible)?] {
-        [id, name, ownerUid, project, vmState.rawValue, taskState.rawValue, powerState.rawValue, fault, host,
-         imageId, imageName, flavor, vcpus, ramMb, diskGb, created, domainXml,
-         deleteRequested, groupName, locked, lockedBy, availabilityZone, oldFlavor,
-         oldVcpus, oldRamMb, oldDiskGb, oldHost, oldVmState?.rawValue, resizedAt,
-         securityGroups, keyName, publicKey, userData, metadata, requestedNetwork,
-         sshPort, configDrive]
-    }
+    /// The names of `columns`, in order.
+    static let columnNames = columns.map(\.name)
+
+    /// This record's value for each of `columns`, in order.
+    var columnValues: [DatabaseValue] { Self.columns.map { $0.value(self) } }
 
     public func encode(to container: inout PersistenceContainer) throws {
         for (column, value) in zip(Self.columnNames, columnValues) { container[column] = value }

@@ -10,9 +10,14 @@ extension InstanceRecord {
     private static let selectAllSQL = "SELECT " + columnNames.map { "\"\($0)\"" }.joined(separator: ", ") + " FROM instance"
     private static let selectSQL = selectAllSQL + " WHERE id = ?"
     /// The row whose id is `id`, or nil.
+    /// Decoded straight from the statement (a cursor's row), not from a copy of the row.
     static func fetch(_ db: Database, id: String) throws -> InstanceRecord? {
         let statement = try db.cachedStatement(sql: selectSQL)
-        return try Row.fetchOne(statement, arguments: [id]).map { try InstanceRecord(row: $0, positions: inOrder) }
+        let rows = try Row.fetchCursor(statement, arguments: [id])
+        // The row reads the statement: the cursor must outlive the decoding.
+        return try withExtendedLifetime(rows) {
+            try rows.next().map { try InstanceRecord(row: $0, positions: inOrder) }
+        }
     }
 
     /// Every row (the catalog's load at mount).
@@ -38,14 +43,12 @@ extension InstanceRecord {
     /// write dirtied six pages of the WAL where a task_state change needs one.
     /// GRDB's `recordNotFound` when the row is gone (as `update(db)` does).
     func write(_ db: Database, over old: InstanceRecord) throws {
-        let new = columnValues.map { $0?.databaseValue ?? .null }
-        let was = old.columnValues.map { $0?.databaseValue ?? .null }
-        let changed = new.indices.dropFirst().filter { new[$0] != was[$0] }
+        let changed = Self.columns.indices.dropFirst().filter { !Self.columns[$0].same(self, old) }
         guard !changed.isEmpty else { return }
         // One cached statement per set of changed columns: a few dozen sets in practice.
         let statement = try db.cachedStatement(sql: "UPDATE instance SET "
             + changed.map { "\"\(Self.columnNames[$0])\" = ?" }.joined(separator: ", ") + " WHERE id = ?")
-        try statement.execute(arguments: StatementArguments(changed.map { new[$0] } + [id.databaseValue]))
+        try statement.execute(arguments: StatementArguments(changed.map { Self.columns[$0].value(self) } + [id.databaseValue]))
         if db.changesCount == 0 {
             throw RecordError.recordNotFound(databaseTableName: Self.databaseTableName, key: ["id": id.databaseValue])
         }
