@@ -7,7 +7,8 @@ import GRDB
 /// that was a fifth of a restart (the power-state sweep) and most of a build's store time.
 extension InstanceRecord {
     /// The table's columns in `columnNames` order, so rows decode by position.
-    private static let selectAllSQL = "SELECT " + columnNames.map { "\"\($0)\"" }.joined(separator: ", ") + " FROM instance"
+    private static let quotedColumns = columnNames.map { "\"\($0)\"" }.joined(separator: ", ")
+    private static let selectAllSQL = "SELECT " + quotedColumns + " FROM instance"
     private static let selectSQL = selectAllSQL + " WHERE id = ?"
     /// The row whose id is `id`, or nil.
     /// Decoded straight from the statement (a cursor's row), not from a copy of the row.
@@ -29,7 +30,7 @@ extension InstanceRecord {
         return out
     }
 
-    private static let insertSQL = "INSERT INTO instance (" + columnNames.map { "\"\($0)\"" }.joined(separator: ", ")
+    private static let insertSQL = "INSERT INTO instance (" + quotedColumns
         + ") VALUES (" + Array(repeating: "?", count: columnNames.count).joined(separator: ", ") + ")"
     /// Inserts the row through one statement compiled once per connection (GRDB's
     /// `insert(db)` builds its INSERT and a persistence container again for every row).
@@ -43,12 +44,12 @@ extension InstanceRecord {
     /// write dirtied six pages of the WAL where a task_state change needs one.
     /// GRDB's `recordNotFound` when the row is gone (as `update(db)` does).
     func write(_ db: Database, over old: InstanceRecord) throws {
-        let changed = Self.columns.indices.dropFirst().filter { !Self.columns[$0].same(self, old) }
+        let changed = Self.columns.dropFirst().filter { !$0.same(self, old) }
         guard !changed.isEmpty else { return }
         // One cached statement per set of changed columns: a few dozen sets in practice.
         let statement = try db.cachedStatement(sql: "UPDATE instance SET "
-            + changed.map { "\"\(Self.columnNames[$0])\" = ?" }.joined(separator: ", ") + " WHERE id = ?")
-        try statement.execute(arguments: StatementArguments(changed.map { Self.columns[$0].value(self) } + [id.databaseValue]))
+            + changed.map { "\"\($0.name)\" = ?" }.joined(separator: ", ") + " WHERE id = ?")
+        try statement.execute(arguments: StatementArguments(changed.map { $0.value(self) } + [id.databaseValue]))
         if db.changesCount == 0 {
             throw RecordError.recordNotFound(databaseTableName: Self.databaseTableName, key: ["id": id.databaseValue])
         }

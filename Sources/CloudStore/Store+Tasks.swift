@@ -24,14 +24,10 @@ extension Store {
 
     /// Takes the instance's next task: a delete first, then the oldest queued one (a task
     /// already `running` is one a restart gave back). Marks it running; nil when none.
-    public func takeTask(instanceID: String) throws(CloudError) -> TaskRecord? {
-        try takeTaskNoting(instanceID: instanceID)?.task
-    }
-
-    /// `takeTask`, and whether the instance had another open task besides the one taken
-    /// (read by the same statement): when it had none, a worker need not look again
-    /// unless a task was dispatched since (see `TaskWorker.work`).
-    public func takeTaskNoting(instanceID: String) throws(CloudError) -> (task: TaskRecord, othersOpen: Bool)? {
+    /// `othersOpen`: whether the instance had another open task besides it (read by the
+    /// same statement); when it had none, a worker need not look again unless a task was
+    /// dispatched since (see `TaskWorker.work`).
+    public func takeTask(instanceID: String) throws(CloudError) -> (task: TaskRecord, othersOpen: Bool)? {
         try write { db in
             let open = try TaskRecord.fetchAll(db.cachedStatement(sql: """
                 SELECT * FROM task WHERE instance_id = ? AND state IN ('queued','running')

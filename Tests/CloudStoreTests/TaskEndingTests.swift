@@ -16,7 +16,7 @@ final class TaskEndingTests: StoreTestCase {
     func testASettlingCommitEndsTheRegisteredTaskInItsTransaction() throws {
         let r = try newInstance("web1")
         XCTAssertTrue(try hasOpenTask(r.id))
-        let t = try XCTUnwrap(store.takeTask(instanceID: r.id))
+        let t = try XCTUnwrap(store.takeTask(instanceID: r.id)?.task)
         let tid = try XCTUnwrap(t.id)
         store.endTaskWithItsLastCommit(instanceID: r.id, taskID: tid, faultBefore: "")
 
@@ -40,21 +40,21 @@ final class TaskEndingTests: StoreTestCase {
     func testATakeSaysWhetherAnotherTaskWasOpen() throws {
         let r = try newInstance("web1")
         _ = try store.update(instanceID: r.id, queue: .power(.stop)) { $0.taskState = .scheduling }
-        let build = try XCTUnwrap(store.takeTaskNoting(instanceID: r.id))
+        let build = try XCTUnwrap(store.takeTask(instanceID: r.id))
         XCTAssertEqual(build.task.command, .build)
         XCTAssertTrue(build.othersOpen, "the stop waits behind it")
         try store.finishTask(id: try XCTUnwrap(build.task.id), .done, result: "ACTIVE")
-        let stop = try XCTUnwrap(store.takeTaskNoting(instanceID: r.id))
+        let stop = try XCTUnwrap(store.takeTask(instanceID: r.id))
         XCTAssertEqual(stop.task.command, .power(.stop))
         XCTAssertFalse(stop.othersOpen)
         try store.finishTask(id: try XCTUnwrap(stop.task.id), .done, result: "SHUTOFF")
-        XCTAssertNil(try store.takeTaskNoting(instanceID: r.id))
+        XCTAssertNil(try store.takeTask(instanceID: r.id))
     }
 
     func testANewFaultFailsTheTaskAndAnOldOneDoesNot() throws {
         let r = try newInstance("web1")
         _ = try store.update(instanceID: r.id) { $0.fault = "an earlier fault" }
-        let t = try XCTUnwrap(store.takeTask(instanceID: r.id))
+        let t = try XCTUnwrap(store.takeTask(instanceID: r.id)?.task)
         store.endTaskWithItsLastCommit(instanceID: r.id, taskID: try XCTUnwrap(t.id), faultBefore: "an earlier fault")
         _ = try store.update(instanceID: r.id) { $0.vmState = .error; $0.taskState = .none; $0.fault = "No valid host" }
         XCTAssertEqual(try task(try XCTUnwrap(t.id))?.state, .failed)
@@ -62,7 +62,7 @@ final class TaskEndingTests: StoreTestCase {
         XCTAssertTrue(store.taskEndedByItsLastCommit(instanceID: r.id))
 
         _ = try store.update(instanceID: r.id, queue: .power(.start)) { $0.taskState = .poweringOn }
-        let start = try XCTUnwrap(store.takeTask(instanceID: r.id))
+        let start = try XCTUnwrap(store.takeTask(instanceID: r.id)?.task)
         store.endTaskWithItsLastCommit(instanceID: r.id, taskID: try XCTUnwrap(start.id), faultBefore: "No valid host")
         _ = try store.update(instanceID: r.id) { $0.vmState = .stopped; $0.taskState = .none }
         XCTAssertEqual(try task(try XCTUnwrap(start.id))?.state, .done, "the fault it kept is not this task's")
@@ -71,7 +71,7 @@ final class TaskEndingTests: StoreTestCase {
 
     func testALostCompareAndSetLeavesTheTaskForTheWorker() throws {
         let r = try newInstance("web1")
-        let t = try XCTUnwrap(store.takeTask(instanceID: r.id))
+        let t = try XCTUnwrap(store.takeTask(instanceID: r.id)?.task)
         let tid = try XCTUnwrap(t.id)
         store.endTaskWithItsLastCommit(instanceID: r.id, taskID: tid, faultBefore: "")
         _ = try store.requestDelete(instanceID: r.id)

@@ -60,7 +60,7 @@ final class TaskWorker: @unchecked Sendable {
                 core.mutation.lock()
                 defer { core.mutation.unlock() }
                 let look = lastTake.map { $0.othersOpen || $0.kick != kick } ?? true
-                let taken = look ? try core.store.takeTaskNoting(instanceID: id) : nil
+                let taken = look ? try core.store.takeTask(instanceID: id) : nil
                 lastTake = taken.map { (kick, $0.othersOpen) }
                 next = taken?.task
             } catch {
