@@ -1,5 +1,6 @@
 import CloudCore
 import GRDB
+import GRDBSQLite
 
 /// `InstanceRecord` to and from its `instance` row by column name, without Codable:
 /// every task step, the catalog load at mount and the tree's reads go through these
@@ -20,44 +21,55 @@ extension InstanceRecord {
     /// for the store's own statements, which select `columnNames` in order: no lookup of
     /// 37 names, each lowercased, for every row).
     init(row: Row, positions: [Int]) throws {
-        var c = Cursor(row: row, positions: positions)
-        id = c.next()
-        name = c.next()
-        ownerUid = c.next()
-        project = c.next()
+        var reader = RowReader(row: row, positions: positions)
+        try self.init(reading: &reader)
+    }
+
+    /// Decodes the row a statement that selects `columnNames` in order has just stepped
+    /// onto, column by column from SQLite (`InstanceRowCursor`).
+    init(sqliteStatement: SQLiteStatement) throws {
+        var reader = StatementReader(sqliteStatement: sqliteStatement)
+        try self.init(reading: &reader)
+    }
+
+    fileprivate init<Reader: ColumnReader>(reading c: inout Reader) throws {
+        id = try c.next()
+        name = try c.next()
+        ownerUid = try c.next()
+        project = try c.next()
         vmState = try c.state()
         taskState = try c.state()
         powerState = try c.state()
-        fault = c.next()
-        host = c.optional()
-        imageId = c.next()
-        imageName = c.next()
-        flavor = c.next()
-        vcpus = c.next()
-        ramMb = c.next()
-        diskGb = c.next()
-        created = c.next()
-        domainXml = c.next()
-        deleteRequested = c.next()
-        groupName = c.optional()
-        locked = c.next()
-        lockedBy = c.optional()
-        availabilityZone = c.optional()
-        oldFlavor = c.optional()
-        oldVcpus = c.next()
-        oldRamMb = c.next()
-        oldDiskGb = c.next()
-        oldHost = c.optional()
+        fault = try c.next()
+        host = try c.optional()
+        imageId = try c.next()
+        imageName = try c.next()
+        flavor = try c.next()
+        vcpus = try c.next()
+        ramMb = try c.next()
+        diskGb = try c.next()
+        created = try c.next()
+        domainXml = try c.next()
+        deleteRequested = try c.next()
+        groupName = try c.optional()
+        locked = try c.next()
+        lockedBy = try c.optional()
+        availabilityZone = try c.optional()
+        oldFlavor = try c.optional()
+        oldVcpus = try c.next()
+        oldRamMb = try c.next()
+        oldDiskGb = try c.next()
+        oldHost = try c.optional()
         oldVmState = try c.optionalState()
-        resizedAt = c.optional()
-        securityGroups = c.next()
-        keyName = c.optional()
-        publicKey = c.next()
-        userData = c.next()
-        metadata = c.next()
-        requestedNetwork = c.optional()
-        sshPort = c.optional()
-        configDrive = c.next()
+        resizedAt = try c.optional()
+        securityGroups = try c.next()
+        keyName = try c.optional()
+        publicKey = try c.next()
+        userData = try c.next()
+        metadata = try c.next()
+        requestedNetwork = try c.optional()
+        sshPort = try c.optional()
+        configDrive = try c.next()
     }
 
     /// One column of the `instance` table: its name, the record's value for it, and
@@ -104,39 +116,98 @@ extension InstanceRecord {
 
     /// `0..<columnNames.count`: the positions of a row that selects `columnNames` in order.
     static let inOrder = Array(columnNames.indices)
+}
 
-    /// Reads a row's columns in `columnNames` order.
-    private struct Cursor {
-        let row: Row
-        let positions: [Int]
-        var k = 0
+/// Reads an `instance` row's columns one after the other, in `columnNames` order.
+/// `StatementColumnConvertible`: GRDB's fast path reads the SQLite column directly
+/// instead of making a `DatabaseValue` of each (about 1K instructions a column).
+private protocol ColumnReader {
+    /// The index, in `columnNames`, of the column the next read returns.
+    var k: Int { get }
+    mutating func next<T: DatabaseValueConvertible & StatementColumnConvertible>() throws -> T
+    mutating func optional<T: DatabaseValueConvertible & StatementColumnConvertible>() throws -> T?
+}
 
-        mutating func next<T: DatabaseValueConvertible>() -> T {
-            defer { k += 1 }
-            return row[positions[k]]
+/// The columns of a `Row`, at `positions` (by name or in order).
+private struct RowReader: ColumnReader {
+    let row: Row
+    let positions: [Int]
+    var k = 0
+
+    mutating func next<T: DatabaseValueConvertible & StatementColumnConvertible>() throws -> T {
+        defer { k += 1 }
+        return try row.decode(T.self, atIndex: positions[k])
+    }
+
+    mutating func optional<T: DatabaseValueConvertible & StatementColumnConvertible>() throws -> T? {
+        defer { k += 1 }
+        return try row.decode(T?.self, atIndex: positions[k])
+    }
+}
+
+/// The columns of the statement's current row, which selects `columnNames` in order:
+/// no `Row`, whose making lowercases every column name into a dictionary (about 50K
+/// instructions for this table's 37).
+private struct StatementReader: ColumnReader {
+    let sqliteStatement: SQLiteStatement
+    var k = 0
+
+    mutating func next<T: DatabaseValueConvertible & StatementColumnConvertible>() throws -> T {
+        guard let value: T = try optional() else {
+            throw DatabaseError(message: "instance.\(InstanceRecord.columnNames[k - 1]) is NULL")
         }
+        return value
+    }
 
-        mutating func optional<T: DatabaseValueConvertible>() -> T? {
-            defer { k += 1 }
-            return row[positions[k]]
+    /// GRDB's `StatementColumnConvertible` initializers expect a column that is not NULL.
+    mutating func optional<T: DatabaseValueConvertible & StatementColumnConvertible>() throws -> T? {
+        defer { k += 1 }
+        if sqlite3_column_type(sqliteStatement, CInt(k)) == SQLITE_NULL { return nil }
+        guard let value = T(sqliteStatement: sqliteStatement, index: CInt(k)) else {
+            throw DatabaseError(message: "instance.\(InstanceRecord.columnNames[k]) is not a \(T.self)")
         }
+        return value
+    }
+}
 
-        mutating func state<T: RawRepresentable>() throws -> T where T.RawValue == String {
-            let raw: String = next()
-            return try Self.state(raw, column: k - 1)
-        }
+extension ColumnReader {
+    mutating func state<T: RawRepresentable>() throws -> T where T.RawValue == String {
+        let raw: String = try next()
+        return try Self.state(raw, column: k - 1)
+    }
 
-        mutating func optionalState<T: RawRepresentable>() throws -> T? where T.RawValue == String {
-            guard let raw: String = optional() else { return nil }
-            return try Self.state(raw, column: k - 1)
-        }
+    mutating func optionalState<T: RawRepresentable>() throws -> T? where T.RawValue == String {
+        guard let raw: String = try optional() else { return nil }
+        return try Self.state(raw, column: k - 1)
+    }
 
-        /// `raw` as a state, or an error naming the column (`columnNames[column]`).
-        static func state<T: RawRepresentable>(_ raw: String, column: Int) throws -> T where T.RawValue == String {
-            guard let value = T(rawValue: raw) else {
-                throw DatabaseError(message: "instance.\(InstanceRecord.columnNames[column]) holds '\(raw)', which is not a \(T.self)")
-            }
-            return value
+    /// `raw` as a state, or an error naming the column (`columnNames[column]`).
+    static func state<T: RawRepresentable>(_ raw: String, column: Int) throws -> T where T.RawValue == String {
+        guard let value = T(rawValue: raw) else {
+            throw DatabaseError(message: "instance.\(InstanceRecord.columnNames[column]) holds '\(raw)', which is not a \(T.self)")
         }
+        return value
+    }
+}
+
+/// A GRDB cursor over `instance` rows of a statement that selects `columnNames` in
+/// order, each decoded from the SQLite statement (`InstanceRecord(sqliteStatement:)`).
+final class InstanceRowCursor: DatabaseCursor {
+    typealias Element = InstanceRecord
+    let _statement: Statement
+    var _isDone = false
+
+    /// Resets the statement and binds `arguments` (GRDB's own cursors do the same).
+    init(_ statement: Statement, arguments: StatementArguments = StatementArguments()) throws {
+        _statement = statement
+        try statement.setArguments(arguments)
+    }
+
+    /// A cursor left before its end (a decoding error) resets its statement, as GRDB's
+    /// own cursors do, so a reader connection does not keep its snapshot.
+    deinit { if !_isDone { try? _statement.setArguments(_statement.arguments) } }
+
+    func _element(sqliteStatement: SQLiteStatement) throws -> InstanceRecord {
+        try InstanceRecord(sqliteStatement: sqliteStatement)
     }
 }

@@ -10,24 +10,18 @@ extension InstanceRecord {
     private static let quotedColumns = columnNames.map { "\"\($0)\"" }.joined(separator: ", ")
     private static let selectAllSQL = "SELECT " + quotedColumns + " FROM instance"
     private static let selectSQL = selectAllSQL + " WHERE id = ?"
-    /// The row whose id is `id`, or nil.
-    /// Decoded straight from the statement (a cursor's row), not from a copy of the row.
+    /// The row whose id is `id`, or nil. The cursor is drained (a second step ends it), so
+    /// the statement holds no read lock once this returns.
     static func fetch(_ db: Database, id: String) throws -> InstanceRecord? {
-        let statement = try db.cachedStatement(sql: selectSQL)
-        let rows = try Row.fetchCursor(statement, arguments: [id])
-        // The row reads the statement: the cursor must outlive the decoding.
-        return try withExtendedLifetime(rows) {
-            try rows.next().map { try InstanceRecord(row: $0, positions: inOrder) }
-        }
+        let rows = try InstanceRowCursor(db.cachedStatement(sql: selectSQL), arguments: [id])
+        let record = try rows.next()
+        if record != nil { _ = try rows.next() }
+        return record
     }
 
     /// Every row (the catalog's load at mount).
     static func fetchEvery(_ db: Database) throws -> [InstanceRecord] {
-        let statement = try db.cachedStatement(sql: selectAllSQL)
-        var out: [InstanceRecord] = []
-        let rows = try Row.fetchCursor(statement)
-        while let row = try rows.next() { out.append(try InstanceRecord(row: row, positions: inOrder)) }
-        return out
+        try Array(InstanceRowCursor(db.cachedStatement(sql: selectAllSQL)))
     }
 
     private static let insertSQL = "INSERT INTO instance (" + quotedColumns

@@ -76,7 +76,30 @@ final class RowCodingTests: XCTestCase {
         r.fault = "changed"; r.host = nil; r.oldVmState = nil; r.sshPort = nil; r.configDrive = true
         XCTAssertEqual(changed, r)
         XCTAssertEqual(try store.db.read { db in try InstanceRecord.fetchOne(db, key: r.id) }, r, "GRDB reads what the cached update wrote")
+        XCTAssertEqual(try store.instance(id: r.id), r, "the statement reader reads NULL columns as nil")
+        XCTAssertEqual(try store.instances(), [r])
         XCTAssertNil(try store.update(instanceID: "i-none") { $0.fault = "x" })
+        XCTAssertNil(try store.instance(id: "i-none"))
+    }
+
+    /// A column the statement reader cannot decode is named in the error, and the cursor
+    /// left mid-row does not keep the statement from being used again.
+    func testAnUndecodableColumnIsNamed() throws {
+        let store = try Store(path: dir + "/db.sqlite")
+        var r = fullRecord()
+        r.taskState = .none
+        try insertAlone(store, [r])
+        try store.db.writeWithoutTransaction { db in
+            try db.execute(sql: "UPDATE instance SET old_vm_state = 'sideways' WHERE id = ?", arguments: [r.id])
+        }
+        XCTAssertThrowsError(try store.db.read { db in try InstanceRecord.fetch(db, id: r.id) }) { error in
+            XCTAssertTrue("\(error)".contains("instance.old_vm_state holds 'sideways'"), "\(error)")
+        }
+        try store.db.writeWithoutTransaction { db in
+            try db.execute(sql: "UPDATE instance SET old_vm_state = NULL WHERE id = ?", arguments: [r.id])
+        }
+        r.oldVmState = nil
+        XCTAssertEqual(try store.db.read { db in try InstanceRecord.fetch(db, id: r.id) }, r)
     }
 
     /// A power-state sync changes its three columns, and only on idle rows.
