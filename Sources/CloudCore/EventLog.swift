@@ -106,7 +106,7 @@ public final class EventLog: Sendable {
     static func quote(_ v: String) -> String {
         if v.isEmpty { return "\"\"" }
         if v.contains(where: { $0 == " " || $0 == "\"" || $0 == "=" }) {
-            return "\"" + v.replacingOccurrences(of: "\"", with: "'") + "\""
+            return "\"" + String(v.map { $0 == "\"" ? "'" : $0 }) + "\""
         }
         return v
     }

@@ -9,15 +9,16 @@ public enum JSONText: Encodable {
     case string(String), int(Int), double(Double), bool(Bool), array([JSONText]), object([String: JSONText]), null
 
     public init(_ any: Any) {
+        // Most values are strings and objects: each failed cast costs hundreds of instructions.
         switch any {
         case let s as String: self = .string(s)
+        case let o as [String: Any]: self = .object(o.mapValues(JSONText.init))
+        case let a as [Any]: self = .array(a.map(JSONText.init))
         case let b as Bool: self = .bool(b)
         case let i as Int: self = .int(i)
         case let i as Int64: self = .int(Int(i))
         case let i as UInt32: self = .int(Int(i))
         case let d as Double: self = .double(d)
-        case let a as [Any]: self = .array(a.map(JSONText.init))
-        case let o as [String: Any]: self = .object(o.mapValues(JSONText.init))
         case Optional<Any>.none: self = .null
         default: self = .string("\(any)")
         }

@@ -133,6 +133,9 @@ final class LaunchMountTests: MountTestCase {
         let ec2 = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(configDriveFile(id, "/ec2/latest/meta-data.json").utf8)) as? [String: Any])
         XCTAssertEqual(ec2["local-ipv4"] as? String, read("instances/Web_1/ip"))
         XCTAssertEqual(ec2["hostname"] as? String, "web-1")
+        XCTAssertEqual(ec2["instance-id"] as? String, "i-" + id.filter { $0 != "-" }.prefix(8))
+        let imageID = read("images.d/\(read("instances/Web_1/image"))/id")
+        XCTAssertEqual(ec2["ami-id"] as? String, "ami-" + imageID.filter { $0 != "-" }.prefix(8))
         // New user data reaches the drive at the next rebuild (Nova 2.90).
         ok("printf '#cloud-config\\nhostname: second\\n' > instances/Web_1/user_data")
         XCTAssertEqual(configDriveFile(id, "/openstack/latest/user_data"), "#cloud-config\nhostname: first\n")

@@ -19,7 +19,7 @@ extension PowerAction {
     }
 
     /// The event kind its success is told with: `instance.stop`, `instance.reboot_hard` ...
-    var eventKind: String { "instance." + rawValue.replacingOccurrences(of: " ", with: "_") }
+    var eventKind: String { "instance." + String(rawValue.map { $0 == " " ? "_" : $0 }) }
 }
 
 /// Carries out an accepted power action on the instance's host (Nova's compute manager

@@ -36,7 +36,7 @@ struct InstanceMetadata: Sendable {
     var availabilityZone: String { record.availabilityZone ?? "nova" }
 
     /// The EC2 instance id Nova derives from its integer id; ours from the uuid.
-    var ec2InstanceID: String { "i-" + record.id.replacingOccurrences(of: "-", with: "").prefix(8) }
+    var ec2InstanceID: String { "i-" + record.id.filter { $0 != "-" }.prefix(8) }
 
     var publicKeys: [String: String] {
         guard let name = record.keyName, !record.publicKey.isEmpty else { return [:] }
@@ -77,7 +77,7 @@ struct InstanceMetadata: Sendable {
     func ec2MetaData() -> [String: Any] {
         var m: [String: Any] = [
             "instance-id": ec2InstanceID, "hostname": hostname, "local-hostname": hostname,
-            "ami-id": "ami-" + imageID.replacingOccurrences(of: "-", with: "").prefix(8),
+            "ami-id": "ami-" + imageID.filter { $0 != "-" }.prefix(8),
             "instance-type": record.flavor, "reservation-id": "r-" + record.id.prefix(8),
             "placement": ["availability-zone": availabilityZone], "security-groups": record.securityGroupNames,
             "ami-launch-index": 0,
