@@ -92,8 +92,12 @@ struct Guests: Sendable {
         }
         guard let img = images.image(id: r.imageId) else { throw CloudError.notFound("image \(r.imageName) no longer exists") }
         let size = r.diskGb > 0 ? Int64(r.diskGb) << 30 : nil
-        try Overlay.create(path: diskPath(r.id), backing: img.path, backingFormat: img.format == .qcow2 ? .qcow2 : .raw, sizeBytes: size)
-        if r.configDrive { try makeConfigDrive(r) }
+        let overlay = { @Sendable () throws(CloudError) in
+            try Overlay.create(path: diskPath(r.id), backing: img.path, backingFormat: img.format == .qcow2 ? .qcow2 : .raw, sizeBytes: size)
+        }
+        guard r.configDrive else { return try overlay() }
+        // Independent files, each about half a millisecond of file creation: at once.
+        try bothAtOnce(overlay, { () throws(CloudError) in try makeConfigDrive(r) })
     }
 
     /// Removes the instance's directory (disk, console, resize backup) and its volumes on
