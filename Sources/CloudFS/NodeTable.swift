@@ -129,10 +129,14 @@ final class NodeTable: Sendable {
             let moving = s.byInode.filter { slot in
                 slot.value.node.member.map { collections.contains($0.0) && $0.1 == old } ?? false
             }
+            // Only the current inodes become current under the new name: a replaced
+            // object's inode the kernel still holds moves along but stays superseded.
+            let current = Set(moving.filter { s.byNode[$0.value.node] == $0.key }.map(\.key))
             for (ino, slot) in moving { s.removeCurrent(slot.node, ino) }
             for (ino, var slot) in moving {
                 slot.node = slot.node.renamingMember(to: new)
                 s.byInode[ino] = slot
+                guard current.contains(ino) else { continue }
                 if let displaced = s.byNode[slot.node], displaced != ino {
                     s.byInode[displaced]?.identity = "\u{0}replaced"
                 }
