@@ -64,10 +64,11 @@ struct Invalidation {
                 let name = notice.name
                 let current = c.lookup(fs.systemContext, name)
                 let gone = refresh(.member(c.id, name), in: .collection(c.id), currentIdentity: current?.identity)
-                let nodes = fields.map { Node.field(c.id, name, $0.name) } + keys.map { Node.field(c.id, name, $0.name) }
-                for n in nodes { inode(n) }
+                for ino in fs.table.fieldInodes(of: .member(c.id, name)) { fs.invalidateFile(ino, session) }
                 for kd in keys { refreshKeys(kd, of: c, name, current) }
-                if gone { drop([.member(c.id, name)] + nodes) }
+                if gone {
+                    drop([.member(c.id, name)] + (fields.map(\.name) + keys.map(\.name)).map { Node.field(c.id, name, $0) })
+                }
             }
         }
     }

@@ -27,12 +27,17 @@ final class NodeTable: Sendable {
         /// The current inodes of the keys (and their entries' files) of each key
         /// directory, so a change notice finds them without a walk over every node.
         var underKeyDirectory: [Node: Set<UInt64>] = [:]
+        /// The current inodes of the fields of each member directory: a change notice
+        /// invalidates the few the kernel was told about with one lookup, instead of one
+        /// lookup of each of the member's 40 field nodes.
+        var fieldsOfMember: [Node: Set<UInt64>] = [:]
         var next: UInt64 = 2
 
         /// Makes `ino` the current inode of `node` (replacing any other).
         mutating func setCurrent(_ node: Node, _ ino: UInt64) {
             if let old = byNode.updateValue(ino, forKey: node), old != ino { unindex(node, old) }
             if let kd = node.keyDirectory { underKeyDirectory[kd, default: []].insert(ino) }
+            if let owner = node.fieldOwner { fieldsOfMember[owner, default: []].insert(ino) }
         }
 
         /// `node` no longer has `ino` as its current inode.
@@ -43,9 +48,13 @@ final class NodeTable: Sendable {
         }
 
         private mutating func unindex(_ node: Node, _ ino: UInt64) {
-            guard let kd = node.keyDirectory else { return }
-            underKeyDirectory[kd]?.remove(ino)
-            if underKeyDirectory[kd]?.isEmpty == true { underKeyDirectory.removeValue(forKey: kd) }
+            if let kd = node.keyDirectory { Self.remove(ino, at: kd, from: &underKeyDirectory) }
+            if let owner = node.fieldOwner { Self.remove(ino, at: owner, from: &fieldsOfMember) }
+        }
+
+        private static func remove(_ ino: UInt64, at key: Node, from index: inout [Node: Set<UInt64>]) {
+            index[key]?.remove(ino)
+            if index[key]?.isEmpty == true { index.removeValue(forKey: key) }
         }
     }
 
@@ -151,6 +160,12 @@ final class NodeTable: Sendable {
         state.withLock { s in
             (s.underKeyDirectory[keyDirectory] ?? []).compactMap { ino in s.byInode[ino].map { ($0.node, Inode(ino)) } }
         }
+    }
+
+    /// The current inodes of the fields (files and key directories) of a member directory
+    /// (`.member(c, name)`), for invalidation.
+    func fieldInodes(of member: Node) -> [Inode] {
+        state.withLock { s in (s.fieldsOfMember[member] ?? []).map { Inode($0) } }
     }
 
     /// Number of inodes known (for tests).

@@ -2,8 +2,8 @@
 import FuseKit
 import XCTest
 
-/// `NodeTable`'s index of the nodes under each key directory, which change notices use
-/// instead of a walk over every node.
+/// `NodeTable`'s indexes of the nodes under each key directory and of the fields of each
+/// member directory, which change notices use instead of a walk or a lookup per field.
 final class NodeTableTests: XCTestCase {
     let volumes = CollectionID("volumes"), instances = CollectionID("instances")
 
@@ -67,5 +67,26 @@ final class NodeTableTests: XCTestCase {
             t.forget(old, count: 1) { _, _ in false }
             XCTAssertEqual(t.existingInode(.field(instances, "web3", "status")), new, "forgetting the old inode leaves the new")
         }
+    }
+
+    func testAMembersFieldsAreIndexedUnderItAlone() {
+        let t = NodeTable()
+        let status = t.inode(for: .field(instances, "web1", "status"), identity: "i1", lookups: 1)
+        let metadata = t.inode(for: .field(instances, "web1", "metadata"), identity: "i1", lookups: 1)
+        _ = t.inode(for: .key(instances, "web1", "metadata", "role"), identity: "i1", lookups: 1)
+        _ = t.inode(for: .field(instances, "web2", "status"), identity: "i2", lookups: 1)
+        _ = t.inode(for: .member(instances, "web1"), identity: "i1", lookups: 1)
+        XCTAssertEqual(Set(t.fieldInodes(of: .member(instances, "web1"))), [status, metadata], "fields and key directories, no keys")
+
+        // Replaced: the new inode only. Forgotten while gone: no longer indexed.
+        let again = t.inode(for: .field(instances, "web1", "status"), identity: "i1-again", lookups: 1)
+        XCTAssertEqual(Set(t.fieldInodes(of: .member(instances, "web1"))), [again, metadata])
+        t.forget(metadata, count: 1) { _, _ in true }
+        XCTAssertEqual(t.fieldInodes(of: .member(instances, "web1")), [again])
+
+        // Renamed: the fields move along.
+        t.renameMember(in: [instances], "web1", to: "web3")
+        XCTAssertEqual(t.fieldInodes(of: .member(instances, "web1")), [])
+        XCTAssertEqual(t.fieldInodes(of: .member(instances, "web3")), [again])
     }
 }

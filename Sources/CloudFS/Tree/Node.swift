@@ -54,6 +54,11 @@ enum Node: Hashable, Sendable {
         }
     }
 
+    /// The member directory a field is in (`.member(c, name)` of `.field(c, name, f)`).
+    var fieldOwner: Node? {
+        if case .field(let c, let m, _) = self { .member(c, m) } else { nil }
+    }
+
     /// The key directory a key or an entry's file is under (`.field(c, name, dir)`).
     var keyDirectory: Node? {
         switch self {
