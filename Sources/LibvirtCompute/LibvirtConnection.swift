@@ -192,7 +192,7 @@ public final class LibvirtConnection: ComputeConnection, @unchecked Sendable {
     /// Looks a domain up by uuid; nil when there is none (a malformed uuid names no domain).
     /// The caller frees the result.
     func lookupRaw(uuid: String) throws(LibvirtError) -> virDomainPtr? {
-        guard UUID(uuidString: uuid) != nil else { return nil }
+        guard DomainXML.isUUID(uuid) else { return nil }
         do throws(LibvirtError) {
             return try Libvirt.call("look up domain \(uuid)") { virDomainLookupByUUIDString(handle, uuid) }
         } catch where error.isNoDomain {

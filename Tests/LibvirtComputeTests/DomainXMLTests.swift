@@ -164,4 +164,14 @@ final class DomainDevicesTests: XCTestCase {
         defer { try? conn.destroy(uuid: spec.uuid) }
         XCTAssertTrue(xml.contains("vdb"), xml)
     }
+
+    /// `isUUID` agrees with Foundation's `UUID(uuidString:)`, which it replaced.
+    func testIsUUIDAgreesWithFoundation() {
+        var samples = (0..<50).map { _ in UUID().uuidString } + (0..<50).map { _ in UUID().uuidString.lowercased() }
+        samples += ["", "x", "1b4e28ba-2fa1-11d2-883f-0016d3cca427", "1B4E28BA-2FA1-11D2-883F-0016D3CCA427",
+                    "1b4e28ba2fa111d2883f0016d3cca427", "1b4e28ba-2fa1-11d2-883f-0016d3cca42", "1b4e28ba-2fa1-11d2-883f-0016d3cca4277",
+                    "1b4e28ba-2fa1-11d2-883f-0016d3cca42g", "1b4e28ba-2fa1-11d2-883f_0016d3cca427", "-b4e28ba-2fa1-11d2-883f-0016d3cca427",
+                    "1b4e28ba-2fa1-11d2-883f-0016d3cca4-7", "{1b4e28ba-2fa1-11d2-883f-0016d3cca427}", "1b4e28ba-2fa1-11d2-883f-0016d3cca42é"]
+        for s in samples { XCTAssertEqual(DomainXML.isUUID(s), UUID(uuidString: s) != nil, s) }
+    }
 }
