@@ -24,6 +24,12 @@ public final class LibvirtConnection: ComputeConnection, @unchecked Sendable {
     private let inFlight = Mutex<Set<String>>([])
     /// DeviceRemoved / DeviceRemovalFailed events for live detaches (DeviceEvents.swift).
     let deviceEvents = DeviceEventHub()
+    /// Domain handles of the lifecycle calls (`perform`, `powerState`) by uuid, looked up
+    /// once: a lookup and the free of its handle made a driver search, an allocation and
+    /// two uuid formattings, four times an action. A handle names its domain by uuid, so
+    /// it stays good across a redefinition; `destroy` and `spawn` drop it, and so does a
+    /// call that finds the domain gone (then answered as a failed lookup would be).
+    private let handles = Mutex<[String: DomainHandle]>([:])
 
     init(uri: String, handle: OpaquePointer, flavor: DomainXML.Flavor, stateDir: String) {
         self.uri = uri
@@ -38,7 +44,10 @@ public final class LibvirtConnection: ComputeConnection, @unchecked Sendable {
         _ = try? Libvirt.check("keepalive") { virConnectSetKeepAlive(handle, 5, 3) }
     }
 
-    deinit { virConnectClose(handle) }
+    deinit {
+        for h in handles.withLock({ Array($0.values) }) { virDomainFree(h.pointer) }
+        virConnectClose(handle)
+    }
 
     /// Host capacity (Nova's `get_available_resource`): vCPUs from `virNodeGetInfo`, RAM from
     /// `virNodeGetMemoryStats` (all cells; `virNodeGetInfo` where unsupported);
@@ -75,6 +84,7 @@ public final class LibvirtConnection: ComputeConnection, @unchecked Sendable {
         guard claimed else { throw .exists("domain \(spec.uuid) is already being spawned on \(uri)") }
         defer { _ = inFlight.withLock { $0.remove(spec.uuid.lowercased()) } }
         let xml = domainXML(for: spec)
+        forgetHandle(uuid: spec.uuid)
         return try Libvirt.translating { () throws(LibvirtError) -> String in
             if let existing = try lookupRaw(uuid: spec.uuid) {
                 virDomainFree(existing)
@@ -106,6 +116,7 @@ public final class LibvirtConnection: ComputeConnection, @unchecked Sendable {
     /// managed-save image and plain `virDomainUndefine` where a driver refuses those flags. Idempotent: a missing domain is
     /// success. Throws `EIO` with libvirt's message when the domain cannot be removed.
     public func destroy(uuid: String) throws(CloudError) {
+        forgetHandle(uuid: uuid)
         try Libvirt.translating { () throws(LibvirtError) in
             guard let dom = try lookupRaw(uuid: uuid) else { return }
             defer { virDomainFree(dom) }
@@ -144,11 +155,12 @@ public final class LibvirtConnection: ComputeConnection, @unchecked Sendable {
     /// or nil when no such domain exists. Throws `EIO` when libvirt fails otherwise.
     public func powerState(uuid: String) throws(CloudError) -> PowerState? {
         try Libvirt.translating { () throws(LibvirtError) -> PowerState? in
-            guard let dom = try lookupRaw(uuid: uuid) else { return nil }
+            guard let dom = try cachedLookup(uuid: uuid) else { return nil }
             defer { virDomainFree(dom) }
             do throws(LibvirtError) {
                 return try state(of: dom)
             } catch where error.isNoDomain {
+                forgetHandle(uuid: uuid)
                 return nil
             }
         }
@@ -198,6 +210,28 @@ public final class LibvirtConnection: ComputeConnection, @unchecked Sendable {
         } catch where error.isNoDomain {
             return nil
         }
+    }
+
+    /// The handle of `uuid`'s domain from `handles`, or looked up and kept there; nil when
+    /// there is none. The caller frees the result (each caller holds its own reference).
+    func cachedLookup(uuid: String) throws(LibvirtError) -> virDomainPtr? {
+        let cached = handles.withLock { m -> virDomainPtr? in
+            guard let h = m[uuid] else { return nil }
+            virDomainRef(h.pointer)
+            return h.pointer
+        }
+        if let cached { return cached }
+        guard let dom = try lookupRaw(uuid: uuid) else { return nil }
+        virDomainRef(dom)
+        if let replaced = handles.withLock({ $0.updateValue(DomainHandle(pointer: dom), forKey: uuid) }) {
+            virDomainFree(replaced.pointer)
+        }
+        return dom
+    }
+
+    /// Drops the kept handle of `uuid`'s domain (undefined, redefined, or found gone).
+    func forgetHandle(uuid: String) {
+        if let h = handles.withLock({ $0.removeValue(forKey: uuid) }) { virDomainFree(h.pointer) }
     }
 
     /// Looks a domain up by name; nil when there is none. The caller frees the result.
@@ -296,4 +330,10 @@ public final class LibvirtConnection: ComputeConnection, @unchecked Sendable {
         uname(&u)
         return withUnsafeBytes(of: &u.machine) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
     }
+}
+
+/// A `virDomainPtr` kept in `LibvirtConnection.handles`: libvirt's object is reference
+/// counted and thread-safe (`virDomainRef`/`virDomainFree`), Swift sees a bare pointer.
+struct DomainHandle: @unchecked Sendable {
+    let pointer: virDomainPtr
 }

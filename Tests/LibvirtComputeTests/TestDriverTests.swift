@@ -234,4 +234,31 @@ final class TestDriverTests: XCTestCase {
         XCTAssertEqual(try String(contentsOfFile: fresh + "/etc/qemu.conf", encoding: .utf8),
                        "user = \"root\"\ngroup = \"root\"\nstdio_handler = \"file\"\nnamespaces = []\n")
     }
+
+    /// The lifecycle calls keep the domain's handle: it follows the domain through stops
+    /// and a redefinition, and a domain removed behind the connection's back (another
+    /// connection to the shared test:///default) reads as gone, as a fresh lookup would.
+    func testKeptDomainHandlesFollowTheDomainAndNoticeItGone() throws {
+        let spec = Fixture.spec()
+        _ = try spawn(spec)
+        XCTAssertEqual(try conn.powerState(uuid: spec.uuid), .running)
+        try conn.perform(.powerOff, uuid: spec.uuid)
+        XCTAssertEqual(try conn.powerState(uuid: spec.uuid), .shutdown)
+        try conn.perform(.start, uuid: spec.uuid)
+        XCTAssertEqual(try conn.powerState(uuid: spec.uuid), .running)
+
+        // Removed through another connection: the kept handle's calls find no domain.
+        let other = try LibvirtDriver(virtType: .qemu, stateDir: "/tmp").open(uri: "test:///default")
+        try other.destroy(uuid: spec.uuid)
+        XCTAssertNil(try conn.powerState(uuid: spec.uuid))
+        _ = assertCloudError(.noEntry) { () throws(CloudError) in try self.conn.perform(.powerOff, uuid: spec.uuid) }
+
+        // Defined again (here, and then through the other connection): found again.
+        _ = try conn.spawn(spec)
+        XCTAssertEqual(try conn.powerState(uuid: spec.uuid), .running)
+        try other.destroy(uuid: spec.uuid)
+        _ = try other.spawn(spec)
+        try conn.perform(.powerOff, uuid: spec.uuid)
+        XCTAssertEqual(try other.powerState(uuid: spec.uuid), .shutdown, "the kept handle reached the new definition")
+    }
 }
