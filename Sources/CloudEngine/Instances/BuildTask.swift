@@ -2,6 +2,7 @@ import CloudCore
 import CloudScheduler
 import CloudStore
 import Foundation
+import Synchronization
 
 /// Nova's build_and_run_instance, as three compare-and-set steps: schedule (claim a host)
 /// → network (fixed IP + MAC) → spawn (overlay disk, domain XML, define + start) → ACTIVE.
@@ -11,11 +12,15 @@ import Foundation
 struct BuildTask {
     let ctx: TaskContext
     private var core: EngineCore { ctx.core }
+    /// Builds running in this process (`Guests.makeDisk` makes a lone build's two files at once).
+    private static let running = Atomic<Int>(0)
 
     /// Runs each remaining step; stops quietly when a delete was requested. A spawn that
     /// fails is rescheduled onto another host (`Attempts`: Nova's RetryFilter and
     /// `max_attempts`), keeping the fixed IP; the fault then names every failure.
     func run(_ id: String) throws(CloudError) {
+        Self.running.add(1, ordering: .relaxed)
+        defer { Self.running.subtract(1, ordering: .relaxed) }
         let started = Date()
         var attempts = Attempts(max: ctx.placement.maxAttempts, what: "Build")
         while let r = core.instance(id: id), !r.deleteRequested {
@@ -81,7 +86,7 @@ struct BuildTask {
         } else {
             try conn.destroy(uuid: r.id)
             try ctx.guests.removeFiles(r.id, host: host)
-            try ctx.guests.makeDisk(r)
+            try ctx.guests.makeDisk(r, alone: Self.running.load(ordering: .relaxed) == 1)
             CrashPoints.pass("build.disk")
             xml = try conn.spawn(spec)
             CrashPoints.pass("build.spawned")

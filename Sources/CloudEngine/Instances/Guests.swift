@@ -76,8 +76,9 @@ struct Guests: Sendable {
     }
 
     /// A fresh copy-on-write overlay over the instance's image, sized to its flavor, and
-    /// its config drive: files here, or volumes in a remote host's pool.
-    func makeDisk(_ r: InstanceRecord) throws(CloudError) {
+    /// its config drive: files here, or volumes in a remote host's pool. `alone`: no other
+    /// build is running, so the other core is likely idle and the two files are made at once.
+    func makeDisk(_ r: InstanceRecord, alone: Bool = false) throws(CloudError) {
         let dir = core.config.instanceDir(r.id)
         // mkdir(2) first: FileManager's walk over every parent was a third of making a disk.
         if mkdir(dir, 0o755) != 0 && errno != EEXIST {
@@ -96,8 +97,15 @@ struct Guests: Sendable {
             try Overlay.create(path: diskPath(r.id), backing: img.path, backingFormat: img.format == .qcow2 ? .qcow2 : .raw, sizeBytes: size)
         }
         guard r.configDrive else { return try overlay() }
-        // Independent files, each about half a millisecond of file creation: at once.
-        try bothAtOnce(overlay, { () throws(CloudError) in try makeConfigDrive(r) })
+        // Independent files, each about half a millisecond of file creation: at once when
+        // the build is alone. Among many builds both cores are busy already, and the extra
+        // thread only added switches (the 50-at-once p50 was 6% slower).
+        if alone {
+            try bothAtOnce(overlay, { () throws(CloudError) in try makeConfigDrive(r) })
+        } else {
+            try overlay()
+            try makeConfigDrive(r)
+        }
     }
 
     /// Removes the instance's directory (disk, console, resize backup) and its volumes on
