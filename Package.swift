@@ -38,9 +38,8 @@ let package = Package(
                        providers: [.apt(["libisofs-dev", "libburn-dev"])]),
         .target(name: "CloudCore"),
         .target(name: "ISOImage", dependencies: ["CloudCore", "CIsofs"]),
-        // GRDBSQLite: the SQLite C API GRDB itself links (InstanceRowCursor reads columns).
         .target(name: "CloudStore", dependencies: [
-            "CloudCore", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "GRDBSQLite", package: "GRDB.swift")]),
+            "CloudCore", .product(name: "GRDB", package: "GRDB.swift")]),
         .target(name: "ImageStore", dependencies: [
             "CloudCore", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "CloudNetwork", dependencies: ["CloudCore"]),

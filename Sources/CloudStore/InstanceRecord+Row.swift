@@ -1,6 +1,5 @@
 import CloudCore
 import GRDB
-import GRDBSQLite
 
 /// `InstanceRecord` to and from its `instance` row by column name, without Codable:
 /// every task step, the catalog load at mount and the tree's reads go through these
@@ -9,19 +8,13 @@ import GRDBSQLite
 /// covers every column of the table and agrees with the Codable coding.
 extension InstanceRecord {
     /// Decodes a row by column name (any `SELECT` of the table's columns).
+    /// The store's own statements read through `InstanceRowCursor` instead.
     public init(row: Row) throws {
         let names = Array(row.columnNames)
-        try self.init(row: row, positions: Self.columnNames.map { name in
+        var reader = RowReader(row: row, positions: try Self.columnNames.map { name in
             guard let i = names.firstIndex(of: name) else { throw DatabaseError(message: "an instance row without \(name)") }
             return i
         })
-    }
-
-    /// Decodes a row whose column `columnNames[k]` is at `positions[k]` (`Self.inOrder`
-    /// for the store's own statements, which select `columnNames` in order: no lookup of
-    /// 37 names, each lowercased, for every row).
-    init(row: Row, positions: [Int]) throws {
-        var reader = RowReader(row: row, positions: positions)
         try self.init(reading: &reader)
     }
 
@@ -113,9 +106,6 @@ extension InstanceRecord {
     public func encode(to container: inout PersistenceContainer) throws {
         for (column, value) in zip(Self.columnNames, columnValues) { container[column] = value }
     }
-
-    /// `0..<columnNames.count`: the positions of a row that selects `columnNames` in order.
-    static let inOrder = Array(columnNames.indices)
 }
 
 /// Reads an `instance` row's columns one after the other, in `columnNames` order.
@@ -128,7 +118,7 @@ private protocol ColumnReader {
     mutating func optional<T: DatabaseValueConvertible & StatementColumnConvertible>() throws -> T?
 }
 
-/// The columns of a `Row`, at `positions` (by name or in order).
+/// The columns of a `Row`, at `positions` (found by name).
 private struct RowReader: ColumnReader {
     let row: Row
     let positions: [Int]
@@ -159,11 +149,11 @@ private struct StatementReader: ColumnReader {
         return value
     }
 
-    /// GRDB's `StatementColumnConvertible` initializers expect a column that is not NULL.
+    /// GRDB's `fromStatement` of an optional: `.some(nil)` for NULL, nil for a value
+    /// that is not a `T`.
     mutating func optional<T: DatabaseValueConvertible & StatementColumnConvertible>() throws -> T? {
         defer { k += 1 }
-        if sqlite3_column_type(sqliteStatement, CInt(k)) == SQLITE_NULL { return nil }
-        guard let value = T(sqliteStatement: sqliteStatement, index: CInt(k)) else {
+        guard let value = T?.fromStatement(sqliteStatement, atUncheckedIndex: CInt(k)) else {
             throw DatabaseError(message: "instance.\(InstanceRecord.columnNames[k]) is not a \(T.self)")
         }
         return value
