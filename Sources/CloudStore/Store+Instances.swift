@@ -15,26 +15,37 @@ extension Store {
     /// Inserts a new instance in building/scheduling with its build task; `EEXIST` when
     /// the name is taken, `EDQUOT` when the project's instances, cores, ram_mb or the
     /// group's server_group_members quota would be passed (counted in this transaction).
-    public func insertInstance(_ r: InstanceRecord) throws(CloudError) {
+    /// `handOver`: the build task is taken by this transaction for the worker the caller
+    /// dispatches next (see `queue`).
+    public func insertInstance(_ r: InstanceRecord, handOver: Bool = false) throws(CloudError) {
         let quota = QuotaRequest(project: r.project, [.instances: 1, .cores: r.vcpus, .ramMB: r.ramMb,
                                                       .serverGroupMembers: r.groupName == nil ? 0 : 1], group: r.groupName)
-        do { try transaction { db in try Self.checkQuota(db, quota); try r.insertRow(db); try Self.queue(db, .build, for: r) } } catch {
+        let handed: TaskRecord?
+        do {
+            handed = try transaction { db in
+                try Self.checkQuota(db, quota); try r.insertRow(db)
+                return try Self.queue(db, .build, for: r, handOver: handOver, newInstance: true)
+            }
+        } catch {
             let e = Self.translate(error)
             throw e.errno == .exists ? CloudError.exists("instance '\(r.name)' already exists") : e
         }
+        if let handed { keepHanded(handed) }
     }
 
     /// Compare-and-set update: applies `change` only when the row still has one of
     /// `expected` task states (any, when nil) and, unless `evenIfDeleting`, no delete was
     /// requested. `task`, when given, is queued by the same transaction. A task_state
     /// change is recorded as the step of the instance's running task; `quota` is checked
-    /// in the same transaction (`EDQUOT`, nothing changed). Returns the new row, or nil
-    /// when the precondition failed or the row is gone.
+    /// in the same transaction (`EDQUOT`, nothing changed). `handOver`: the queued task is
+    /// taken by this transaction for the worker the caller dispatches next (see `queue`).
+    /// Returns the new row, or nil when the precondition failed or the row is gone.
     public func update(instanceID: String, expecting expected: Set<TaskState>? = nil, evenIfDeleting: Bool = false,
-                       queue task: InstanceTask? = nil, quota: QuotaRequest? = nil,
+                       queue task: InstanceTask? = nil, handOver: Bool = false, quota: QuotaRequest? = nil,
                        _ change: @Sendable (inout InstanceRecord) -> Void) throws(CloudError) -> InstanceRecord? {
         let ending = taskEndings.withLock { $0[instanceID] }
-        let written = try write { db -> (InstanceRecord, ended: Bool)? in
+        var handed: TaskRecord?
+        let written = try write { db -> (InstanceRecord, ended: Bool, othersOpen: Bool)? in
             guard let old = try InstanceRecord.fetch(db, id: instanceID) else { return nil }
             var r = old
             if let expected, !expected.contains(r.taskState) { return nil }
@@ -44,12 +55,15 @@ extension Store {
             change(&r)
             try r.write(db, over: old)
             if r.taskState != before { try Self.recordStep(db, instanceID: r.id, step: r.taskState.rawValue) }
-            if let task { try Self.queue(db, task, for: r) }
-            guard let ending, r.taskState == .none, before != .none else { return (r, false) }
+            if let task { handed = try Self.queue(db, task, for: r, handOver: handOver) }
+            guard let ending, r.taskState == .none, before != .none else { return (r, false, false) }
             try Self.end(db, ending, with: r)
-            return (r, true)
+            return (r, true, try Self.hasOpenTask(db, instanceID: r.id))
         }
-        if let written, written.ended { taskEndings.withLock { $0[instanceID]?.ended = true } }
+        if let written, written.ended {
+            taskEndings.withLock { $0[instanceID]?.ended = true; $0[instanceID]?.othersOpen = written.othersOpen }
+        }
+        if let handed { keepHanded(handed) }
         return written?.0
     }
 

@@ -5,10 +5,51 @@ import GRDB
 /// The durable work queue: workers take an instance's next task with compare-and-set,
 /// record its steps, and finish it; a restarted engine finds every open task here.
 extension Store {
-    /// Queues `task` for the instance inside an open transaction.
-    static func queue(_ db: Database, _ task: InstanceTask, for r: InstanceRecord) throws {
+    /// Queues `task` for the instance inside an open transaction. `handOver`: the caller
+    /// knows no worker runs the instance's tasks and dispatches one after the commit, so
+    /// this transaction takes the task itself (writes it `running`) unless another task is
+    /// open, and returns it for `keepHanded(_:)`: the worker's take, a write transaction
+    /// of its own, is saved. `newInstance`: the row was inserted by this transaction, so
+    /// no other task can be open.
+    @discardableResult
+    static func queue(_ db: Database, _ task: InstanceTask, for r: InstanceRecord, handOver: Bool = false,
+                      newInstance: Bool = false) throws -> TaskRecord? {
         var t = TaskRecord(instanceID: r.id, instanceName: r.name, command: task)
+        let take = try handOver && (newInstance || !hasOpenTask(db, instanceID: r.id))
+        if take { t.state = .running }
         try t.insertRow(db)
+        return take ? t : nil
+    }
+
+    /// Two index seeks: `state IN (...)` would fill a temporary table with the list at
+    /// every execution (about half the statement's cost).
+    static func hasOpenTask(_ db: Database, instanceID: String) throws -> Bool {
+        try Bool.fetchOne(db.cachedStatement(sql: """
+            SELECT EXISTS (SELECT 1 FROM task WHERE instance_id = ?1 AND state = 'queued')
+                OR EXISTS (SELECT 1 FROM task WHERE instance_id = ?1 AND state = 'running')
+            """), arguments: [instanceID]) ?? false
+    }
+
+    /// Whether the instance has a queued or running task (a read, no write transaction).
+    public func hasOpenTask(instanceID: String) throws(CloudError) -> Bool {
+        try read { db in try Self.hasOpenTask(db, instanceID: instanceID) }
+    }
+
+    /// Keeps a task its queueing transaction took (after that transaction committed) for
+    /// the worker that `claimHandedTask` lets run it.
+    func keepHanded(_ t: TaskRecord) {
+        handedTasks.withLock { $0[t.instanceId] = t }
+    }
+
+    /// The task a queueing commit took for the instance's next worker, now that one runs
+    /// it (nil when none waits). Call under the same lock as the commits that hand over.
+    public func claimHandedTask(instanceID: String) -> TaskRecord? {
+        handedTasks.withLock { $0.removeValue(forKey: instanceID) }
+    }
+
+    /// Whether a task was handed over and no worker has claimed it yet.
+    public func hasHandedTask(instanceID: String) -> Bool {
+        handedTasks.withLock { $0[instanceID] != nil }
     }
 
     /// Records a new step on the instance's running task (inside an open transaction).
@@ -54,7 +95,17 @@ extension Store {
 
     /// Forgets the registration; true when a commit ended the task (nothing left to finish).
     public func taskEndedByItsLastCommit(instanceID: String) -> Bool {
-        taskEndings.withLock { $0.removeValue(forKey: instanceID)?.ended ?? false }
+        othersOpenAfterItsLastCommit(instanceID: instanceID) != nil
+    }
+
+    /// Forgets the registration. When a commit ended the task: whether that commit saw
+    /// another task of the instance open (so a worker knows if it must look again without
+    /// a statement of its own); nil when no commit ended it.
+    public func othersOpenAfterItsLastCommit(instanceID: String) -> Bool? {
+        taskEndings.withLock { t in
+            guard let e = t.removeValue(forKey: instanceID), e.ended else { return nil }
+            return e.othersOpen
+        }
     }
 
     /// Ends the registered task inside the transaction that settled `r`.
@@ -103,4 +154,6 @@ struct TaskEnding: Sendable {
     let taskID: Int64
     let faultBefore: String?
     var ended = false
+    /// Whether the ending transaction saw another open task of the instance.
+    var othersOpen = false
 }

@@ -14,6 +14,9 @@ public final class Store: Sendable {
     /// Per instance, the running task its next return to task_state none ends in the same
     /// transaction (see `endTaskWithItsLastCommit` in Store+Tasks.swift).
     let taskEndings = Mutex<[String: TaskEnding]>([:])
+    /// Per instance, the task a queueing commit took for the worker dispatched after it
+    /// (see `queue` in Store+Tasks.swift).
+    let handedTasks = Mutex<[String: TaskRecord]>([:])
     /// /events lines not yet in SQLite: the next write transaction carries them (see
     /// `queueEvents`), so an event seldom costs a transaction of its own.
     let pendingEvents = Mutex<[String]>([])

@@ -82,4 +82,59 @@ final class TaskEndingTests: StoreTestCase {
         try store.finishTask(id: tid, .cancelled, result: "a delete was requested")
         XCTAssertEqual(try task(tid)?.state, .cancelled)
     }
+
+    func testAQueueingCommitTakesItsTaskForAnIdleWorker() throws {
+        // A build handed over: running from its insert, claimed once, never taken again.
+        let r = try newInstance("web1", handOver: true)
+        XCTAssertTrue(store.hasHandedTask(instanceID: r.id))
+        let build = try XCTUnwrap(store.claimHandedTask(instanceID: r.id))
+        XCTAssertEqual(build.command, .build)
+        XCTAssertEqual(try task(try XCTUnwrap(build.id))?.state, .running, "taken by the insert's own transaction")
+        XCTAssertEqual(try task(try XCTUnwrap(build.id))?.updated, build.updated, "written once")
+        XCTAssertNil(store.claimHandedTask(instanceID: r.id), "claimed once")
+        XCTAssertFalse(store.hasHandedTask(instanceID: r.id))
+
+        // Another task open: the new one waits queued and nothing is handed over.
+        _ = try store.update(instanceID: r.id, queue: .power(.stop), handOver: true) { $0.taskState = .poweringOff }
+        XCTAssertNil(store.claimHandedTask(instanceID: r.id), "the build is still open")
+        try store.finishTask(id: try XCTUnwrap(build.id), .done, result: "ACTIVE")
+        let stop = try XCTUnwrap(store.takeTask(instanceID: r.id))
+        XCTAssertEqual(stop.task.command, .power(.stop))
+        try store.finishTask(id: try XCTUnwrap(stop.task.id), .done, result: "SHUTOFF")
+
+        // None open: the action's commit takes it.
+        _ = try store.update(instanceID: r.id, queue: .power(.start), handOver: true) { $0.taskState = .poweringOn }
+        let start = try XCTUnwrap(store.claimHandedTask(instanceID: r.id))
+        XCTAssertEqual(start.command, .power(.start))
+        XCTAssertEqual(try task(try XCTUnwrap(start.id))?.state, .running)
+
+        // A refused update (precondition) hands nothing over and queues nothing.
+        let before = try store.openTasks().count
+        XCTAssertNil(try store.update(instanceID: r.id, expecting: [.none], queue: .power(.stop), handOver: true) { $0.taskState = .poweringOff })
+        XCTAssertFalse(store.hasHandedTask(instanceID: r.id))
+        XCTAssertEqual(try store.openTasks().count, before)
+    }
+
+    func testTheEndingCommitSaysWhetherAnotherTaskIsOpen() throws {
+        let r = try newInstance("web1")
+        let build = try XCTUnwrap(store.takeTask(instanceID: r.id)?.task)
+        store.endTaskWithItsLastCommit(instanceID: r.id, taskID: try XCTUnwrap(build.id), faultBefore: "")
+        _ = try store.update(instanceID: r.id, queue: .power(.stop)) { _ in }   // queued behind the build
+        _ = try store.update(instanceID: r.id) { $0.vmState = .active; $0.taskState = .none }
+        XCTAssertEqual(store.othersOpenAfterItsLastCommit(instanceID: r.id), true, "the stop is open")
+        XCTAssertNil(store.othersOpenAfterItsLastCommit(instanceID: r.id), "the registration is gone")
+
+        let stop = try XCTUnwrap(store.takeTask(instanceID: r.id)?.task)
+        store.endTaskWithItsLastCommit(instanceID: r.id, taskID: try XCTUnwrap(stop.id), faultBefore: "")
+        _ = try store.update(instanceID: r.id) { $0.taskState = .poweringOff }
+        _ = try store.update(instanceID: r.id) { $0.vmState = .stopped; $0.taskState = .none }
+        XCTAssertEqual(store.othersOpenAfterItsLastCommit(instanceID: r.id), false)
+        XCTAssertFalse(try store.hasOpenTask(instanceID: r.id))
+
+        // A commit that did not end the task tells nothing.
+        store.endTaskWithItsLastCommit(instanceID: r.id, taskID: try XCTUnwrap(stop.id), faultBefore: "")
+        _ = try store.update(instanceID: r.id) { $0.fault = "x" }
+        XCTAssertNil(store.othersOpenAfterItsLastCommit(instanceID: r.id))
+    }
 }
+

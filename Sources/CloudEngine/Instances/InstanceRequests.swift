@@ -162,11 +162,12 @@ extension InstanceService {
     }
 
     /// Commits `task` with the instance's new task_state, only while it is idle; `EBUSY`
-    /// "is busy" when another request got there first.
+    /// "is busy" when another request got there first. The caller dispatches the instance
+    /// next: when no worker runs it, the commit takes the task for that worker.
     private func queue(_ r: InstanceRecord, _ task: InstanceTask, quota: QuotaRequest? = nil,
                        _ change: @escaping @Sendable (inout InstanceRecord) -> Void) throws(CloudError) -> InstanceRecord {
         guard let moved = try core.commit({ (s) throws(CloudError) in
-            try s.update(instanceID: r.id, expecting: [.none], queue: task, quota: quota, change)
+            try s.update(instanceID: r.id, expecting: [.none], queue: task, handOver: worker.isIdle(r.id), quota: quota, change)
         }).applied else { throw CloudError.busy("\(r.name) is busy") }
         return moved
     }

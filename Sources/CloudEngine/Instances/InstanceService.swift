@@ -169,7 +169,7 @@ final class InstanceService: InstancesAPI, @unchecked Sendable {
                     }
                     r.sshPort = port
                 }
-                try s.insertInstance(r)
+                try s.insertInstance(r, handOver: true)   // a new instance has no worker yet
                 return r
             }) { c, r in c.put(r) }
             CrashPoints.pass("create.committed")

@@ -47,7 +47,9 @@ struct Recovery {
     /// worker whose store failed): builds, deletes and the idempotent multi-step tasks
     /// resume from the step the instance's row records (true: dispatch it); an action or
     /// move caught half-way is settled from what its host reports (Nova's init_host
-    /// handling of task_states) and the task ends `interrupted`.
+    /// handling of task_states) and the task ends `interrupted`. A `running` task may not
+    /// have begun (the commit that queued it took it for an idle worker); settling it from
+    /// the host then finds nothing done, and says the action was interrupted.
     func resume(_ t: TaskRecord, cause: String) throws(CloudError) -> Bool {
         guard let tid = t.id else { return false }
         guard let r = core.instance(id: t.instanceId) else {

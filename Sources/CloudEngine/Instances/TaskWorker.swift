@@ -43,6 +43,12 @@ final class TaskWorker: @unchecked Sendable {
         jobs.addOperation { [self] in work(instanceID) }
     }
 
+    /// Whether no worker runs the instance's tasks: a commit that queues one under the
+    /// mutation lock may then take it for the worker its `dispatch` starts (`handOver`).
+    func isIdle(_ instanceID: String) -> Bool {
+        core.catalog.withLock { !$0.busy.contains(instanceID) }
+    }
+
     /// The worker: takes tasks until the queue is empty and no `dispatch` came meanwhile.
     /// A task that fails, or cannot be taken or finished (the store fails), stops the
     /// worker: the row stays open for `resumeLeftTasks` or the next start.
@@ -51,6 +57,7 @@ final class TaskWorker: @unchecked Sendable {
         // open task: when it saw none and no dispatch came since, the queue is empty (every
         // task is committed before its dispatch), and looking again would cost a statement.
         var lastTake: (kick: UInt64, othersOpen: Bool)?
+        var handedLast = false   // the last task run was handed over by its commit
         while true {
             let kick = core.catalog.withLock { $0.kicks[id] ?? 0 }
             let next: TaskRecord?
@@ -59,16 +66,36 @@ final class TaskWorker: @unchecked Sendable {
                 // too by the time it can be taken.
                 core.mutation.lock()
                 defer { core.mutation.unlock() }
-                let look = lastTake.map { $0.othersOpen || $0.kick != kick } ?? true
-                let taken = look ? try core.store.takeTask(instanceID: id) : nil
-                lastTake = taken.map { (kick, $0.othersOpen) }
-                next = taken?.task
+                if let handed = core.store.claimHandedTask(instanceID: id) {
+                    // Taken by the commit that queued it, which saw no other open task.
+                    handedLast = true
+                    next = handed
+                } else {
+                    var look = lastTake.map { $0.othersOpen || $0.kick != kick } ?? true
+                    if handedLast {
+                        // Requests dispatched since the hand-over (a delete) may have queued
+                        // a task, and no commit said whether one is open: reading it costs
+                        // less than a take's write.
+                        look = try core.store.hasOpenTask(instanceID: id)
+                        handedLast = false
+                    }
+                    let taken = look ? try core.store.takeTask(instanceID: id) : nil
+                    lastTake = taken.map { (kick, $0.othersOpen) }
+                    next = taken?.task
+                }
             } catch {
                 core.recordFailure(error, kind: "task", object: core.instance(id: id)?.name ?? id, doing: "taking the next task")
                 return stop(id)
             }
             if let t = next {
-                do throws(CloudError) { try run(t) } catch { return stop(id) }   // recorded by `run`
+                let othersOpen: Bool?
+                do throws(CloudError) { othersOpen = try run(t) } catch { return stop(id) }   // recorded by `run`
+                if let othersOpen {
+                    // Seen by the commit that ended the task, after this turn read `kick`:
+                    // a task queued later comes with a dispatch that changes the count.
+                    lastTake = (kick, othersOpen)
+                    handedLast = false
+                }
                 continue
             }
             let idle = core.catalog.withLock { c -> Bool in
@@ -89,11 +116,13 @@ final class TaskWorker: @unchecked Sendable {
     /// Carries out one task and records how it ended. A task that throws (a storage or
     /// driver failure it could not settle itself) is recorded in /events and stays open:
     /// the worker stops, and the reconciler's next sweep (or the next start) resumes or
-    /// settles it as a restart would, once the store answers again.
-    private func run(_ t: TaskRecord) throws(CloudError) {
+    /// settles it as a restart would, once the store answers again. Returns whether the
+    /// instance had another open task when its settling commit ended this one (nil when
+    /// that is not known).
+    private func run(_ t: TaskRecord) throws(CloudError) -> Bool? {
         let id = t.instanceId
         let faultBefore = core.instance(id: id)?.fault
-        guard let tid = t.id else { return try perform(t.command, id) }
+        guard let tid = t.id else { try perform(t.command, id); return nil }
         if t.command.endsWithItsSettlingCommit {
             core.store.endTaskWithItsLastCommit(instanceID: id, taskID: tid, faultBefore: faultBefore)
         }
@@ -103,7 +132,7 @@ final class TaskWorker: @unchecked Sendable {
                                doing: "\(t.kind) task (left open: it is resumed once the cause is gone)")
             throw error
         }
-        if core.store.taskEndedByItsLastCommit(instanceID: id) { return }
+        if let othersOpen = core.store.othersOpenAfterItsLastCommit(instanceID: id) { return othersOpen }
         var (state, result) = (TaskRunState.done, "deleted")
         if let after = core.instance(id: id) {
             (state, result) = TaskRunState.outcome(vm: after.vmState, task: after.taskState, fault: after.fault,
@@ -113,6 +142,7 @@ final class TaskWorker: @unchecked Sendable {
             core.recordFailure(error, kind: "task", object: t.instanceName, doing: "finishing a \(t.kind) task (it is resumed)")
             throw error
         }
+        return nil
     }
 
     /// Tasks left open with no worker (a worker stopped by a failure) are resumed or
@@ -121,8 +151,16 @@ final class TaskWorker: @unchecked Sendable {
     func resumeLeftTasks() {
         do throws(CloudError) {
             for t in try core.store.openTasks() where t.state == .running {
-                let orphaned = core.catalog.withLock { !$0.busy.contains(t.instanceId) }
-                if orphaned, try Recovery(ctx: ctx).resume(t, cause: "a failure") { dispatch(t.instanceId) }
+                // Under the mutation lock: a task a commit handed over is in the store's
+                // hand-over by the time its row can be read (`queue`'s `handOver`).
+                let (orphaned, handed) = core.mutation.withLock {
+                    (isIdle(t.instanceId), core.store.hasHandedTask(instanceID: t.instanceId))
+                }
+                if orphaned && handed {
+                    dispatch(t.instanceId)   // its dispatch had not come yet (or never will)
+                } else if orphaned, try Recovery(ctx: ctx).resume(t, cause: "a failure") {
+                    dispatch(t.instanceId)
+                }
             }
         } catch {
             core.recordFailure(error, kind: "store", object: "-", doing: "looking for tasks a failure left open")
