@@ -30,11 +30,6 @@ extension Store {
             """), arguments: [instanceID]) ?? false
     }
 
-    /// Whether the instance has a queued or running task (a read, no write transaction).
-    public func hasOpenTask(instanceID: String) throws(CloudError) -> Bool {
-        try read { db in try Self.hasOpenTask(db, instanceID: instanceID) }
-    }
-
     /// Keeps a task its queueing transaction took (after that transaction committed) for
     /// the worker that `claimHandedTask` lets run it.
     func keepHanded(_ t: TaskRecord) {
@@ -65,21 +60,17 @@ extension Store {
 
     /// Takes the instance's next task: a delete first, then the oldest queued one (a task
     /// already `running` is one a restart gave back). Marks it running; nil when none.
-    /// `othersOpen`: whether the instance had another open task besides it (read by the
-    /// same statement); when it had none, a worker need not look again unless a task was
-    /// dispatched since (see `TaskWorker.work`).
-    public func takeTask(instanceID: String) throws(CloudError) -> (task: TaskRecord, othersOpen: Bool)? {
+    public func takeTask(instanceID: String) throws(CloudError) -> TaskRecord? {
         try write { db in
-            let open = try TaskRecord.fetchAll(db.cachedStatement(sql: """
+            guard var t = try TaskRecord.fetchOne(db.cachedStatement(sql: """
                 SELECT * FROM task WHERE instance_id = ? AND state IN ('queued','running')
-                ORDER BY (kind = 'delete') DESC, (state = 'running') DESC, id LIMIT 2
-                """), arguments: [instanceID])
-            guard var t = open.first else { return nil }
+                ORDER BY (kind = 'delete') DESC, (state = 'running') DESC, id LIMIT 1
+                """), arguments: [instanceID]) else { return nil }
             t.state = .running
             t.updated = Date().timeIntervalSince1970
             try db.cachedStatement(sql: "UPDATE task SET state = ?, updated = ? WHERE id = ?")
                 .execute(arguments: [t.state.rawValue, t.updated, t.id])
-            return (t, open.count > 1)
+            return t
         }
     }
 
@@ -115,11 +106,18 @@ extension Store {
             .execute(arguments: [state.rawValue, result, Date().timeIntervalSince1970, e.taskID])
     }
 
-    /// Ends a task with `state` and a one-line result.
-    public func finishTask(id: Int64, _ state: TaskRunState, result: String) throws(CloudError) {
+    /// Ends a task with `state` and a one-line result. Returns whether the same
+    /// transaction saw another task of its instance open, as the ending commit of a build
+    /// or power task tells (`othersOpenAfterItsLastCommit`): a worker that was told none
+    /// need not look again unless a task was dispatched since (see `TaskWorker.work`).
+    @discardableResult
+    public func finishTask(id: Int64, _ state: TaskRunState, result: String) throws(CloudError) -> Bool {
         try write { db in
             try db.cachedStatement(sql: "UPDATE task SET state = ?, result = ?, updated = ? WHERE id = ?")
                 .execute(arguments: [state.rawValue, result, Date().timeIntervalSince1970, id])
+            guard let instanceID = try String.fetchOne(db.cachedStatement(sql: "SELECT instance_id FROM task WHERE id = ?"),
+                                                       arguments: [id]) else { return false }
+            return try Self.hasOpenTask(db, instanceID: instanceID)
         }
     }
 

@@ -16,7 +16,7 @@ final class TaskEndingTests: StoreTestCase {
     func testASettlingCommitEndsTheRegisteredTaskInItsTransaction() throws {
         let r = try newInstance("web1")
         XCTAssertTrue(try hasOpenTask(r.id))
-        let t = try XCTUnwrap(store.takeTask(instanceID: r.id)?.task)
+        let t = try XCTUnwrap(store.takeTask(instanceID: r.id))
         let tid = try XCTUnwrap(t.id)
         store.endTaskWithItsLastCommit(instanceID: r.id, taskID: tid, faultBefore: "")
 
@@ -37,24 +37,22 @@ final class TaskEndingTests: StoreTestCase {
         XCTAssertTrue(try hasOpenTask(r.id), "the queued stop is untouched")
     }
 
-    func testATakeSaysWhetherAnotherTaskWasOpen() throws {
+    func testFinishingATaskSaysWhetherAnotherIsOpen() throws {
         let r = try newInstance("web1")
         _ = try store.update(instanceID: r.id, queue: .power(.stop)) { $0.taskState = .scheduling }
         let build = try XCTUnwrap(store.takeTask(instanceID: r.id))
-        XCTAssertEqual(build.task.command, .build)
-        XCTAssertTrue(build.othersOpen, "the stop waits behind it")
-        try store.finishTask(id: try XCTUnwrap(build.task.id), .done, result: "ACTIVE")
+        XCTAssertEqual(build.command, .build)
+        XCTAssertTrue(try store.finishTask(id: try XCTUnwrap(build.id), .done, result: "ACTIVE"), "the stop waits behind it")
         let stop = try XCTUnwrap(store.takeTask(instanceID: r.id))
-        XCTAssertEqual(stop.task.command, .power(.stop))
-        XCTAssertFalse(stop.othersOpen)
-        try store.finishTask(id: try XCTUnwrap(stop.task.id), .done, result: "SHUTOFF")
+        XCTAssertEqual(stop.command, .power(.stop))
+        XCTAssertFalse(try store.finishTask(id: try XCTUnwrap(stop.id), .done, result: "SHUTOFF"))
         XCTAssertNil(try store.takeTask(instanceID: r.id))
     }
 
     func testANewFaultFailsTheTaskAndAnOldOneDoesNot() throws {
         let r = try newInstance("web1")
         _ = try store.update(instanceID: r.id) { $0.fault = "an earlier fault" }
-        let t = try XCTUnwrap(store.takeTask(instanceID: r.id)?.task)
+        let t = try XCTUnwrap(store.takeTask(instanceID: r.id))
         store.endTaskWithItsLastCommit(instanceID: r.id, taskID: try XCTUnwrap(t.id), faultBefore: "an earlier fault")
         _ = try store.update(instanceID: r.id) { $0.vmState = .error; $0.taskState = .none; $0.fault = "No valid host" }
         XCTAssertEqual(try task(try XCTUnwrap(t.id))?.state, .failed)
@@ -62,7 +60,7 @@ final class TaskEndingTests: StoreTestCase {
         XCTAssertTrue(store.taskEndedByItsLastCommit(instanceID: r.id))
 
         _ = try store.update(instanceID: r.id, queue: .power(.start)) { $0.taskState = .poweringOn }
-        let start = try XCTUnwrap(store.takeTask(instanceID: r.id)?.task)
+        let start = try XCTUnwrap(store.takeTask(instanceID: r.id))
         store.endTaskWithItsLastCommit(instanceID: r.id, taskID: try XCTUnwrap(start.id), faultBefore: "No valid host")
         _ = try store.update(instanceID: r.id) { $0.vmState = .stopped; $0.taskState = .none }
         XCTAssertEqual(try task(try XCTUnwrap(start.id))?.state, .done, "the fault it kept is not this task's")
@@ -71,7 +69,7 @@ final class TaskEndingTests: StoreTestCase {
 
     func testALostCompareAndSetLeavesTheTaskForTheWorker() throws {
         let r = try newInstance("web1")
-        let t = try XCTUnwrap(store.takeTask(instanceID: r.id)?.task)
+        let t = try XCTUnwrap(store.takeTask(instanceID: r.id))
         let tid = try XCTUnwrap(t.id)
         store.endTaskWithItsLastCommit(instanceID: r.id, taskID: tid, faultBefore: "")
         _ = try store.requestDelete(instanceID: r.id)
@@ -99,8 +97,8 @@ final class TaskEndingTests: StoreTestCase {
         XCTAssertNil(store.claimHandedTask(instanceID: r.id), "the build is still open")
         try store.finishTask(id: try XCTUnwrap(build.id), .done, result: "ACTIVE")
         let stop = try XCTUnwrap(store.takeTask(instanceID: r.id))
-        XCTAssertEqual(stop.task.command, .power(.stop))
-        try store.finishTask(id: try XCTUnwrap(stop.task.id), .done, result: "SHUTOFF")
+        XCTAssertEqual(stop.command, .power(.stop))
+        try store.finishTask(id: try XCTUnwrap(stop.id), .done, result: "SHUTOFF")
 
         // None open: the action's commit takes it.
         _ = try store.update(instanceID: r.id, queue: .power(.start), handOver: true) { $0.taskState = .poweringOn }
@@ -117,19 +115,19 @@ final class TaskEndingTests: StoreTestCase {
 
     func testTheEndingCommitSaysWhetherAnotherTaskIsOpen() throws {
         let r = try newInstance("web1")
-        let build = try XCTUnwrap(store.takeTask(instanceID: r.id)?.task)
+        let build = try XCTUnwrap(store.takeTask(instanceID: r.id))
         store.endTaskWithItsLastCommit(instanceID: r.id, taskID: try XCTUnwrap(build.id), faultBefore: "")
         _ = try store.update(instanceID: r.id, queue: .power(.stop)) { _ in }   // queued behind the build
         _ = try store.update(instanceID: r.id) { $0.vmState = .active; $0.taskState = .none }
         XCTAssertEqual(store.othersOpenAfterItsLastCommit(instanceID: r.id), true, "the stop is open")
         XCTAssertNil(store.othersOpenAfterItsLastCommit(instanceID: r.id), "the registration is gone")
 
-        let stop = try XCTUnwrap(store.takeTask(instanceID: r.id)?.task)
+        let stop = try XCTUnwrap(store.takeTask(instanceID: r.id))
         store.endTaskWithItsLastCommit(instanceID: r.id, taskID: try XCTUnwrap(stop.id), faultBefore: "")
         _ = try store.update(instanceID: r.id) { $0.taskState = .poweringOff }
         _ = try store.update(instanceID: r.id) { $0.vmState = .stopped; $0.taskState = .none }
         XCTAssertEqual(store.othersOpenAfterItsLastCommit(instanceID: r.id), false)
-        XCTAssertFalse(try store.hasOpenTask(instanceID: r.id))
+        XCTAssertFalse(try hasOpenTask(r.id))
 
         // A commit that did not end the task tells nothing.
         store.endTaskWithItsLastCommit(instanceID: r.id, taskID: try XCTUnwrap(stop.id), faultBefore: "")

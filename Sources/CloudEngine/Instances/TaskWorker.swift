@@ -53,49 +53,31 @@ final class TaskWorker: @unchecked Sendable {
     /// A task that fails, or cannot be taken or finished (the store fails), stops the
     /// worker: the row stays open for `resumeLeftTasks` or the next start.
     private func work(_ id: String) {
-        // The dispatch count read before the last take, and whether that take saw another
-        // open task: when it saw none and no dispatch came since, the queue is empty (every
-        // task is committed before its dispatch), and looking again would cost a statement.
-        var lastTake: (kick: UInt64, othersOpen: Bool)?
-        var handedLast = false   // the last task run was handed over by its commit
+        // The dispatch count read before the last task, and whether the transaction that
+        // ended it saw another open task: when it saw none and no dispatch came since, the
+        // queue is empty (every task is committed before its dispatch, and that count was
+        // read before the ending transaction), and looking again would cost a statement.
+        var lastEnd: (kick: UInt64, othersOpen: Bool)?
         while true {
             let kick = core.catalog.withLock { $0.kicks[id] ?? 0 }
             let next: TaskRecord?
             do throws(CloudError) {
                 // Under the mutation lock: a task committed by `commit` is in the catalog
-                // too by the time it can be taken.
+                // too by the time it can be taken, and a handed-over one is claimable.
                 core.mutation.lock()
                 defer { core.mutation.unlock() }
                 if let handed = core.store.claimHandedTask(instanceID: id) {
-                    // Taken by the commit that queued it, which saw no other open task.
-                    handedLast = true
-                    next = handed
+                    next = handed   // taken by the commit that queued it
                 } else {
-                    var look = lastTake.map { $0.othersOpen || $0.kick != kick } ?? true
-                    if handedLast {
-                        // Requests dispatched since the hand-over (a delete) may have queued
-                        // a task, and no commit said whether one is open: reading it costs
-                        // less than a take's write.
-                        look = try core.store.hasOpenTask(instanceID: id)
-                        handedLast = false
-                    }
-                    let taken = look ? try core.store.takeTask(instanceID: id) : nil
-                    lastTake = taken.map { (kick, $0.othersOpen) }
-                    next = taken?.task
+                    let look = lastEnd.map { $0.othersOpen || $0.kick != kick } ?? true
+                    next = look ? try core.store.takeTask(instanceID: id) : nil
                 }
             } catch {
                 core.recordFailure(error, kind: "task", object: core.instance(id: id)?.name ?? id, doing: "taking the next task")
                 return stop(id)
             }
             if let t = next {
-                let othersOpen: Bool?
-                do throws(CloudError) { othersOpen = try run(t) } catch { return stop(id) }   // recorded by `run`
-                if let othersOpen {
-                    // Seen by the commit that ended the task, after this turn read `kick`:
-                    // a task queued later comes with a dispatch that changes the count.
-                    lastTake = (kick, othersOpen)
-                    handedLast = false
-                }
+                do throws(CloudError) { lastEnd = (kick, try run(t)) } catch { return stop(id) }   // recorded by `run`
                 continue
             }
             let idle = core.catalog.withLock { c -> Bool in
@@ -117,12 +99,11 @@ final class TaskWorker: @unchecked Sendable {
     /// driver failure it could not settle itself) is recorded in /events and stays open:
     /// the worker stops, and the reconciler's next sweep (or the next start) resumes or
     /// settles it as a restart would, once the store answers again. Returns whether the
-    /// instance had another open task when its settling commit ended this one (nil when
-    /// that is not known).
-    private func run(_ t: TaskRecord) throws(CloudError) -> Bool? {
+    /// transaction that ended the task saw another open task of the instance.
+    private func run(_ t: TaskRecord) throws(CloudError) -> Bool {
         let id = t.instanceId
         let faultBefore = core.instance(id: id)?.fault
-        guard let tid = t.id else { try perform(t.command, id); return nil }
+        guard let tid = t.id else { try perform(t.command, id); return true }   // no row: look again
         if t.command.endsWithItsSettlingCommit {
             core.store.endTaskWithItsLastCommit(instanceID: id, taskID: tid, faultBefore: faultBefore)
         }
@@ -138,11 +119,10 @@ final class TaskWorker: @unchecked Sendable {
             (state, result) = TaskRunState.outcome(vm: after.vmState, task: after.taskState, fault: after.fault,
                                                    faultBefore: faultBefore)
         }
-        do throws(CloudError) { try core.store.finishTask(id: tid, state, result: result) } catch {
+        do throws(CloudError) { return try core.store.finishTask(id: tid, state, result: result) } catch {
             core.recordFailure(error, kind: "task", object: t.instanceName, doing: "finishing a \(t.kind) task (it is resumed)")
             throw error
         }
-        return nil
     }
 
     /// Tasks left open with no worker (a worker stopped by a failure) are resumed or
