@@ -117,6 +117,11 @@ extension CloudFileSystem {
         let (node, style) = try resolveFile(inode, ctx)
         if let name = imageName(node) { return try openImage(name, node: node, flags: flags, r) }
         let file: OpenFile
+        // FLUSH applies a value only when the file was emptied by O_TRUNC or takes its
+        // value at close; any other write applies at WRITE. A close that has nothing to
+        // apply needs no round trip (`echo stop > ctl` was OPEN, GETXATTR, WRITE, FLUSH,
+        // RELEASE).
+        var flushes = false
         switch (node, style?.0.style) {
         case (.events, _):
             if flags.isWrite { throw refuse(.readOnly, "/events is read-only", node, r) }
@@ -141,11 +146,12 @@ extension CloudFileSystem {
             if !flags.isWrite && options.cachePages && !isWritable(node, ctx) { return openCached(node, inode, bytes) }
             let emptied: Bool
             if case .key = node { emptied = false } else { emptied = writableField(node)?.emptiedByTruncate ?? false }
+            let truncated = flags.isWrite && flags.truncate && emptied
+            flushes = truncated || (flags.isWrite && writableField(node)?.appliesAtClose == true)
             file = .attribute(AttributeHandle(node: node, snapshot: flags.isRead ? bytes : [], created: false,
-                                              truncated: flags.isWrite && flags.truncate && emptied))
+                                              truncated: truncated))
         }
-        // A read-only open has nothing for FLUSH to apply.
-        return OpenReply(handle: files.add(file), directIO: true, noFlush: !flags.isWrite)
+        return OpenReply(handle: files.add(file), directIO: true, noFlush: !flushes)
     }
 
     /// A read-only open of a value file through the kernel's page cache (PageCacheLedger):
