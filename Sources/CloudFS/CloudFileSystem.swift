@@ -101,8 +101,8 @@ public final class CloudFileSystem: FuseHandler {
     /// The context of work no caller asked for (invalidation, FORGET): the cloud's own view.
     var systemContext: Context { Context(api: api, caller: .system) }
 
-    /// The kernel's attribute cache time for `node`: files that grow or block (`/events`,
-    /// `console`, `wait`) are never cached.
+    /// The kernel's attribute cache time for `node`: files that grow (`/events`, a
+    /// console log) are never cached.
     func attrTimeout(_ node: Node) -> Double {
         switch node {
         case .events, .launch: return 0

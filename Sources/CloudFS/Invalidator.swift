@@ -64,7 +64,14 @@ struct Invalidation {
                 let name = notice.name
                 let current = c.lookup(fs.systemContext, name)
                 let gone = refresh(.member(c.id, name), in: .collection(c.id), currentIdentity: current?.identity)
-                for ino in fs.table.fieldInodes(of: .member(c.id, name)) { fs.invalidateFile(ino, session) }
+                // A member that is gone or replaced takes every file with it; one that
+                // changed keeps what `wait` and `tty` show.
+                let fixed = gone ? [] : Set(fields.filter(\.hasFixedAttributes).compactMap {
+                    fs.table.existingInode(.field(c.id, name, $0.name))
+                })
+                for ino in fs.table.fieldInodes(of: .member(c.id, name)) where !fixed.contains(ino) {
+                    fs.invalidateFile(ino, session)
+                }
                 for kd in keys { refreshKeys(kd, of: c, name, current) }
                 if gone {
                     drop([.member(c.id, name)] + (fields.map(\.name) + keys.map(\.name)).map { Node.field(c.id, name, $0) })

@@ -87,11 +87,24 @@ struct Field: Sendable {
     /// value refused part-way never leaves its first pieces applied.
     var appliesAtClose = false
 
-    /// Kernel attribute cache time: files that grow or block are never cached.
+    /// Kernel attribute cache time: a log that grows is never cached. `wait` and `tty`
+    /// block or stream, but always show size 0 and are read with direct I/O: their
+    /// attributes are as stable as any value file's, and `cat wait` then costs no GETATTR
+    /// for its fstat.
     var isVolatile: Bool {
         switch style {
-        case .wait, .log, .console: true
-        case .value, .imageBytes: false
+        case .log: true
+        case .wait, .console, .value, .imageBytes: false
+        }
+    }
+
+    /// `wait` and `tty` show size 0, the member's creation time and its owner for the
+    /// member's whole life: a change of the object leaves their attributes as they were,
+    /// so it invalidates nothing of theirs.
+    var hasFixedAttributes: Bool {
+        switch style {
+        case .wait, .console: true
+        case .value, .imageBytes, .log: false
         }
     }
 
