@@ -74,20 +74,31 @@ static inline int cisofs_write(int fd, const char *volume, const char *publisher
         struct burn_source *source = NULL;
         rc = iso_image_create_burn_source(image, opts, &source);
         if (rc >= 0) {
-            unsigned char block[2048];
-            for (;;) {
-                int n = source->read_xt ? source->read_xt(source, block, sizeof block)
-                                        : source->read(source, block, sizeof block);
-                if (n <= 0) { if (n < 0) rc = ISO_WRITE_ERROR; break; }
-                const unsigned char *p = block;
-                ssize_t left = n;
-                while (left > 0) {
-                    ssize_t w = write(fd, p, (size_t)left);
+            // The image's size is known before it is written: read it from the writer
+            // thread's ring buffer in pieces of up to 1 MiB, each one write(2). Reading
+            // 2 KiB blocks made a config drive forty writes and as many thread wake-ups.
+            // A read asks for exactly what is left: libisofs answers a read that runs
+            // past the end with nothing.
+            off_t left = source->get_size(source);
+            size_t cap = left < (1 << 20) ? (size_t)(left > 0 ? left : 1) : (size_t)(1 << 20);
+            unsigned char *buf = malloc(cap);
+            if (!buf) rc = ISO_OUT_OF_MEM;
+            while (rc >= 0 && left > 0) {
+                int want = left < (off_t)cap ? (int)left : (int)cap;
+                int n = source->read_xt ? source->read_xt(source, buf, want) : source->read(source, buf, want);
+                if (n <= 0) { rc = ISO_WRITE_ERROR; break; }
+                left -= n;
+                const unsigned char *p = buf;
+                ssize_t todo = n;
+                while (todo > 0) {
+                    ssize_t w = write(fd, p, (size_t)todo);
                     if (w <= 0) break;
-                    p += w; left -= w;
+                    p += w; todo -= w;
                 }
-                if (left > 0) { if (source->cancel) source->cancel(source); rc = ISO_WRITE_ERROR; break; }
+                if (todo > 0) rc = ISO_WRITE_ERROR;
             }
+            if (rc < 0 && source->cancel) source->cancel(source);
+            free(buf);
             source->free_data(source);
             free(source);
         }
