@@ -39,7 +39,9 @@ public protocol CloudAPI: AnyObject, Sendable {
     /// The `/events` `caller` reads: the whole log for an admin, only the lines about
     /// their projects for anyone else.
     func events(for caller: Caller) -> EventLog
-    /// Registers a handler for changes; called on an engine thread, never inside the caller's stack.
+    /// Registers a handler for changes, called on the thread that made the change once it
+    /// is visible (a FUSE handler's, a task worker's): the handler must only queue the
+    /// notice and return.
     func subscribe(_ handler: @escaping @Sendable (ChangeNotice) -> Void)
     /// Records a refusal made by the tree itself (a write to a read-only file, a value that
     /// does not parse).

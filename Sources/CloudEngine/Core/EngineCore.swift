@@ -31,7 +31,7 @@ final class EngineCore: @unchecked Sendable {
     private let eventProjects = Mutex<[String: String]>([:])
     /// When this engine started: a build resumed after a restart gets a full timeout.
     let startedAt = Date().timeIntervalSince1970
-    private let notifyQueue = DispatchQueue(label: "cloudfs.engine.notify")
+    private let eventQueue = DispatchQueue(label: "cloudfs.engine.events")
     private let subscribers = Mutex<[@Sendable (ChangeNotice) -> Void]>([])
 
     /// Creates the state directories and opens the store. Throws `EIO` when they cannot be used.
@@ -61,22 +61,24 @@ final class EngineCore: @unchecked Sendable {
         subscribers.withLock { $0.append(handler) }
     }
 
-    /// Announces a change to subscribers on the notify queue (never in the caller's stack).
+    /// Announces a change to subscribers, on the caller's thread once the change is made:
+    /// a subscriber only queues the notice (CloudFS's invalidator), so a hop through a
+    /// queue of ours first would cost a thread wake-up per change for nothing.
     func announce(_ kind: ChangeNotice.Kind, _ name: String) {
         let subs = subscribers.withLock { $0 }
         guard !subs.isEmpty else { return }
         let notice = ChangeNotice(kind, name)
-        notifyQueue.async { for s in subs { s(notice) } }
+        for s in subs { s(notice) }
     }
 
     // MARK: events
 
     /// Events go to SQLite with the next write transaction (`Store.queueEvents`), so a
     /// mutation does not pay for a second one; when none comes within 2 ms, in a batch of
-    /// their own on the notify queue.
+    /// their own on the event queue.
     private func persistEvent(_ line: String) {
         guard store.queueEvents([line]) else { return }
-        notifyQueue.asyncAfter(deadline: .now() + .milliseconds(2)) { [weak self] in self?.flushEvents() }
+        eventQueue.asyncAfter(deadline: .now() + .milliseconds(2)) { [weak self] in self?.flushEvents() }
     }
 
     private func flushEvents() {
@@ -86,7 +88,7 @@ final class EngineCore: @unchecked Sendable {
     }
 
     /// Waits until every event appended so far is in SQLite (behind any batch already taken).
-    func flushEventsNow() { notifyQueue.sync { flushEvents() } }
+    func flushEventsNow() { eventQueue.sync { flushEvents() } }
 
     /// Writes a refusal to /events and returns the error for throwing.
     @discardableResult
