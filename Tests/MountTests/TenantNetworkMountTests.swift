@@ -57,9 +57,12 @@ final class TenantNetworkMountTests: NamespaceMountTestCase {
 
     override func tearDown() {
         super.tearDown()   // instances deleted while the hosts answer, unmount, namespace gone
-        // The local agent, the servers of its local ports, and their namespaces.
-        sh("pkill -f -- '--state \(work)/agent-local'; for p in '\(work)'/agent-local/network/networks/*/{dnsmasq,metadata}.pid; do "
-           + "[ -f \"$p\" ] && kill $(cat \"$p\"); done; sleep 0.5; for n in $(ip netns list | awk '$1 ~ /^cfsdhcp-/ {print $1}'); do ip netns del $n; done")
+        // The local agent, the servers of its local ports (dnsmasq, the metadata server:
+        // their command lines name the agent's directory, which super.tearDown removed),
+        // and their namespaces. `[a]gent-local` matches them but not this shell's own
+        // command line, which pkill would otherwise kill before it reached `ip netns del`.
+        sh("pkill -f -- '\(work)/[a]gent-local'; sleep 0.5; "
+           + "for n in $(ip netns list | awk '$1 ~ /^cfsdhcp-/ {print $1}'); do ip netns del $n; done")
         for name in nodes.keys { stopComputeHost(name) }
         nodes = [:]
         if !user.isEmpty { sh("userdel \(user)") }
