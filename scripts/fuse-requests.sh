@@ -68,4 +68,5 @@ count "build: mkdir + cat wait" 10 'for i in $(seq 1 10); do mkdir b$i; cat b$i/
 count "action: echo > ctl + cat wait" 20 'for i in $(seq 1 10); do echo stop > b1/ctl; cat b1/wait > /dev/null; echo start > b1/ctl; cat b1/wait > /dev/null; done'
 count "cat */status (11 files), first" 11 'cat */status > /dev/null'
 count "cat */status (11 files), again" 11 'cat */status > /dev/null'
+count "cat */status (11 files), 2 s later" 11 'sleep 2; cat */status > /dev/null'
 count "ls -l instances/ (11 entries)" 1 'ls -l > /dev/null'
