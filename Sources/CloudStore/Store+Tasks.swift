@@ -113,10 +113,10 @@ extension Store {
     @discardableResult
     public func finishTask(id: Int64, _ state: TaskRunState, result: String) throws(CloudError) -> Bool {
         try write { db in
-            try db.cachedStatement(sql: "UPDATE task SET state = ?, result = ?, updated = ? WHERE id = ?")
-                .execute(arguments: [state.rawValue, result, Date().timeIntervalSince1970, id])
-            guard let instanceID = try String.fetchOne(db.cachedStatement(sql: "SELECT instance_id FROM task WHERE id = ?"),
-                                                       arguments: [id]) else { return false }
+            // The update names the task's instance itself (RETURNING): no second read.
+            guard let instanceID = try String.fetchOne(db.cachedStatement(sql: """
+                UPDATE task SET state = ?, result = ?, updated = ? WHERE id = ? RETURNING instance_id
+                """), arguments: [state.rawValue, result, Date().timeIntervalSince1970, id]) else { return false }
             return try Self.hasOpenTask(db, instanceID: instanceID)
         }
     }
