@@ -144,10 +144,9 @@ extension CloudFileSystem {
                 throw CloudError(.noEntry, "no such object")
             }
             if !flags.isWrite && options.cachePages && !isWritable(node, ctx) { return openCached(node, inode, bytes) }
-            let emptied: Bool
-            if case .key = node { emptied = false } else { emptied = writableField(node)?.emptiedByTruncate ?? false }
-            let truncated = flags.isWrite && flags.truncate && emptied
-            flushes = truncated || (flags.isWrite && writableField(node)?.appliesAtClose == true)
+            let field = writableField(node)   // nil for a key: never emptied, never held
+            let truncated = flags.isWrite && flags.truncate && field?.emptiedByTruncate == true
+            flushes = truncated || (flags.isWrite && field?.appliesAtClose == true)
             file = .attribute(AttributeHandle(node: node, snapshot: flags.isRead ? bytes : [], created: false,
                                               truncated: truncated))
         }
