@@ -55,7 +55,7 @@ public final class CloudFileSystem: FuseHandler {
     /// When the tree was made: the times of nodes that have none of their own.
     let mountTime = Date().timeIntervalSince1970
     private let sessionBox = Mutex<FuseSession?>(nil)
-    private let invalidator = Invalidator()
+    let invalidator = Invalidator()
     /// What the kernel's page cache may hold of each value file (PageCache.swift).
     let pages = PageCacheLedger()
 
@@ -151,9 +151,17 @@ public final class CloudFileSystem: FuseHandler {
     /// The FUSE entry for `node`, counting `lookups` kernel references.
     func entry(_ node: Node, _ meta: Meta, lookups: UInt64) -> Entry {
         let ino = table.inode(for: node, identity: meta.identity, lookups: lookups)
-        // A launch file's name becomes the instance's directory when it is closed.
         return Entry(attributes: attributes(meta, ino), attributeTimeout: attrTimeout(node),
-                     entryTimeout: node == .launch(node.parentAndName?.1 ?? "") ? 0 : options.entryTimeout)
+                     entryTimeout: entryTimeout(node, meta))
+    }
+
+    /// How long the kernel may trust the name of `node`: not at all for a launch file (its
+    /// name becomes the instance's directory when it is closed) or an object being deleted
+    /// (its name goes with the commit that removes it, before any invalidation lands).
+    func entryTimeout(_ node: Node, _ meta: Meta) -> Double {
+        if meta.leaving { return 0 }
+        if case .launch = node { return 0 }
+        return options.entryTimeout
     }
 
     /// Invalidates the kernel's view of `notice`'s object soon, from the invalidation queue.

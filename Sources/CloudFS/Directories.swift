@@ -32,7 +32,7 @@ extension CloudFileSystem {
             let ino = isDot ? (table.existingInode(e.node) ?? inode)
                             : table.inode(for: e.node, identity: e.meta.identity)
             let entry = Entry(attributes: attributes(e.meta, ino), attributeTimeout: attrTimeout(e.node),
-                              entryTimeout: options.entryTimeout)
+                              entryTimeout: isDot ? options.entryTimeout : entryTimeout(e.node, e.meta))
             guard buffer.add(name: e.name, entry: entry, nextOffset: Int64(i + 1)) else { break }
             if buffer.isPlus && !isDot { table.addLookup(ino) }
             i += 1

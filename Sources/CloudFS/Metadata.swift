@@ -17,6 +17,8 @@ struct Meta: Sendable {
     var blockSize: UInt32 = 4096
     /// The identity of the object shown (instance or image uuid; "" when none).
     var identity: String = ""
+    /// The object is being deleted (Member.leaving): its name is never cached.
+    var leaving = false
 
     static func directory(_ time: Double, mode: UInt32 = 0o755, uid: UInt32 = 0, links: UInt32 = 2, identity: String = "",
                           project: String? = nil) -> Meta {
@@ -84,7 +86,9 @@ extension CloudFileSystem {
     func time(_ m: Member) -> Double { m.created ?? mountTime }
 
     func directoryMeta(_ m: Member, keys: Int) -> Meta {
-        .directory(time(m), uid: m.owner, links: 2 + UInt32(keys), identity: m.identity, project: m.project)
+        var d = Meta.directory(time(m), uid: m.owner, links: 2 + UInt32(keys), identity: m.identity, project: m.project)
+        d.leaving = m.leaving
+        return d
     }
 
     /// An entry of a key directory with value `value`: a file, a link to it, or a directory.

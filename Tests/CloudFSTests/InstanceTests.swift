@@ -1,4 +1,5 @@
 import CloudCore
+@testable import CloudFS
 import Foundation
 import XCTest
 
@@ -46,6 +47,22 @@ final class InstanceTests: MountTestCase {
         XCTAssertNotEqual(cloud.sh("stat $MNT/instances/web1").status, 0)
         // The name can be used again at once.
         ok("mkdir $MNT/instances/web1 && cat $MNT/instances/web1/wait")
+    }
+
+    /// The staleness race of a delete: the name fails `stat` the moment it leaves the
+    /// listing, while the kernel invalidation for it is still queued (held here).
+    func testADeletedNameFailsStatOnceItLeavesTheListing() {
+        ok("mkdir $MNT/instances/gone && cat $MNT/instances/gone/wait")
+        ok("rmdir $MNT/instances/gone")
+        // Looked up again while DELETING: the kernel holds the name once more.
+        XCTAssertEqual(ok("cat $MNT/instances/gone/status"), "DELETING\n")
+        let held = DispatchSemaphore(value: 0)
+        cloud.fs.invalidator.run { held.wait() }
+        defer { held.signal() }
+        XCTAssertTrue(cloud.eventually { self.ok("ls $MNT/instances") == "" })
+        let r = cloud.sh("stat -c %n $MNT/instances/gone")
+        XCTAssertNotEqual(r.status, 0, "a gone name is not served from the kernel's cache: " + r.out)
+        XCTAssertTrue(r.err.contains("No such file or directory"), r.err)
     }
 
     /// `ls -l /instances` is answered from the listing's entries (not each instance's full

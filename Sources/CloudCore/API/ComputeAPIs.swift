@@ -106,7 +106,10 @@ public struct InstanceEntry: Sendable, Equatable {
     public var ownerUID: UInt32
     public var created: Date
     public var project: String
-    public init(name: String, id: String, ownerUID: UInt32, created: Date, project: String) {
+    /// A delete is running (status DELETING): the name is about to go.
+    public var deleting: Bool
+    public init(name: String, id: String, ownerUID: UInt32, created: Date, project: String, deleting: Bool = false) {
         self.name = name; self.id = id; self.ownerUID = ownerUID; self.created = created; self.project = project
+        self.deleting = deleting
     }
 }

@@ -31,7 +31,8 @@ final class InstanceService: InstancesAPI, @unchecked Sendable {
         core.catalog.withLock { c in
             visibleInOrder(c, caller) { r in
                 InstanceEntry(name: r.name, id: r.id, ownerUID: UInt32(r.ownerUid),
-                              created: Date(timeIntervalSince1970: r.created), project: r.project)
+                              created: Date(timeIntervalSince1970: r.created), project: r.project,
+                              deleting: r.taskState == .deleting)
             }
         }
     }

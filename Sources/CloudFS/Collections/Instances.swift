@@ -9,10 +9,14 @@ extension Collections {
         members: .directories(instanceFields, keys: [volumeLinks, instanceMetadata]),
         list: { ctx in ctx.api.instances.list(ctx.caller) },
         lookup: { ctx, name in ctx.api.instances.get(name, ctx.caller) },
-        describe: { i in Member(name: i.name, identity: i.id, owner: i.ownerUID, created: i.created.timeIntervalSince1970, project: i.project, object: i) },
+        describe: { i in
+            Member(name: i.name, identity: i.id, owner: i.ownerUID, created: i.created.timeIntervalSince1970, project: i.project,
+                   leaving: i.taskState == .deleting, object: i)
+        },
         entries: { ctx in
             ctx.api.instances.entries(ctx.caller).map { e in
-                Member(name: e.name, identity: e.id, owner: e.ownerUID, created: e.created.timeIntervalSince1970, project: e.project, object: e)
+                Member(name: e.name, identity: e.id, owner: e.ownerUID, created: e.created.timeIntervalSince1970, project: e.project,
+                       leaving: e.deleting, object: e)
             }
         },
         create: { w, name throws(CloudError) in _ = try w.api.instances.create(name, w.caller) },

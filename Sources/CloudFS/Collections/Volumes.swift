@@ -11,7 +11,10 @@ extension Collections {
         members: .directories(volumeFields, keys: [snapshotDirectory]),
         list: { ctx in ctx.api.volumes.list(ctx.caller) },
         lookup: { ctx, name in ctx.api.volumes.get(name, ctx.caller) },
-        describe: { v in Member(name: v.name, identity: v.id, owner: v.ownerUID, created: v.created, project: v.project, object: v) },
+        describe: { v in
+            Member(name: v.name, identity: v.id, owner: v.ownerUID, created: v.created, project: v.project,
+                   leaving: v.status == .deleting, object: v)
+        },
         create: { w, name throws(CloudError) in try w.api.volumes.create(name, w.caller) },
         remove: { w, name throws(CloudError) in try w.api.volumes.delete(name, w.caller) })
 

@@ -188,6 +188,9 @@ struct Member: Sendable {
     /// The project it belongs to (its group in `stat`, and what the caller's role there
     /// allows); nil for the cloud's own objects.
     var project: String? = nil
+    /// Being deleted: the kernel may not cache its name (entry timeout 0), so the name
+    /// fails `stat` the moment it leaves the listing, not when the invalidation lands.
+    var leaving = false
     var object: any Sendable
 }
 
