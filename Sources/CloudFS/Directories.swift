@@ -28,11 +28,12 @@ extension CloudFileSystem {
         while i < entries.count {
             let e = entries[i]
             let isDot = i < 2
-            // `.` and `..` do not count as lookups; their inode numbers are informational.
+            // `.` and `..` do not count as lookups; their inode numbers are informational, and
+            // the kernel ignores their READDIRPLUS entries (timeouts included).
             let ino = isDot ? (table.existingInode(e.node) ?? inode)
                             : table.inode(for: e.node, identity: e.meta.identity)
             let entry = Entry(attributes: attributes(e.meta, ino), attributeTimeout: attrTimeout(e.node),
-                              entryTimeout: isDot ? options.entryTimeout : entryTimeout(e.node, e.meta))
+                              entryTimeout: entryTimeout(e.node, e.meta))
             guard buffer.add(name: e.name, entry: entry, nextOffset: Int64(i + 1)) else { break }
             if buffer.isPlus && !isDot { table.addLookup(ino) }
             i += 1
