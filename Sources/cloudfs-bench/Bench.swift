@@ -49,19 +49,19 @@ struct Bench: ParsableCommand {
 
     /// The command line that runs one section again with this run's options.
     func reproduce(_ section: String, _ options: String) -> String {
-        "\(CommandLine.arguments[0]) --sections \(section) --work '\(work)' \(options)"
+        "\(CommandLine.arguments[0]) --sections \(section) --work '\(work)'" + (options.isEmpty ? "" : " " + options)
     }
 
     func run() throws {
         let want = try selected()
         print("cloudfs-bench  (\(ProcessInfo.processInfo.activeProcessorCount) cores, state and baseline on \(work))\n")
-        if want.contains("scheduler") { SchedulerBench().run() }
+        if want.contains("scheduler") { SchedulerBench(reproduce: reproduce("scheduler", "")).run() }
         let instances = scale ?? self.instances, restartInstances = scale ?? self.restartInstances
         if !want.isDisjoint(with: ["copy", "latency", "listing"]) {
             let rig = try Rig(work: work, hosts: 4, capacityFor: want.contains("listing") ? instances : 0)
             defer { rig.tearDown() }
-            if want.contains("copy") { try CopyBench(rig: rig, mib: imageMib).run() }
-            if want.contains("latency") { try LatencyBench(rig: rig, samples: samples).run() }
+            if want.contains("copy") { try CopyBench(rig: rig, mib: imageMib, reproduce: reproduce("copy", "--image-mib \(imageMib)")).run() }
+            if want.contains("latency") { try LatencyBench(rig: rig, samples: samples, reproduce: reproduce("latency", "--samples \(samples)")).run() }
             if want.contains("listing") {
                 try ListingBench(rig: rig, count: instances, reproduce: reproduce("listing", "--instances \(instances)")).run()
             }
@@ -69,7 +69,7 @@ struct Bench: ParsableCommand {
         if want.contains("burst") {
             let burst = try Rig(work: work + "-burst", hosts: 50, cores: 2, memoryGiB: 1)
             defer { burst.tearDown() }
-            try BurstBench(rig: burst, count: 500).run()
+            try BurstBench(rig: burst, count: 500, reproduce: reproduce("burst", "")).run()
         }
         if want.contains("actions") {
             let rig = try Rig(work: work + "-actions", hosts: 4)
@@ -85,7 +85,7 @@ struct Bench: ParsableCommand {
             try RestartBench(rig: rig, count: restartInstances,
                              reproduce: reproduce("restart", "--restart-instances \(restartInstances)")).run()
         }
-        if want.contains("ipam") { try FixedIPBench(work: work + "-ipam", count: fixedIps).run() }
+        if want.contains("ipam") { try FixedIPBench(work: work + "-ipam", count: fixedIps, reproduce: reproduce("ipam", "--fixed-ips \(fixedIps)")).run() }
         if want.contains("projects") {
             let rig = try Rig(work: work + "-projects", hosts: 4, extraMountArgs: "--allow-other")
             defer { rig.tearDown() }

@@ -6,6 +6,7 @@ import Foundation
 struct BurstBench {
     let rig: Rig
     let count: Int
+    let reproduce: String
 
     func run() throws {
         let dir = rig.mnt + "/instances"
@@ -32,6 +33,7 @@ struct BurstBench {
         report("   all mkdirs returned", String(format: "%8.0f ms", issued * 1000))
         report("   all ACTIVE or ERROR", String(format: "%8.0f ms", settled * 1000), "\(active) ACTIVE, \(failed) ERROR (No valid host)")
         report("   oversubscribed hosts", String(format: "%8d", over), over == 0 ? "" : "FAILED: must be 0")
+        print("   reproduce: \(reproduce)")
         print("")
     }
 }

@@ -4,6 +4,7 @@ import Foundation
 struct CopyBench {
     let rig: Rig
     let mib: Int
+    let reproduce: String
 
     func run() throws {
         let src = rig.work + "/big.src"
@@ -21,6 +22,7 @@ struct CopyBench {
         report("   cp to the same disk (baseline)", String(format: "%7.0f MB/s", Double(mib) / p))
         report("   cp into /cloud/images", String(format: "%7.0f MB/s", Double(mib) / c))
         report("   ratio (cloudfs time / baseline time)", String(format: "%7.2fx", c / p))
+        print("   reproduce: \(reproduce)")
         print("")
     }
 }

@@ -11,6 +11,7 @@ struct FixedIPBench {
     let work: String
     let count: Int
     let threads = 8
+    let reproduce: String
 
     func run() throws {
         try? FileManager.default.removeItem(atPath: work)
@@ -54,6 +55,7 @@ struct FixedIPBench {
         report("   duplicates (addresses, MACs)", "\(dupAddresses), \(dupMACs)",
                dupAddresses == 0 && dupMACs == 0 && failures.value == 0 && ips.count == n && contiguous
                    ? "ok: \(ips.count) distinct, lowest-first" : "FAILED (\(failures.value) errors, \(ips.count) held)")
+        print("   reproduce: \(reproduce)")
         print("")
     }
 }

@@ -10,6 +10,7 @@ import LibvirtCompute
 struct LatencyBench {
     let rig: Rig
     let samples: Int
+    let reproduce: String
 
     func run() throws {
         // Three measurements, interleaved sample by sample so that all three see the same
@@ -120,6 +121,7 @@ struct LatencyBench {
                       median(burst) / max(median(floorBurst), 1e-9)))
         report("   launch file, no config drive / with one", String(format: "%8.2f ms", median(plain) * 1000),
                String(format: "%.2f ms: the config drive adds %.2f ms", median(drive) * 1000, (median(drive) - median(plain)) * 1000))
+        print("   reproduce: \(reproduce)")
         print("")
     }
 

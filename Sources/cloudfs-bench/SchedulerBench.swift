@@ -6,6 +6,7 @@ import Foundation
 /// (mixed sizes and usage, some down or disabled, two zones, a few ARM hosts), with a mix of
 /// requests (flavors, zones, image architectures, anti-affinity groups). Pure CPU: no mount.
 struct SchedulerBench {
+    let reproduce: String
     /// A tiny deterministic generator (SplitMix64), so every run weighs the same clouds.
     struct Mix: RandomNumberGenerator {
         var state: UInt64
@@ -41,6 +42,7 @@ struct SchedulerBench {
         let multi = time(20) { i in _ = scheduler.select(Self.request(i), from: big, count: 10, using: &rng).hosts }
         report("   10,000 hosts, 10 instances in one request (consumed)", String(format: "%9.0f /s", 1 / multi),
                String(format: "%8.1f µs per request", multi * 1e6))
+        print("   reproduce: \(reproduce)")
         print("")
     }
 
