@@ -37,7 +37,7 @@ struct ActionBench {
         }
         let baseFailures = Mutex(0)
         let list = domains, rounds = rounds
-        let base = Self.together(list.count) { i in
+        let base = together(list.count) { i in
             let (conn, id) = list[i]
             for r in 0..<rounds {
                 do throws(CloudError) {
@@ -56,7 +56,7 @@ struct ActionBench {
         // process starts would be most of what is measured). A refused write or a `wait`
         // showing the wrong status is a failure.
         let failures = Mutex([String]())
-        let cloud = Self.together(count) { i in
+        let cloud = together(count) { i in
             let c = "\(dir)/a\(i + 1)"
             for r in 1...rounds {
                 for (verb, want) in [("stop", "SHUTOFF"), ("start", "ACTIVE")] {
@@ -85,19 +85,6 @@ struct ActionBench {
                "\(notActive) not ACTIVE" + (failed.isEmpty && notActive == 0 ? "" : "   FAILED: must be 0; first: \(failed.first ?? "-")"))
         print("   reproduce: \(reproduce)")
         print("")
-    }
-
-    /// Runs `body(0..<n)` on `n` threads at once (not `concurrentPerform`, which runs as
-    /// many at a time as there are cores); returns the wall time.
-    static func together(_ n: Int, _ body: @escaping @Sendable (Int) -> Void) -> Double {
-        let group = DispatchGroup()
-        let t0 = now()
-        for i in 0..<n {
-            group.enter()
-            Thread { body(i); group.leave() }.start()
-        }
-        group.wait()
-        return now() - t0
     }
 
     /// What the cloud says about an instance whose action went wrong: its `fault` and its

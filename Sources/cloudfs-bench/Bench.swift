@@ -123,6 +123,20 @@ func now() -> Double {
     return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
 }
 
+/// Runs `body(0..<n)` on `n` threads at once (not `concurrentPerform`, which runs as
+/// many at a time as there are cores); returns the wall time.
+@discardableResult
+func together(_ n: Int, _ body: @escaping @Sendable (Int) -> Void) -> Double {
+    let group = DispatchGroup()
+    let t0 = now()
+    for i in 0..<n {
+        group.enter()
+        Thread { body(i); group.leave() }.start()
+    }
+    group.wait()
+    return now() - t0
+}
+
 /// Runs a shell command and returns its wall time in seconds (fails loudly). Uses
 /// posix_spawn + waitpid: Foundation's `Process.waitUntilExit` notices an exit only at
 /// its run loop's next wake-up, which quantised short timings to ~50 ms steps.

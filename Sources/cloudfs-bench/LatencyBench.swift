@@ -65,26 +65,20 @@ struct LatencyBench {
         let floorBurst = try Self.floorTogether(50, conn: conn, store: store, work: rig.work)
         // 50 builds at once, each timed from its own mkdir to ACTIVE: the p50 against the
         // serial median above (the issue: within 2x; Nova degrades about 25x under load).
-        let together = Mutex([Double]())
-        let group = DispatchGroup()
-        for i in 0..<50 {
-            group.enter()
-            Thread { [mnt = rig.mnt] in
-                defer { group.leave() }
-                let dir = "\(mnt)/instances/lb\(i)"
-                var b = [UInt8](repeating: 0, count: 64)
-                let t0 = now()
-                guard mkdir(dir, 0o755) == 0 else { return }
-                let fd = open(dir + "/wait", O_RDONLY)
-                let n = read(fd, &b, b.count)
-                close(fd)
-                if String(decoding: b.prefix(max(0, n)), as: UTF8.self).hasPrefix("ACTIVE") {
-                    together.withLock { $0.append(now() - t0) }
-                }
-            }.start()
+        let active = Mutex([Double]())
+        together(50) { [mnt = rig.mnt] i in
+            let dir = "\(mnt)/instances/lb\(i)"
+            var b = [UInt8](repeating: 0, count: 64)
+            let t0 = now()
+            guard mkdir(dir, 0o755) == 0 else { return }
+            let fd = open(dir + "/wait", O_RDONLY)
+            let n = read(fd, &b, b.count)
+            close(fd)
+            if String(decoding: b.prefix(max(0, n)), as: UTF8.self).hasPrefix("ACTIVE") {
+                active.withLock { $0.append(now() - t0) }
+            }
         }
-        group.wait()
-        let burst = together.withLock { $0 }
+        let burst = active.withLock { $0 }
         // The same through launch files with and without a config drive, interleaved:
         // what the config drive adds to a build (its ISO is made beside the overlay).
         var plain: [Double] = [], drive: [Double] = []
@@ -142,20 +136,14 @@ struct LatencyBench {
     /// overlays are destroyed afterwards.
     static func floorTogether(_ n: Int, conn: any ComputeConnection, store: Store, work: String) throws -> [Double] {
         let times = Mutex([Double]()), failures = Mutex([String]())
-        let group = DispatchGroup()
         let ids = (0..<n).map { _ in UUID().uuidString.lowercased() }
-        for (i, id) in ids.enumerated() {
-            group.enter()
-            Thread {
-                defer { group.leave() }
-                let t0 = now()
-                do throws(CloudError) {
-                    try floorBuild(id, disk: work + "/floorb-\(i).qcow2", tag: "b\(i)", conn: conn, store: store, work: work)
-                    times.withLock { $0.append(now() - t0) }
-                } catch { failures.withLock { $0.append("floor build \(i): \(error.reason)") } }
-            }.start()
+        together(n) { i in
+            let t0 = now()
+            do throws(CloudError) {
+                try floorBuild(ids[i], disk: work + "/floorb-\(i).qcow2", tag: "b\(i)", conn: conn, store: store, work: work)
+                times.withLock { $0.append(now() - t0) }
+            } catch { failures.withLock { $0.append("floor build \(i): \(error.reason)") } }
         }
-        group.wait()
         for (i, id) in ids.enumerated() {
             try? conn.destroy(uuid: id)
             unlink(work + "/floorb-\(i).qcow2")
