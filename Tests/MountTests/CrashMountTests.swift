@@ -32,13 +32,7 @@ final class CrashMountTests: MountTestCase {
         unmount()
         try mount(env: "CLOUDFS_CRASH_AT=\(point)")
         sh("cd '\(mnt)' && \(trigger)", timeout: 30)
-        var dead = false
-        for _ in 0..<200 {
-            var st = stat()
-            if stat(mnt, &st) != 0 && errno == ENOTCONN { dead = true; break }
-            usleep(50_000)
-        }
-        XCTAssertTrue(dead, "the daemon did not reach crash point \(point)", file: file, line: line)
+        XCTAssertTrue(daemonDied(within: 10), "the daemon did not reach crash point \(point)", file: file, line: line)
         try mount()
         for name in instanceNames() { _ = sh("timeout 60 cat '\(mnt)/instances/\(name)/wait'", timeout: 70) }
         assertInvariants(after: point, file: file, line: line)

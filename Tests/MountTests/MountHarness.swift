@@ -87,12 +87,19 @@ class MountTestCase: XCTestCase {
     /// Waits up to `seconds` for the daemon to die (a crash point killed it): true once
     /// the kernel ended its FUSE connection.
     func daemonDied(within seconds: Double = 60) -> Bool {
-        for _ in 0..<Int(seconds * 10) {
-            var st = stat()
-            if stat(mnt, &st) != 0 && errno == ENOTCONN { return true }
-            usleep(100_000)
+        for _ in 0..<Int(seconds * 20) {
+            if connectionEnded() { return true }
+            usleep(50_000)
         }
         return false
+    }
+
+    /// True once the kernel ended the mount's FUSE connection. Asked with `statvfs`
+    /// (statfs(2)), which always reaches the daemon: a `stat` of the root may come from
+    /// the kernel's attribute cache.
+    func connectionEnded() -> Bool {
+        var st = statvfs()
+        return statvfs(mnt, &st) != 0 && (errno == ENOTCONN || errno == ECONNABORTED)
     }
 
     func isMounted() -> Bool {

@@ -95,8 +95,7 @@ final class StateLockMountTests: MountTestCase {
         let pid = daemonPID()
         XCTAssertEqual(kill(pid, SIGKILL), 0)
         // Dead once the kernel ended its FUSE connection (the last thread has gone).
-        var st = stat()
-        for _ in 0..<200 where stat(mnt, &st) == 0 || errno != ENOTCONN { usleep(20_000) }
+        for _ in 0..<200 where !connectionEnded() { usleep(20_000) }
         // At once: the kernel dropped the lock with the process.
         try mount()
         XCTAssertNotEqual(daemonPID(), pid)
