@@ -18,17 +18,29 @@ import Synchronization
 public final class CloudFileSystem: FuseHandler {
     /// Cache settings of the tree.
     public struct Options: Sendable {
-        /// How long the kernel may trust a name (FUSE entry timeout), in seconds.
+        /// How long the kernel may trust a name (FUSE entry timeout), in seconds. Every
+        /// change notice invalidates the names it concerns (Invalidator), so this is only
+        /// the backstop: long enough that a scan of 10,000 instances finds its names
+        /// still cached from the last one (no LOOKUP per file).
         public var entryTimeout: Double
-        /// How long the kernel may trust attributes (FUSE attribute timeout), in seconds.
-        /// `/events` and `console` always use 0: they grow without notice.
+        /// How long the kernel may trust attributes (FUSE attribute timeout), in seconds:
+        /// a backstop too, as change notices invalidate attributes. `/events` and
+        /// `console` always use 0: they grow without notice.
         public var attributeTimeout: Double
+        /// The attribute timeout of files that count objects of other collections (a
+        /// host's `instances` and `*_used`, a project's `usage/`): a build or a delete
+        /// announces the instance, not its host or project, so only this short timeout
+        /// bounds how long `stat` may show their old size (a read is always current:
+        /// every OPEN checks the value).
+        public var countedAttributeTimeout: Double
         /// Let the kernel keep value files in its page cache (PageCacheLedger): a warm
         /// `cat` is one OPEN. Off where a value may depend on who reads it.
         public var cachePages: Bool
-        public init(entryTimeout: Double = 1, attributeTimeout: Double = 1, cachePages: Bool = true) {
+        public init(entryTimeout: Double = 60, attributeTimeout: Double = 60, countedAttributeTimeout: Double = 1,
+                    cachePages: Bool = true) {
             self.entryTimeout = entryTimeout
             self.attributeTimeout = attributeTimeout
+            self.countedAttributeTimeout = min(countedAttributeTimeout, attributeTimeout)
             self.cachePages = cachePages
         }
 
@@ -37,7 +49,8 @@ public final class CloudFileSystem: FuseHandler {
         /// attributes across requests: a dentry or mode cached for one user must never
         /// answer for another (with `default_permissions` the kernel then asks us, with
         /// the caller's credentials, before every permission check).
-        public static let sharedByUsers = Options(entryTimeout: 0, attributeTimeout: 0, cachePages: false)
+        public static let sharedByUsers = Options(entryTimeout: 0, attributeTimeout: 0, countedAttributeTimeout: 0,
+                                                  cachePages: false)
     }
 
     let api: any CloudAPI
@@ -102,12 +115,16 @@ public final class CloudFileSystem: FuseHandler {
     var systemContext: Context { Context(api: api, caller: .system) }
 
     /// The kernel's attribute cache time for `node`: files that grow (`/events`, a
-    /// console log) are never cached.
+    /// console log) are never cached; files counting other collections' objects briefly.
     func attrTimeout(_ node: Node) -> Double {
         switch node {
         case .events, .launch: return 0
         case .field(let id, let m, let f):
-            return Collections[id]?.field(f, member: m).map { $0.isVolatile ? 0 : options.attributeTimeout } ?? options.attributeTimeout
+            guard let field = Collections[id]?.field(f, member: m) else { return options.attributeTimeout }
+            if field.isVolatile { return 0 }
+            return field.countsOthers ? options.countedAttributeTimeout : options.attributeTimeout
+        case .key(let id, _, let d, _):
+            return Collections[id]?.keyDirectory(d)?.countsOthers == true ? options.countedAttributeTimeout : options.attributeTimeout
         default: return options.attributeTimeout
         }
     }

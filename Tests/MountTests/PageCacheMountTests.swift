@@ -148,4 +148,37 @@ final class PageCacheMountTests: MountTestCase {
         XCTAssertEqual(read("instances/a/status"), "ACTIVE")
         XCTAssertEqual(read("defaults/flavor"), flavorNow)
     }
+
+    /// Names and attributes are cached for a minute (the backstop), so only the cloud's
+    /// invalidations can make `stat` follow a change within two seconds: a size and a
+    /// name that went. A file counting another collection's objects (the host's
+    /// instance list) is kept for one second, so `stat` follows it too. Nothing here
+    /// opens the files it checks (an OPEN refreshes by itself).
+    func testStatFollowsChangesWithoutWaitingForTheTimeout() throws {
+        addDiskImage()
+        ok("mkdir instances/a && cat instances/a/wait")
+        let host = read("instances/a/host")
+        func size(_ rel: String) -> String {
+            sh("stat -c %s '\(mnt)/\(rel)'").out.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        func soon(_ what: @autoclosure () -> String, line: UInt = #line, _ check: () -> Bool) {
+            var met = check()
+            for _ in 0..<40 where !met { usleep(50_000); met = check() }
+            XCTAssertTrue(met, what(), line: line)
+        }
+        XCTAssertEqual(size("instances/a/status"), "7", "ACTIVE and a newline")
+        let listed = size("hosts/\(host)/instances")
+        XCTAssertEqual(listed, "2", "a and a newline")
+
+        ok("echo stop > instances/a/ctl && cat instances/a/wait")
+        soon("stat shows SHUTOFF's size") { size("instances/a/status") == "8" }
+
+        ok("mkdir instances/bb && cat instances/bb/wait")
+        let together = read("instances/bb/host") == host
+        soon("the host's instance list follows the build: size \(size("hosts/\(host)/instances"))") { size("hosts/\(host)/instances") == (together ? "5" : "2") }
+        XCTAssertTrue(FileManager.default.fileExists(atPath: mnt + "/instances/a/status"))
+        ok("rmdir instances/a")
+        soon("the deleted name is gone for stat") { !FileManager.default.fileExists(atPath: self.mnt + "/instances/a") }
+        soon("and from the host's instance list: size \(size("hosts/\(host)/instances"))") { size("hosts/\(host)/instances") == (together ? "3" : "0") }
+    }
 }

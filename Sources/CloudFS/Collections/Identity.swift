@@ -63,5 +63,5 @@ extension Collections {
         },
         set: { _, _, key, _ throws(CloudError) in throw CloudError.readOnly("usage/\(key) is counted, not set") },
         isKey: { QuotaResource(rawValue: $0) != nil },
-        access: .readOnly)
+        access: .readOnly, countsOthers: true)
 }

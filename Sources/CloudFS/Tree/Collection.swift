@@ -86,6 +86,17 @@ struct Field: Sendable {
     /// Long values (user data) are applied whole when the writer closes the file, so a
     /// value refused part-way never leaves its first pieces applied.
     var appliesAtClose = false
+    /// It counts objects of other collections (a host's instances and usage): their
+    /// commits announce only themselves, so the kernel keeps its attributes for the
+    /// short `Options.countedAttributeTimeout`, not until an invalidation.
+    var countsOthers = false
+
+    /// The same field, marked as counting objects of other collections.
+    func counting() -> Field {
+        var f = self
+        f.countsOthers = true
+        return f
+    }
 
     /// Kernel attribute cache time: a log that grows is never cached. `wait` and `tty`
     /// block or stream, but always show size 0 and are read with direct I/O: their
@@ -156,6 +167,9 @@ struct KeyDirectory: Sendable {
     /// How its key files may be used (`usage/` is read-only).
     var access: FileAccess = .readWrite
     var kind: KeyKind = .values
+    /// Its values count objects of other collections (a project's `usage/`), like
+    /// `Field.countsOthers`.
+    var countsOthers = false
 
     /// The files of each entry, when entries are directories.
     var entryFields: [Field]? {
