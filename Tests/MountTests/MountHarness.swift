@@ -80,7 +80,22 @@ class MountTestCase: XCTestCase {
                "for _ in $(seq 1 300); do [ -z \"$(ls '\(mnt)'/instances 2>/dev/null)\" ] && break; sleep 0.1; done", timeout: 60)
             unmount()
             XCTAssertFalse(isMounted(), "\(mnt) is still mounted")
+            killProcesses(using: work)
             try? FileManager.default.removeItem(atPath: work)
+        }
+    }
+
+    /// Kills what still runs from the test's directory: guests of the embedded QEMU driver
+    /// outlive a daemon killed by a crash point, and when the test failed before a mount
+    /// could delete them, nothing else would.
+    func killProcesses(using dir: String) {
+        let me = getpid()
+        let pids = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { Int32($0) }
+        for pid in pids where pid != me {
+            guard let raw = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline"),
+                  String(decoding: raw, as: UTF8.self).contains(dir + "/") else { continue }
+            print("killing \(pid), left running from \(dir)")
+            kill(pid, SIGKILL)
         }
     }
 
