@@ -3,6 +3,7 @@ import Foundation
 import Synchronization
 import CloudStore
 import ImageStore
+import ISOImage
 import LibvirtCompute
 
 /// mkdir → ACTIVE through the tree on a test:/// host vs the floor of a build: the overlay,
@@ -13,7 +14,7 @@ struct LatencyBench {
     let reproduce: String
 
     func run() throws {
-        // Three measurements, interleaved sample by sample so that all three see the same
+        // Four measurements, interleaved sample by sample so that all four see the same
         // machine (on a shared 2-core VM, phases run one after the other drifted apart by
         // up to 2x, and their ratio with them):
         // - the baseline: the same driver calls the engine makes, straight to libvirt's
@@ -21,10 +22,13 @@ struct LatencyBench {
         // - the floor of a build (issue: "the work a build must do"): the qcow2 overlay over
         //   the image, the libvirt define + create, and the build's four durable commits
         //   (accepted, scheduled, networked, ACTIVE);
+        // - the same floor for the domain this cloud gives every instance by default: its
+        //   config drive ISO written too, and the cdrom and a NIC in the domain (libvirt
+        //   parses every device, twice on the test driver);
         // - cloudfs: mkdir(2), then a read of `wait` that returns when the instance is ACTIVE.
         let conn = try LibvirtDriver(virtType: .qemu, stateDir: rig.work).connect(uri: "test:///default")
         let store = try Store(path: rig.work + "/build-floor.sqlite")
-        var base: [Double] = [], floor: [Double] = [], cloud: [Double] = []
+        var base: [Double] = [], floor: [Double] = [], instanceFloor: [Double] = [], cloud: [Double] = []
         var buf = [UInt8](repeating: 0, count: 64)
         for i in 0..<samples {
             let id = UUID().uuidString.lowercased()
@@ -42,6 +46,14 @@ struct LatencyBench {
             floor.append(now() - t0)
             try conn.destroy(uuid: fid)
             unlink(disk)
+
+            let iid = UUID().uuidString.lowercased()
+            t0 = now()
+            try Self.floorBuild(iid, disk: disk, tag: "i\(i)", conn: conn, store: store, work: rig.work, likeAnInstance: true)
+            instanceFloor.append(now() - t0)
+            try conn.destroy(uuid: iid)
+            unlink(disk)
+            unlink(disk + ".config")
 
             let dir = "\(rig.mnt)/instances/lat\(i)"
             t0 = now()
@@ -108,6 +120,11 @@ struct LatencyBench {
                String(format: "p90 %.2f ms, p99 %.2f ms", percentile(cloud, 0.9) * 1000, percentile(cloud, 0.99) * 1000))
         report("   ratio to the floor (median, p99)", String(format: "%8.1fx", c / f),
                String(format: "%.1fx", percentile(cloud, 0.99) / percentile(floor, 0.99)))
+        let fi = median(instanceFloor)
+        report("   floor of this cloud's instance: + config drive", String(format: "%8.2f ms", fi * 1000),
+               String(format: "p99 %.2f ms; its ISO, the cdrom and a NIC in the domain", percentile(instanceFloor, 0.99) * 1000))
+        report("   ratio to the instance's floor (median, p99)", String(format: "%8.1fx", c / fi),
+               String(format: "%.1fx", percentile(cloud, 0.99) / percentile(instanceFloor, 0.99)))
         report("   50 mkdirs at once: p50 → ACTIVE", String(format: "%8.2f ms", median(burst) * 1000),
                String(format: "%.1fx the serial median; %d of 50 ACTIVE", median(burst) / c, burst.count))
         report("   floor, 50 at once: p50", String(format: "%8.2f ms", median(floorBurst) * 1000),
@@ -121,15 +138,39 @@ struct LatencyBench {
 
     /// The work a build must do (the issue's floor): its four durable commits (accepted,
     /// scheduled, networked, ACTIVE), the qcow2 overlay over the image, and the libvirt
-    /// define + create of domain `id` over it.
+    /// define + create of domain `id` over it. `likeAnInstance`: the domain this cloud
+    /// gives every instance by default, so also its config drive (an ISO of Nova's
+    /// ConfigDrive v2 files, written beside the overlay as a build writes it), attached as
+    /// an IDE cdrom, and one user-mode NIC.
     static func floorBuild(_ id: String, disk: String, tag: String, conn: any ComputeConnection, store: Store,
-                           work: String) throws(CloudError) {
-        let spec = DomainSpec(domainName: "floor-\(id)", uuid: id, vcpus: 1, ramMB: 128,
+                           work: String, likeAnInstance: Bool = false) throws(CloudError) {
+        var spec = DomainSpec(domainName: "floor-\(id)", uuid: id, vcpus: 1, ramMB: 128,
                               diskPath: disk, diskFormat: "qcow2", consolePath: work + "/c.log")
         for step in ["accepted", "scheduled", "networked"] { try store.setSetting(.defaultValue(.flavor), "\(step) \(tag)") }
         try Overlay.create(path: disk, backing: work + "/d.raw", backingFormat: .raw, sizeBytes: 1 << 30)
+        if likeAnInstance {
+            try ISOImage.write(configDriveFiles(id), volume: "config-2", publisher: "cloudfs", to: disk + ".config")
+            spec.disks.append(DiskSpec(kind: .cdrom, path: disk + ".config", format: "raw", device: "hdd"))
+            spec.nics = [NICSpec(mac: "fa:16:3e:00:00:01", ip: "10.0.0.2",
+                                 userNet: UserNetSpec(network: "10.0.0.0/16", host: "10.0.0.1", dns: "10.0.255.254",
+                                                      guest: "10.0.0.2", sshPort: nil))]
+        }
         _ = try conn.spawn(spec)
         try store.setSetting(.defaultValue(.flavor), "active \(tag)")
+    }
+
+    /// A config drive's files as a build writes them (both versions, and ec2's), with
+    /// documents the size of a small instance's.
+    static func configDriveFiles(_ id: String) -> [(path: String, bytes: [UInt8])] {
+        let meta = Array(#"{"availability_zone":"nova","hostname":"floor","launch_index":0,"meta":{},"name":"floor","project_id":"default","public_keys":{},"uuid":"\#(id)"}"#.utf8)
+        let network = Array(#"{"links":[{"ethernet_mac_address":"fa:16:3e:00:00:01","id":"tap0","mtu":1500,"type":"phy"}],"networks":[{"id":"network0","ip_address":"10.0.0.2","link":"tap0","netmask":"255.255.0.0","routes":[{"gateway":"10.0.0.1","netmask":"0.0.0.0","network":"0.0.0.0"}],"type":"ipv4"}],"services":[{"address":"10.0.255.254","type":"dns"}]}"#.utf8)
+        var files: [(path: String, bytes: [UInt8])] = []
+        for version in ["latest", "2018-08-27"] {
+            files += [("openstack/\(version)/meta_data.json", meta), ("openstack/\(version)/network_data.json", network),
+                      ("openstack/\(version)/vendor_data.json", Array("{}".utf8)), ("openstack/\(version)/vendor_data2.json", Array("{}".utf8))]
+        }
+        files.append(("ec2/latest/meta-data.json", Array(#"{"hostname":"floor","instance-id":"\#(id)","local-ipv4":"10.0.0.2"}"#.utf8)))
+        return files
     }
 
     /// `n` floor builds at once, one thread each: the time of each. The domains and
