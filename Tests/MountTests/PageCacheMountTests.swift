@@ -180,5 +180,15 @@ final class PageCacheMountTests: MountTestCase {
         ok("rmdir instances/a")
         soon("the deleted name is gone for stat") { !FileManager.default.fileExists(atPath: self.mnt + "/instances/a") }
         soon("and from the host's instance list: size \(size("hosts/\(host)/instances"))") { size("hosts/\(host)/instances") == (together ? "3" : "0") }
+
+        // A snapshot's source_of belongs to another volume than the one whose source is set.
+        ok("mkdir volumes/v && mkdir volumes/v/snapshots/s1 && mkdir volumes/copy")
+        XCTAssertEqual(size("volumes/v/snapshots/s1/source_of"), "0")
+        ok("echo 'snapshot v/s1' > volumes/copy/source")
+        soon("source_of names the volume made from the snapshot: size \(size("volumes/v/snapshots/s1/source_of"))") {
+            size("volumes/v/snapshots/s1/source_of") == "5"
+        }
+        ok("rmdir volumes/copy")
+        soon("and no longer once it is deleted") { size("volumes/v/snapshots/s1/source_of") == "0" }
     }
 }

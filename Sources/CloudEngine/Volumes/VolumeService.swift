@@ -117,6 +117,7 @@ final class VolumeService: VolumesAPI, VolumeProvider, @unchecked Sendable {
     func dropRow(_ v: VolumeRecord) throws(CloudError) {
         try core.write({ (s) throws(CloudError) in try s.deleteVolume(v.id) }) { c, _ in c.volumes.remove(v.id) }
         core.announce(.volume, v.name)
+        announceOwners(ofSnapshots: Set([v.sourceSnapshotId].compactMap { $0 }))
     }
 
     /// A snapshot's store step, mirrored in the catalog (nil: a conflict).
@@ -145,6 +146,19 @@ final class VolumeService: VolumesAPI, VolumeProvider, @unchecked Sendable {
         let ids = Set([v.instanceId, before?.instanceId].compactMap { $0 })
         let names = core.catalog.withLock { c in ids.compactMap { c.instanceNames[$0] } }
         for n in names { core.announce(.instance, n) }
+        if v.sourceSnapshotId != before?.sourceSnapshotId {
+            announceOwners(ofSnapshots: Set([v.sourceSnapshotId, before?.sourceSnapshotId].compactMap { $0 }))
+        }
+    }
+
+    /// Announces the volumes holding these snapshots: their `source_of` lists the volumes
+    /// made from them, which just gained or lost one.
+    private func announceOwners(ofSnapshots ids: Set<String>) {
+        guard !ids.isEmpty else { return }
+        let owners = core.catalog.withLock { c in
+            ids.compactMap { c.volumes.snapshots[$0].flatMap { c.volumes.volume(id: $0.volumeId)?.name } }
+        }
+        for n in Set(owners) { core.announce(.volume, n) }
     }
 
     // MARK: create, source, delete
