@@ -85,18 +85,20 @@ class MountTestCase: XCTestCase {
         }
     }
 
-    /// Kills what still runs from the test's directory: guests of the embedded QEMU driver
-    /// outlive a daemon killed by a crash point, and when the test failed before a mount
-    /// could delete them, nothing else would.
+    /// Stops what still runs from the test's directory once it is unmounted: a network's
+    /// dnsmasq (host networking outlives a mount by design), and guests of the embedded
+    /// QEMU driver left by a daemon that a crash point killed when the test failed before
+    /// a mount could delete them. SIGTERM, then SIGKILL for what is left.
     func killProcesses(using dir: String) {
         let me = getpid()
-        let pids = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { Int32($0) }
-        for pid in pids where pid != me {
-            guard let raw = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline"),
-                  String(decoding: raw, as: UTF8.self).contains(dir + "/") else { continue }
-            print("killing \(pid), left running from \(dir)")
-            kill(pid, SIGKILL)
+        let pids = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { Int32($0) }.filter { pid in
+            guard pid != me, let raw = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+            return String(decoding: raw, as: UTF8.self).contains(dir + "/")
         }
+        guard !pids.isEmpty else { return }
+        for pid in pids { kill(pid, SIGTERM) }
+        usleep(200_000)
+        for pid in pids where kill(pid, 0) == 0 { kill(pid, SIGKILL) }
     }
 
     /// Waits up to `seconds` for the daemon to die (a crash point killed it): true once

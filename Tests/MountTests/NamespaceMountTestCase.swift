@@ -34,13 +34,7 @@ class NamespaceMountTestCase: MountTestCase {
 
     override func tearDown() {
         guard !namespace.isEmpty else { return super.tearDown() }
-        // What must not outlive the test, found before the state directory is removed.
-        let pids = sh("cat '\(state)'/network/networks/*/dnsmasq.pid '\(state)'/libvirt/run/qemu/*.pid 2>/dev/null").out
-            .split(whereSeparator: \.isWhitespace).compactMap { Int32($0) }
-        super.tearDown()   // rmdir every instance, unmount, remove the work directory
-        for pid in pids where kill(pid, 0) == 0 { kill(pid, SIGTERM) }
-        usleep(200_000)
-        for pid in pids where kill(pid, 0) == 0 { kill(pid, SIGKILL) }
+        super.tearDown()   // rmdir every instance, unmount, stop dnsmasq and guests, remove the work directory
         sh("ip netns del \(namespace)")
     }
 
