@@ -86,7 +86,7 @@ let package = Package(
             "MetadataServer", "CloudCore", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "DashboardTests", dependencies: [
             "Dashboard", "CloudCore", .product(name: "Hummingbird", package: "hummingbird")]),
-        .testTarget(name: "MountTests", dependencies: ["CloudCore", "CloudTesting"]),
+        .testTarget(name: "MountTests", dependencies: ["CloudCore", "CloudTesting", "FuseKit"]),
         .testTarget(name: "HostAgentTests", dependencies: ["HostAgent", "CloudCore"]),
         .testTarget(name: "CloudFSTests", dependencies: [
             "CloudFS", "FuseKit", "CloudCore", "CloudEngine", "LibvirtCompute", "CloudTesting"]),

@@ -1,16 +1,12 @@
 import Foundation
+import FuseKit
 
 /// A mount point left by a daemon that died (killed, crashed): the kernel answers every
 /// access with ENOTCONN until it is unmounted. `cloudfs mount` clears it first, as
 /// `fusermount3 -uz` would, so a restart after kill -9 is one command.
 enum StaleMount {
-    /// True when `path` is a FUSE mount whose daemon is gone. Asked with `statvfs`
-    /// (statfs(2)), which the kernel always sends to the daemon: a `stat` may be answered
-    /// from the attributes the kernel still caches for the root.
-    static func isDead(_ path: String) -> Bool {
-        var st = statvfs()
-        return statvfs(path, &st) != 0 && (errno == ENOTCONN || errno == ECONNABORTED)
-    }
+    /// True when `path` is a FUSE mount whose daemon is gone.
+    static func isDead(_ path: String) -> Bool { FuseConnection.ended(at: path) }
 
     /// Lazily unmounts a dead mount at `path`; returns whether one was cleared.
     @discardableResult

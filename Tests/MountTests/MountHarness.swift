@@ -1,5 +1,6 @@
 import CloudTesting
 import Foundation
+import FuseKit
 import XCTest
 
 /// Result of one shell command.
@@ -111,13 +112,8 @@ class MountTestCase: XCTestCase {
         return false
     }
 
-    /// True once the kernel ended the mount's FUSE connection. Asked with `statvfs`
-    /// (statfs(2)), which always reaches the daemon: a `stat` of the root may come from
-    /// the kernel's attribute cache.
-    func connectionEnded() -> Bool {
-        var st = statvfs()
-        return statvfs(mnt, &st) != 0 && (errno == ENOTCONN || errno == ECONNABORTED)
-    }
+    /// True once the kernel ended the mount's FUSE connection.
+    func connectionEnded() -> Bool { FuseConnection.ended(at: mnt) }
 
     func isMounted() -> Bool {
         ((try? String(contentsOfFile: "/proc/mounts", encoding: .utf8)) ?? "").contains(" \(mnt) ")
