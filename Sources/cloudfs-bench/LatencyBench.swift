@@ -30,6 +30,17 @@ struct LatencyBench {
         let store = try Store(path: rig.work + "/build-floor.sqlite")
         var base: [Double] = [], floor: [Double] = [], instanceFloor: [Double] = [], cloud: [Double] = []
         var buf = [UInt8](repeating: 0, count: 64)
+        // One floor build, timed; its domain and files go afterwards.
+        func floorSample(_ tag: String, likeAnInstance: Bool) throws(CloudError) -> Double {
+            let id = UUID().uuidString.lowercased(), disk = rig.work + "/floor-\(tag).qcow2"
+            let t0 = now()
+            try Self.floorBuild(id, disk: disk, tag: tag, conn: conn, store: store, work: rig.work, likeAnInstance: likeAnInstance)
+            let took = now() - t0
+            try conn.destroy(uuid: id)
+            unlink(disk)
+            unlink(disk + ".config")
+            return took
+        }
         for i in 0..<samples {
             let id = UUID().uuidString.lowercased()
             let spec = DomainSpec(domainName: "bench-\(id)", uuid: id, vcpus: 1, ramMB: 128,
@@ -39,21 +50,8 @@ struct LatencyBench {
             base.append(now() - t0)
             try conn.destroy(uuid: id)
 
-            let fid = UUID().uuidString.lowercased()
-            let disk = rig.work + "/floor-\(i).qcow2"
-            t0 = now()
-            try Self.floorBuild(fid, disk: disk, tag: "\(i)", conn: conn, store: store, work: rig.work)
-            floor.append(now() - t0)
-            try conn.destroy(uuid: fid)
-            unlink(disk)
-
-            let iid = UUID().uuidString.lowercased()
-            t0 = now()
-            try Self.floorBuild(iid, disk: disk, tag: "i\(i)", conn: conn, store: store, work: rig.work, likeAnInstance: true)
-            instanceFloor.append(now() - t0)
-            try conn.destroy(uuid: iid)
-            unlink(disk)
-            unlink(disk + ".config")
+            floor.append(try floorSample("\(i)", likeAnInstance: false))
+            instanceFloor.append(try floorSample("i\(i)", likeAnInstance: true))
 
             let dir = "\(rig.mnt)/instances/lat\(i)"
             t0 = now()
