@@ -70,7 +70,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log")]),
         .executableTarget(name: "cloudfs-bench", dependencies: [
             "CloudCore", "CloudEngine", "LibvirtCompute", "CloudScheduler", "CloudStore", "CloudNetwork", "ImageStore",
-            "ISOImage", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            "ISOImage", "FuseKit", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .target(name: "CloudTesting", dependencies: ["CloudCore"], path: "Tests/CloudTesting"),
         .testTarget(name: "CloudCoreTests", dependencies: ["CloudCore"]),
         .testTarget(name: "CloudStoreTests", dependencies: [

@@ -49,6 +49,26 @@ struct ActionBench {
                 } catch { baseFailures.withLock { $0 += 1 } }
             }
         }
+        // The same floor behind a file system: each action also makes the system calls of
+        // `echo VERB > ctl; cat wait` on a FUSE file system doing no work (`FuseFloor`), so
+        // the kernel's round trips of an action are in the baseline too.
+        let fuse = try FuseFloor(mountpoint: rig.work + "/fuse-floor", count: count)
+        defer { fuse.stop() }
+        let fuseFailures = Mutex(0)
+        let behindFuse = together(list.count) { [dir = fuse.instances] i in
+            let (conn, id) = list[i]
+            for r in 0..<rounds {
+                do throws(CloudError) {
+                    if Self.act("\(dir)/i\(i + 1)", "stop") != "ACTIVE" { throw CloudError.io("floor act") }
+                    try conn.perform(.shutdown, uuid: id)
+                    while try conn.powerState(uuid: id) != .shutdown { usleep(100) }
+                    try store.setSetting(.defaultValue(.flavor), "stop \(i) \(r)")
+                    if Self.act("\(dir)/i\(i + 1)", "start") != "ACTIVE" { throw CloudError.io("floor act") }
+                    try conn.perform(.start, uuid: id)
+                    try store.setSetting(.defaultValue(.flavor), "start \(i) \(r)")
+                } catch { fuseFailures.withLock { $0 += 1 } }
+            }
+        }
         for (conn, id) in list { try? conn.destroy(uuid: id) }
 
         // cloudfs: one thread per instance, each doing `rounds` stop/start cycles through the
@@ -81,6 +101,10 @@ struct ActionBench {
         report("   write ctl + read wait, per instance thread", String(format: "%8.0f /s", Double(actions) / cloud),
                String(format: "%.0f ms, %.2f ms per action", cloud * 1000, cloud * 1000 / Double(actions)))
         report("   ratio (cloudfs time / baseline time)", String(format: "%8.1fx", cloud / base))
+        report("   baseline + the same system calls on a FUSE floor", String(format: "%8.0f /s", Double(actions) / behindFuse),
+               fuseFailures.withLock { $0 } == 0 ? String(format: "%.0f ms; a file system doing no work (FuseFloor)", behindFuse * 1000)
+                   : "\(fuseFailures.withLock { $0 }) FAILED")
+        report("   ratio (cloudfs time / that)", String(format: "%8.1fx", cloud / behindFuse))
         report("   failed actions; instances not ACTIVE at the end", String(format: "%8d", failed.count),
                "\(notActive) not ACTIVE" + (failed.isEmpty && notActive == 0 ? "" : "   FAILED: must be 0; first: \(failed.first ?? "-")"))
         print("   reproduce: \(reproduce)")

@@ -14,7 +14,7 @@ struct LatencyBench {
     let reproduce: String
 
     func run() throws {
-        // Four measurements, interleaved sample by sample so that all four see the same
+        // Five measurements, interleaved sample by sample so that all five see the same
         // machine (on a shared 2-core VM, phases run one after the other drifted apart by
         // up to 2x, and their ratio with them):
         // - the baseline: the same driver calls the engine makes, straight to libvirt's
@@ -25,20 +25,35 @@ struct LatencyBench {
         // - the same floor for the domain this cloud gives every instance by default: its
         //   config drive ISO written too, and the cdrom and a NIC in the domain (libvirt
         //   parses every device, twice on the test driver);
+        // - that floor behind a file system: between a mkdir and a read of `wait` on a FUSE
+        //   file system doing no work, the kernel's round trips of a build;
         // - cloudfs: mkdir(2), then a read of `wait` that returns when the instance is ACTIVE.
         let conn = try LibvirtDriver(virtType: .qemu, stateDir: rig.work).connect(uri: "test:///default")
         let store = try Store(path: rig.work + "/build-floor.sqlite")
-        var base: [Double] = [], floor: [Double] = [], instanceFloor: [Double] = [], cloud: [Double] = []
+        var base: [Double] = [], floor: [Double] = [], instanceFloor: [Double] = [], fuseFloor: [Double] = [], cloud: [Double] = []
         var buf = [UInt8](repeating: 0, count: 64)
-        // One floor build, timed; its domain and files go afterwards.
-        func floorSample(_ tag: String, likeAnInstance: Bool) throws(CloudError) -> Double {
+        // A FUSE file system of the tree's shape doing no work (`FuseFloor`): the instance's
+        // floor is also timed behind it, with the system calls of `mkdir` and `cat wait`.
+        let fuse = try FuseFloor(mountpoint: rig.work + "/fuse-floor", count: 1)
+        defer { fuse.stop() }
+        // One floor build, timed; its domain and files go afterwards. `behindFuse`: between
+        // a mkdir and a read of `wait` on the FUSE floor.
+        func floorSample(_ tag: String, likeAnInstance: Bool, behindFuse: Bool = false) throws(CloudError) -> Double {
             let id = UUID().uuidString.lowercased(), disk = rig.work + "/floor-\(tag).qcow2"
+            let dir = "\(fuse.instances)/f\(tag)"
             let t0 = now()
+            if behindFuse, mkdir(dir, 0o755) != 0 { throw CloudError.io("mkdir \(dir): errno \(errno)") }
             try Self.floorBuild(id, disk: disk, tag: tag, conn: conn, store: store, work: rig.work, likeAnInstance: likeAnInstance)
+            if behindFuse {
+                let fd = open(dir + "/wait", O_RDONLY)
+                guard fd >= 0, read(fd, &buf, buf.count) > 0 else { throw CloudError.io("read \(dir)/wait: errno \(errno)") }
+                close(fd)
+            }
             let took = now() - t0
             try conn.destroy(uuid: id)
             unlink(disk)
             unlink(disk + ".config")
+            if behindFuse { rmdir(dir) }
             return took
         }
         for i in 0..<samples {
@@ -52,6 +67,7 @@ struct LatencyBench {
 
             floor.append(try floorSample("\(i)", likeAnInstance: false))
             instanceFloor.append(try floorSample("i\(i)", likeAnInstance: true))
+            fuseFloor.append(try floorSample("f\(i)", likeAnInstance: true, behindFuse: true))
 
             let dir = "\(rig.mnt)/instances/lat\(i)"
             t0 = now()
@@ -123,6 +139,11 @@ struct LatencyBench {
                String(format: "p99 %.2f ms; its ISO, the cdrom and a NIC in the domain", percentile(instanceFloor, 0.99) * 1000))
         report("   ratio to the instance's floor (median, p99)", String(format: "%8.1fx", c / fi),
                String(format: "%.1fx", percentile(cloud, 0.99) / percentile(instanceFloor, 0.99)))
+        let ff = median(fuseFloor)
+        report("   the same between mkdir and cat wait on a FUSE floor", String(format: "%8.2f ms", ff * 1000),
+               String(format: "p99 %.2f ms; a file system doing no work (FuseFloor)", percentile(fuseFloor, 0.99) * 1000))
+        report("   ratio to that (median, p99)", String(format: "%8.1fx", c / ff),
+               String(format: "%.1fx", percentile(cloud, 0.99) / percentile(fuseFloor, 0.99)))
         report("   50 mkdirs at once: p50 → ACTIVE", String(format: "%8.2f ms", median(burst) * 1000),
                String(format: "%.1fx the serial median; %d of 50 ACTIVE", median(burst) / c, burst.count))
         report("   floor, 50 at once: p50", String(format: "%8.2f ms", median(floorBurst) * 1000),
