@@ -13,8 +13,9 @@ final class WaitState: Sendable {
 }
 
 /// `cat /instances/NAME/wait` (SPEC: "a read blocks until the instance is in a stable
-/// state, then returns that status line"). The READ is not answered in the handler: the
-/// cloud's `waitUntilStable` completion answers it later from its own thread, and a
+/// state, then returns that status line"). The cloud's `waitUntilStable` completion
+/// answers the READ: at once in the handler when the instance is already stable, else
+/// later from the thread whose commit made it stable (the handler defers), and a
 /// FUSE_INTERRUPT (the reader got a signal, e.g. from `timeout`) cancels the wait and
 /// answers `EINTR`. An instance deleted while waited for answers `ENOENT`.
 extension CloudFileSystem {

@@ -30,8 +30,10 @@ public protocol InstancesAPI: AnyObject, Sendable {
     /// The running live migration's progress (`key value` lines: status, elapsed_ms,
     /// memory and disk bytes total and remaining, downtime_ms), else the last one's end.
     func migrationProgress(_ name: String, _ caller: Caller) -> [String]
-    /// Calls `completion` once the instance is stable (or gone: nil). Returns a token whose
-    /// `cancel()` drops the wait (the FUSE request was interrupted).
+    /// Calls `completion` once the instance is stable (or gone: nil): before returning, on
+    /// the caller's thread, when it already is; else later, from the thread whose commit
+    /// made it stable. Returns a token whose `cancel()` drops the wait (the FUSE request
+    /// was interrupted).
     func waitUntilStable(_ name: String, _ caller: Caller,
                          _ completion: @escaping @Sendable (InstanceInfo?) -> Void) -> WaitToken
 }

@@ -98,8 +98,10 @@ final class InstanceService: InstancesAPI, @unchecked Sendable {
 
     func waitUntilStable(_ name: String, _ caller: Caller,
                          _ completion: @escaping @Sendable (InstanceInfo?) -> Void) -> WaitToken {
+        // Already stable (or gone): answered at once, on the caller's thread. A hop to
+        // another queue first cost a thread wake-up for every `cat wait` of a stable instance.
         guard visible(name, caller) != nil else {
-            DispatchQueue.global().async { completion(nil) }
+            completion(nil)
             return WaitToken {}
         }
         let (id, ready) = core.catalog.withLock { c -> (UInt64?, InstanceInfo??) in
@@ -109,7 +111,7 @@ final class InstanceService: InstancesAPI, @unchecked Sendable {
             c.waiters[name, default: [:]][c.nextWaiter] = completion
             return (c.nextWaiter, nil)
         }
-        if let ready { DispatchQueue.global().async { completion(ready) }; return WaitToken {} }
+        if let ready { completion(ready); return WaitToken {} }
         return WaitToken { [weak self] in
             _ = self?.core.catalog.withLock { c in c.waiters[name]?.removeValue(forKey: id!) }
         }
