@@ -11,6 +11,7 @@ public final class EventLog: Sendable {
         var nextWaiter: UInt64 = 0
         var sinks: [@Sendable (String) -> Void] = []
         var tagger: (@Sendable (String, String) -> String?)?
+        var capturing: [UInt: [String]] = [:]   // thread → lines `capture` keeps aside
     }
     private let state = Mutex(State())
 
@@ -44,9 +45,39 @@ public final class EventLog: Sendable {
         return line
     }
 
+    /// Runs `body` and returns the lines it appended on this thread, formatted as `append`
+    /// formats them but not appended: the caller writes them with a transaction of its own
+    /// and then hands them to `publish` (EngineCore.commit: a change and its event in one
+    /// commit). Lines other threads append meanwhile are appended as usual.
+    public func capture(_ body: () -> Void) -> [String] {
+        let me = ThreadID.current
+        state.withLock { $0.capturing[me] = [] }
+        body()
+        return state.withLock { $0.capturing.removeValue(forKey: me) } ?? []
+    }
+
+    /// Appends lines already persisted (made by `capture`): readers and waiters see them,
+    /// the persistence sinks are not called.
+    public func publish(_ lines: [String]) {
+        guard !lines.isEmpty else { return }
+        let waiters = state.withLock { s -> [@Sendable () -> Void] in
+            for l in lines { s.bytes.append(contentsOf: (l + "\n").utf8) }
+            let w = Array(s.waiters.values)
+            s.waiters.removeAll()
+            return w
+        }
+        for w in waiters { w() }
+    }
+
     /// Appends a pre-formatted line.
     public func appendLine(_ line: String) {
         let clean = EventLog.oneLine(line)
+        let me = ThreadID.current
+        if state.withLock({ s -> Bool in
+            guard s.capturing[me] != nil else { return false }
+            s.capturing[me]!.append(clean)
+            return true
+        }) { return }
         let (waiters, sinks) = state.withLock { s -> ([@Sendable () -> Void], [@Sendable (String) -> Void]) in
             s.bytes.append(contentsOf: (clean + "\n").utf8)
             let w = Array(s.waiters.values)
@@ -110,4 +141,10 @@ public final class EventLog: Sendable {
         }
         return v
     }
+}
+
+/// The calling thread's identity (`pthread_self`), for state kept per thread around a
+/// synchronous call (`EventLog.capture`, `Store.withEventLines`).
+public enum ThreadID {
+    public static var current: UInt { UInt(pthread_self()) }   // pthread_t is an integer on Linux
 }

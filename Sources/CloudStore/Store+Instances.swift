@@ -39,11 +39,14 @@ extension Store {
     /// change is recorded as the step of the instance's running task; `quota` is checked
     /// in the same transaction (`EDQUOT`, nothing changed). `handOver`: the queued task is
     /// taken by this transaction for the worker the caller dispatches next (see `queue`).
+    /// The /events lines `withEventLines` makes of the new row, if bound for this thread,
+    /// are written by the same transaction.
     /// Returns the new row, or nil when the precondition failed or the row is gone.
     public func update(instanceID: String, expecting expected: Set<TaskState>? = nil, evenIfDeleting: Bool = false,
                        queue task: InstanceTask? = nil, handOver: Bool = false, quota: QuotaRequest? = nil,
                        _ change: @Sendable (inout InstanceRecord) -> Void) throws(CloudError) -> InstanceRecord? {
         let ending = taskEndings.withLock { $0[instanceID] }
+        let lines = boundEventLines   // read here, on the caller's thread, not in GRDB's closure
         var handed: TaskRecord?
         let written = try write { db -> (InstanceRecord, ended: Bool, othersOpen: Bool)? in
             guard let old = try InstanceRecord.fetch(db, id: instanceID) else { return nil }
@@ -56,6 +59,7 @@ extension Store {
             try r.write(db, over: old)
             if r.taskState != before { try Self.recordStep(db, instanceID: r.id, step: r.taskState.rawValue) }
             if let task { handed = try Self.queue(db, task, for: r, handOver: handOver) }
+            if let lines { try Self.insertEvents(db, lines(r)) }
             guard let ending, r.taskState == .none, before != .none else { return (r, false, false) }
             try Self.end(db, ending, with: r)
             return (r, true, try Self.hasOpenTask(db, instanceID: r.id))

@@ -20,6 +20,8 @@ public final class Store: Sendable {
     /// /events lines not yet in SQLite: the next write transaction carries them (see
     /// `queueEvents`), so an event seldom costs a transaction of its own.
     let pendingEvents = Mutex<[String]>([])
+    /// Per thread: what an instance update writes to /events with it (`withEventLines`).
+    let eventLineMakers = Mutex<[UInt: @Sendable (InstanceRecord) -> [String]]>([:])
 
     /// Opens (creating if needed) the database at `path` and migrates it. A write waits up
     /// to `busyTimeout` seconds for another connection's lock before it fails with `EIO`.
@@ -184,6 +186,24 @@ public final class Store: Sendable {
     public func flushEvents() throws(CloudError) {
         guard !pendingEvents.withLock({ $0.isEmpty }) else { return }
         try write { _ in }
+    }
+
+    /// Runs `body` with `lines` bound for this thread: an instance update it makes
+    /// (`update(instanceID:...)`) writes the /events lines made of the new row in its own
+    /// transaction. `EngineCore.commit` binds it around its body, so a change and its event
+    /// are durable together, and the event needs no transaction (nor a timer) of its own.
+    public func withEventLines<T>(_ lines: (@Sendable (InstanceRecord) -> [String])?,
+                                  _ body: () throws(CloudError) -> T) throws(CloudError) -> T {
+        guard let lines else { return try body() }
+        let me = ThreadID.current
+        eventLineMakers.withLock { $0[me] = lines }
+        defer { eventLineMakers.withLock { $0[me] = nil } }
+        return try body()
+    }
+
+    /// What `withEventLines` bound for the calling thread.
+    var boundEventLines: (@Sendable (InstanceRecord) -> [String])? {
+        eventLineMakers.withLock { $0.isEmpty ? nil : $0[ThreadID.current] }
     }
 
     static func insertEvents(_ db: Database, _ lines: [String]) throws {

@@ -167,8 +167,19 @@ final class EngineCore: @unchecked Sendable {
     func commit(_ body: (Store) throws(CloudError) -> InstanceRecord?,
                 event: ((InstanceRecord) -> Void)? = nil) throws(CloudError) -> Commit<InstanceRecord> {
         mutation.lock()
+        // The event lines are made of the new row inside the update's transaction and
+        // written by it (`Store.withEventLines`); readers see them once the catalog has the row.
+        let made = MadeEvents()
+        var lines: (@Sendable (InstanceRecord) -> [String])?
+        if let event {
+            nonisolated(unsafe) let tell = event   // called on this thread, inside `body`
+            let log = events
+            lines = { x in made.set(log.capture { tell(x) }) }
+        }
         let r: InstanceRecord?
-        do { r = try body(store) } catch { mutation.unlock(); throw error }
+        do { r = try store.withEventLines(lines) { () throws(CloudError) in try body(store) } } catch {
+            mutation.unlock(); throw error
+        }
         guard let r else { mutation.unlock(); return .conflict }
         var wake: [@Sendable (InstanceInfo?) -> Void] = []
         // Under the mutation lock only this thread changes the catalog's rows, so the
@@ -184,7 +195,8 @@ final class EngineCore: @unchecked Sendable {
         }
         let info = wake.isEmpty ? nil : instanceInfo(r)
         mutation.unlock()
-        event?(r)
+        // A body that made no instance update (none does today) tells its event the old way.
+        if let written = made.lines { events.publish(written) } else { event?(r) }
         announce(.instance, r.name)
         for w in wake { w(info) }
         return .applied(r)
@@ -278,4 +290,11 @@ enum Commit<T> {
         if case .applied(let t) = self { return t }
         return nil
     }
+}
+
+/// The /events lines an instance update made of its new row (see `EngineCore.commit`):
+/// set inside the update's transaction on the committing thread, read after it.
+private final class MadeEvents: @unchecked Sendable {
+    private(set) var lines: [String]?
+    func set(_ made: [String]) -> [String] { lines = made; return made }
 }

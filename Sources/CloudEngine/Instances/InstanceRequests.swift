@@ -9,12 +9,16 @@ import Foundation
 /// dispatched to the task worker.
 extension InstanceService {
     func perform(_ action: InstanceAction, on name: String, _ caller: Caller) throws(CloudError) {
-        let (r, fields) = try core.refusing("instance", name, caller) { () throws(CloudError) -> (InstanceRecord?, KeyValuePairs<String, String>) in
+        // Each accepted request's event is written by the commit that accepts it.
+        let uid = "\(caller.uid)", events = core.events
+        let r = try core.refusing("instance", name, caller) { () throws(CloudError) -> InstanceRecord? in
             switch action {
             case .power(let p):
                 let r = try target(name, caller, .operate)
                 try require(p.allowedFrom.contains(r.vmState) && r.host != nil, r, p.rawValue)
-                return (try queue(r, .power(p)) { $0.taskState = p.taskState }, ["action": p.rawValue, "uid": "\(caller.uid)"])
+                return try queue(r, .power(p), told: { events.append(kind: "instance.action", object: name, ["action": p.rawValue, "uid": uid]) }) {
+                    $0.taskState = p.taskState
+                }
             case .lock, .unlock:
                 // Nova's lock/unlock: a member of its project or an admin; an admin's lock
                 // (`locked_by` admin) is lifted only by an admin.
@@ -23,23 +27,23 @@ extension InstanceService {
                 if action == .unlock, r.lockedBy == "admin", !byAdmin {
                     throw CloudError.notPermitted("\(name) was locked by an admin; only an admin may unlock it")
                 }
-                try core.commit { (s) throws(CloudError) in
+                try core.commit({ (s) throws(CloudError) in
                     try s.update(instanceID: r.id, evenIfDeleting: true) {
                         $0.locked = action == .lock
                         $0.lockedBy = action == .lock ? (byAdmin ? "admin" : "owner") : nil
                     }
-                }
-                return (nil, ["uid": "\(caller.uid)"])
+                }, event: { _ in events.append(kind: action == .lock ? "instance.locked" : "instance.unlocked", object: name, ["uid": uid]) })
+                return nil
             case .rebuild:
-                return (try rebuild(name, image: nil, caller), [:])
+                return try rebuild(name, image: nil, caller)
             case .confirmResize, .revertResize:
                 let r = try target(name, caller, .operate)
                 try require(r.vmState == .resized, r, action.verb)
                 let confirm = action == .confirmResize
-                let moved = try queue(r, confirm ? .confirmResize : .revertResize) {
+                return try queue(r, confirm ? .confirmResize : .revertResize,
+                                 told: { events.append(kind: "instance.action", object: name, ["action": action.verb, "uid": uid]) }) {
                     $0.taskState = confirm ? .resizeConfirming : .resizeReverting
                 }
-                return (moved, ["action": action.verb, "uid": "\(caller.uid)"])
             case .migrate(let host):
                 let r = try target(name, caller, .operate)
                 try core.authorize(caller, .administer("migrate instances"), Self.ref(r))
@@ -48,7 +52,9 @@ extension InstanceService {
                     guard host != r.host else { throw CloudError.invalid("\(name) is already on \(host)") }
                 }
                 try require(InstanceAction.migrateFrom.contains(r.vmState) && r.host != nil, r, "migrate")
-                return (try queue(r, .migrate(host: host)) { $0.taskState = .migrating }, ["from": r.host ?? "", "to": host ?? "(scheduler)"])
+                return try queue(r, .migrate(host: host), told: {
+                    events.append(kind: "instance.migrating", object: name, ["from": r.host ?? "", "to": host ?? "(scheduler)"])
+                }) { $0.taskState = .migrating }
             case .liveMigrate(let host):
                 let r = try target(name, caller, .operate)
                 try core.authorize(caller, .administer("live-migrate instances"), Self.ref(r))
@@ -60,8 +66,9 @@ extension InstanceService {
                         throw CloudError(.notSupported, "live migration needs a destination whose libvirt runs as a daemon on another machine; \(host) is this machine's (the embedded driver takes no incoming migrations)")
                     }
                 }
-                return (try queue(r, .liveMigrate(host: host)) { $0.taskState = .migrating },
-                        ["from": r.host ?? "", "to": host ?? "(scheduler)", "uid": "\(caller.uid)"])
+                return try queue(r, .liveMigrate(host: host), told: {
+                    events.append(kind: "instance.live_migrating", object: name, ["from": r.host ?? "", "to": host ?? "(scheduler)", "uid": uid])
+                }) { $0.taskState = .migrating }
             case .liveMigrateAbort:
                 let r = try target(name, caller, .operate)
                 try core.authorize(caller, .administer("abort live migrations"), Self.ref(r))
@@ -70,22 +77,9 @@ extension InstanceService {
                     throw CloudError.busy("\(name) has no live migration in progress (task_state \(r.taskState.rawValue))")
                 }
                 core.catalog.withLock { _ = $0.migrationAborts.insert(r.id) }
-                return (nil, ["uid": "\(caller.uid)"])
+                core.events.append(kind: "instance.live_migration_abort_requested", object: name, ["uid": uid])
+                return nil
             }
-        }
-        switch action {
-        case .lock, .unlock:
-            core.events.append(kind: action == .lock ? "instance.locked" : "instance.unlocked", object: name, fields)
-        case .migrate:
-            core.events.append(kind: "instance.migrating", object: name, fields)
-        case .liveMigrate:
-            core.events.append(kind: "instance.live_migrating", object: name, fields)
-        case .liveMigrateAbort:
-            core.events.append(kind: "instance.live_migration_abort_requested", object: name, fields)
-        case .rebuild:
-            break   // told by `rebuild`, which the image file shares
-        case .power, .confirmResize, .revertResize:
-            core.events.append(kind: "instance.action", object: name, fields)
         }
         if let r { worker.dispatch(r.id) }
     }
@@ -162,13 +156,14 @@ extension InstanceService {
     }
 
     /// Commits `task` with the instance's new task_state, only while it is idle; `EBUSY`
-    /// "is busy" when another request got there first. The caller dispatches the instance
-    /// next: when no worker runs it, the commit takes the task for that worker.
-    private func queue(_ r: InstanceRecord, _ task: InstanceTask, quota: QuotaRequest? = nil,
+    /// "is busy" when another request got there first. `told` appends the request's event,
+    /// which the same commit writes. The caller dispatches the instance next: when no
+    /// worker runs it, the commit takes the task for that worker.
+    private func queue(_ r: InstanceRecord, _ task: InstanceTask, quota: QuotaRequest? = nil, told: @escaping () -> Void,
                        _ change: @escaping @Sendable (inout InstanceRecord) -> Void) throws(CloudError) -> InstanceRecord {
         guard let moved = try core.commit({ (s) throws(CloudError) in
             try s.update(instanceID: r.id, expecting: [.none], queue: task, handOver: worker.isIdle(r.id), quota: quota, change)
-        }).applied else { throw CloudError.busy("\(r.name) is busy") }
+        }, event: { _ in told() }).applied else { throw CloudError.busy("\(r.name) is busy") }
         return moved
     }
 
@@ -184,12 +179,13 @@ extension InstanceService {
             chosen = img
         }
         let image = chosen
-        let moved = try queue(r, .rebuild) { x in
+        let imageName = image?.name ?? r.imageName, events = core.events
+        return try queue(r, .rebuild, told: {
+            events.append(kind: "instance.action", object: name, ["action": "rebuild", "image": imageName, "uid": "\(caller.uid)"])
+        }) { x in
             x.taskState = .rebuilding
             if let image { x.imageId = image.id; x.imageName = image.name }
         }
-        core.events.append(kind: "instance.action", object: name, ["action": "rebuild", "image": moved.imageName, "uid": "\(caller.uid)"])
-        return moved
     }
 
     /// Nova's resize request: a write to `flavor` of a spawned instance.
@@ -205,9 +201,11 @@ extension InstanceService {
             if let img = ctx.images.image(id: r.imageId) { try Self.checkFits(f, img) }
             // Nova counts the new flavor's cores and RAM against the project at the request.
             let grows = QuotaRequest(project: r.project, [.cores: f.vcpus - r.vcpus, .ramMB: f.ramMB - r.ramMb])
-            return try queue(r, .resize(flavor: f.name), quota: grows) { $0.taskState = .resizePrep }
+            let events = core.events
+            return try queue(r, .resize(flavor: f.name), quota: grows, told: {
+                events.append(kind: "instance.action", object: name, ["action": "resize", "flavor": flavorName, "uid": "\(caller.uid)"])
+            }) { $0.taskState = .resizePrep }
         }
-        core.events.append(kind: "instance.action", object: name, ["action": "resize", "flavor": flavorName, "uid": "\(caller.uid)"])
         worker.dispatch(r.id)
     }
 
