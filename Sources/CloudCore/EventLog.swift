@@ -73,12 +73,11 @@ public final class EventLog: Sendable {
     public func appendLine(_ line: String) {
         let clean = EventLog.oneLine(line)
         let me = ThreadID.current
-        if state.withLock({ s -> Bool in
-            guard s.capturing[me] != nil else { return false }
-            s.capturing[me]!.append(clean)
-            return true
-        }) { return }
         let (waiters, sinks) = state.withLock { s -> ([@Sendable () -> Void], [@Sendable (String) -> Void]) in
+            if s.capturing[me] != nil {   // inside `capture` on this thread: kept aside
+                s.capturing[me]!.append(clean)
+                return ([], [])
+            }
             s.bytes.append(contentsOf: (clean + "\n").utf8)
             let w = Array(s.waiters.values)
             s.waiters.removeAll()

@@ -296,5 +296,5 @@ enum Commit<T> {
 /// set inside the update's transaction on the committing thread, read after it.
 private final class MadeEvents: @unchecked Sendable {
     private(set) var lines: [String]?
-    func set(_ made: [String]) -> [String] { lines = made; return made }
+    func set(_ made: [String]) -> [String] { lines = (lines ?? []) + made; return made }
 }
