@@ -16,19 +16,20 @@ extension Store {
     /// the name is taken, `EDQUOT` when the project's instances, cores, ram_mb or the
     /// group's server_group_members quota would be passed (counted in this transaction).
     /// `handOver`: the build task is taken by this transaction for the worker the caller
-    /// dispatches next (see `queue`).
-    public func insertInstance(_ r: InstanceRecord, handOver: Bool = false) throws(CloudError) {
+    /// dispatches next (see `queue`). `events`: /events lines this transaction writes.
+    public func insertInstance(_ r: InstanceRecord, handOver: Bool = false, events: [String] = []) throws(CloudError) {
         let quota = QuotaRequest(project: r.project, [.instances: 1, .cores: r.vcpus, .ramMB: r.ramMb,
                                                       .serverGroupMembers: r.groupName == nil ? 0 : 1], group: r.groupName)
         let handed: TaskRecord?
         do {
-            handed = try transaction { db in
+            // `write`: /events lines queued before go in first, so they keep their order.
+            handed = try write { db in
                 try Self.checkQuota(db, quota); try r.insertRow(db)
+                try Self.insertEvents(db, events)
                 return try Self.queue(db, .build, for: r, handOver: handOver, newInstance: true)
             }
         } catch {
-            let e = Self.translate(error)
-            throw e.errno == .exists ? CloudError.exists("instance '\(r.name)' already exists") : e
+            throw error.errno == .exists ? CloudError.exists("instance '\(r.name)' already exists") : error
         }
         if let handed { keepHanded(handed) }
     }
@@ -115,9 +116,11 @@ extension Store {
     /// `fits`, and moves the instance from scheduling to networking with the host set.
     /// Returns nil when the host no longer fits or the instance left `scheduling`.
     /// `fits` is also handed the hosts of the instance's server-group members as they are
-    /// inside this transaction, so (anti-)affinity holds under concurrent builds.
+    /// inside this transaction, so (anti-)affinity holds under concurrent builds. The lines
+    /// `withEventLines` bound for this thread are written with the claim.
     public func claim(instanceID: String, host: String, fits: ClaimCheck) throws(CloudError) -> InstanceRecord? {
-        try write { db in
+        let lines = boundEventLines   // see `update`
+        return try write { db in
             guard let old = try InstanceRecord.fetch(db, id: instanceID),
                   old.taskState == .scheduling, !old.deleteRequested,
                   try Self.hostFits(db, old, host, fits) else { return nil }
@@ -125,6 +128,7 @@ extension Store {
             r.host = host
             r.taskState = .networking
             try r.write(db, over: old)
+            if let lines { try Self.insertEvents(db, lines(r)) }
             return r
         }
     }

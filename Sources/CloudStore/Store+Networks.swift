@@ -58,9 +58,11 @@ extension Store {
     /// The build's network step (nova-network's allocate_for_instance) as one transaction:
     /// allocates the fixed IP and MAC and moves the instance from `networking` to `spawning`.
     /// Returns nil (allocating nothing) when the instance left `networking` or is being
-    /// deleted. `ENOSPC` "No more fixed IPs" when the network is full.
+    /// deleted. `ENOSPC` "No more fixed IPs" when the network is full. `events`: the
+    /// /events lines of the allocation, written by the same transaction.
     public func allocateFixedIPForBuild(instanceID: String, network: String, range: ClosedRange<UInt32>,
-                                        reserved: Set<UInt32>, mac: () -> String)
+                                        reserved: Set<UInt32>, mac: () -> String,
+                                        events: (FixedIPRecord) -> [String] = { _ in [] })
         throws(CloudError) -> (instance: InstanceRecord, ip: FixedIPRecord)? {
         try writeResettingHint(network) { db in
             guard let old = try InstanceRecord.fetch(db, id: instanceID), old.taskState == .networking,
@@ -70,6 +72,7 @@ extension Store {
             r.taskState = .spawning
             try r.write(db, over: old)
             try Self.recordStep(db, instanceID: r.id, step: r.taskState.rawValue)
+            try Self.insertEvents(db, events(ip))
             return (r, ip)
         }
     }
@@ -81,9 +84,11 @@ extension Store {
     /// back allocation never leaves an association behind. Returns nil when the instance
     /// left `networking` or is being deleted; `associated` names a network that was just
     /// associated. `ENOSPC` "No more networks available for project P" when no candidate
-    /// is free, "No more fixed IPs" when the project's network is full.
+    /// is free, "No more fixed IPs" when the project's network is full. `events`: as for
+    /// `allocateFixedIPForBuild`, also told the network just associated.
     public func allocateProjectFixedIPForBuild(instanceID: String, project: String, candidates: [FixedIPChoice],
-                                               mac: () -> String)
+                                               mac: () -> String,
+                                               events: (FixedIPRecord, _ associated: String?) -> [String] = { _, _ in [] })
         throws(CloudError) -> (instance: InstanceRecord, ip: FixedIPRecord, associated: String?)? {
         do throws(CloudError) {
             return try write { db in
@@ -105,6 +110,7 @@ extension Store {
                 r.taskState = .spawning
                 try r.write(db, over: old)
                 try Self.recordStep(db, instanceID: r.id, step: r.taskState.rawValue)
+                try Self.insertEvents(db, events(ip, associated))
                 return (r, ip, associated)
             }
         } catch {

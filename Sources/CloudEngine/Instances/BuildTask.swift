@@ -49,12 +49,15 @@ struct BuildTask {
         let t0 = Date()
         var spec = ctx.placement.requestSpec(for: r, resources: nil)
         spec.triedHosts = Set(attempts.tried)
+        let events = core.events
         let claimed = try ctx.placement.selectAndClaim(spec, for: r.name, placing: .scheduling, attempt: attempts.number) {
-            host, fits throws(CloudError) in try core.commit { (s) throws(CloudError) in try s.claim(instanceID: r.id, host: host, fits: fits) }
+            host, fits throws(CloudError) in
+            try core.commit({ (s) throws(CloudError) in try s.claim(instanceID: r.id, host: host, fits: fits) }, event: { x in
+                events.append(kind: "instance.scheduled", object: r.name,
+                              ["host": x.host ?? "?", "took_ms": "\(Int(Date().timeIntervalSince(t0) * 1000))"])
+            })
         }
-        guard let claimed else { return }
-        core.events.append(kind: "instance.scheduled", object: r.name,
-                           ["host": claimed.host ?? "?", "took_ms": "\(Int(Date().timeIntervalSince(t0) * 1000))"])
+        guard claimed != nil else { return }
         CrashPoints.pass("build.scheduled")
     }
 

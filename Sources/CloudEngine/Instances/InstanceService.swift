@@ -142,6 +142,7 @@ final class InstanceService: InstancesAPI, @unchecked Sendable {
     }
 
     func create(_ name: String, _ request: LaunchRequest, _ caller: Caller) throws(CloudError) -> InstanceInfo {
+        var created: [String] = []
         let rec = try core.refusing("instance", name, caller) { () throws(CloudError) -> InstanceRecord in
             try ObjectName.validate(name, kind: "instance")
             try core.authorize(caller, .create, ObjectRef("instance", name))
@@ -172,15 +173,20 @@ final class InstanceService: InstancesAPI, @unchecked Sendable {
                     }
                     r.sshPort = port
                 }
-                try s.insertInstance(r, handOver: true)   // a new instance has no worker yet
+                // Its event is written by the same transaction, shown once the catalog has it.
+                created = core.events.capture {
+                    core.events.append(kind: "instance.created", object: name, ["id": r.id, "image": r.imageName, "flavor": r.flavor,
+                                                                               "key_name": r.keyName ?? "-",
+                                                                               "uid": "\(caller.uid)", "pid": "\(caller.pid)",
+                                                                               "project": r.project])   // not in the catalog yet
+                }
+                try s.insertInstance(r, handOver: true, events: created)   // a new instance has no worker yet
                 return r
             }) { c, r in c.put(r) }
             CrashPoints.pass("create.committed")
             return new
         }
-        core.events.append(kind: "instance.created", object: name, ["id": rec.id, "image": rec.imageName, "flavor": rec.flavor,
-                                                                   "key_name": rec.keyName ?? "-",
-                                                                   "uid": "\(caller.uid)", "pid": "\(caller.pid)"])
+        core.events.publish(created)
         core.announce(.instance, name)
         if let g = rec.groupName { core.announce(.group, g) }
         worker.dispatch(rec.id)

@@ -213,8 +213,21 @@ final class NetworkService: NetworksAPI, NetworkProvider, @unchecked Sendable {
     /// the network is set up on demand and dnsmasq learns the MAC → IP binding before the
     /// guest can ask for it.
     func allocate(for r: InstanceRecord) throws(CloudError) -> Commit<InstanceRecord> {
-        var got: (ip: FixedIPRecord, spec: NetworkSpec, associated: Bool)?
+        var got: NetworkSpec?   // the network the address came from
         let plan = try plan(for: r.project, requested: r.requestedNetwork)
+        // The allocation's events are written by its transaction, shown after the commit.
+        var told: [String] = []
+        func tell(_ ip: FixedIPRecord, associated: String?) -> [String] {
+            told = core.events.capture {
+                if let associated {
+                    core.events.append(kind: "network.associated", object: associated, ["project": r.project, "instance": r.name])
+                }
+                core.events.append(kind: "instance.networked", object: r.name,
+                                   ["ip": IPv4Address(UInt32(ip.address)).description, "mac": ip.mac, "network": ip.network,
+                                    "project": r.project])
+            }
+            return told
+        }
         let outcome = try core.commit { (s) throws(CloudError) -> InstanceRecord? in
             switch plan {
             case .network(let spec):
@@ -223,32 +236,29 @@ final class NetworkService: NetworksAPI, NetworkProvider, @unchecked Sendable {
                 }
                 guard let (inst, ip) = try s.allocateFixedIPForBuild(
                     instanceID: r.id, network: spec.name, range: bounds, reserved: spec.reserved(in: bounds),
-                    mac: { MACAddress.random() }) else { return nil }
+                    mac: { MACAddress.random() }, events: { tell($0, associated: nil) }) else { return nil }
                 core.catalog.withLock { $0.setIPs([ip], of: r.id) }
-                got = (ip, spec, false)
+                got = spec
                 return inst
             case .project(let project, let vlans):
                 let choices = vlans.compactMap { s in
                     s.allocatableBounds.map { FixedIPChoice(network: s.name, range: $0, reserved: s.reserved(in: $0)) }
                 }
                 guard let (inst, ip, associated) = try s.allocateProjectFixedIPForBuild(
-                    instanceID: r.id, project: project, candidates: choices, mac: { MACAddress.random() }) else { return nil }
+                    instanceID: r.id, project: project, candidates: choices, mac: { MACAddress.random() },
+                    events: { tell($0, associated: $1) }) else { return nil }
                 core.catalog.withLock { c in
                     c.setIPs([ip], of: r.id)
                     if let associated { c.networks[associated]?.project = project }
                 }
                 guard var spec = vlans.first(where: { $0.name == ip.network }) else { return inst }
                 spec.project = project
-                got = (ip, spec, associated != nil)
+                got = spec
                 return inst
             }
         }
-        guard case .applied = outcome, let (ip, spec, associated) = got else { return outcome }
-        if associated {
-            core.events.append(kind: "network.associated", object: spec.name, ["project": r.project, "instance": r.name])
-        }
-        core.events.append(kind: "instance.networked", object: r.name,
-                           ["ip": IPv4Address(UInt32(ip.address)).description, "mac": ip.mac, "network": spec.name])
+        guard case .applied = outcome, let spec = got else { return outcome }
+        core.events.publish(told)
         core.announce(.network, spec.name)
         CrashPoints.pass("build.networked")
         try host.apply(spec)
