@@ -51,9 +51,15 @@ public final class EventLog: Sendable {
     /// commit). Lines other threads append meanwhile are appended as usual.
     public func capture(_ body: () -> Void) -> [String] {
         let me = ThreadID.current
-        state.withLock { $0.capturing[me] = [] }
+        let outer = state.withLock { s -> [String]? in
+            defer { s.capturing[me] = [] }
+            return s.capturing[me]
+        }
         body()
-        return state.withLock { $0.capturing.removeValue(forKey: me) } ?? []
+        return state.withLock { s in
+            defer { s.capturing[me] = outer }   // a capture inside another gives it back its lines
+            return s.capturing[me] ?? []
+        }
     }
 
     /// Appends lines already persisted (made by `capture`): readers and waiters see them,

@@ -196,8 +196,8 @@ public final class Store: Sendable {
                                   _ body: () throws(CloudError) -> T) throws(CloudError) -> T {
         guard let lines else { return try body() }
         let me = ThreadID.current
-        eventLineMakers.withLock { $0[me] = lines }
-        defer { eventLineMakers.withLock { $0[me] = nil } }
+        let outer = eventLineMakers.withLock { m in defer { m[me] = lines }; return m[me] }
+        defer { eventLineMakers.withLock { $0[me] = outer } }
         return try body()
     }
 

@@ -71,6 +71,35 @@ final class EventLogTests: XCTestCase {
         XCTAssertEqual(box.lines, ["a b"])
     }
 
+    /// `capture` keeps this thread's lines aside (formatted, not appended, no sink);
+    /// `publish` appends them, wakes waiters and skips the sinks (they are persisted);
+    /// a capture inside another gives the outer one its lines back.
+    func testCaptureKeepsLinesAsideAndPublishShowsThem() {
+        let log = EventLog()
+        final class Box: @unchecked Sendable { var lines: [String] = [] }
+        let sunk = Box()
+        log.addSink { sunk.lines.append($0) }
+        var inner: [String] = []
+        let outer = log.capture {
+            log.append(kind: "instance.stop", object: "vm", ["status": "SHUTOFF"])
+            inner = log.capture { log.appendLine("inner\nline") }
+            log.append(kind: "instance.start", object: "vm")
+        }
+        XCTAssertEqual(inner, ["inner line"])
+        XCTAssertEqual(outer.count, 2)
+        XCTAssertTrue(outer[0].hasSuffix(" instance.stop vm status=SHUTOFF"), outer[0])
+        XCTAssertEqual(log.size, 0, "captured lines are not appended")
+        XCTAssertEqual(sunk.lines, [])
+        log.append(kind: "other", object: "x")   // after the capture: appended as usual
+        XCTAssertEqual(sunk.lines.count, 1)
+        let woke = expectation(description: "woken by publish")
+        log.waitForAppend { woke.fulfill() }
+        log.publish(outer)
+        wait(for: [woke], timeout: 1)
+        XCTAssertEqual(log.lines.suffix(2), outer[...])
+        XCTAssertEqual(sunk.lines.count, 1, "published lines are already persisted: no sink")
+    }
+
     /// Found by FuzzMountTests: a name whose "\n" is followed by a combining mark (one
     /// Character to String's search) split its refusal over two lines of /events.
     func testNoNameSplitsItsLine() {
