@@ -143,7 +143,9 @@ extension HostNetworking {
         return cfg
     }
 
-    /// Stops the segment's dnsmasq and deletes its namespace (the veth pair goes with it).
+    /// Stops the segment's dnsmasq, deletes the veth pair (its bridge side; the other end
+    /// goes with it at once), then the namespace. In that order the pair is gone when this
+    /// returns: a namespace's own teardown of its devices finishes later, in the kernel.
     public func removeLocalPort(network: String, vni: Int) throws(CloudError) -> [String] {
         var removed = try stopMetadata(network)
         let dir = networkDirectory(network)
@@ -152,12 +154,12 @@ extension HostNetworking {
             removed.append("dnsmasq")
         }
         Files.removeTree(dir)
+        removed += try removeLinks(named: [Self.localPortLinks(vni: vni).bridgeSide])
         let ns = Self.localPortNamespace(vni: vni)
         if access("/run/netns/\(ns)", F_OK) == 0 {
             try runner.check(["ip", "netns", "del", ns])
             removed.append("namespace \(ns)")
         }
-        removed += try removeLinks(named: [Self.localPortLinks(vni: vni).bridgeSide])
         return removed
     }
 
