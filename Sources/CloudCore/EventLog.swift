@@ -12,6 +12,13 @@ public final class EventLog: Sendable {
         var sinks: [@Sendable (String) -> Void] = []
         var tagger: (@Sendable (String, String) -> String?)?
         var capturing: [UInt: [String]] = [:]   // thread → lines `capture` keeps aside
+
+        /// Appends `lines` to the log and takes the waiters to wake (each wakes once).
+        mutating func add(_ lines: [String]) -> [@Sendable () -> Void] {
+            for l in lines { bytes.append(contentsOf: (l + "\n").utf8) }
+            defer { waiters.removeAll() }
+            return Array(waiters.values)
+        }
     }
     private let state = Mutex(State())
 
@@ -66,12 +73,7 @@ public final class EventLog: Sendable {
     /// the persistence sinks are not called.
     public func publish(_ lines: [String]) {
         guard !lines.isEmpty else { return }
-        let waiters = state.withLock { s -> [@Sendable () -> Void] in
-            for l in lines { s.bytes.append(contentsOf: (l + "\n").utf8) }
-            let w = Array(s.waiters.values)
-            s.waiters.removeAll()
-            return w
-        }
+        let waiters = state.withLock { s in s.add(lines) }
         for w in waiters { w() }
     }
 
@@ -84,10 +86,7 @@ public final class EventLog: Sendable {
                 s.capturing[me]!.append(clean)
                 return ([], [])
             }
-            s.bytes.append(contentsOf: (clean + "\n").utf8)
-            let w = Array(s.waiters.values)
-            s.waiters.removeAll()
-            return (w, s.sinks)
+            return (s.add([clean]), s.sinks)
         }
         for sink in sinks { sink(clean) }
         for w in waiters { w() }
@@ -146,10 +145,4 @@ public final class EventLog: Sendable {
         }
         return v
     }
-}
-
-/// The calling thread's identity (`pthread_self`), for state kept per thread around a
-/// synchronous call (`EventLog.capture`, `Store.withEventLines`).
-public enum ThreadID {
-    public static var current: UInt { UInt(pthread_self()) }   // pthread_t is an integer on Linux
 }
