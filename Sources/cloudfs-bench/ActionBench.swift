@@ -35,40 +35,37 @@ struct ActionBench {
             _ = try conn.spawn(spec)
             domains.append((conn, id))
         }
-        let baseFailures = Mutex(0)
         let list = domains, rounds = rounds
-        let base = together(list.count) { i in
-            let (conn, id) = list[i]
-            for r in 0..<rounds {
-                do throws(CloudError) {
-                    try conn.perform(.shutdown, uuid: id)
-                    while try conn.powerState(uuid: id) != .shutdown { usleep(100) }
-                    try store.setSetting(.defaultValue(.flavor), "stop \(i) \(r)")
-                    try conn.perform(.start, uuid: id)
-                    try store.setSetting(.defaultValue(.flavor), "start \(i) \(r)")
-                } catch { baseFailures.withLock { $0 += 1 } }
+        // The floor's rounds on every domain at once, one thread each: their time and how
+        // many failed. `fuseDir`: each action also makes the system calls of `echo VERB >
+        // ctl; cat wait` first, on that FUSE floor's instance.
+        func floorRounds(through fuseDir: String?) -> (time: Double, failed: Int) {
+            let failed = Mutex(0)
+            let time = together(list.count) { i in
+                let (conn, id) = list[i]
+                for r in 0..<rounds {
+                    do throws(CloudError) {
+                        for verb in ["stop", "start"] {
+                            if let fuseDir, Self.act("\(fuseDir)/i\(i + 1)", verb) != "ACTIVE" { throw CloudError.io("floor act") }
+                            if verb == "stop" {
+                                try conn.perform(.shutdown, uuid: id)
+                                while try conn.powerState(uuid: id) != .shutdown { usleep(100) }
+                            } else {
+                                try conn.perform(.start, uuid: id)
+                            }
+                            try store.setSetting(.defaultValue(.flavor), "\(verb) \(i) \(r)")
+                        }
+                    } catch { failed.withLock { $0 += 1 } }
+                }
             }
+            return (time, failed.withLock { $0 })
         }
-        // The same floor behind a file system: each action also makes the system calls of
-        // `echo VERB > ctl; cat wait` on a FUSE file system doing no work (`FuseFloor`), so
-        // the kernel's round trips of an action are in the baseline too.
+        let (base, baseFailures) = floorRounds(through: nil)
+        // The same floor behind a file system: the kernel's round trips of an action are in
+        // the baseline too (`FuseFloor`: a file system of the tree's shape doing no work).
         let fuse = try FuseFloor(mountpoint: rig.work + "/fuse-floor", count: count)
         defer { fuse.stop() }
-        let fuseFailures = Mutex(0)
-        let behindFuse = together(list.count) { [dir = fuse.instances] i in
-            let (conn, id) = list[i]
-            for r in 0..<rounds {
-                do throws(CloudError) {
-                    if Self.act("\(dir)/i\(i + 1)", "stop") != "ACTIVE" { throw CloudError.io("floor act") }
-                    try conn.perform(.shutdown, uuid: id)
-                    while try conn.powerState(uuid: id) != .shutdown { usleep(100) }
-                    try store.setSetting(.defaultValue(.flavor), "stop \(i) \(r)")
-                    if Self.act("\(dir)/i\(i + 1)", "start") != "ACTIVE" { throw CloudError.io("floor act") }
-                    try conn.perform(.start, uuid: id)
-                    try store.setSetting(.defaultValue(.flavor), "start \(i) \(r)")
-                } catch { fuseFailures.withLock { $0 += 1 } }
-            }
-        }
+        let (behindFuse, fuseFailures) = floorRounds(through: fuse.instances)
         for (conn, id) in list { try? conn.destroy(uuid: id) }
 
         // cloudfs: one thread per instance, each doing `rounds` stop/start cycles through the
@@ -97,13 +94,13 @@ struct ActionBench {
 
         print("5. lifecycle actions: \(rounds) rounds of stop + start on \(count) instances at once, 4 test:/// hosts (\(actions) actions)")
         report("   shutdown + wait | create, + 1 commit each (baseline)", String(format: "%8.0f /s", Double(actions) / base),
-               baseFailures.withLock { $0 } == 0 ? String(format: "%.0f ms", base * 1000) : "\(baseFailures.withLock { $0 }) FAILED")
+               baseFailures == 0 ? String(format: "%.0f ms", base * 1000) : "\(baseFailures) FAILED")
         report("   write ctl + read wait, per instance thread", String(format: "%8.0f /s", Double(actions) / cloud),
                String(format: "%.0f ms, %.2f ms per action", cloud * 1000, cloud * 1000 / Double(actions)))
         report("   ratio (cloudfs time / baseline time)", String(format: "%8.1fx", cloud / base))
         report("   baseline + the same system calls on a FUSE floor", String(format: "%8.0f /s", Double(actions) / behindFuse),
-               fuseFailures.withLock { $0 } == 0 ? String(format: "%.0f ms; a file system doing no work (FuseFloor)", behindFuse * 1000)
-                   : "\(fuseFailures.withLock { $0 }) FAILED")
+               fuseFailures == 0 ? String(format: "%.0f ms; a file system doing no work (FuseFloor)", behindFuse * 1000)
+                   : "\(fuseFailures) FAILED")
         report("   ratio (cloudfs time / that)", String(format: "%8.1fx", cloud / behindFuse))
         report("   failed actions; instances not ACTIVE at the end", String(format: "%8d", failed.count),
                "\(notActive) not ACTIVE" + (failed.isEmpty && notActive == 0 ? "" : "   FAILED: must be 0; first: \(failed.first ?? "-")"))
