@@ -152,8 +152,10 @@ final class PageCacheMountTests: MountTestCase {
     /// Names and attributes are cached for a minute (the backstop), so only the cloud's
     /// invalidations can make `stat` follow a change within two seconds: a size and a
     /// name that went. A file counting another collection's objects (the host's
-    /// instance list) is kept for one second, so `stat` follows it too. Nothing here
-    /// opens the files it checks (an OPEN refreshes by itself).
+    /// instance list) is kept for one second, so `stat` follows it too. A snapshot's
+    /// `source_of` follows a volume made from it and deleted, though that volume is another
+    /// object than the snapshot's owner. Nothing here opens the files it checks (an OPEN
+    /// refreshes by itself).
     func testStatFollowsChangesWithoutWaitingForTheTimeout() throws {
         addDiskImage()
         ok("mkdir instances/a && cat instances/a/wait")
